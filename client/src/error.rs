@@ -1,0 +1,71 @@
+//! The client's one error type: local failures (transport, auth, encoding) and remote
+//! errors that carry the Python exception kind the node raised.
+
+pub use syncman_protocol::ErrorKind;
+use syncman_protocol::RemoteError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection to the node is gone; calls in flight and later calls fail with this.
+    #[error("disconnected from the node")]
+    Disconnected,
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The authkeys differ (either side rejected the other's answer).
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// The handshake or hello failed for another reason (not a syncman node, bad version).
+    #[error("handshake failed: {0}")]
+    Handshake(String),
+    /// Connecting or the handshake took longer than allowed.
+    #[error("timed out while {0}")]
+    Timeout(&'static str),
+    /// This call's request is larger than the frame limit; nothing was sent and the
+    /// connection carries on.
+    #[error("request of {len} bytes exceeds the frame limit of {max} bytes")]
+    FrameTooLarge { len: u64, max: usize },
+    /// The node raised an error: `kind` is the Python exception name (`KeyError`, ...).
+    #[error("{kind}: {message}")]
+    Remote { kind: ErrorKind, message: String },
+    #[error("cannot encode an argument: {0}")]
+    Encode(String),
+    #[error("cannot decode the result: {0}")]
+    Decode(String),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+impl Error {
+    /// The remote error kind, if the node raised this error.
+    pub fn kind(&self) -> Option<&ErrorKind> {
+        match self {
+            Error::Remote { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, Error::Disconnected | Error::Io(_))
+    }
+
+    /// A timeout, local (connect) or remote (a wait that ran out).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout(_)) || self.kind() == Some(&ErrorKind::Timeout)
+    }
+
+    pub(crate) fn is_kind(&self, kind: ErrorKind) -> bool {
+        self.kind() == Some(&kind)
+    }
+}
+
+impl From<RemoteError> for Error {
+    fn from(e: RemoteError) -> Self {
+        Error::Remote {
+            kind: e.kind,
+            message: e.message,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

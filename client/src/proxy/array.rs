@@ -1,0 +1,53 @@
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::proxy_type;
+use crate::error::Result;
+
+/// Element types an `Array` can hold, with Python's `array` typecode for each.
+pub trait ArrayElement: Serialize + DeserializeOwned {
+    const TYPECODE: &'static str;
+}
+
+macro_rules! elements {
+    ($($t:ty => $code:literal),*) => {
+        $(impl ArrayElement for $t { const TYPECODE: &'static str = $code; })*
+    };
+}
+elements!(i8 => "b", u8 => "B", i16 => "h", u16 => "H", i32 => "i", u32 => "I",
+          i64 => "q", u64 => "Q", f32 => "f", f64 => "d");
+
+proxy_type! {
+    /// A shared fixed-length typed array (Python's `Array(typecode, sequence)`).
+    ArrayProxy<T>
+}
+
+impl<T: ArrayElement> ArrayProxy<T> {
+    /// `len(a)`.
+    pub async fn len(&self) -> Result<usize> {
+        self.handle.send(self.handle.req("__len__", 0)).await
+    }
+
+    pub async fn is_empty(&self) -> Result<bool> {
+        Ok(self.len().await? == 0)
+    }
+
+    /// `a[index]` (negative from the end); `IndexError` if out of range.
+    pub async fn get(&self, index: i64) -> Result<T> {
+        self.handle
+            .send(self.handle.req("__getitem__", 1).arg(&index))
+            .await
+    }
+
+    /// `a[index] = value`; `OverflowError` if the value does not fit the typecode.
+    pub async fn set(&self, index: i64, value: T) -> Result<()> {
+        self.handle
+            .send(self.handle.req("__setitem__", 2).arg(&index).arg(&value))
+            .await
+    }
+
+    /// `a.tolist()`.
+    pub async fn to_vec(&self) -> Result<Vec<T>> {
+        self.handle.send(self.handle.req("tolist", 0)).await
+    }
+}

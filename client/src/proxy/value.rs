@@ -1,0 +1,22 @@
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::proxy_type;
+use crate::error::Result;
+
+proxy_type! {
+    /// A shared `Value`: one value of type `T`.
+    ValueProxy<T>
+}
+
+impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
+    /// `v.value`.
+    pub async fn get(&self) -> Result<T> {
+        self.handle.send(self.handle.req("get", 0)).await
+    }
+
+    /// `v.value = value`.
+    pub async fn set(&self, value: &T) -> Result<()> {
+        self.handle.send(self.handle.req("set", 1).arg(value)).await
+    }
+}

@@ -1,0 +1,270 @@
+//! CPython's `multiprocessing.connection` framing as a tokio-util codec.
+//!
+//! A frame is a 4-byte big-endian signed length and the payload; a length of -1 means an
+//! 8-byte unsigned length follows (CPython 3.8+ for payloads over 2 GiB). The decoder compares
+//! the declared length with its limit *before* it buffers anything, and grows its buffer only
+//! as bytes arrive, so a peer cannot make the node reserve memory by merely claiming a size.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+/// CPython reads every handshake frame with `recv_bytes(256)`; so does syncman before
+/// authentication succeeds.
+pub const HANDSHAKE_MAX_FRAME: usize = 256;
+
+/// Default limit for frames after authentication (both directions): 64 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
+
+/// How much buffer the decoder reserves at a time while a large frame arrives.
+const GROW_STEP: usize = 64 * 1024;
+
+/// Why a byte stream stopped being a valid frame stream. Any of these closes the connection:
+/// once framing is lost, nothing after it can be trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
+    TooLarge { len: u64, max: usize },
+    #[error("invalid frame length {0}")]
+    BadLength(i32),
+    #[error("connection closed in the middle of a frame")]
+    Truncated,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// The framing codec. `max_len` applies to decoding and encoding alike.
+#[derive(Debug, Clone)]
+pub struct FrameCodec {
+    max_len: usize,
+}
+
+impl FrameCodec {
+    pub fn new(max_len: usize) -> Self {
+        FrameCodec { max_len }
+    }
+
+    /// The codec used during the handshake (CPython's 256-byte limit).
+    pub fn handshake() -> Self {
+        FrameCodec::new(HANDSHAKE_MAX_FRAME)
+    }
+
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    pub fn set_max_len(&mut self, max_len: usize) {
+        self.max_len = max_len;
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = BytesMut;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
+        if src.len() < 4 {
+            return Ok(None);
+        }
+        let short = i32::from_be_bytes([src[0], src[1], src[2], src[3]]);
+        let (header, len) = match short {
+            -1 => {
+                if src.len() < 12 {
+                    return Ok(None);
+                }
+                let mut long = [0u8; 8];
+                long.copy_from_slice(&src[4..12]);
+                (12, u64::from_be_bytes(long))
+            }
+            n if n < 0 => return Err(FrameError::BadLength(n)),
+            n => (4, n as u64),
+        };
+        if len > self.max_len as u64 {
+            return Err(FrameError::TooLarge {
+                len,
+                max: self.max_len,
+            });
+        }
+        let total = header + len as usize;
+        if src.len() < total {
+            src.reserve((total - src.len()).min(GROW_STEP));
+            return Ok(None);
+        }
+        src.advance(header);
+        Ok(Some(src.split_to(len as usize)))
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
+        match self.decode(buf)? {
+            Some(frame) => Ok(Some(frame)),
+            None if buf.is_empty() => Ok(None),
+            None => Err(FrameError::Truncated),
+        }
+    }
+}
+
+impl Encoder<&[u8]> for FrameCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
+        check_len(payload.len(), self.max_len)?;
+        put_header(dst, payload.len());
+        dst.put_slice(payload);
+        Ok(())
+    }
+}
+
+impl Encoder<Bytes> for FrameCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, payload: Bytes, dst: &mut BytesMut) -> Result<(), FrameError> {
+        self.encode(&payload[..], dst)
+    }
+}
+
+fn check_len(len: usize, max: usize) -> Result<(), FrameError> {
+    if len > max {
+        return Err(FrameError::TooLarge {
+            len: len as u64,
+            max,
+        });
+    }
+    Ok(())
+}
+
+fn put_header(dst: &mut BytesMut, len: usize) {
+    if len <= i32::MAX as usize {
+        dst.reserve(4 + len);
+        dst.put_i32(len as i32);
+    } else {
+        dst.reserve(12 + len);
+        dst.put_i32(-1);
+        dst.put_u64(len as u64);
+    }
+}
+
+/// Appends one frame to `dst` whose payload `write` produces in place, so a message is
+/// serialised straight into the output buffer with no intermediate copy. If the payload
+/// turns out larger than `max`, `dst` is restored and the error returned: the caller fails
+/// that one message, not the connection.
+pub fn encode_frame_with<F>(dst: &mut BytesMut, max: usize, write: F) -> Result<(), FrameError>
+where
+    F: FnOnce(&mut BytesMut),
+{
+    let start = dst.len();
+    dst.put_i32(0);
+    write(dst);
+    let len = dst.len() - start - 4;
+    if let Err(e) = check_len(len, max) {
+        dst.truncate(start);
+        return Err(e);
+    }
+    if len <= i32::MAX as usize {
+        dst[start..start + 4].copy_from_slice(&(len as i32).to_be_bytes());
+    } else {
+        // Over 2 GiB: CPython's long form. Rare enough that a copy is fine.
+        let payload = dst.split_off(start + 4);
+        dst.truncate(start);
+        put_header(dst, len);
+        dst.unsplit(payload);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(codec: &mut FrameCodec, bytes: &[u8]) -> Result<Vec<BytesMut>, FrameError> {
+        let mut buf = BytesMut::from(bytes);
+        let mut out = Vec::new();
+        while let Some(f) = codec.decode(&mut buf)? {
+            out.push(f);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn round_trips_short_and_empty_frames() {
+        let mut codec = FrameCodec::new(1024);
+        let mut buf = BytesMut::new();
+        codec.encode(&b"hello"[..], &mut buf).unwrap();
+        codec.encode(&b""[..], &mut buf).unwrap();
+        assert_eq!(&buf[..4], &[0, 0, 0, 5]);
+        let frames = decode_all(&mut codec, &buf).unwrap();
+        assert_eq!(frames.len(), 2);
+        assert_eq!(&frames[0][..], b"hello");
+        assert!(frames[1].is_empty());
+    }
+
+    #[test]
+    fn accepts_the_long_form_header() {
+        let mut codec = FrameCodec::new(1024);
+        let mut bytes = vec![0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 3];
+        bytes.extend_from_slice(b"abc");
+        let frames = decode_all(&mut codec, &bytes).unwrap();
+        assert_eq!(&frames[0][..], b"abc");
+    }
+
+    #[test]
+    fn waits_for_partial_headers_and_payloads() {
+        let mut codec = FrameCodec::new(1024);
+        let mut buf = BytesMut::from(&[0u8, 0][..]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        buf.extend_from_slice(&[0, 3, b'a']);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        buf.extend_from_slice(b"bc");
+        assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"abc");
+    }
+
+    #[test]
+    fn rejects_oversized_declared_length_before_buffering() {
+        let mut codec = FrameCodec::new(256);
+        let mut buf = BytesMut::from(&0x7fff_ffffi32.to_be_bytes()[..]);
+        let cap_before = buf.capacity();
+        match codec.decode(&mut buf) {
+            Err(FrameError::TooLarge { len, max }) => {
+                assert_eq!(len, 0x7fff_ffff);
+                assert_eq!(max, 256);
+            }
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        assert_eq!(buf.capacity(), cap_before);
+    }
+
+    #[test]
+    fn growth_is_bounded_by_arrived_bytes() {
+        let mut codec = FrameCodec::new(DEFAULT_MAX_FRAME);
+        let mut buf = BytesMut::from(&(50_000_000i32).to_be_bytes()[..]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert!(
+            buf.capacity() <= GROW_STEP + 64,
+            "reserved {}",
+            buf.capacity()
+        );
+    }
+
+    #[test]
+    fn rejects_negative_lengths_and_truncation() {
+        let mut codec = FrameCodec::new(256);
+        assert!(matches!(
+            decode_all(&mut codec, &(-2i32).to_be_bytes()),
+            Err(FrameError::BadLength(-2))
+        ));
+        let mut buf = BytesMut::from(&[0u8, 0, 0, 9, 1, 2][..]);
+        assert!(matches!(
+            codec.decode_eof(&mut buf),
+            Err(FrameError::Truncated)
+        ));
+    }
+
+    #[test]
+    fn encode_with_patches_length_and_refuses_oversize() {
+        let mut buf = BytesMut::new();
+        encode_frame_with(&mut buf, 16, |b| b.put_slice(b"xyz")).unwrap();
+        assert_eq!(&buf[..], &[0, 0, 0, 3, b'x', b'y', b'z']);
+        let err = encode_frame_with(&mut buf, 16, |b| b.put_slice(&[0u8; 17])).unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { len: 17, max: 16 }));
+        assert_eq!(buf.len(), 7, "a refused frame leaves the buffer as it was");
+        assert!(FrameCodec::new(4).encode(&b"12345"[..], &mut buf).is_err());
+    }
+}

@@ -1,0 +1,22 @@
+//! The syncman wire: everything that crosses a socket, and nothing else.
+//!
+//! # Layout
+//! - [`frame`]: CPython's `multiprocessing.connection` framing as a tokio-util codec, with a
+//!   size limit checked before any memory is reserved.
+//! - [`handshake`]: CPython's mutual HMAC challenge-response (SHA-256, legacy MD5).
+//! - [`message`]: the native dialect's envelopes (hello, request, cancel, release, response).
+//! - [`value`]: the MessagePack value model with Python's equality, ordering and hashing.
+//! - [`error`]: remote error kinds named after Python's exceptions.
+//!
+//! The server and client crates depend on this one and never on each other.
+
+pub mod error;
+pub mod frame;
+pub mod handshake;
+pub mod message;
+pub mod value;
+
+pub use error::{ErrorKind, RemoteError};
+pub use frame::{FrameCodec, FrameError, DEFAULT_MAX_FRAME, HANDSHAKE_MAX_FRAME};
+pub use message::Args;
+pub use value::Value;

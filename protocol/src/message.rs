@@ -1,0 +1,404 @@
+//! The native dialect: MessagePack envelopes with request ids, so one connection carries many
+//! calls in flight and replies arrive in any order.
+//!
+//! ```text
+//! client → node   hello     ["syncman", version]
+//!                 request   [0, id, object, method, [args...]]
+//!                 cancel    [1, id]            withdraw a parked call (dropped future)
+//!                 release   [2, object]        drop one reference to an anonymous object
+//! node → client   response  [id, 0, value]  |  [id, 1, kind, message]
+//! ```
+//!
+//! The node answers the hello with response id 0 (ok: the version it speaks). Arguments and
+//! results are raw MessagePack values: the node slices them out of the frame without
+//! decoding them unless the method needs to look inside.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::error::{ErrorKind, RemoteError};
+use crate::value::{DecodeError, Reader, Value};
+
+/// First element of the hello frame; also how the node tells the native dialect from a pickle.
+pub const NATIVE_MAGIC: &str = "syncman";
+/// Version of the native dialect this build speaks.
+pub const NATIVE_VERSION: u64 = 1;
+/// The object id of the node itself (create, get-or-create, delete, shutdown, ...).
+pub const CONTROL_OBJECT: u64 = 0;
+/// The response id that answers a hello.
+pub const HELLO_ID: u64 = 0;
+
+const TAG_REQUEST: u64 = 0;
+const TAG_CANCEL: u64 = 1;
+const TAG_RELEASE: u64 = 2;
+
+/// A decoded client frame. Method names and arguments borrow from / share the frame.
+#[derive(Debug)]
+pub enum ClientMessage<'a> {
+    Request {
+        id: u64,
+        object: u64,
+        method: &'a str,
+        args: Args,
+    },
+    Cancel {
+        id: u64,
+    },
+    Release {
+        object: u64,
+    },
+}
+
+/// Writes MessagePack into a `BytesMut` (infallible).
+fn w(dst: &mut BytesMut) -> bytes::buf::Writer<&mut BytesMut> {
+    dst.writer()
+}
+
+pub fn encode_hello(dst: &mut BytesMut) {
+    let _ = rmp::encode::write_array_len(&mut w(dst), 2);
+    let _ = rmp::encode::write_str(&mut w(dst), NATIVE_MAGIC);
+    let _ = rmp::encode::write_uint(&mut w(dst), NATIVE_VERSION);
+}
+
+/// Reads a hello; `None` if the frame is not a native hello at all (another dialect).
+pub fn decode_hello(frame: &[u8]) -> Option<Result<u64, DecodeError>> {
+    let mut r = Reader::new(frame);
+    if r.read_array_len().ok()? != 2 || r.read_str().ok()? != NATIVE_MAGIC {
+        return None;
+    }
+    Some(r.read_u64())
+}
+
+/// Writes the head of a request; the caller appends exactly `nargs` encoded arguments.
+pub fn encode_request_head(dst: &mut BytesMut, id: u64, object: u64, method: &str, nargs: u32) {
+    let mut wr = w(dst);
+    let _ = rmp::encode::write_array_len(&mut wr, 5);
+    let _ = rmp::encode::write_uint(&mut wr, TAG_REQUEST);
+    let _ = rmp::encode::write_uint(&mut wr, id);
+    let _ = rmp::encode::write_uint(&mut wr, object);
+    let _ = rmp::encode::write_str(&mut wr, method);
+    let _ = rmp::encode::write_array_len(&mut wr, nargs);
+}
+
+pub fn encode_cancel(dst: &mut BytesMut, id: u64) {
+    let mut wr = w(dst);
+    let _ = rmp::encode::write_array_len(&mut wr, 2);
+    let _ = rmp::encode::write_uint(&mut wr, TAG_CANCEL);
+    let _ = rmp::encode::write_uint(&mut wr, id);
+}
+
+pub fn encode_release(dst: &mut BytesMut, object: u64) {
+    let mut wr = w(dst);
+    let _ = rmp::encode::write_array_len(&mut wr, 2);
+    let _ = rmp::encode::write_uint(&mut wr, TAG_RELEASE);
+    let _ = rmp::encode::write_uint(&mut wr, object);
+}
+
+pub fn decode_client_message(frame: &Bytes) -> Result<ClientMessage<'_>, DecodeError> {
+    let mut r = Reader::new(frame);
+    let len = r.read_array_len()?;
+    let tag = r.read_u64()?;
+    match (tag, len) {
+        (TAG_REQUEST, 5) => {
+            let id = r.read_u64()?;
+            let object = r.read_u64()?;
+            let method = r.read_str()?;
+            let nargs = r.read_array_len()?;
+            let start = r.position();
+            // Validate the whole argument list once, so methods can slice it freely.
+            for _ in 0..nargs {
+                r.skip_value()?;
+            }
+            if !r.is_empty() {
+                return Err(DecodeError("trailing bytes after request"));
+            }
+            Ok(ClientMessage::Request {
+                id,
+                object,
+                method,
+                args: Args {
+                    frame: frame.clone(),
+                    pos: start,
+                    remaining: nargs,
+                    taken: 0,
+                },
+            })
+        }
+        (TAG_CANCEL, 2) => Ok(ClientMessage::Cancel { id: r.read_u64()? }),
+        (TAG_RELEASE, 2) => Ok(ClientMessage::Release {
+            object: r.read_u64()?,
+        }),
+        _ => Err(DecodeError("unknown message")),
+    }
+}
+
+/// Writes a response payload (no frame header).
+pub fn encode_response(dst: &mut BytesMut, id: u64, result: &Result<Bytes, RemoteError>) {
+    match result {
+        Ok(value) => {
+            let _ = rmp::encode::write_array_len(&mut w(dst), 3);
+            let _ = rmp::encode::write_uint(&mut w(dst), id);
+            let _ = rmp::encode::write_uint(&mut w(dst), 0);
+            dst.put_slice(value);
+        }
+        Err(e) => {
+            let mut wr = w(dst);
+            let _ = rmp::encode::write_array_len(&mut wr, 4);
+            let _ = rmp::encode::write_uint(&mut wr, id);
+            let _ = rmp::encode::write_uint(&mut wr, 1);
+            let _ = rmp::encode::write_str(&mut wr, e.kind.as_str());
+            let _ = rmp::encode::write_str(&mut wr, &e.message);
+        }
+    }
+}
+
+/// A decoded response: the request id and the raw result value or the remote error.
+pub fn decode_response(frame: Bytes) -> Result<(u64, Result<Bytes, RemoteError>), DecodeError> {
+    let mut r = Reader::new(&frame);
+    let len = r.read_array_len()?;
+    let id = r.read_u64()?;
+    match (r.read_u64()?, len) {
+        (0, 3) => {
+            let range = r.skip_value()?;
+            Ok((id, Ok(frame.slice(range))))
+        }
+        (1, 4) => {
+            let kind = ErrorKind::from_name(r.read_str()?);
+            let message = r.read_str()?.to_owned();
+            Ok((id, Err(RemoteError { kind, message })))
+        }
+        _ => Err(DecodeError("unknown response status")),
+    }
+}
+
+/// The positional arguments of a request, read one at a time. Reading past the end is a
+/// `TypeError` naming the missing argument, as Python would raise; [`Args::finish`] rejects
+/// arguments left over.
+#[derive(Debug, Clone)]
+pub struct Args {
+    frame: Bytes,
+    pos: usize,
+    remaining: u32,
+    taken: u32,
+}
+
+impl Args {
+    /// Arguments from a standalone encoded array (e.g. constructor arguments).
+    pub fn from_array(encoded: Bytes) -> Result<Args, DecodeError> {
+        let mut r = Reader::new(&encoded);
+        let n = r.read_array_len()?;
+        let pos = r.position();
+        for _ in 0..n {
+            r.skip_value()?;
+        }
+        Ok(Args {
+            frame: encoded,
+            pos,
+            remaining: n,
+            taken: 0,
+        })
+    }
+
+    /// No arguments.
+    pub fn empty() -> Args {
+        Args {
+            frame: Bytes::new(),
+            pos: 0,
+            remaining: 0,
+            taken: 0,
+        }
+    }
+
+    /// Arguments not read yet.
+    pub fn len(&self) -> usize {
+        self.remaining as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// The next argument's encoded bytes (shared with the frame, not copied).
+    pub fn raw(&mut self, name: &str) -> Result<Bytes, RemoteError> {
+        self.opt_raw().ok_or_else(|| {
+            RemoteError::type_error(format!(
+                "missing required argument '{name}' (position {})",
+                self.taken + 1
+            ))
+        })
+    }
+
+    /// The next argument's encoded bytes, if there is one.
+    pub fn opt_raw(&mut self) -> Option<Bytes> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let mut r = Reader::new(&self.frame[self.pos..]);
+        // Validated when the request was decoded.
+        let range = r.skip_value().ok()?;
+        let out = self
+            .frame
+            .slice(self.pos + range.start..self.pos + range.end);
+        self.pos += range.end;
+        self.remaining -= 1;
+        self.taken += 1;
+        Some(out)
+    }
+
+    /// The next argument decoded.
+    pub fn value(&mut self, name: &str) -> Result<Value, RemoteError> {
+        let raw = self.raw(name)?;
+        Ok(crate::value::decode(&raw)?)
+    }
+
+    /// The next argument decoded, if present.
+    pub fn opt_value(&mut self) -> Result<Option<Value>, RemoteError> {
+        match self.opt_raw() {
+            Some(raw) => Ok(Some(crate::value::decode(&raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The next argument as an integer (bool counts, as in Python).
+    pub fn int(&mut self, name: &str) -> Result<i128, RemoteError> {
+        let v = self.value(name)?;
+        v.as_int().ok_or_else(|| {
+            RemoteError::type_error(format!(
+                "argument '{name}' must be an integer, not '{}'",
+                v.type_name()
+            ))
+        })
+    }
+
+    /// The next argument as a string.
+    pub fn string(&mut self, name: &str) -> Result<String, RemoteError> {
+        match self.value(name)? {
+            Value::Str(s) => Ok(s),
+            v => Err(RemoteError::type_error(format!(
+                "argument '{name}' must be a str, not '{}'",
+                v.type_name()
+            ))),
+        }
+    }
+
+    /// Everything not read yet, as an encoded array (e.g. to pass constructor arguments on).
+    pub fn rest(&mut self) -> Bytes {
+        let mut out = BytesMut::new();
+        let _ = rmp::encode::write_array_len(&mut w(&mut out), self.remaining);
+        out.put_slice(&self.frame[self.pos..]);
+        self.pos = self.frame.len();
+        self.taken += self.remaining;
+        self.remaining = 0;
+        out.freeze()
+    }
+
+    /// Rejects arguments left over.
+    pub fn finish(&self) -> Result<(), RemoteError> {
+        if self.remaining == 0 {
+            Ok(())
+        } else {
+            Err(RemoteError::type_error(format!(
+                "takes {} positional argument{} but {} were given",
+                self.taken,
+                if self.taken == 1 { "" } else { "s" },
+                self.taken + self.remaining
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, args: &[Value]) -> Bytes {
+        let mut b = BytesMut::new();
+        encode_request_head(&mut b, 7, 3, method, args.len() as u32);
+        for a in args {
+            b.put_slice(&a.to_bytes());
+        }
+        b.freeze()
+    }
+
+    #[test]
+    fn requests_round_trip_with_raw_args() {
+        let frame = request("__setitem__", &[Value::Str("k".into()), Value::Int(5)]);
+        match decode_client_message(&frame).unwrap() {
+            ClientMessage::Request {
+                id,
+                object,
+                method,
+                mut args,
+            } => {
+                assert_eq!((id, object, method), (7, 3, "__setitem__"));
+                assert_eq!(args.len(), 2);
+                assert_eq!(args.string("key").unwrap(), "k");
+                assert_eq!(&args.raw("value").unwrap()[..], &[5]);
+                args.finish().unwrap();
+                assert_eq!(args.raw("x").unwrap_err().kind, ErrorKind::TypeError);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn leftover_args_are_a_type_error() {
+        let frame = request("m", &[Value::Int(1), Value::Int(2)]);
+        let ClientMessage::Request { mut args, .. } = decode_client_message(&frame).unwrap() else {
+            panic!()
+        };
+        args.raw("a").unwrap();
+        let err = args.finish().unwrap_err();
+        assert_eq!(err.kind, ErrorKind::TypeError);
+        assert!(
+            err.message.contains("1 positional argument but 2"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn cancel_release_and_responses() {
+        let mut b = BytesMut::new();
+        encode_cancel(&mut b, 9);
+        assert!(matches!(
+            decode_client_message(&b.split().freeze()).unwrap(),
+            ClientMessage::Cancel { id: 9 }
+        ));
+        encode_release(&mut b, 4);
+        assert!(matches!(
+            decode_client_message(&b.split().freeze()).unwrap(),
+            ClientMessage::Release { object: 4 }
+        ));
+        encode_response(&mut b, 5, &Ok(Value::Str("v".into()).to_bytes()));
+        let (id, res) = decode_response(b.split().freeze()).unwrap();
+        assert_eq!(id, 5);
+        assert_eq!(
+            crate::value::decode(&res.unwrap()).unwrap(),
+            Value::Str("v".into())
+        );
+        encode_response(&mut b, 6, &Err(RemoteError::key_error("'x'")));
+        let (_, res) = decode_response(b.split().freeze()).unwrap();
+        assert_eq!(res.unwrap_err(), RemoteError::key_error("'x'"));
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error() {
+        for bad in [
+            &b""[..],
+            b"\x95\x00",
+            b"\x92\x07\x01",
+            b"\x80",
+            b"\x95\x00\x01\x02\xa1m\x91",
+        ] {
+            assert!(decode_client_message(&Bytes::copy_from_slice(bad)).is_err());
+        }
+    }
+
+    #[test]
+    fn hello_is_recognised_and_pickles_are_not() {
+        let mut b = BytesMut::new();
+        encode_hello(&mut b);
+        assert_eq!(decode_hello(&b), Some(Ok(NATIVE_VERSION)));
+        assert_eq!(decode_hello(b"\x80\x04\x95"), None);
+    }
+}

@@ -1,0 +1,178 @@
+//! `syncman`: run a manager node.
+//!
+//! ```text
+//! SYNCMAN_AUTHKEY=secret syncman serve --bind 0.0.0.0:50000
+//! syncman serve --bind 127.0.0.1:0 --authkey-file ./authkey
+//! ```
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use syncman_server::{bind, Server};
+use tracing::{error, info};
+
+/// A manager server in the spirit of Python's multiprocessing.managers, across machines.
+#[derive(Parser)]
+#[command(name = "syncman", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a node and serve until Ctrl-C, SIGTERM or a client's shutdown request.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed on the ready line).
+    #[arg(long, default_value = "127.0.0.1:50000")]
+    bind: String,
+
+    /// File holding the authkey (one trailing newline is ignored). Alternatively set
+    /// SYNCMAN_AUTHKEY. The key is never taken on the command line, where `ps` shows it.
+    #[arg(long, value_name = "PATH")]
+    authkey_file: Option<PathBuf>,
+
+    /// Serve without an authkey (the handshake runs with an empty key): anyone who can
+    /// reach the port gets in. For throwaway local experiments only.
+    #[arg(long)]
+    insecure_no_auth: bool,
+
+    /// Refuse CPython 3.11 clients' legacy HMAC-MD5 answers.
+    #[arg(long)]
+    require_sha256: bool,
+
+    /// Keep locks held by a client that disconnects (CPython's behaviour) instead of
+    /// releasing them.
+    #[arg(long)]
+    keep_locks_on_disconnect: bool,
+
+    /// Largest message accepted after authentication, in bytes.
+    #[arg(long, default_value_t = syncman_protocol::DEFAULT_MAX_FRAME)]
+    max_frame: usize,
+
+    /// Connections served at once.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+
+    /// Seconds a client has to complete the handshake.
+    #[arg(long, default_value_t = 10.0)]
+    handshake_timeout: f64,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SYNCMAN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("syncman: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_authkey(args: &ServeArgs) -> Result<Vec<u8>, String> {
+    if let Some(path) = &args.authkey_file {
+        let mut key = std::fs::read(path)
+            .map_err(|e| format!("cannot read authkey file {}: {e}", path.display()))?;
+        if key.ends_with(b"\n") {
+            key.pop();
+            if key.ends_with(b"\r") {
+                key.pop();
+            }
+        }
+        if key.is_empty() {
+            return Err(format!("authkey file {} is empty", path.display()));
+        }
+        return Ok(key);
+    }
+    match std::env::var_os("SYNCMAN_AUTHKEY") {
+        Some(k) if !k.is_empty() => Ok(k.into_encoded_bytes()),
+        _ if args.insecure_no_auth => Ok(Vec::new()),
+        _ => Err(
+            "no authkey: use --authkey-file PATH or set SYNCMAN_AUTHKEY \
+                  (or --insecure-no-auth for a throwaway local node)"
+                .into(),
+        ),
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let authkey = load_authkey(&args)?;
+    if authkey.is_empty() {
+        tracing::warn!("serving WITHOUT an authkey: anyone who can reach the port can connect");
+    }
+    if !args.handshake_timeout.is_finite() || args.handshake_timeout <= 0.0 {
+        return Err("--handshake-timeout must be a positive number of seconds".into());
+    }
+    let server = Server::builder(authkey)
+        .configure(|c| {
+            c.max_frame = args.max_frame;
+            c.max_connections = args.max_connections;
+            c.handshake_timeout = Duration::from_secs_f64(args.handshake_timeout);
+            c.require_sha256 = args.require_sha256;
+            c.release_on_disconnect = !args.keep_locks_on_disconnect;
+        })
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (listener, local) = bind(&args.bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    // The ready line: scripts and tests wait for it to learn the port.
+    println!("listening on {local}");
+    let _ = std::io::stdout().flush();
+
+    let handle = server.shutdown_handle();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("signal received; shutting down");
+        handle.shutdown();
+    });
+    server.run(listener).await.map_err(|e| e.to_string())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

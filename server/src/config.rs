@@ -1,0 +1,74 @@
+//! Node settings. Every field states its default and when to change it.
+
+use std::time::Duration;
+
+use syncman_protocol::{DEFAULT_MAX_FRAME, HANDSHAKE_MAX_FRAME};
+
+/// How a node behaves. Build it with [`Config::new`] and adjust fields; [`Config::validate`]
+/// (called by the builder) rejects values that cannot work.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The shared secret every client proves it holds. An empty key still runs the
+    /// handshake (as CPython does) but protects nothing.
+    pub authkey: Vec<u8>,
+    /// Largest frame accepted or sent after authentication. Default 64 MiB. Before
+    /// authentication the limit is always CPython's 256 bytes.
+    pub max_frame: usize,
+    /// Connections served at once; further clients wait in the listen backlog. Default 1024.
+    pub max_connections: usize,
+    /// Time a client has to complete the handshake. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Refuse CPython ≤ 3.11's MD5 answers. Default false (3.11 clients welcome).
+    pub require_sha256: bool,
+    /// Release the locks and semaphore units a session holds when it ends. Default true;
+    /// false keeps CPython's behaviour (held until someone releases them).
+    pub release_on_disconnect: bool,
+    /// Calls one session may have parked at once; beyond it a call fails with `Busy`.
+    /// Default 10 000.
+    pub max_parked_per_session: usize,
+    /// Replies queued for one connection before the node stops reading its requests
+    /// (back-pressure on a client that does not read). Default 1024.
+    pub reply_queue: usize,
+    /// How long shutdown waits for connections to flush their replies. Default 5 s.
+    pub drain_timeout: Duration,
+}
+
+impl Config {
+    pub fn new(authkey: impl Into<Vec<u8>>) -> Self {
+        Config {
+            authkey: authkey.into(),
+            max_frame: DEFAULT_MAX_FRAME,
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(10),
+            require_sha256: false,
+            release_on_disconnect: true,
+            max_parked_per_session: 10_000,
+            reply_queue: 1024,
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_frame < HANDSHAKE_MAX_FRAME {
+            return Err(ConfigError(format!(
+                "max_frame must be at least {HANDSHAKE_MAX_FRAME} bytes"
+            )));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError("max_connections must be at least 1".into()));
+        }
+        if self.handshake_timeout.is_zero() {
+            return Err(ConfigError("handshake_timeout must be positive".into()));
+        }
+        if self.max_parked_per_session == 0 || self.reply_queue == 0 {
+            return Err(ConfigError(
+                "max_parked_per_session and reply_queue must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);

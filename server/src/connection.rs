@@ -1,0 +1,102 @@
+//! One TCP connection from accept to close: handshake under a deadline, then the dialect
+//! named by the first frame. Nothing a client sends is processed before the handshake
+//! succeeds, and no buffer grows past CPython's 256-byte handshake limit until then.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
+use syncman_protocol::handshake::{server_handshake, ChallengePolicy};
+use syncman_protocol::message::{decode_hello, encode_response, HELLO_ID, NATIVE_VERSION};
+use syncman_protocol::{FrameCodec, RemoteError};
+use tokio::net::TcpStream;
+use tokio_util::codec::{Framed, FramedRead};
+use tracing::{debug, info, warn};
+
+use crate::server::Shared;
+
+/// First byte of a CPython pickle (the PROTO opcode).
+const PICKLE_PROTO: u8 = 0x80;
+
+pub(crate) async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let mut framed = Framed::new(stream, FrameCodec::handshake());
+    let policy = ChallengePolicy {
+        require_sha256: shared.config.require_sha256,
+    };
+    let handshake = server_handshake(&mut framed, &shared.config.authkey, policy);
+    let shutdown = shared.shutdown.clone();
+    let result = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        r = tokio::time::timeout(shared.config.handshake_timeout, handshake) => r,
+    };
+    match result {
+        Err(_) => {
+            warn!(%peer, "handshake timed out after {:?}; closing", shared.config.handshake_timeout);
+            return;
+        }
+        Ok(Err(e)) if e.is_auth_failure() => {
+            warn!(%peer, "authentication failed: {e}");
+            return;
+        }
+        Ok(Err(e)) => {
+            warn!(%peer, "handshake failed: {e}");
+            return;
+        }
+        Ok(Ok(())) => debug!(%peer, "authenticated"),
+    }
+    framed.codec_mut().set_max_len(shared.config.max_frame);
+
+    let first = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        f = framed.next() => f,
+    };
+    let first = match first {
+        None => return debug!(%peer, "closed after the handshake"),
+        Some(Err(e)) => return warn!(%peer, "bad first frame: {e}"),
+        Some(Ok(frame)) => frame,
+    };
+    match decode_hello(&first) {
+        Some(Ok(NATIVE_VERSION)) => {}
+        Some(Ok(v)) => {
+            return refuse(
+                &mut framed,
+                peer,
+                format!(
+                    "unsupported native protocol version {v}; this node speaks {NATIVE_VERSION}"
+                ),
+            )
+            .await
+        }
+        Some(Err(e)) => return refuse(&mut framed, peer, format!("malformed hello: {e}")).await,
+        None if first.first() == Some(&PICKLE_PROTO) => {
+            return warn!(%peer, "CPython pickle dialect is not supported by this build yet; closing");
+        }
+        None => {
+            return warn!(%peer, "unknown dialect (first frame is neither a hello nor a pickle); closing")
+        }
+    }
+
+    let session = shared.open_session();
+    info!(session, %peer, "session started");
+    // Split the socket so replies are written while requests are read; keep any bytes the
+    // client already pipelined after its hello.
+    let parts = framed.into_parts();
+    let (rd, wr) = parts.io.into_split();
+    let mut reader = FramedRead::new(rd, parts.codec);
+    reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
+    crate::session::run(reader, wr, shared.clone(), session, peer.to_string()).await;
+    shared.close_session();
+}
+
+async fn refuse(framed: &mut Framed<TcpStream, FrameCodec>, peer: SocketAddr, why: String) {
+    warn!(%peer, "{why}; closing");
+    let mut payload = BytesMut::new();
+    encode_response(
+        &mut payload,
+        HELLO_ID,
+        &Err(RemoteError::protocol_error(why)),
+    );
+    let _ = framed.send(payload.freeze()).await;
+}

@@ -1,0 +1,448 @@
+//! `list`: elements stored encoded; decoded only to compare (`index`, `count`, `remove`,
+//! `in`, `sort`). Indexes and slices follow Python, negative indexes included.
+
+use std::cmp::Ordering;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use syncman_protocol::value::{decode, py_eq_encoded, split_array};
+use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
+
+use super::lock;
+use crate::encode;
+use crate::object::{
+    check_call, unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject,
+};
+
+/// Python's `list` methods as exposed by `ListProxy`, with their argument counts.
+const METHODS: &[MethodSpec] = &[
+    ("__getitem__", 1, 1),
+    ("__setitem__", 2, 2),
+    ("__delitem__", 1, 1),
+    ("__len__", 0, 0),
+    ("__contains__", 1, 1),
+    ("__add__", 1, 1),
+    ("__iadd__", 1, 1),
+    ("__mul__", 1, 1),
+    ("__rmul__", 1, 1),
+    ("__imul__", 1, 1),
+    ("append", 1, 1),
+    ("extend", 1, 1),
+    ("insert", 2, 2),
+    ("pop", 0, 1),
+    ("remove", 1, 1),
+    ("index", 1, 3),
+    ("count", 1, 1),
+    ("reverse", 0, 0),
+    ("sort", 0, 1),
+    ("clear", 0, 0),
+    ("copy", 0, 0),
+];
+
+/// Repetition (`*`) that would build more than this many encoded bytes is refused.
+const MAX_REPEAT_BYTES: usize = 256 * 1024 * 1024;
+
+pub struct List {
+    items: Mutex<Vec<Bytes>>,
+}
+
+impl List {
+    /// `list()` or `list(iterable)`.
+    pub fn new(mut args: Args) -> Result<List, RemoteError> {
+        let items = match args.opt_raw() {
+            Some(init) => sequence(&init)?,
+            None => Vec::new(),
+        };
+        args.finish()?;
+        Ok(List {
+            items: Mutex::new(items),
+        })
+    }
+}
+
+impl SharedObject for List {
+    fn typeid(&self) -> &str {
+        "list"
+    }
+
+    fn call(&self, method: &str, mut args: Args, _ctx: &mut CallCtx) -> Outcome {
+        check_call("list", METHODS, method, &args)
+            .and_then(|()| self.dispatch(method, &mut args))
+            .into()
+    }
+
+    fn describe(&self) -> String {
+        format!("list, {} items", lock(&self.items).len())
+    }
+}
+
+fn sequence(raw: &Bytes) -> Result<Vec<Bytes>, RemoteError> {
+    split_array(raw)?.ok_or_else(|| {
+        let shown = decode(raw).map(|v| v.type_name()).unwrap_or("value");
+        RemoteError::type_error(format!("'{shown}' object is not iterable"))
+    })
+}
+
+/// An index or a slice argument.
+enum Index {
+    At(i128),
+    Slice(Option<i128>, Option<i128>, Option<i128>),
+}
+
+fn index_arg(v: Value) -> Result<Index, RemoteError> {
+    match v {
+        Value::Slice(a, b, c) => Ok(Index::Slice(a, b, c)),
+        other => other.as_int().map(Index::At).ok_or_else(|| {
+            RemoteError::type_error(format!(
+                "list indices must be integers or slices, not {}",
+                other.type_name()
+            ))
+        }),
+    }
+}
+
+/// Resolves a possibly negative index; `None` if out of range.
+fn resolve(i: i128, len: usize) -> Option<usize> {
+    let i = if i < 0 { i + len as i128 } else { i };
+    (0..len as i128).contains(&i).then_some(i as usize)
+}
+
+/// `slice.indices(len)` then the positions it selects, in order.
+fn slice_positions(
+    start: Option<i128>,
+    stop: Option<i128>,
+    step: Option<i128>,
+    len: usize,
+) -> Result<(Vec<usize>, i128), RemoteError> {
+    let step = step.unwrap_or(1);
+    if step == 0 {
+        return Err(RemoteError::value_error("slice step cannot be zero"));
+    }
+    let len = len as i128;
+    let adjust = |v: Option<i128>, if_none: i128| match v {
+        None => if_none,
+        Some(mut v) => {
+            if v < 0 {
+                v += len;
+                if v < 0 {
+                    v = if step < 0 { -1 } else { 0 };
+                }
+            } else if v >= len {
+                v = if step < 0 { len - 1 } else { len };
+            }
+            v
+        }
+    };
+    let start = adjust(start, if step < 0 { len - 1 } else { 0 });
+    let stop = adjust(stop, if step < 0 { -1 } else { len });
+    let count = if step < 0 {
+        if stop < start {
+            (start - stop - 1) / (-step) + 1
+        } else {
+            0
+        }
+    } else if start < stop {
+        (stop - start - 1) / step + 1
+    } else {
+        0
+    };
+    let positions = (0..count).map(|k| (start + k * step) as usize).collect();
+    Ok((positions, step))
+}
+
+/// Start/stop for `index(x, start, stop)`: negative counts from the end, then clamped.
+fn clamp_bound(v: Option<i128>, len: usize, default: usize) -> usize {
+    match v {
+        None => default,
+        Some(v) if v < 0 => (v + len as i128).max(0) as usize,
+        Some(v) => (v as usize).min(len),
+    }
+}
+
+fn repeat(items: &[Bytes], n: i128) -> Result<Vec<Bytes>, RemoteError> {
+    if n <= 0 || items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let per_copy: usize = items.iter().map(Bytes::len).sum();
+    let n_usize = usize::try_from(n).unwrap_or(usize::MAX);
+    if per_copy.saturating_mul(n_usize) > MAX_REPEAT_BYTES {
+        return Err(RemoteError::new(
+            ErrorKind::Other("MemoryError".into()),
+            format!("repeating {} items {n} times is too large", items.len()),
+        ));
+    }
+    Ok(items
+        .iter()
+        .cloned()
+        .cycle()
+        .take(items.len() * n_usize)
+        .collect())
+}
+
+impl List {
+    fn dispatch(&self, method: &str, args: &mut Args) -> Reply {
+        match method {
+            "__getitem__" => {
+                let index = index_arg(args.value("index")?)?;
+                let items = lock(&self.items);
+                match index {
+                    Index::At(i) => resolve(i, items.len())
+                        .map(|i| items[i].clone())
+                        .ok_or_else(|| RemoteError::index_error("list index out of range")),
+                    Index::Slice(a, b, c) => {
+                        let (positions, _) = slice_positions(a, b, c, items.len())?;
+                        Ok(encode::array(positions.iter().map(|&p| &items[p])))
+                    }
+                }
+            }
+            "__setitem__" => {
+                let index = index_arg(args.value("index")?)?;
+                let value = args.raw("value")?;
+                match index {
+                    Index::At(i) => {
+                        let mut items = lock(&self.items);
+                        let at = resolve(i, items.len()).ok_or_else(|| {
+                            RemoteError::index_error("list assignment index out of range")
+                        })?;
+                        items[at] = value;
+                    }
+                    Index::Slice(a, b, c) => self.assign_slice(a, b, c, sequence(&value)?)?,
+                }
+                Ok(encode::nil())
+            }
+            "__delitem__" => {
+                let index = index_arg(args.value("index")?)?;
+                let mut items = lock(&self.items);
+                match index {
+                    Index::At(i) => {
+                        let at = resolve(i, items.len()).ok_or_else(|| {
+                            RemoteError::index_error("list assignment index out of range")
+                        })?;
+                        items.remove(at);
+                    }
+                    Index::Slice(a, b, c) => {
+                        let (mut positions, _) = slice_positions(a, b, c, items.len())?;
+                        positions.sort_unstable();
+                        let mut drop_at = positions.into_iter().peekable();
+                        let mut k = 0;
+                        items.retain(|_| {
+                            let gone = drop_at.peek() == Some(&k);
+                            if gone {
+                                drop_at.next();
+                            }
+                            k += 1;
+                            !gone
+                        });
+                    }
+                }
+                Ok(encode::nil())
+            }
+            "__len__" => Ok(encode::int(lock(&self.items).len() as i128)),
+            "__contains__" => {
+                let needle = args.raw("value")?;
+                let items = lock(&self.items);
+                Ok(encode::bool(
+                    items.iter().any(|x| py_eq_encoded(x, &needle)),
+                ))
+            }
+            "append" => {
+                let value = args.raw("value")?;
+                lock(&self.items).push(value);
+                Ok(encode::nil())
+            }
+            "extend" | "__iadd__" => {
+                let more = sequence(&args.raw("iterable")?)?;
+                lock(&self.items).extend(more);
+                Ok(encode::nil())
+            }
+            "__add__" => {
+                let more = sequence(&args.raw("other")?)?;
+                let items = lock(&self.items);
+                Ok(encode::array(
+                    items
+                        .iter()
+                        .chain(more.iter())
+                        .collect::<Vec<_>>()
+                        .into_iter(),
+                ))
+            }
+            "__mul__" | "__rmul__" => {
+                let n = args.int("n")?;
+                let items = lock(&self.items);
+                Ok(encode::array(repeat(&items, n)?.iter()))
+            }
+            "__imul__" => {
+                let n = args.int("n")?;
+                let mut items = lock(&self.items);
+                let repeated = repeat(&items, n)?;
+                *items = repeated;
+                Ok(encode::array(items.iter()))
+            }
+            "insert" => {
+                let i = args.int("index")?;
+                let value = args.raw("value")?;
+                let mut items = lock(&self.items);
+                let len = items.len() as i128;
+                let at = if i < 0 { (i + len).max(0) } else { i.min(len) };
+                items.insert(at as usize, value);
+                Ok(encode::nil())
+            }
+            "pop" => {
+                let i = match args.opt_value()? {
+                    None => -1,
+                    Some(v) => v.as_int().ok_or_else(|| {
+                        RemoteError::type_error(format!(
+                            "'{}' object cannot be interpreted as an integer",
+                            v.type_name()
+                        ))
+                    })?,
+                };
+                let mut items = lock(&self.items);
+                if items.is_empty() {
+                    return Err(RemoteError::index_error("pop from empty list"));
+                }
+                let at = resolve(i, items.len())
+                    .ok_or_else(|| RemoteError::index_error("pop index out of range"))?;
+                Ok(items.remove(at))
+            }
+            "remove" => {
+                let needle = args.raw("value")?;
+                let mut items = lock(&self.items);
+                let at = items
+                    .iter()
+                    .position(|x| py_eq_encoded(x, &needle))
+                    .ok_or_else(|| RemoteError::value_error("list.remove(x): x not in list"))?;
+                items.remove(at);
+                Ok(encode::nil())
+            }
+            "index" => {
+                let needle = args.raw("value")?;
+                let start = args.opt_value()?.and_then(|v| v.as_int());
+                let stop = args.opt_value()?.and_then(|v| v.as_int());
+                let items = lock(&self.items);
+                let (lo, hi) = (
+                    clamp_bound(start, items.len(), 0),
+                    clamp_bound(stop, items.len(), items.len()),
+                );
+                (lo..hi.max(lo))
+                    .find(|&i| py_eq_encoded(&items[i], &needle))
+                    .map(|i| encode::int(i as i128))
+                    .ok_or_else(|| {
+                        let shown = decode(&needle).map(|v| v.py_repr()).unwrap_or_default();
+                        RemoteError::value_error(format!("{shown} is not in list"))
+                    })
+            }
+            "count" => {
+                let needle = args.raw("value")?;
+                let items = lock(&self.items);
+                let n = items.iter().filter(|x| py_eq_encoded(x, &needle)).count();
+                Ok(encode::int(n as i128))
+            }
+            "reverse" => {
+                lock(&self.items).reverse();
+                Ok(encode::nil())
+            }
+            "sort" => {
+                let reverse = match args.opt_value()? {
+                    None | Some(Value::Nil) => false,
+                    Some(Value::Bool(b)) => b,
+                    Some(other) => other.as_int().map(|i| i != 0).ok_or_else(|| {
+                        RemoteError::type_error(
+                            "sort(reverse) takes a bool; key functions cannot run on the node",
+                        )
+                    })?,
+                };
+                self.sort(reverse)?;
+                Ok(encode::nil())
+            }
+            "clear" => {
+                let old = std::mem::take(&mut *lock(&self.items));
+                drop(old);
+                Ok(encode::nil())
+            }
+            "copy" => Ok(encode::array(lock(&self.items).iter())),
+            _ => unknown_method("list", method),
+        }
+    }
+
+    fn assign_slice(
+        &self,
+        start: Option<i128>,
+        stop: Option<i128>,
+        step: Option<i128>,
+        new: Vec<Bytes>,
+    ) -> Result<(), RemoteError> {
+        let mut items = lock(&self.items);
+        let (positions, step) = slice_positions(start, stop, step, items.len())?;
+        if step == 1 {
+            // A plain slice may change the list's length: replace the range.
+            let from = positions.first().copied().unwrap_or_else(|| {
+                // Empty range: insert where the slice starts.
+                let len = items.len() as i128;
+                match start {
+                    None => 0,
+                    Some(s) if s < 0 => (s + len).max(0) as usize,
+                    Some(s) => s.min(len) as usize,
+                }
+            });
+            let to = from + positions.len();
+            items.splice(from..to, new);
+            return Ok(());
+        }
+        if positions.len() != new.len() {
+            return Err(RemoteError::value_error(format!(
+                "attempt to assign sequence of size {} to extended slice of size {}",
+                new.len(),
+                positions.len()
+            )));
+        }
+        for (p, v) in positions.into_iter().zip(new) {
+            items[p] = v;
+        }
+        Ok(())
+    }
+
+    /// Stable sort with Python's ordering; on a `TypeError` the list is left unchanged.
+    fn sort(&self, reverse: bool) -> Result<(), RemoteError> {
+        let mut items = lock(&self.items);
+        let mut decoded = Vec::with_capacity(items.len());
+        for raw in items.iter() {
+            decoded.push((decode(raw)?, raw.clone()));
+        }
+        let mut failure = None;
+        decoded.sort_by(|(a, _), (b, _)| {
+            let ord = a.py_cmp(b).unwrap_or_else(|e| {
+                failure.get_or_insert(e);
+                Ordering::Equal
+            });
+            if reverse {
+                ord.reverse()
+            } else {
+                ord
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        *items = decoded.into_iter().map(|(_, raw)| raw).collect();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_match_python() {
+        let pos = |a, b, c, n| slice_positions(a, b, c, n).unwrap().0;
+        assert_eq!(pos(None, None, None, 5), vec![0, 1, 2, 3, 4]);
+        assert_eq!(pos(Some(1), Some(-1), None, 5), vec![1, 2, 3]);
+        assert_eq!(pos(None, None, Some(-1), 5), vec![4, 3, 2, 1, 0]);
+        assert_eq!(pos(None, None, Some(2), 5), vec![0, 2, 4]);
+        assert_eq!(pos(Some(-100), Some(100), None, 3), vec![0, 1, 2]);
+        assert_eq!(pos(Some(4), Some(1), Some(-2), 6), vec![4, 2]);
+        assert!(pos(Some(3), Some(1), None, 5).is_empty());
+        assert!(slice_positions(None, None, Some(0), 5).is_err());
+    }
+}

@@ -1,0 +1,327 @@
+//! A native session: one authenticated connection speaking the MessagePack dialect.
+//!
+//! One task reads requests and runs fast methods inline; parked calls wait in a local
+//! `FuturesUnordered` (no task, no thread each); a writer task batches replies. All session
+//! state is owned by this one task, so it needs no lock.
+//!
+//! # Cancellation
+//! A parked call ends in exactly one of three ways: the object answers it; its deadline
+//! passes and the node withdraws it (the object answers as Python would, e.g. `Empty`); or
+//! the client cancels it / the session ends and the node withdraws it. Withdrawal and
+//! answering are mutually exclusive under the object's lock, so nothing is handed to a
+//! caller that has gone. If the answer won the race with a `Cancel`, the reply is still
+//! sent: the client decides what a late answer means.
+//!
+//! # Failure
+//! When the session ends for any reason (close, crash, network cut, shutdown), its parked
+//! calls are withdrawn, its references dropped, and (by default) the locks and permits it
+//! holds released.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream::FuturesUnordered;
+use futures_util::StreamExt;
+use syncman_protocol::message::{decode_client_message, ClientMessage, CONTROL_OBJECT};
+use syncman_protocol::{Args, ErrorKind, FrameCodec, RemoteError};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::codec::FramedRead;
+use tracing::{debug, info, warn};
+
+use crate::object::{CallCtx, Outcome, Parked, Reply, SessionId, SharedObject, WaiterId, Withdraw};
+use crate::server::Shared;
+use crate::table::{no_such_object, ObjectId};
+
+/// How a parked call's future ended.
+enum ParkEnd {
+    Answered(Reply),
+    /// The deadline passed; the receiver comes back so a racing answer is not lost.
+    TimedOut(oneshot::Receiver<Reply>),
+    /// The object dropped the waiter without answering (withdrawn, or object freed).
+    Dropped,
+}
+
+type ParkFuture = Pin<Box<dyn Future<Output = (u64, ParkEnd)> + Send>>;
+
+struct ParkedCall {
+    object: Arc<dyn SharedObject>,
+    waiter: WaiterId,
+}
+
+/// State one session owns.
+pub(crate) struct Session {
+    pub id: SessionId,
+    pub shared: Arc<Shared>,
+    /// References this session holds on anonymous objects.
+    pub refs: HashMap<ObjectId, u32>,
+    /// Objects in which this session may hold locks or permits.
+    holds: HashMap<ObjectId, Arc<dyn SharedObject>>,
+    parked: HashMap<u64, ParkedCall>,
+    park_futures: FuturesUnordered<ParkFuture>,
+    replies: mpsc::Sender<(u64, Reply)>,
+}
+
+/// Serves a native session until the client leaves or the node shuts down.
+pub(crate) async fn run<R, W>(
+    reader: FramedRead<R, FrameCodec>,
+    writer: W,
+    shared: Arc<Shared>,
+    id: SessionId,
+    peer: String,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(shared.config.reply_queue);
+    let writer_task = tokio::spawn(crate::writer::write_replies(
+        writer,
+        shared.config.max_frame,
+        rx,
+    ));
+    let hello = crate::encode::int(syncman_protocol::message::NATIVE_VERSION as i128);
+    let mut session = Session {
+        id,
+        shared: shared.clone(),
+        refs: HashMap::new(),
+        holds: HashMap::new(),
+        parked: HashMap::new(),
+        park_futures: FuturesUnordered::new(),
+        replies: tx,
+    };
+    session
+        .reply(syncman_protocol::message::HELLO_ID, Ok(hello))
+        .await;
+    let ending = session.serve(reader).await;
+    info!(session = id, %peer, "session ended: {ending}");
+    session.end(if shared.shutdown.is_cancelled() {
+        Withdraw::Shutdown
+    } else {
+        Withdraw::Cancelled
+    });
+    // Dropping the last sender lets the writer flush what is queued and finish.
+    drop(session);
+    match tokio::time::timeout(shared.config.drain_timeout, writer_task).await {
+        Ok(Ok(Err(e))) => debug!(session = id, "reply writer: {e}"),
+        Err(_) => warn!(session = id, "reply writer did not drain in time"),
+        _ => {}
+    }
+}
+
+impl Session {
+    async fn serve<R>(&mut self, mut reader: FramedRead<R, FrameCodec>) -> String
+    where
+        R: AsyncRead + Unpin,
+    {
+        let shutdown = self.shared.shutdown.clone();
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return "node shutting down".into(),
+                Some((req, end)) = self.park_futures.next(), if !self.park_futures.is_empty() => {
+                    self.finish_parked(req, end).await;
+                }
+                frame = reader.next() => match frame {
+                    None => return "client closed the connection".into(),
+                    Some(Err(e)) => {
+                        warn!(session = self.id, "closing connection: {e}");
+                        return format!("bad frame: {e}");
+                    }
+                    Some(Ok(frame)) => {
+                        if let Err(why) = self.handle_frame(frame.freeze()).await {
+                            warn!(session = self.id, "closing connection: {why}");
+                            return why;
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    async fn reply(&mut self, id: u64, reply: Reply) {
+        // Fails only if the writer is gone (socket dead); the read side will notice.
+        let _ = self.replies.send((id, reply)).await;
+    }
+
+    /// Handles one frame. An undecodable envelope closes the connection (framing can no
+    /// longer be trusted to mean what the client meant); everything else is a reply.
+    async fn handle_frame(&mut self, frame: Bytes) -> Result<(), String> {
+        let message = decode_client_message(&frame).map_err(|e| e.to_string())?;
+        match message {
+            ClientMessage::Request {
+                id,
+                object,
+                method,
+                args,
+            } => {
+                let outcome = if object == CONTROL_OBJECT {
+                    Outcome::Ready(crate::control::call(self, method, args))
+                } else {
+                    self.call_object(object, method, args)
+                };
+                match outcome {
+                    Outcome::Ready(reply) => {
+                        if let Err(e) = &reply {
+                            debug!(session = self.id, object, method, "error reply: {e}");
+                        }
+                        self.reply(id, reply).await
+                    }
+                    Outcome::Park(parked) => self.park(id, object, parked).await,
+                }
+            }
+            ClientMessage::Cancel { id } => {
+                if let Some(call) = self.parked.remove(&id) {
+                    if let Some(reply) = call.object.withdraw(call.waiter, Withdraw::Cancelled) {
+                        self.reply(id, reply).await;
+                    }
+                }
+            }
+            ClientMessage::Release { object } => self.release(object),
+        }
+        Ok(())
+    }
+
+    fn call_object(&mut self, object: ObjectId, method: &str, args: Args) -> Outcome {
+        let Some(target) = self.shared.table.get(object) else {
+            return Outcome::Ready(Err(no_such_object(object)));
+        };
+        let mut ctx = CallCtx::new(self.id);
+        let outcome = target.call(method, args, &mut ctx);
+        if ctx.holds_state {
+            self.holds.entry(object).or_insert(target);
+        }
+        outcome
+    }
+
+    async fn park(&mut self, id: u64, object: ObjectId, parked: Parked) {
+        let Some(target) = self.shared.table.get(object) else {
+            return self.reply(id, Err(no_such_object(object))).await;
+        };
+        if self.parked.len() >= self.shared.config.max_parked_per_session
+            || self.parked.contains_key(&id)
+        {
+            let why = if self.parked.contains_key(&id) {
+                RemoteError::protocol_error(format!("request id {id} is already waiting"))
+            } else {
+                RemoteError::new(ErrorKind::Busy, "too many calls waiting on this connection")
+            };
+            if target
+                .withdraw(parked.waiter, Withdraw::Cancelled)
+                .is_some()
+            {
+                return self.reply(id, Err(why)).await;
+            }
+            // Already answered while parking: deliver that answer instead.
+            let reply = parked.reply.await.unwrap_or_else(|_| Err(why));
+            return self.reply(id, reply).await;
+        }
+        self.parked.insert(
+            id,
+            ParkedCall {
+                object: target,
+                waiter: parked.waiter,
+            },
+        );
+        self.park_futures
+            .push(Box::pin(wait_parked(id, parked.reply, parked.deadline)));
+    }
+
+    async fn finish_parked(&mut self, id: u64, end: ParkEnd) {
+        match end {
+            ParkEnd::Answered(reply) => {
+                self.parked.remove(&id);
+                self.reply(id, reply).await;
+            }
+            ParkEnd::TimedOut(mut rx) => {
+                let Some(call) = self.parked.remove(&id) else {
+                    return;
+                };
+                let reply = match call.object.withdraw(call.waiter, Withdraw::Timeout) {
+                    Some(reply) => reply,
+                    // Answered just before the deadline: the answer is in the channel.
+                    None => rx.try_recv().unwrap_or_else(|_| {
+                        Err(RemoteError::runtime_error(
+                            "waiter vanished without an answer",
+                        ))
+                    }),
+                };
+                self.reply(id, reply).await;
+            }
+            ParkEnd::Dropped => {
+                if self.parked.remove(&id).is_some() {
+                    self.reply(
+                        id,
+                        Err(RemoteError::not_found(
+                            "the object was freed while the call waited",
+                        )),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+
+    /// Drops one of this session's references to an anonymous object.
+    pub(crate) fn release(&mut self, object: ObjectId) {
+        match self.refs.get_mut(&object) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                if *n == 0 {
+                    self.refs.remove(&object);
+                }
+                self.shared.table.decref(object);
+            }
+            _ => debug!(
+                session = self.id,
+                object, "release of a reference this session does not hold"
+            ),
+        }
+    }
+
+    pub(crate) fn add_ref(&mut self, object: ObjectId) {
+        *self.refs.entry(object).or_insert(0) += 1;
+    }
+
+    /// Ends the session: withdraw parked calls, release held state, drop references.
+    fn end(&mut self, why: Withdraw) {
+        for (_, call) in self.parked.drain() {
+            call.object.withdraw(call.waiter, why);
+        }
+        self.park_futures = FuturesUnordered::new();
+        if self.shared.config.release_on_disconnect {
+            for (_, object) in self.holds.drain() {
+                object.session_ended(self.id);
+            }
+        }
+        for (object, n) in std::mem::take(&mut self.refs) {
+            for _ in 0..n {
+                self.shared.table.decref(object);
+            }
+        }
+    }
+}
+
+async fn wait_parked(
+    id: u64,
+    mut rx: oneshot::Receiver<Reply>,
+    deadline: Option<Instant>,
+) -> (u64, ParkEnd) {
+    let end = match deadline {
+        None => match (&mut rx).await {
+            Ok(reply) => ParkEnd::Answered(reply),
+            Err(_) => ParkEnd::Dropped,
+        },
+        Some(deadline) => tokio::select! {
+            r = &mut rx => match r {
+                Ok(reply) => ParkEnd::Answered(reply),
+                Err(_) => ParkEnd::Dropped,
+            },
+            _ = tokio::time::sleep_until(deadline) => ParkEnd::TimedOut(rx),
+        },
+    };
+    (id, end)
+}

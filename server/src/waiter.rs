@@ -1,0 +1,108 @@
+//! Waiter ids and the queue of parked callers an object keeps.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::oneshot;
+
+use crate::object::{Parked, Reply, WaiterId};
+
+static NEXT_WAITER: AtomicU64 = AtomicU64::new(1);
+
+pub fn next_waiter_id() -> WaiterId {
+    NEXT_WAITER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// One parked caller: its id, what it asked for, and where its answer goes.
+pub struct Waiter<T> {
+    pub id: WaiterId,
+    pub session: u64,
+    pub want: T,
+    tx: oneshot::Sender<Reply>,
+}
+
+impl<T> Waiter<T> {
+    /// Answers the waiter. Returns the reply back if the caller's half is gone, so the
+    /// object can keep what it was about to hand out.
+    pub fn answer(self, reply: Reply) -> Result<(), Reply> {
+        self.tx.send(reply)
+    }
+}
+
+/// FIFO of waiters, with withdrawal by id.
+pub struct WaitQueue<T> {
+    waiters: VecDeque<Waiter<T>>,
+}
+
+impl<T> Default for WaitQueue<T> {
+    fn default() -> Self {
+        WaitQueue {
+            waiters: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> WaitQueue<T> {
+    /// Parks a caller; returns the half the session keeps.
+    pub fn park(
+        &mut self,
+        id: WaiterId,
+        session: u64,
+        want: T,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Parked {
+        let (tx, rx) = oneshot::channel();
+        self.waiters.push_back(Waiter {
+            id,
+            session,
+            want,
+            tx,
+        });
+        Parked {
+            waiter: id,
+            reply: rx,
+            deadline,
+        }
+    }
+
+    pub fn pop_front(&mut self) -> Option<Waiter<T>> {
+        self.waiters.pop_front()
+    }
+
+    pub fn front(&self) -> Option<&Waiter<T>> {
+        self.waiters.front()
+    }
+
+    /// Removes a waiter by id; `None` if it was already answered.
+    pub fn remove(&mut self, id: WaiterId) -> Option<Waiter<T>> {
+        let at = self.waiters.iter().position(|w| w.id == id)?;
+        self.waiters.remove(at)
+    }
+
+    /// Removes every waiter of a session.
+    pub fn remove_session(&mut self, session: u64) -> Vec<Waiter<T>> {
+        let mut gone = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.waiters.len());
+        for w in self.waiters.drain(..) {
+            if w.session == session {
+                gone.push(w);
+            } else {
+                kept.push_back(w);
+            }
+        }
+        self.waiters = kept;
+        gone
+    }
+
+    pub fn drain(&mut self) -> impl Iterator<Item = Waiter<T>> + '_ {
+        self.waiters.drain(..)
+    }
+
+    pub fn len(&self) -> usize {
+        self.waiters.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.waiters.is_empty()
+    }
+}

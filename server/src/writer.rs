@@ -1,0 +1,64 @@
+//! The reply writer: one task per connection that batches replies into few syscalls.
+
+use bytes::BytesMut;
+use futures_util::SinkExt;
+use syncman_protocol::frame::{encode_frame_with, FrameError};
+use syncman_protocol::message::encode_response;
+use syncman_protocol::RemoteError;
+use tokio::io::AsyncWrite;
+use tokio::sync::mpsc;
+use tokio_util::codec::{Encoder, FramedWrite};
+
+use crate::object::Reply;
+
+/// Encodes `(id, reply)` straight into the socket buffer. A result too large for a frame
+/// becomes an error reply for that call alone.
+pub struct ReplyEncoder {
+    pub max_frame: usize,
+}
+
+impl Encoder<(u64, Reply)> for ReplyEncoder {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, (id, reply): (u64, Reply), dst: &mut BytesMut) -> Result<(), Self::Error> {
+        match encode_frame_with(dst, self.max_frame, |b| encode_response(b, id, &reply)) {
+            Ok(()) => Ok(()),
+            Err(FrameError::TooLarge { len, max }) => {
+                let err = RemoteError::value_error(format!(
+                    "result of {len} bytes exceeds the frame limit of {max} bytes"
+                ));
+                encode_frame_with(dst, self.max_frame, |b| encode_response(b, id, &Err(err)))
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+            }
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        }
+    }
+}
+
+/// Bytes buffered before a flush is forced even if more replies are waiting.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// Writes replies until every sender is gone, then flushes and returns.
+pub async fn write_replies<W>(
+    io: W,
+    max_frame: usize,
+    mut rx: mpsc::Receiver<(u64, Reply)>,
+) -> std::io::Result<()>
+where
+    W: AsyncWrite + Unpin,
+{
+    let mut sink = FramedWrite::new(io, ReplyEncoder { max_frame });
+    sink.set_backpressure_boundary(FLUSH_AT);
+    while let Some(first) = rx.recv().await {
+        sink.feed(first).await?;
+        // Take whatever else is ready, so a burst of replies costs one write.
+        while sink.write_buffer().len() < FLUSH_AT {
+            match rx.try_recv() {
+                Ok(next) => sink.feed(next).await?,
+                Err(_) => break,
+            }
+        }
+        sink.flush().await?;
+    }
+    sink.flush().await
+}

@@ -1,0 +1,6 @@
+//! Whole-system tests: the real `syncman` binary, real sockets, the client crate.
+//! One test binary with a module tree (faster to link than one binary per file).
+
+mod integration {
+    pub mod objects;
+}

@@ -1,0 +1,226 @@
+//! Test support: a guard around a real `syncman` process.
+//!
+//! [`TestNode::start`] builds the binary once per test run (so it is never stale), starts
+//! it on `127.0.0.1:0`, waits for its `listening on` ready line, and kills it on drop. Its
+//! log is kept in a temporary file and printed if the test panics.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Path of the `syncman` binary, built on first use.
+pub fn syncman_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("SYNCMAN_BIN") {
+            return PathBuf::from(path);
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "syncman-server",
+                "--bin",
+                "syncman",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build for the syncman binary");
+        assert!(status.success(), "building the syncman binary failed");
+        // target/<profile>/deps/<test-exe> -> target/<profile>/syncman
+        let exe = std::env::current_exe().expect("current test executable");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executable lives in target/<profile>/deps");
+        let debug = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debug/syncman");
+        let beside = profile_dir.join("syncman");
+        if beside.exists() {
+            beside
+        } else {
+            debug
+        }
+    })
+}
+
+/// A running `syncman serve`, killed on drop.
+pub struct TestNode {
+    child: Option<Child>,
+    addr: SocketAddr,
+    authkey: Vec<u8>,
+    log: tempfile_path::TempLog,
+}
+
+mod tempfile_path {
+    use std::path::PathBuf;
+
+    /// A log file under the system temp dir, removed on drop unless the thread panicked.
+    pub struct TempLog(pub PathBuf);
+
+    impl TempLog {
+        pub fn new() -> TempLog {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static N: AtomicU64 = AtomicU64::new(0);
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            TempLog(
+                std::env::temp_dir().join(format!("syncman-test-{}-{n}.log", std::process::id())),
+            )
+        }
+    }
+
+    impl Drop for TempLog {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+}
+
+/// A fresh random authkey.
+pub fn random_key() -> Vec<u8> {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut key = Vec::new();
+    for _ in 0..4 {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u64(std::process::id() as u64);
+        key.extend_from_slice(format!("{:016x}", h.finish()).as_bytes());
+    }
+    key
+}
+
+impl TestNode {
+    /// Starts a node with a random authkey and default settings.
+    pub fn start() -> TestNode {
+        Self::start_with(&[])
+    }
+
+    /// Starts a node with extra `syncman serve` arguments.
+    pub fn start_with(extra: &[&str]) -> TestNode {
+        let authkey = random_key();
+        let log = tempfile_path::TempLog::new();
+        let log_file = std::fs::File::create(&log.0).expect("create node log");
+        let mut child = Command::new(syncman_bin())
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(extra)
+            .env(
+                "SYNCMAN_AUTHKEY",
+                std::ffi::OsStr::new(std::str::from_utf8(&authkey).unwrap_or("")),
+            )
+            .env("SYNCMAN_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn syncman");
+        let stdout = child.stdout.take().expect("node stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            // Keep draining so the node never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("node printed no ready line; log:\n{}", read(&log.0)));
+        let addr = line
+            .strip_prefix("listening on ")
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"));
+        TestNode {
+            child: Some(child),
+            addr,
+            authkey,
+            log,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn authkey(&self) -> &[u8] {
+        &self.authkey
+    }
+
+    /// Everything the node has logged so far.
+    pub fn log(&self) -> String {
+        read(&self.log.0)
+    }
+
+    /// Waits until the log contains `needle` (up to `timeout`).
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Connects a client.
+    pub async fn manager(&self) -> syncman_client::Manager {
+        syncman_client::Manager::connect(self.addr, &self.authkey)
+            .await
+            .expect("connect to the test node")
+    }
+
+    /// Sends SIGTERM and waits (up to `timeout`) for the node to exit.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        self.wait(timeout)
+    }
+
+    /// Waits (up to `timeout`) for the node to exit by itself.
+    pub fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "---- syncman log ({}) ----\n{}",
+                self.log.0.display(),
+                self.log()
+            );
+        }
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
