@@ -2,5 +2,8 @@
 //! One test binary with a module tree (faster to link than one binary per file).
 
 mod integration {
+    pub mod bad_input;
+    pub mod cpython_auth;
+    pub mod lifecycle;
     pub mod objects;
 }

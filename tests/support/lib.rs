@@ -224,3 +224,58 @@ impl Drop for TestNode {
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
+
+/// A native-dialect connection driven by hand, for tests that need what the client crate
+/// would never do (vanish without releasing, send odd requests).
+pub struct RawSession {
+    framed: tokio_util::codec::Framed<tokio::net::TcpStream, syncman_protocol::FrameCodec>,
+    next_id: u64,
+}
+
+impl RawSession {
+    /// Connects, authenticates and says hello.
+    pub async fn connect(addr: SocketAddr, authkey: &[u8]) -> RawSession {
+        use futures_util::{SinkExt, StreamExt};
+        use syncman_protocol::message;
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut framed =
+            tokio_util::codec::Framed::new(stream, syncman_protocol::FrameCodec::handshake());
+        syncman_protocol::handshake::client_handshake(&mut framed, authkey)
+            .await
+            .expect("handshake");
+        framed
+            .codec_mut()
+            .set_max_len(syncman_protocol::DEFAULT_MAX_FRAME);
+        let mut hello = bytes::BytesMut::new();
+        message::encode_hello(&mut hello);
+        framed.send(hello.freeze()).await.expect("send hello");
+        let answer = framed.next().await.expect("hello answer").expect("frame");
+        let (id, result) = message::decode_response(answer.freeze()).expect("decode hello answer");
+        assert_eq!(id, message::HELLO_ID);
+        result.expect("hello accepted");
+        RawSession { framed, next_id: 1 }
+    }
+
+    /// One call; arguments and result as values.
+    pub async fn call(
+        &mut self,
+        object: u64,
+        method: &str,
+        args: &[syncman_protocol::Value],
+    ) -> Result<syncman_protocol::Value, syncman_protocol::RemoteError> {
+        use futures_util::{SinkExt, StreamExt};
+        use syncman_protocol::message;
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut req = bytes::BytesMut::new();
+        message::encode_request_head(&mut req, id, object, method, args.len() as u32);
+        for a in args {
+            req.extend_from_slice(&a.to_bytes());
+        }
+        self.framed.send(req.freeze()).await.expect("send request");
+        let frame = self.framed.next().await.expect("reply").expect("frame");
+        let (got, result) = message::decode_response(frame.freeze()).expect("decode reply");
+        assert_eq!(got, id, "reply id");
+        result.map(|raw| syncman_protocol::value::decode(&raw).expect("decode result"))
+    }
+}

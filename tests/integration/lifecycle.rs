@@ -1,0 +1,169 @@
+//! Object lifetimes, sessions, concurrency on one connection, and stopping the node.
+
+use std::time::Duration;
+
+use syncman_client::{ErrorKind, Manager};
+use syncman_protocol::Value;
+use syncman_tests::{RawSession, TestNode};
+
+/// Polls `status()` until `pred` holds on the number of objects (bounded).
+async fn wait_for_objects(m: &Manager, pred: impl Fn(usize) -> bool) -> usize {
+    let end = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let n = m.status().await.unwrap().objects.len();
+        if pred(n) || tokio::time::Instant::now() > end {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn anonymous_objects_are_freed_with_their_last_reference() {
+    let node = TestNode::start();
+    let observer = node.manager().await;
+    let a = node.manager().await;
+
+    // Dropping the last proxy releases the object.
+    let scratch = a.new_list::<f64>().await.unwrap();
+    scratch.push(&1.0).await.unwrap();
+    let copy = scratch.clone();
+    assert_eq!(wait_for_objects(&observer, |n| n == 1).await, 1);
+    drop(scratch);
+    // A clone still holds it.
+    copy.push(&2.0).await.unwrap();
+    drop(copy);
+    assert_eq!(wait_for_objects(&observer, |n| n == 0).await, 0);
+
+    // A session that vanishes without releasing anything (as a crashed client would)
+    // still frees everything it held.
+    let mut raw = RawSession::connect(node.addr(), node.authkey()).await;
+    for typeid in ["dict", "list", "Namespace"] {
+        raw.call(0, "create", &[Value::Str(typeid.into())])
+            .await
+            .unwrap();
+    }
+    assert_eq!(wait_for_objects(&observer, |n| n == 3).await, 3);
+    drop(raw);
+    assert_eq!(
+        wait_for_objects(&observer, |n| n == 0).await,
+        0,
+        "objects survived their session"
+    );
+    drop(a);
+}
+
+#[tokio::test]
+async fn an_adopted_object_lives_until_every_holder_is_gone() {
+    let node = TestNode::start();
+    let observer = node.manager().await;
+    let a = node.manager().await;
+    let b = node.manager().await;
+    let list = a.new_list::<i32>().await.unwrap();
+    list.push(&7).await.unwrap();
+    let adopted = b.adopt(list.id()).await.unwrap();
+    drop(list);
+    drop(a);
+    // b still holds a reference: the object survives a's departure.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(observer.status().await.unwrap().objects.len(), 1);
+    assert_eq!(adopted.id(), observer.status().await.unwrap().objects[0].id);
+    drop(adopted);
+    drop(b);
+    assert_eq!(wait_for_objects(&observer, |n| n == 0).await, 0);
+    // Adopting an id that does not exist is a clear error.
+    let err = observer.adopt(999_999).await.unwrap_err();
+    assert_eq!(err.kind(), Some(&ErrorKind::NotFound));
+}
+
+#[tokio::test]
+async fn named_objects_outlive_sessions_until_deleted() {
+    let node = TestNode::start();
+    {
+        let a = node.manager().await;
+        a.dict::<String, i32>("kept")
+            .await
+            .unwrap()
+            .insert(&"x".into(), &1)
+            .await
+            .unwrap();
+    }
+    let b = node.manager().await;
+    let d = b.dict::<String, i32>("kept").await.unwrap();
+    assert_eq!(d.get(&"x".into()).await.unwrap(), Some(1));
+    b.delete("kept").await.unwrap();
+    assert_eq!(
+        d.len().await.unwrap_err().kind(),
+        Some(&ErrorKind::NotFound)
+    );
+    assert_eq!(
+        b.delete("kept").await.unwrap_err().kind(),
+        Some(&ErrorKind::KeyError)
+    );
+    // The name can be reused, even with another typeid, once deleted.
+    b.list::<i32>("kept").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tasks_share_one_connection() {
+    let node = TestNode::start();
+    let m = node.manager().await;
+    let d = m.dict::<String, u64>("shared").await.unwrap();
+    let l = m.list::<u64>("appends").await.unwrap();
+    const TASKS: u64 = 40;
+    const OPS: u64 = 50;
+    let mut joins = Vec::new();
+    for t in 0..TASKS {
+        let (d, l) = (d.clone(), l.clone());
+        joins.push(tokio::spawn(async move {
+            for i in 0..OPS {
+                let key = format!("{t}-{i}");
+                d.insert(&key, &(t * 1000 + i)).await.unwrap();
+                assert_eq!(d.get(&key).await.unwrap(), Some(t * 1000 + i));
+                l.push(&(t * 1000 + i)).await.unwrap();
+            }
+        }));
+    }
+    for j in joins {
+        j.await.unwrap();
+    }
+    assert_eq!(d.len().await.unwrap() as u64, TASKS * OPS);
+    let mut all = l.to_vec().await.unwrap();
+    all.sort_unstable();
+    let mut expected: Vec<u64> = (0..TASKS)
+        .flat_map(|t| (0..OPS).map(move |i| t * 1000 + i))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(all, expected, "every append arrived exactly once");
+}
+
+#[tokio::test]
+async fn a_client_can_shut_the_node_down() {
+    let mut node = TestNode::start();
+    let m = node.manager().await;
+    m.dict::<String, i32>("d").await.unwrap();
+    m.shutdown().await.unwrap();
+    let status = node
+        .wait(Duration::from_secs(10))
+        .expect("node exited after shutdown");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(node.log().contains("stopped"));
+    // The connection is gone: calls fail as disconnected, not hang.
+    let err = tokio::time::timeout(Duration::from_secs(5), m.ping())
+        .await
+        .expect("no hang")
+        .unwrap_err();
+    assert!(err.is_disconnected(), "{err}");
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_node_cleanly() {
+    let mut node = TestNode::start();
+    let m = node.manager().await;
+    m.ping().await.unwrap();
+    let status = node
+        .terminate(Duration::from_secs(10))
+        .expect("node exited on SIGTERM");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(node.log().contains("signal received"));
+}
