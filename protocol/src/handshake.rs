@@ -32,7 +32,7 @@ pub const FAILURE: &[u8] = b"#FAILURE#";
 const CHALLENGE_RANDOM_LEN: usize = 40;
 /// The digest syncman challenges with, as CPython 3.12+ does.
 const CHALLENGE_DIGEST: &str = "sha256";
-/// Longest digest name CPython accepts inside `{...}`.
+/// Longest digest name CPython accepts inside `{...}` (`sha3_384`).
 const MAX_DIGEST_NAME: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
@@ -233,6 +233,8 @@ enum Digest {
     Md5,
     Sha256,
     Sha384,
+    Sha3_256,
+    Sha3_384,
 }
 
 impl Digest {
@@ -241,6 +243,8 @@ impl Digest {
             b"md5" => Some(Digest::Md5),
             b"sha256" => Some(Digest::Sha256),
             b"sha384" => Some(Digest::Sha384),
+            b"sha3_256" => Some(Digest::Sha3_256),
+            b"sha3_384" => Some(Digest::Sha3_384),
             _ => None,
         }
     }
@@ -250,6 +254,8 @@ impl Digest {
             Digest::Md5 => "md5",
             Digest::Sha256 => "sha256",
             Digest::Sha384 => "sha384",
+            Digest::Sha3_256 => "sha3_256",
+            Digest::Sha3_384 => "sha3_384",
         }
     }
 
@@ -264,6 +270,8 @@ impl Digest {
             Digest::Md5 => run::<Hmac<md5::Md5>>(key, message),
             Digest::Sha256 => run::<Hmac<sha2::Sha256>>(key, message),
             Digest::Sha384 => run::<Hmac<sha2::Sha384>>(key, message),
+            Digest::Sha3_256 => run::<Hmac<sha3::Sha3_256>>(key, message),
+            Digest::Sha3_384 => run::<Hmac<sha3::Sha3_384>>(key, message),
         }
     }
 
@@ -278,6 +286,8 @@ impl Digest {
             Digest::Md5 => run::<Hmac<md5::Md5>>(key, message, mac),
             Digest::Sha256 => run::<Hmac<sha2::Sha256>>(key, message, mac),
             Digest::Sha384 => run::<Hmac<sha2::Sha384>>(key, message, mac),
+            Digest::Sha3_256 => run::<Hmac<sha3::Sha3_256>>(key, message, mac),
+            Digest::Sha3_384 => run::<Hmac<sha3::Sha3_384>>(key, message, mac),
         }
     }
 }
@@ -331,6 +341,17 @@ mod tests {
             verify_answer(b"k", &message, &md5, strict),
             Err(HandshakeError::Md5Refused)
         ));
+    }
+
+    #[test]
+    fn every_cpython_digest_answers_and_verifies() {
+        for name in ["md5", "sha256", "sha384", "sha3_256", "sha3_384"] {
+            let mut message = format!("{{{name}}}").into_bytes();
+            message.extend_from_slice(&[9u8; 40]);
+            let answer = create_answer(b"k", &message).unwrap();
+            assert!(answer.starts_with(format!("{{{name}}}").as_bytes()));
+            verify_answer(b"k", &message, &answer, ChallengePolicy::default()).unwrap();
+        }
     }
 
     #[test]
