@@ -3,6 +3,7 @@
 
 mod integration {
     pub mod bad_input;
+    pub mod blocking;
     pub mod cpython_auth;
     pub mod lifecycle;
     pub mod objects;

@@ -49,6 +49,25 @@ impl Default for ConnectOptions {
 
 type Reply = Result<Bytes>;
 
+/// What to do with an answer that arrives after its caller gave up: give back what the node
+/// handed out (an item, a lock grant, a permit) with a fire-and-forget call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Undo {
+    pub object: u64,
+    pub method: &'static str,
+    /// Pass the late result as the call's one argument (a queue item, a fencing token).
+    pub pass_result: bool,
+    /// A `false` or nil answer granted nothing (a failed try-acquire): no undo. Off for
+    /// queue items, where `false` and nil are items like any other.
+    pub ignore_falsy: bool,
+}
+
+enum Slot {
+    Waiting(oneshot::Sender<Reply>),
+    /// The caller is gone; on an `Ok` answer, run this.
+    Abandoned(Undo),
+}
+
 /// Calls in flight, shared by the callers and the reader task.
 #[derive(Default)]
 struct Pending {
@@ -57,8 +76,32 @@ struct Pending {
 
 #[derive(Default)]
 struct PendingCalls {
-    waiting: HashMap<u64, oneshot::Sender<Reply>>,
+    waiting: HashMap<u64, Slot>,
     closed: bool,
+}
+
+/// Sends an undo for a late answer. A `false`/nil answer granted nothing.
+fn run_undo(out: &mpsc::UnboundedSender<Bytes>, max_frame: usize, undo: Undo, result: Reply) {
+    let Ok(value) = result else { return };
+    if undo.ignore_falsy && matches!(&value[..], [0xc2] | [0xc0]) {
+        return;
+    }
+    let mut buf = BytesMut::new();
+    let encoded = encode_frame_with(&mut buf, max_frame, |b| {
+        message::encode_request_head(
+            b,
+            message::FORGET_ID,
+            undo.object,
+            undo.method,
+            undo.pass_result as u32,
+        );
+        if undo.pass_result {
+            b.put_slice(&value);
+        }
+    });
+    if encoded.is_ok() {
+        let _ = out.send(buf.freeze());
+    }
 }
 
 impl Pending {
@@ -73,8 +116,10 @@ impl Pending {
             calls.closed = true;
             std::mem::take(&mut calls.waiting)
         };
-        for (_, tx) in waiting {
-            let _ = tx.send(Err(Error::Disconnected));
+        for (_, slot) in waiting {
+            if let Slot::Waiting(tx) = slot {
+                let _ = tx.send(Err(Error::Disconnected));
+            }
         }
     }
 }
@@ -138,10 +183,20 @@ impl Connection {
         let pending = Arc::new(Pending::default());
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
 
-        // Writer: coalesce whatever requests are queued into one write.
+        // Writer: coalesce whatever requests are queued into one write. It stops when every
+        // handle is gone, or when the reader has lost the connection (`reader_gone`).
+        let reader_gone = tokio_util::sync::CancellationToken::new();
+        let writer_stop = reader_gone.clone();
         tokio::spawn(async move {
             let mut buf = BytesMut::new();
-            while let Some(first) = rx.recv().await {
+            loop {
+                let first = tokio::select! {
+                    _ = writer_stop.cancelled() => break,
+                    next = rx.recv() => match next {
+                        Some(first) => first,
+                        None => break,
+                    },
+                };
                 buf.put_slice(&first);
                 while buf.len() < 64 * 1024 {
                     match rx.try_recv() {
@@ -156,25 +211,40 @@ impl Connection {
             let _ = wr.shutdown().await;
         });
 
-        // Reader: route each reply to the call waiting for it.
+        // Reader: route each reply to the call waiting for it. It holds only a weak sender
+        // (for undo calls), so the connection still closes when the last handle goes.
         let routes = pending.clone();
+        let undo_out = tx.downgrade();
+        let max_frame = opts.max_frame;
         tokio::spawn(async move {
             while let Some(frame) = reader.next().await {
-                let Ok(frame) = frame else { break };
+                let frame = match frame {
+                    Ok(frame) => frame,
+                    Err(e) => {
+                        // e.g. a reply over this client's `max_frame`: framing is lost.
+                        tracing::warn!("closing the connection to the node: {e}");
+                        break;
+                    }
+                };
                 let Ok((id, result)) = decode_response(frame.freeze()) else {
                     tracing::warn!("undecodable reply from the node; closing the connection");
                     break;
                 };
-                let waiter = routes.lock().waiting.remove(&id);
-                match waiter {
-                    Some(tx) => {
+                let slot = routes.lock().waiting.remove(&id);
+                match slot {
+                    Some(Slot::Waiting(tx)) => {
                         let _ = tx.send(result.map_err(Error::from));
                     }
-                    // The caller gave up (dropped its future) before the answer came.
-                    None => tracing::debug!(id, "reply for a call nobody awaits"),
+                    Some(Slot::Abandoned(undo)) => {
+                        if let Some(out) = undo_out.upgrade() {
+                            run_undo(&out, max_frame, undo, result.map_err(Error::from));
+                        }
+                    }
+                    None => tracing::trace!(id, "reply for a call nobody awaits"),
                 }
             }
             routes.close();
+            reader_gone.cancel();
         });
 
         Ok(Connection {
@@ -199,7 +269,17 @@ impl Connection {
     }
 
     /// Sends a built request and waits for its reply.
-    pub(crate) async fn call(self: &Arc<Self>, req: RequestBuilder) -> Result<Bytes> {
+    pub(crate) async fn call(&self, req: RequestBuilder) -> Result<Bytes> {
+        self.call_with_undo(req, None).await
+    }
+
+    /// Like [`call`](Self::call); if the caller drops the future and the node's answer
+    /// comes anyway (it won the race with `Cancel`), `undo` gives back what was granted.
+    pub(crate) async fn call_with_undo(
+        &self,
+        req: RequestBuilder,
+        undo: Option<Undo>,
+    ) -> Result<Bytes> {
         let (id, frame) = req.finish(self.max_frame)?;
         let (tx, rx) = oneshot::channel();
         {
@@ -207,22 +287,45 @@ impl Connection {
             if calls.closed {
                 return Err(Error::Disconnected);
             }
-            calls.waiting.insert(id, tx);
+            calls.waiting.insert(id, Slot::Waiting(tx));
         }
-        // Armed before the request leaves, so a drop at any point after sends Cancel.
+        // Armed before the request leaves, so a drop at any point after cancels it.
         let mut guard = CallGuard {
             conn: self,
             id,
-            armed: true,
+            undo,
+            rx: Some(rx),
         };
         if self.outgoing.send(frame).is_err() {
-            guard.armed = false;
-            self.pending.lock().waiting.remove(&id);
+            guard.disarm();
             return Err(Error::Disconnected);
         }
-        let reply = rx.await.unwrap_or(Err(Error::Disconnected));
-        guard.armed = false;
+        let reply = match guard.rx.as_mut() {
+            Some(rx) => rx.await.unwrap_or(Err(Error::Disconnected)),
+            None => Err(Error::Disconnected),
+        };
+        guard.rx = None;
         reply
+    }
+
+    /// Sends a call whose answer nobody awaits (releases from destructors).
+    pub(crate) fn send_forget(&self, object: u64, method: &str, arg: Option<&[u8]>) {
+        let mut buf = BytesMut::new();
+        let encoded = encode_frame_with(&mut buf, self.max_frame, |b| {
+            message::encode_request_head(
+                b,
+                message::FORGET_ID,
+                object,
+                method,
+                arg.is_some() as u32,
+            );
+            if let Some(arg) = arg {
+                b.put_slice(arg);
+            }
+        });
+        if encoded.is_ok() {
+            let _ = self.outgoing.send(buf.freeze());
+        }
     }
 
     /// Drops one reference to an anonymous object (fire and forget).
@@ -234,8 +337,7 @@ impl Connection {
         let _ = self.outgoing.send(buf.freeze());
     }
 
-    fn cancel(&self, id: u64) {
-        self.pending.lock().waiting.remove(&id);
+    fn send_cancel(&self, id: u64) {
         let mut buf = BytesMut::new();
         let _ = encode_frame_with(&mut buf, self.max_frame, |b| message::encode_cancel(b, id));
         let _ = self.outgoing.send(buf.freeze());
@@ -246,17 +348,43 @@ impl Connection {
     }
 }
 
-/// Sends `Cancel` if the call's future is dropped before its reply arrives.
+/// Cancels the call if its future is dropped before the answer is taken.
+///
+/// Three cases on drop: the answer has not come (the slot is still waiting): mark it
+/// abandoned (with its undo) and send `Cancel`; the answer came but was never taken (it
+/// sits in `rx`): run the undo now; the answer was taken: nothing to do.
 struct CallGuard<'a> {
     conn: &'a Connection,
     id: u64,
-    armed: bool,
+    undo: Option<Undo>,
+    rx: Option<oneshot::Receiver<Reply>>,
+}
+
+impl CallGuard<'_> {
+    fn disarm(&mut self) {
+        self.conn.pending.lock().waiting.remove(&self.id);
+        self.rx = None;
+    }
 }
 
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
-        if self.armed {
-            self.conn.cancel(self.id);
+        let Some(mut rx) = self.rx.take() else { return };
+        let still_waiting = {
+            let mut calls = self.conn.pending.lock();
+            match (calls.waiting.remove(&self.id), self.undo) {
+                (Some(_), Some(undo)) => {
+                    calls.waiting.insert(self.id, Slot::Abandoned(undo));
+                    true
+                }
+                (Some(_), None) => true,
+                (None, _) => false,
+            }
+        };
+        if still_waiting {
+            self.conn.send_cancel(self.id);
+        } else if let (Ok(reply), Some(undo)) = (rx.try_recv(), self.undo) {
+            run_undo(&self.conn.outgoing, self.conn.max_frame, undo, reply);
         }
     }
 }

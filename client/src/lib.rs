@@ -33,5 +33,7 @@ pub use connection::ConnectOptions;
 pub use error::{Error, ErrorKind, Result};
 pub use manager::{Manager, ObjectStatus, Status};
 pub use proxy::{
-    ArrayElement, ArrayProxy, DictProxy, ListProxy, NamespaceProxy, ObjectHandle, ValueProxy,
+    ArrayElement, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy,
+    LockGuard, LockProxy, NamespaceProxy, ObjectHandle, QueueProxy, SemaphorePermit,
+    SemaphoreProxy, ValueProxy,
 };

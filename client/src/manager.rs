@@ -10,7 +10,8 @@ use tokio::net::ToSocketAddrs;
 use crate::connection::{ConnectOptions, Connection, RequestBuilder};
 use crate::error::{Error, Result};
 use crate::proxy::{
-    ArrayElement, ArrayProxy, DictProxy, ListProxy, NamespaceProxy, ObjectHandle, ValueProxy,
+    ArrayElement, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy,
+    LockProxy, NamespaceProxy, ObjectHandle, QueueProxy, SemaphoreProxy, ValueProxy,
 };
 
 /// A connection to a syncman node. Cheap to clone; clones share the connection, and any
@@ -115,72 +116,236 @@ impl Manager {
         Ok(ObjectHandle::new(self.clone(), id, true))
     }
 
+    /// Opens a named object (get-or-create) or, with no name, creates an anonymous one.
+    async fn open<P>(
+        &self,
+        typeid: &str,
+        name: Option<&str>,
+        ctor: &[u8],
+        wrap: fn(Arc<ObjectHandle>) -> P,
+    ) -> Result<P> {
+        let handle = match name {
+            Some(name) => self.get_or_create_raw(typeid, name, ctor).await?,
+            None => self.create_raw(typeid, ctor).await?,
+        };
+        Ok(wrap(handle))
+    }
+
     /// A named `dict`, created empty if absent.
     pub async fn dict<K, V>(&self, name: &str) -> Result<DictProxy<K, V>> {
-        Ok(DictProxy::new(
-            self.get_or_create_raw("dict", name, NO_ARGS).await?,
-        ))
+        self.open("dict", Some(name), NO_ARGS, DictProxy::new).await
     }
 
     /// A new anonymous `dict`.
     pub async fn new_dict<K, V>(&self) -> Result<DictProxy<K, V>> {
-        Ok(DictProxy::new(self.create_raw("dict", NO_ARGS).await?))
+        self.open("dict", None, NO_ARGS, DictProxy::new).await
     }
 
     /// A named `list`, created empty if absent.
     pub async fn list<T>(&self, name: &str) -> Result<ListProxy<T>> {
-        Ok(ListProxy::new(
-            self.get_or_create_raw("list", name, NO_ARGS).await?,
-        ))
+        self.open("list", Some(name), NO_ARGS, ListProxy::new).await
     }
 
     /// A new anonymous `list`.
     pub async fn new_list<T>(&self) -> Result<ListProxy<T>> {
-        Ok(ListProxy::new(self.create_raw("list", NO_ARGS).await?))
+        self.open("list", None, NO_ARGS, ListProxy::new).await
     }
 
     /// A named `Namespace`, created empty if absent.
     pub async fn namespace(&self, name: &str) -> Result<NamespaceProxy> {
-        Ok(NamespaceProxy::new(
-            self.get_or_create_raw("Namespace", name, NO_ARGS).await?,
-        ))
+        self.open("Namespace", Some(name), NO_ARGS, NamespaceProxy::new)
+            .await
     }
 
     /// A new anonymous `Namespace`.
     pub async fn new_namespace(&self) -> Result<NamespaceProxy> {
-        Ok(NamespaceProxy::new(
-            self.create_raw("Namespace", NO_ARGS).await?,
-        ))
+        self.open("Namespace", None, NO_ARGS, NamespaceProxy::new)
+            .await
     }
 
     /// A named `Value`, holding `init` if it is created by this call.
     pub async fn value<T: Serialize>(&self, name: &str, init: T) -> Result<ValueProxy<T>> {
-        let ctor = ctor_args(&((), init))?;
-        Ok(ValueProxy::new(
-            self.get_or_create_raw("Value", name, &ctor).await?,
-        ))
+        self.open(
+            "Value",
+            Some(name),
+            &ctor_args(&((), init))?,
+            ValueProxy::new,
+        )
+        .await
     }
 
     /// A new anonymous `Value`.
     pub async fn new_value<T: Serialize>(&self, init: T) -> Result<ValueProxy<T>> {
-        Ok(ValueProxy::new(
-            self.create_raw("Value", &ctor_args(&((), init))?).await?,
-        ))
+        self.open("Value", None, &ctor_args(&((), init))?, ValueProxy::new)
+            .await
     }
 
     /// A named fixed-length typed `Array` (Python's `Array(typecode, sequence)`), holding
     /// `init` if it is created by this call.
     pub async fn array<T: ArrayElement>(&self, name: &str, init: &[T]) -> Result<ArrayProxy<T>> {
-        let ctor = ctor_args(&(T::TYPECODE, init))?;
-        Ok(ArrayProxy::new(
-            self.get_or_create_raw("Array", name, &ctor).await?,
-        ))
+        self.open(
+            "Array",
+            Some(name),
+            &ctor_args(&(T::TYPECODE, init))?,
+            ArrayProxy::new,
+        )
+        .await
     }
 
     /// A new anonymous `Array`.
     pub async fn new_array<T: ArrayElement>(&self, init: &[T]) -> Result<ArrayProxy<T>> {
-        let ctor = ctor_args(&(T::TYPECODE, init))?;
-        Ok(ArrayProxy::new(self.create_raw("Array", &ctor).await?))
+        self.open(
+            "Array",
+            None,
+            &ctor_args(&(T::TYPECODE, init))?,
+            ArrayProxy::new,
+        )
+        .await
+    }
+
+    /// A named unbounded `Queue`.
+    pub async fn queue<T>(&self, name: &str) -> Result<QueueProxy<T>> {
+        self.open("Queue", Some(name), NO_ARGS, QueueProxy::new)
+            .await
+    }
+
+    /// A new anonymous unbounded `Queue`.
+    pub async fn new_queue<T>(&self) -> Result<QueueProxy<T>> {
+        self.open("Queue", None, NO_ARGS, QueueProxy::new).await
+    }
+
+    /// A named `Queue` holding at most `maxsize` items (the bound is set on creation).
+    pub async fn bounded_queue<T>(&self, name: &str, maxsize: usize) -> Result<QueueProxy<T>> {
+        self.open(
+            "Queue",
+            Some(name),
+            &ctor_args(&(maxsize,))?,
+            QueueProxy::new,
+        )
+        .await
+    }
+
+    /// A new anonymous bounded `Queue`.
+    pub async fn new_bounded_queue<T>(&self, maxsize: usize) -> Result<QueueProxy<T>> {
+        self.open("Queue", None, &ctor_args(&(maxsize,))?, QueueProxy::new)
+            .await
+    }
+
+    /// A named `JoinableQueue` (adds `task_done` and `join`).
+    pub async fn joinable_queue<T>(&self, name: &str) -> Result<QueueProxy<T>> {
+        self.open("JoinableQueue", Some(name), NO_ARGS, QueueProxy::new)
+            .await
+    }
+
+    /// A new anonymous `JoinableQueue`.
+    pub async fn new_joinable_queue<T>(&self) -> Result<QueueProxy<T>> {
+        self.open("JoinableQueue", None, NO_ARGS, QueueProxy::new)
+            .await
+    }
+
+    /// A named `Lock`.
+    pub async fn lock(&self, name: &str) -> Result<LockProxy> {
+        self.open("Lock", Some(name), NO_ARGS, LockProxy::new).await
+    }
+
+    /// A new anonymous `Lock`.
+    pub async fn new_lock(&self) -> Result<LockProxy> {
+        self.open("Lock", None, NO_ARGS, LockProxy::new).await
+    }
+
+    /// A named `RLock` (re-entrant for the connection that holds it).
+    pub async fn rlock(&self, name: &str) -> Result<LockProxy> {
+        self.open("RLock", Some(name), NO_ARGS, LockProxy::new)
+            .await
+    }
+
+    /// A new anonymous `RLock`.
+    pub async fn new_rlock(&self) -> Result<LockProxy> {
+        self.open("RLock", None, NO_ARGS, LockProxy::new).await
+    }
+
+    /// A named `Semaphore` with `value` units (set on creation).
+    pub async fn semaphore(&self, name: &str, value: u64) -> Result<SemaphoreProxy> {
+        self.open(
+            "Semaphore",
+            Some(name),
+            &ctor_args(&(value,))?,
+            SemaphoreProxy::new,
+        )
+        .await
+    }
+
+    /// A new anonymous `Semaphore`.
+    pub async fn new_semaphore(&self, value: u64) -> Result<SemaphoreProxy> {
+        self.open(
+            "Semaphore",
+            None,
+            &ctor_args(&(value,))?,
+            SemaphoreProxy::new,
+        )
+        .await
+    }
+
+    /// A named `BoundedSemaphore`: releasing past `value` is a `ValueError`.
+    pub async fn bounded_semaphore(&self, name: &str, value: u64) -> Result<SemaphoreProxy> {
+        self.open(
+            "BoundedSemaphore",
+            Some(name),
+            &ctor_args(&(value,))?,
+            SemaphoreProxy::new,
+        )
+        .await
+    }
+
+    /// A new anonymous `BoundedSemaphore`.
+    pub async fn new_bounded_semaphore(&self, value: u64) -> Result<SemaphoreProxy> {
+        self.open(
+            "BoundedSemaphore",
+            None,
+            &ctor_args(&(value,))?,
+            SemaphoreProxy::new,
+        )
+        .await
+    }
+
+    /// A named `Condition`.
+    pub async fn condition(&self, name: &str) -> Result<ConditionProxy> {
+        self.open("Condition", Some(name), NO_ARGS, ConditionProxy::new)
+            .await
+    }
+
+    /// A new anonymous `Condition`.
+    pub async fn new_condition(&self) -> Result<ConditionProxy> {
+        self.open("Condition", None, NO_ARGS, ConditionProxy::new)
+            .await
+    }
+
+    /// A named `Event`.
+    pub async fn event(&self, name: &str) -> Result<EventProxy> {
+        self.open("Event", Some(name), NO_ARGS, EventProxy::new)
+            .await
+    }
+
+    /// A new anonymous `Event`.
+    pub async fn new_event(&self) -> Result<EventProxy> {
+        self.open("Event", None, NO_ARGS, EventProxy::new).await
+    }
+
+    /// A named `Barrier` for `parties` callers (set on creation).
+    pub async fn barrier(&self, name: &str, parties: u64) -> Result<BarrierProxy> {
+        self.open(
+            "Barrier",
+            Some(name),
+            &ctor_args(&(parties,))?,
+            BarrierProxy::new,
+        )
+        .await
+    }
+
+    /// A new anonymous `Barrier`.
+    pub async fn new_barrier(&self, parties: u64) -> Result<BarrierProxy> {
+        self.open("Barrier", None, &ctor_args(&(parties,))?, BarrierProxy::new)
+            .await
     }
 
     /// Deletes a named object; its proxies get `NotFound` from then on.

@@ -26,6 +26,9 @@ pub const NATIVE_VERSION: u64 = 1;
 pub const CONTROL_OBJECT: u64 = 0;
 /// The response id that answers a hello.
 pub const HELLO_ID: u64 = 0;
+/// Request id for calls whose reply nobody awaits (releases sent from a destructor); the
+/// node answers it like any other and the client discards the answer.
+pub const FORGET_ID: u64 = u64::MAX;
 
 const TAG_REQUEST: u64 = 0;
 const TAG_CANCEL: u64 = 1;

@@ -388,6 +388,29 @@ impl Value {
         }
     }
 
+    /// The value as a float, for ints, bools and floats.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Float(f) => Some(*f),
+            other => other.as_int().map(|i| i as f64),
+        }
+    }
+
+    /// Python truthiness for the scalar kinds used as flags.
+    pub fn truthy(&self) -> bool {
+        match self {
+            Value::Nil => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Str(s) => !s.is_empty(),
+            Value::Bytes(b) => !b.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Map(m) => !m.is_empty(),
+            Value::Slice(..) | Value::Ext(..) => true,
+        }
+    }
+
     /// Python `==`.
     pub fn py_eq(&self, other: &Value) -> bool {
         if let (Some(a), Some(b)) = (self.number(), other.number()) {

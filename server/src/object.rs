@@ -45,6 +45,21 @@ pub struct Parked {
     pub reply: oneshot::Receiver<Reply>,
     /// When the node gives up on the caller's behalf (the call's timeout).
     pub deadline: Option<Instant>,
+    /// What the call was for, in the object's own terms; handed back to
+    /// [`SharedObject::undelivered`] if its answer cannot be delivered.
+    pub purpose: u8,
+}
+
+/// The result of withdrawing a parked call.
+#[derive(Debug)]
+pub enum Withdrawn {
+    /// It was still waiting and is now gone; send this reply.
+    Answer(Reply),
+    /// It had been answered already: the answer is in its channel.
+    AlreadyAnswered,
+    /// The wait goes on without a deadline (a `Condition` whose timeout passed must still
+    /// re-acquire its lock before it returns, as in Python).
+    StillWaiting,
 }
 
 /// Why a parked call is being withdrawn.
@@ -95,11 +110,16 @@ pub trait SharedObject: Send + Sync + 'static {
     /// Runs `method`. Unknown methods and bad arguments are error replies, never panics.
     fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome;
 
-    /// Withdraws a parked call. Returns the reply to send if the waiter was still parked,
-    /// `None` if it had already been answered (its reply is then in its channel).
-    fn withdraw(&self, _waiter: WaiterId, _why: Withdraw) -> Option<Reply> {
-        None
+    /// Withdraws a parked call (its deadline passed, its caller cancelled, its session
+    /// ended, or the node is stopping).
+    fn withdraw(&self, _waiter: WaiterId, _why: Withdraw) -> Withdrawn {
+        Withdrawn::AlreadyAnswered
     }
+
+    /// An answer given to a parked call never reached its caller (it cancelled or vanished
+    /// first): take back what it handed out (an item goes back to the queue's front, a lock
+    /// grant is released). `purpose` is what the object put in [`Parked::purpose`].
+    fn undelivered(&self, _purpose: u8, _session: SessionId, _reply: Reply) {}
 
     /// The session ended: release whatever it holds here (locks, permits).
     fn session_ended(&self, _session: SessionId) {}
@@ -154,9 +174,11 @@ impl Registry {
 
 /// The error for a method an object does not have, worded as Python's.
 pub fn unknown_method(typeid: &str, method: &str) -> Reply {
-    Err(RemoteError::attribute_error(format!(
-        "'{typeid}' object has no attribute '{method}'"
-    )))
+    Err(no_such_method(typeid, method))
+}
+
+pub fn no_such_method(typeid: &str, method: &str) -> RemoteError {
+    RemoteError::attribute_error(format!("'{typeid}' object has no attribute '{method}'"))
 }
 
 /// A method an object exposes: name, and the least and most positional arguments it takes.

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use syncman_protocol::message::{decode_client_message, ClientMessage, CONTROL_OBJECT};
 use syncman_protocol::{Args, ErrorKind, FrameCodec, RemoteError};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -33,7 +33,9 @@ use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 use tracing::{debug, info, warn};
 
-use crate::object::{CallCtx, Outcome, Parked, Reply, SessionId, SharedObject, WaiterId, Withdraw};
+use crate::object::{
+    CallCtx, Outcome, Parked, Reply, SessionId, SharedObject, WaiterId, Withdraw, Withdrawn,
+};
 use crate::server::Shared;
 use crate::table::{no_such_object, ObjectId};
 
@@ -51,6 +53,10 @@ type ParkFuture = Pin<Box<dyn Future<Output = (u64, ParkEnd)> + Send>>;
 struct ParkedCall {
     object: Arc<dyn SharedObject>,
     waiter: WaiterId,
+    purpose: u8,
+    /// The client cancelled after the object had answered but before the answer left:
+    /// the answer goes back to the object instead of to the client.
+    cancelled: bool,
 }
 
 /// State one session owns.
@@ -174,10 +180,15 @@ impl Session {
                 }
             }
             ClientMessage::Cancel { id } => {
-                if let Some(call) = self.parked.remove(&id) {
-                    if let Some(reply) = call.object.withdraw(call.waiter, Withdraw::Cancelled) {
+                let Some(call) = self.parked.get_mut(&id) else {
+                    return Ok(()); // already answered and sent: the client handles it
+                };
+                match call.object.withdraw(call.waiter, Withdraw::Cancelled) {
+                    Withdrawn::Answer(reply) => {
+                        self.parked.remove(&id);
                         self.reply(id, reply).await;
                     }
+                    Withdrawn::AlreadyAnswered | Withdrawn::StillWaiting => call.cancelled = true,
                 }
             }
             ClientMessage::Release { object } => self.release(object),
@@ -209,21 +220,22 @@ impl Session {
             } else {
                 RemoteError::new(ErrorKind::Busy, "too many calls waiting on this connection")
             };
-            if target
-                .withdraw(parked.waiter, Withdraw::Cancelled)
-                .is_some()
+            if let Withdrawn::AlreadyAnswered = target.withdraw(parked.waiter, Withdraw::Cancelled)
             {
-                return self.reply(id, Err(why)).await;
+                // Answered while parking: it never reaches anyone, so give it back.
+                if let Ok(reply) = parked.reply.await {
+                    target.undelivered(parked.purpose, self.id, reply);
+                }
             }
-            // Already answered while parking: deliver that answer instead.
-            let reply = parked.reply.await.unwrap_or_else(|_| Err(why));
-            return self.reply(id, reply).await;
+            return self.reply(id, Err(why)).await;
         }
         self.parked.insert(
             id,
             ParkedCall {
                 object: target,
                 waiter: parked.waiter,
+                purpose: parked.purpose,
+                cancelled: false,
             },
         );
         self.park_futures
@@ -232,37 +244,52 @@ impl Session {
 
     async fn finish_parked(&mut self, id: u64, end: ParkEnd) {
         match end {
-            ParkEnd::Answered(reply) => {
-                self.parked.remove(&id);
-                self.reply(id, reply).await;
-            }
+            ParkEnd::Answered(reply) => self.deliver(id, reply).await,
             ParkEnd::TimedOut(mut rx) => {
-                let Some(call) = self.parked.remove(&id) else {
+                let Some(call) = self.parked.get(&id) else {
                     return;
                 };
-                let reply = match call.object.withdraw(call.waiter, Withdraw::Timeout) {
-                    Some(reply) => reply,
+                match call.object.withdraw(call.waiter, Withdraw::Timeout) {
+                    Withdrawn::Answer(reply) => {
+                        self.parked.remove(&id);
+                        self.reply(id, reply).await;
+                    }
                     // Answered just before the deadline: the answer is in the channel.
-                    None => rx.try_recv().unwrap_or_else(|_| {
-                        Err(RemoteError::runtime_error(
-                            "waiter vanished without an answer",
-                        ))
-                    }),
-                };
-                self.reply(id, reply).await;
-            }
-            ParkEnd::Dropped => {
-                if self.parked.remove(&id).is_some() {
-                    self.reply(
-                        id,
-                        Err(RemoteError::not_found(
-                            "the object was freed while the call waited",
-                        )),
-                    )
-                    .await;
+                    Withdrawn::AlreadyAnswered => match rx.try_recv() {
+                        Ok(reply) => self.deliver(id, reply).await,
+                        Err(_) => self.finish_dropped(id).await,
+                    },
+                    Withdrawn::StillWaiting => {
+                        self.park_futures.push(Box::pin(wait_parked(id, rx, None)));
+                    }
                 }
             }
+            ParkEnd::Dropped => self.finish_dropped(id).await,
         }
+    }
+
+    /// An answer came for a parked call: send it, or give it back if the call was
+    /// cancelled meanwhile.
+    async fn deliver(&mut self, id: u64, reply: Reply) {
+        match self.parked.remove(&id) {
+            Some(call) if call.cancelled => {
+                call.object.undelivered(call.purpose, self.id, reply);
+                self.reply(id, Err(cancelled())).await;
+            }
+            _ => self.reply(id, reply).await,
+        }
+    }
+
+    /// The object dropped a waiter without answering it.
+    async fn finish_dropped(&mut self, id: u64) {
+        let reply = match self.parked.remove(&id) {
+            None => return,
+            Some(call) if call.cancelled => Err(cancelled()),
+            Some(_) => Err(RemoteError::not_found(
+                "the object was freed while the call waited",
+            )),
+        };
+        self.reply(id, reply).await;
     }
 
     /// Drops one of this session's references to an anonymous object.
@@ -286,10 +313,20 @@ impl Session {
         *self.refs.entry(object).or_insert(0) += 1;
     }
 
-    /// Ends the session: withdraw parked calls, release held state, drop references.
+    /// Ends the session: withdraw parked calls (giving back anything already handed to
+    /// them but not yet sent), release held state, drop references.
     fn end(&mut self, why: Withdraw) {
-        for (_, call) in self.parked.drain() {
-            call.object.withdraw(call.waiter, why);
+        let mut answered = HashMap::new();
+        for (id, call) in self.parked.drain() {
+            if !matches!(call.object.withdraw(call.waiter, why), Withdrawn::Answer(_)) {
+                answered.insert(id, call);
+            }
+        }
+        // Every parked future is ready now (answered, or its sender dropped).
+        while let Some(Some((id, end))) = self.park_futures.next().now_or_never() {
+            if let (ParkEnd::Answered(reply), Some(call)) = (end, answered.remove(&id)) {
+                call.object.undelivered(call.purpose, self.id, reply);
+            }
         }
         self.park_futures = FuturesUnordered::new();
         if self.shared.config.release_on_disconnect {
@@ -303,6 +340,10 @@ impl Session {
             }
         }
     }
+}
+
+fn cancelled() -> RemoteError {
+    RemoteError::new(ErrorKind::Cancelled, "the call was cancelled by its caller")
 }
 
 async fn wait_parked(

@@ -27,6 +27,17 @@ impl<T> Waiter<T> {
     pub fn answer(self, reply: Reply) -> Result<(), Reply> {
         self.tx.send(reply)
     }
+
+    /// The same waiter (same id, same caller) waiting for something else: a Condition's
+    /// notified waiter moving on to re-acquire the lock.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Waiter<U> {
+        Waiter {
+            id: self.id,
+            session: self.session,
+            want: f(self.want),
+            tx: self.tx,
+        }
+    }
 }
 
 /// FIFO of waiters, with withdrawal by id.
@@ -50,6 +61,7 @@ impl<T> WaitQueue<T> {
         session: u64,
         want: T,
         deadline: Option<tokio::time::Instant>,
+        purpose: u8,
     ) -> Parked {
         let (tx, rx) = oneshot::channel();
         self.waiters.push_back(Waiter {
@@ -62,7 +74,21 @@ impl<T> WaitQueue<T> {
             waiter: id,
             reply: rx,
             deadline,
+            purpose,
         }
+    }
+
+    /// Queues a waiter that was parked elsewhere.
+    pub fn push_back(&mut self, waiter: Waiter<T>) {
+        self.waiters.push_back(waiter);
+    }
+
+    pub fn get(&self, id: WaiterId) -> Option<&Waiter<T>> {
+        self.waiters.iter().find(|w| w.id == id)
+    }
+
+    pub fn contains(&self, id: WaiterId) -> bool {
+        self.waiters.iter().any(|w| w.id == id)
     }
 
     pub fn pop_front(&mut self) -> Option<Waiter<T>> {

@@ -5,20 +5,28 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::connection::RequestBuilder;
+use crate::connection::{RequestBuilder, Undo};
 use crate::error::Result;
 use crate::manager::Manager;
 
 mod array;
 mod dict;
 mod list;
+mod lock;
 mod namespace;
+mod queue;
+mod semaphore;
+mod sync;
 mod value;
 
 pub use array::{ArrayElement, ArrayProxy};
 pub use dict::DictProxy;
 pub use list::ListProxy;
+pub use lock::{LockGuard, LockProxy};
 pub use namespace::NamespaceProxy;
+pub use queue::QueueProxy;
+pub use semaphore::{SemaphorePermit, SemaphoreProxy};
+pub use sync::{is_broken_barrier, BarrierProxy, ConditionProxy, EventProxy};
 pub use value::ValueProxy;
 
 /// A reference to one object on the node. Dropping the last clone of an anonymous
@@ -54,6 +62,16 @@ impl ObjectHandle {
     /// Sends a call and decodes its result.
     pub(crate) async fn send<R: DeserializeOwned>(&self, req: RequestBuilder) -> Result<R> {
         self.manager.invoke(req).await
+    }
+
+    /// Sends a call that may be granted something; see [`Undo`].
+    pub(crate) async fn send_with_undo<R: DeserializeOwned>(
+        &self,
+        req: RequestBuilder,
+        undo: Option<Undo>,
+    ) -> Result<R> {
+        let bytes = self.manager.conn.call_with_undo(req, undo).await?;
+        crate::manager::decode(&bytes)
     }
 }
 

@@ -5,28 +5,48 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::object::{Registry, SharedObject};
 
 pub mod array;
+pub mod barrier;
+pub mod blocking;
+pub mod condition;
 pub mod dict;
+pub mod event;
 pub mod list;
+pub mod lock;
 pub mod namespace;
+pub mod queue;
+pub mod semaphore;
 pub mod value;
 
 /// Registers every built-in typeid.
 pub fn register_builtins(r: &mut Registry) {
-    r.register("dict", |args| {
-        Ok(Arc::new(dict::Dict::new(args)?) as Arc<dyn SharedObject>)
+    fn add<T, F>(r: &mut Registry, typeid: &str, make: F)
+    where
+        T: SharedObject,
+        F: Fn(syncman_protocol::Args) -> Result<T, syncman_protocol::RemoteError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        r.register(typeid, move |args| {
+            Ok(Arc::new(make(args)?) as Arc<dyn SharedObject>)
+        });
+    }
+    add(r, "dict", dict::Dict::new);
+    add(r, "list", list::List::new);
+    add(r, "Namespace", namespace::Namespace::new);
+    add(r, "Value", value::ValueCell::new);
+    add(r, "Array", array::Array::new);
+    add(r, "Queue", |a| queue::Queue::new(a, false));
+    add(r, "JoinableQueue", |a| queue::Queue::new(a, true));
+    add(r, "Lock", |a| lock::Lock::new(a, false));
+    add(r, "RLock", |a| lock::Lock::new(a, true));
+    add(r, "Semaphore", |a| semaphore::Semaphore::new(a, false));
+    add(r, "BoundedSemaphore", |a| {
+        semaphore::Semaphore::new(a, true)
     });
-    r.register("list", |args| {
-        Ok(Arc::new(list::List::new(args)?) as Arc<dyn SharedObject>)
-    });
-    r.register("Namespace", |args| {
-        Ok(Arc::new(namespace::Namespace::new(args)?) as Arc<dyn SharedObject>)
-    });
-    r.register("Value", |args| {
-        Ok(Arc::new(value::ValueCell::new(args)?) as Arc<dyn SharedObject>)
-    });
-    r.register("Array", |args| {
-        Ok(Arc::new(array::Array::new(args)?) as Arc<dyn SharedObject>)
-    });
+    add(r, "Condition", condition::Condition::new);
+    add(r, "Event", event::Event::new);
+    add(r, "Barrier", barrier::Barrier::new);
 }
 
 /// Locks an object's state. Object methods never panic while holding it (errors are

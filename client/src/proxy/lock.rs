@@ -1,0 +1,124 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::proxy_type;
+use super::ObjectHandle;
+use crate::connection::Undo;
+use crate::error::Result;
+
+proxy_type! {
+    /// A shared `Lock` or `RLock`.
+    ///
+    /// The holder is this connection (session): all clones of one [`crate::Manager`] are
+    /// one holder, so an `RLock` is re-entrant across them. Each grant carries a fencing
+    /// token that grows with every grant. If the connection ends, the node releases what
+    /// it held and the next waiter gets a larger token.
+    ///
+    /// # Cancellation
+    /// Dropping an `acquire` future withdraws the wait; a grant that raced with the drop
+    /// is released again.
+    LockProxy<>
+}
+
+/// A held lock; dropping it releases it (fire and forget), [`LockGuard::release`] waits
+/// for the node's answer.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct LockGuard {
+    handle: Arc<ObjectHandle>,
+    token: u64,
+    released: bool,
+}
+
+impl std::fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockGuard")
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl LockGuard {
+    /// This grant's fencing token: larger than every earlier grant's.
+    pub fn fencing_token(&self) -> u64 {
+        self.token
+    }
+
+    /// Releases the lock and waits for the node to confirm. An error means the lock was
+    /// not held under this token any more (e.g. released when the session was cut).
+    pub async fn release(mut self) -> Result<()> {
+        self.released = true;
+        self.handle
+            .send(self.handle.req("release_fenced", 1).arg(&self.token))
+            .await
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if !self.released {
+            let token = rmp_serde::to_vec(&self.token).unwrap_or_default();
+            self.handle.manager().conn.send_forget(
+                self.handle.id(),
+                "release_fenced",
+                Some(&token),
+            );
+        }
+    }
+}
+
+impl LockProxy {
+    fn undo(&self) -> Option<Undo> {
+        Some(Undo {
+            object: self.handle.id(),
+            method: "release_fenced",
+            pass_result: true,
+            ignore_falsy: true,
+        })
+    }
+
+    fn guard(&self, token: Option<u64>) -> Option<LockGuard> {
+        token.map(|token| LockGuard {
+            handle: self.handle.clone(),
+            token,
+            released: false,
+        })
+    }
+
+    /// Waits for the lock.
+    pub async fn acquire(&self) -> Result<LockGuard> {
+        let token: Option<u64> = self
+            .handle
+            .send_with_undo(self.handle.req("acquire_fenced", 0), self.undo())
+            .await?;
+        self.guard(token)
+            .ok_or_else(|| crate::Error::Protocol("a blocking acquire returned no grant".into()))
+    }
+
+    /// Takes the lock if it is free now.
+    pub async fn try_acquire(&self) -> Result<Option<LockGuard>> {
+        let token = self
+            .handle
+            .send_with_undo(
+                self.handle.req("acquire_fenced", 1).arg(&false),
+                self.undo(),
+            )
+            .await?;
+        Ok(self.guard(token))
+    }
+
+    /// Waits up to `timeout` for the lock; `None` if it did not come.
+    pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<LockGuard>> {
+        let req = self
+            .handle
+            .req("acquire_fenced", 2)
+            .arg(&true)
+            .arg(&timeout.as_secs_f64());
+        let token = self.handle.send_with_undo(req, self.undo()).await?;
+        Ok(self.guard(token))
+    }
+
+    /// Whether anyone holds the lock.
+    pub async fn locked(&self) -> Result<bool> {
+        self.handle.send(self.handle.req("locked", 0)).await
+    }
+}

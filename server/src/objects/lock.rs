@@ -1,0 +1,275 @@
+//! `Lock` and `RLock`, tied to sessions.
+//!
+//! A grant carries a fencing token that increases with every grant, so a resource guarded
+//! by the lock can refuse a stale holder. The holder is the session (connection) that
+//! acquired it; when a session ends, its holds are released (unless the node keeps
+//! CPython's behaviour). `Lock` may be released by any session, as Python's `Lock` may be
+//! released by any thread; `RLock` only by its owner.
+
+use std::sync::Mutex;
+
+use syncman_protocol::{Args, RemoteError, Value};
+
+use super::blocking::{block_timeout, withdrawn_error, Wait};
+use super::lock;
+use crate::encode;
+use crate::object::{
+    check_call, CallCtx, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId, Withdraw,
+    Withdrawn,
+};
+use crate::waiter::WaitQueue;
+
+const METHODS: &[MethodSpec] = &[
+    ("acquire", 0, 2),
+    ("acquire_fenced", 0, 2),
+    ("release", 0, 0),
+    ("release_fenced", 1, 1),
+    ("locked", 0, 0),
+    ("__enter__", 0, 0),
+    ("__exit__", 0, 3),
+];
+
+/// `Parked::purpose`: what the acquire answers with.
+const ANSWER_BOOL: u8 = 0;
+const ANSWER_TOKEN: u8 = 1;
+
+/// The lock's state, reusable by `Condition`.
+#[derive(Default)]
+pub struct LockState {
+    /// Holder session, recursion depth, fencing token of the current grant.
+    pub holder: Option<(SessionId, u32, u64)>,
+    pub waiters: WaitQueue<Want>,
+    pub last_token: u64,
+}
+
+/// What a parked acquire waits for.
+#[derive(Clone, Copy)]
+pub struct Want {
+    /// Recursion depth to restore (1 for a plain acquire; a Condition's saved depth).
+    pub depth: u32,
+    /// Answer with the token (native) or `True` (Python).
+    pub answer: u8,
+    /// The value a Condition's wait returns once it holds the lock again.
+    pub result: bool,
+    /// A Condition's wait taking its lock back (its own timeout no longer applies).
+    pub reacquire: bool,
+}
+
+impl LockState {
+    fn grant(&mut self, session: SessionId, depth: u32) -> u64 {
+        self.last_token += 1;
+        self.holder = Some((session, depth, self.last_token));
+        self.last_token
+    }
+
+    /// Tries to take the lock now. `reentrant` lets the holder take it again.
+    pub fn try_acquire(&mut self, session: SessionId, reentrant: bool) -> Option<u64> {
+        match &mut self.holder {
+            None if self.waiters.is_empty() => Some(self.grant(session, 1)),
+            Some((holder, depth, token)) if reentrant && *holder == session => {
+                *depth += 1;
+                Some(*token)
+            }
+            _ => None,
+        }
+    }
+
+    /// Passes the lock to the first waiter still there, or leaves it free.
+    pub fn hand_over(&mut self) {
+        self.holder = None;
+        while let Some(w) = self.waiters.pop_front() {
+            let (session, want) = (w.session, w.want);
+            let token = self.grant(session, want.depth);
+            if w.answer(Ok(answer(want, token))).is_ok() {
+                return;
+            }
+            self.holder = None;
+        }
+    }
+
+    /// Releases one level (or all, for a departed session). Errors as Python's.
+    pub fn release(&mut self, session: SessionId, owner_checked: bool) -> Result<(), RemoteError> {
+        match &mut self.holder {
+            None => Err(RemoteError::runtime_error(if owner_checked {
+                "cannot release un-acquired lock"
+            } else {
+                "release unlocked lock"
+            })),
+            Some((holder, _, _)) if owner_checked && *holder != session => Err(
+                RemoteError::runtime_error("cannot release un-acquired lock"),
+            ),
+            Some((_, depth, _)) => {
+                *depth -= 1;
+                if *depth == 0 {
+                    self.hand_over();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Drops every hold and waiter of a session.
+    pub fn session_ended(&mut self, session: SessionId) {
+        self.waiters.remove_session(session);
+        if matches!(self.holder, Some((s, _, _)) if s == session) {
+            self.hand_over();
+        }
+    }
+}
+
+pub fn answer(want: Want, token: u64) -> bytes::Bytes {
+    match want.answer {
+        ANSWER_TOKEN => encode::int(token as i128),
+        _ => encode::bool(want.result),
+    }
+}
+
+pub struct Lock {
+    reentrant: bool,
+    state: Mutex<LockState>,
+}
+
+impl Lock {
+    pub fn new(args: Args, reentrant: bool) -> Result<Lock, RemoteError> {
+        args.finish()?;
+        Ok(Lock {
+            reentrant,
+            state: Mutex::new(LockState::default()),
+        })
+    }
+
+    fn typeid_str(&self) -> &'static str {
+        if self.reentrant {
+            "RLock"
+        } else {
+            "Lock"
+        }
+    }
+
+    fn acquire(&self, wait: Wait, answer_kind: u8, ctx: &mut CallCtx) -> Outcome {
+        let mut st = lock(&self.state);
+        ctx.holds_state = true;
+        let want = Want {
+            depth: 1,
+            answer: answer_kind,
+            result: true,
+            reacquire: false,
+        };
+        if let Some(token) = st.try_acquire(ctx.session, self.reentrant) {
+            return Outcome::Ready(Ok(answer(want, token)));
+        }
+        match wait {
+            Wait::No => Outcome::Ready(Ok(not_acquired(answer_kind))),
+            Wait::Until(deadline) => Outcome::Park(st.waiters.park(
+                ctx.waiter_id(),
+                ctx.session,
+                want,
+                deadline,
+                answer_kind,
+            )),
+        }
+    }
+
+    fn dispatch(
+        &self,
+        method: &str,
+        mut args: Args,
+        ctx: &mut CallCtx,
+    ) -> Result<Outcome, RemoteError> {
+        Ok(match method {
+            "acquire" | "__enter__" => {
+                let wait = block_timeout(&mut args, true)?;
+                self.acquire(wait, ANSWER_BOOL, ctx)
+            }
+            "acquire_fenced" => {
+                let wait = block_timeout(&mut args, true)?;
+                self.acquire(wait, ANSWER_TOKEN, ctx)
+            }
+            "release" | "__exit__" => {
+                lock(&self.state).release(ctx.session, self.reentrant)?;
+                Outcome::Ready(Ok(encode::nil()))
+            }
+            "release_fenced" => {
+                let token = args.int("token")?;
+                let mut st = lock(&self.state);
+                match st.holder {
+                    Some((_, _, current)) if current as i128 == token => {
+                        st.release(ctx.session, self.reentrant)?;
+                        Outcome::Ready(Ok(encode::nil()))
+                    }
+                    _ => {
+                        return Err(RemoteError::runtime_error(format!(
+                            "lock is not held under fencing token {token} (released already, or re-granted)"
+                        )))
+                    }
+                }
+            }
+            "locked" => Outcome::Ready(Ok(encode::bool(lock(&self.state).holder.is_some()))),
+            _ => return Err(crate::object::no_such_method(self.typeid_str(), method)),
+        })
+    }
+}
+
+fn not_acquired(answer_kind: u8) -> bytes::Bytes {
+    if answer_kind == ANSWER_TOKEN {
+        encode::nil()
+    } else {
+        encode::bool(false)
+    }
+}
+
+impl SharedObject for Lock {
+    fn typeid(&self) -> &str {
+        self.typeid_str()
+    }
+
+    fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
+        match check_call(self.typeid_str(), METHODS, method, &args)
+            .and_then(|()| self.dispatch(method, args, ctx))
+        {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome::Ready(Err(e)),
+        }
+    }
+
+    fn withdraw(&self, waiter: WaiterId, why: Withdraw) -> Withdrawn {
+        match lock(&self.state).waiters.remove(waiter) {
+            Some(w) => Withdrawn::Answer(match why {
+                Withdraw::Timeout => Ok(not_acquired(w.want.answer)),
+                other => Err(withdrawn_error(other)),
+            }),
+            None => Withdrawn::AlreadyAnswered,
+        }
+    }
+
+    fn undelivered(&self, _purpose: u8, session: SessionId, reply: Reply) {
+        // A grant nobody received: release it if it is still that grant.
+        let granted = match reply
+            .ok()
+            .and_then(|b| syncman_protocol::value::decode(&b).ok())
+        {
+            Some(Value::Bool(true)) | Some(Value::Int(_)) => true,
+            _ => false,
+        };
+        let mut st = lock(&self.state);
+        if granted && matches!(st.holder, Some((s, _, _)) if s == session) {
+            st.hand_over();
+        }
+    }
+
+    fn session_ended(&self, session: SessionId) {
+        lock(&self.state).session_ended(session);
+    }
+
+    fn describe(&self) -> String {
+        let st = lock(&self.state);
+        match st.holder {
+            Some((s, depth, token)) => format!(
+                "{} held by session {s} (depth {depth}, token {token}), {} waiting",
+                self.typeid_str(),
+                st.waiters.len()
+            ),
+            None => format!("{} free", self.typeid_str()),
+        }
+    }
+}

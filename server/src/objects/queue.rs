@@ -1,0 +1,283 @@
+//! `Queue` and `JoinableQueue`: FIFO with an optional bound, blocking `get`/`put` that park
+//! instead of holding a thread, and `task_done`/`join` for the joinable kind.
+//!
+//! Hand-off is direct: a `put` with getters waiting answers the first getter with the item
+//! (it never sits in the queue). If that getter has gone, the item goes to the next, or
+//! into the queue: an item is never handed to a caller that is gone.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use syncman_protocol::{Args, ErrorKind, RemoteError};
+
+use super::blocking::{block_timeout, withdrawn_error, Wait};
+use super::lock;
+use crate::encode;
+use crate::object::{
+    check_call, CallCtx, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId, Withdraw,
+    Withdrawn,
+};
+use crate::waiter::WaitQueue;
+
+const METHODS: &[MethodSpec] = &[
+    ("put", 1, 3),
+    ("put_nowait", 1, 1),
+    ("get", 0, 2),
+    ("get_nowait", 0, 0),
+    ("qsize", 0, 0),
+    ("empty", 0, 0),
+    ("full", 0, 0),
+    ("task_done", 0, 0),
+    ("join", 0, 0),
+    // syncman's own: a client whose `get` was answered after it gave up returns the item
+    // to the front (bounds are ignored: the item was in the queue a moment ago).
+    ("unget", 1, 1),
+];
+
+/// `Parked::purpose` values.
+const PURPOSE_GET: u8 = 1;
+const PURPOSE_OTHER: u8 = 0;
+
+#[derive(Default)]
+struct State {
+    items: VecDeque<Bytes>,
+    getters: WaitQueue<()>,
+    putters: WaitQueue<Bytes>,
+    joiners: WaitQueue<()>,
+    unfinished: u64,
+}
+
+pub struct Queue {
+    typeid: &'static str,
+    maxsize: usize,
+    joinable: bool,
+    state: Mutex<State>,
+}
+
+fn empty() -> RemoteError {
+    RemoteError::new(ErrorKind::Empty, "queue is empty")
+}
+
+fn full() -> RemoteError {
+    RemoteError::new(ErrorKind::Full, "queue is full")
+}
+
+impl Queue {
+    /// `Queue(maxsize=0)`; `maxsize <= 0` means unbounded, as in Python.
+    pub fn new(mut args: Args, joinable: bool) -> Result<Queue, RemoteError> {
+        let maxsize = match args.opt_value()? {
+            None => 0,
+            Some(v) => v
+                .as_int()
+                .ok_or_else(|| RemoteError::type_error("maxsize must be an integer"))?,
+        };
+        args.finish()?;
+        Ok(Queue {
+            typeid: if joinable { "JoinableQueue" } else { "Queue" },
+            maxsize: usize::try_from(maxsize).unwrap_or(0),
+            joinable,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn is_full(&self, st: &State) -> bool {
+        self.maxsize > 0 && st.items.len() >= self.maxsize
+    }
+
+    /// Adds a new item: to the first getter still there, else to the back of the queue.
+    fn push(&self, st: &mut State, item: Bytes) {
+        st.unfinished += 1;
+        if let Some(item) = hand_off(st, item) {
+            st.items.push_back(item);
+        }
+    }
+
+    /// After an item left the queue, admit parked putters while there is room.
+    fn admit_putters(&self, st: &mut State) {
+        while !self.is_full(st) {
+            let Some(putter) = st.putters.pop_front() else {
+                break;
+            };
+            let item = putter.want.clone();
+            if putter.answer(Ok(encode::nil())).is_ok() {
+                self.push(st, item);
+            }
+        }
+    }
+
+    fn put(&self, item: Bytes, wait: Wait, ctx: &CallCtx) -> Outcome {
+        let mut st = lock(&self.state);
+        if !self.is_full(&st) {
+            self.push(&mut st, item);
+            return Outcome::Ready(Ok(encode::nil()));
+        }
+        match wait {
+            Wait::No => Outcome::Ready(Err(full())),
+            Wait::Until(deadline) => Outcome::Park(st.putters.park(
+                ctx.waiter_id(),
+                ctx.session,
+                item,
+                deadline,
+                PURPOSE_OTHER,
+            )),
+        }
+    }
+
+    fn get(&self, wait: Wait, ctx: &CallCtx) -> Outcome {
+        let mut st = lock(&self.state);
+        if let Some(item) = st.items.pop_front() {
+            self.admit_putters(&mut st);
+            return Outcome::Ready(Ok(item));
+        }
+        match wait {
+            Wait::No => Outcome::Ready(Err(empty())),
+            Wait::Until(deadline) => Outcome::Park(st.getters.park(
+                ctx.waiter_id(),
+                ctx.session,
+                (),
+                deadline,
+                PURPOSE_GET,
+            )),
+        }
+    }
+
+    fn dispatch(
+        &self,
+        method: &str,
+        mut args: Args,
+        ctx: &mut CallCtx,
+    ) -> Result<Outcome, RemoteError> {
+        Ok(match method {
+            "put" => {
+                let item = args.raw("item")?;
+                let wait = block_timeout(&mut args, false)?;
+                self.put(item, wait, ctx)
+            }
+            "put_nowait" => self.put(args.raw("item")?, Wait::No, ctx),
+            "get" => {
+                let wait = block_timeout(&mut args, false)?;
+                self.get(wait, ctx)
+            }
+            "get_nowait" => self.get(Wait::No, ctx),
+            "unget" => {
+                let item = args.raw("item")?;
+                let mut st = lock(&self.state);
+                if let Some(item) = hand_off(&mut st, item) {
+                    st.items.push_front(item);
+                }
+                Outcome::Ready(Ok(encode::nil()))
+            }
+            "qsize" => Outcome::Ready(Ok(encode::int(lock(&self.state).items.len() as i128))),
+            "empty" => Outcome::Ready(Ok(encode::bool(lock(&self.state).items.is_empty()))),
+            "full" => Outcome::Ready(Ok(encode::bool(self.is_full(&lock(&self.state))))),
+            "task_done" if self.joinable => {
+                let mut st = lock(&self.state);
+                if st.unfinished == 0 {
+                    return Err(RemoteError::value_error(
+                        "task_done() called too many times",
+                    ));
+                }
+                st.unfinished -= 1;
+                if st.unfinished == 0 {
+                    for joiner in st.joiners.drain() {
+                        let _ = joiner.answer(Ok(encode::nil()));
+                    }
+                }
+                Outcome::Ready(Ok(encode::nil()))
+            }
+            "join" if self.joinable => {
+                let mut st = lock(&self.state);
+                if st.unfinished == 0 {
+                    return Ok(Outcome::Ready(Ok(encode::nil())));
+                }
+                Outcome::Park(st.joiners.park(
+                    ctx.waiter_id(),
+                    ctx.session,
+                    (),
+                    None,
+                    PURPOSE_OTHER,
+                ))
+            }
+            _ => return Err(crate::object::no_such_method(self.typeid, method)),
+        })
+    }
+}
+
+impl SharedObject for Queue {
+    fn typeid(&self) -> &str {
+        self.typeid
+    }
+
+    fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
+        let checked = check_call(self.typeid, METHODS, method, &args)
+            .and_then(|()| self.dispatch(method, args, ctx));
+        match checked {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome::Ready(Err(e)),
+        }
+    }
+
+    fn withdraw(&self, waiter: WaiterId, why: Withdraw) -> Withdrawn {
+        let mut st = lock(&self.state);
+        if st.getters.remove(waiter).is_some() {
+            return Withdrawn::Answer(Err(if why == Withdraw::Timeout {
+                empty()
+            } else {
+                withdrawn_error(why)
+            }));
+        }
+        if st.putters.remove(waiter).is_some() {
+            return Withdrawn::Answer(Err(if why == Withdraw::Timeout {
+                full()
+            } else {
+                withdrawn_error(why)
+            }));
+        }
+        if st.joiners.remove(waiter).is_some() {
+            let err = if why == Withdraw::Timeout {
+                RemoteError::new(ErrorKind::Timeout, "join timed out")
+            } else {
+                withdrawn_error(why)
+            };
+            return Withdrawn::Answer(Err(err));
+        }
+        Withdrawn::AlreadyAnswered
+    }
+
+    fn undelivered(&self, purpose: u8, _session: SessionId, reply: Reply) {
+        // An item handed to a getter that never received it goes to the next getter or
+        // back to the front. It stays counted as unfinished, as it was when put.
+        if let (PURPOSE_GET, Ok(item)) = (purpose, reply) {
+            let mut st = lock(&self.state);
+            if let Some(item) = hand_off(&mut st, item) {
+                st.items.push_front(item);
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        let st = lock(&self.state);
+        format!(
+            "{}, {} items, {} getters and {} putters waiting",
+            self.typeid,
+            st.items.len(),
+            st.getters.len(),
+            st.putters.len()
+        )
+    }
+}
+
+/// Gives `item` to the first parked getter whose caller is still there; returns it if
+/// there is none.
+fn hand_off(st: &mut State, mut item: Bytes) -> Option<Bytes> {
+    while let Some(getter) = st.getters.pop_front() {
+        match getter.answer(Ok(item)) {
+            Ok(()) => return None,
+            Err(Ok(back)) => item = back,
+            // We sent `Ok`, so `Err` comes back only as `Ok`.
+            Err(Err(_)) => return None,
+        }
+    }
+    Some(item)
+}

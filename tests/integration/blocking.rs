@@ -1,0 +1,433 @@
+//! Queues, locks, semaphores, conditions, events and barriers: waits park on the node,
+//! other calls carry on, cancelled waits take nothing, departed sessions release.
+
+use std::time::Duration;
+
+use syncman_client::{proxy::is_broken_barrier, ErrorKind};
+use syncman_protocol::Value;
+use syncman_tests::{RawSession, TestNode};
+use tokio::time::{timeout, Instant};
+
+const LONG: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn a_parked_get_does_not_stall_its_connection() {
+    let node = TestNode::start();
+    let m = node.manager().await;
+    let q = m.queue::<String>("jobs").await.unwrap();
+    let waiting = tokio::spawn({
+        let q = q.clone();
+        async move { q.get().await }
+    });
+    // The same connection keeps serving while the get is parked.
+    let d = m.dict::<String, i32>("d").await.unwrap();
+    for i in 0..20 {
+        d.insert(&format!("k{i}"), &i).await.unwrap();
+    }
+    assert!(!waiting.is_finished());
+    let other = node.manager().await;
+    other
+        .queue::<String>("jobs")
+        .await
+        .unwrap()
+        .put(&"job-1".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        timeout(LONG, waiting).await.unwrap().unwrap().unwrap(),
+        "job-1"
+    );
+}
+
+#[tokio::test]
+async fn queue_timeouts_bounds_and_nowait() {
+    let node = TestNode::start();
+    let m = node.manager().await;
+    let q = m.new_bounded_queue::<i32>(2).await.unwrap();
+    assert_eq!(q.try_get().await.unwrap(), None);
+    let start = Instant::now();
+    assert_eq!(
+        q.get_timeout(Duration::from_millis(200)).await.unwrap(),
+        None
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(190),
+        "returned after {:?}",
+        start.elapsed()
+    );
+    assert!(q.try_put(&1).await.unwrap());
+    q.put(&2).await.unwrap();
+    assert!(q.is_full().await.unwrap());
+    assert!(!q.try_put(&3).await.unwrap());
+    assert!(!q.put_timeout(&3, Duration::from_millis(100)).await.unwrap());
+    // A parked put is admitted as soon as a get makes room.
+    let putter = tokio::spawn({
+        let q = q.clone();
+        async move { q.put(&3).await }
+    });
+    assert_eq!(q.get().await.unwrap(), 1);
+    timeout(LONG, putter).await.unwrap().unwrap().unwrap();
+    assert_eq!(q.len().await.unwrap(), 2);
+    assert_eq!(q.get().await.unwrap(), 2);
+    assert_eq!(q.get().await.unwrap(), 3);
+    assert!(q.is_empty().await.unwrap());
+}
+
+#[tokio::test]
+async fn a_dropped_get_takes_nothing() {
+    let node = TestNode::start();
+    let m = node.manager().await;
+    let q = m.queue::<i32>("q").await.unwrap();
+    // Give up on a parked get by dropping its future.
+    assert!(timeout(Duration::from_millis(100), q.get()).await.is_err());
+    q.put(&42).await.unwrap();
+    // The withdrawn waiter did not take the item: the next get receives it.
+    assert_eq!(timeout(LONG, q.get()).await.unwrap().unwrap(), 42);
+    assert_eq!(q.try_get().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn joinable_queue_task_done_and_join() {
+    let node = TestNode::start();
+    let m = node.manager().await;
+    let q = m.new_joinable_queue::<u8>().await.unwrap();
+    q.join().await.unwrap(); // nothing unfinished
+    q.put(&1).await.unwrap();
+    q.put(&2).await.unwrap();
+    let joiner = tokio::spawn({
+        let q = q.clone();
+        async move { q.join().await }
+    });
+    q.get().await.unwrap();
+    q.task_done().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !joiner.is_finished(),
+        "join returned with a task unfinished"
+    );
+    q.get().await.unwrap();
+    q.task_done().await.unwrap();
+    timeout(LONG, joiner).await.unwrap().unwrap().unwrap();
+    let err = q.task_done().await.unwrap_err();
+    assert_eq!(err.kind(), Some(&ErrorKind::ValueError));
+    // A plain Queue has no task_done.
+    let plain = m.new_queue::<u8>().await.unwrap();
+    assert_eq!(
+        plain.task_done().await.unwrap_err().kind(),
+        Some(&ErrorKind::AttributeError)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_gives_mutual_exclusion_and_increasing_tokens() {
+    let node = TestNode::start();
+    const WORKERS: usize = 6;
+    const ROUNDS: usize = 25;
+    let mut joins = Vec::new();
+    for _ in 0..WORKERS {
+        let m = node.manager().await;
+        joins.push(tokio::spawn(async move {
+            let lock = m.lock("counter-lock").await.unwrap();
+            let counter = m.value("counter", 0u64).await.unwrap();
+            let mut tokens = Vec::new();
+            for _ in 0..ROUNDS {
+                let guard = lock.acquire().await.unwrap();
+                tokens.push(guard.fencing_token());
+                // A read-modify-write that loses updates without mutual exclusion.
+                let v = counter.get().await.unwrap();
+                counter.set(&(v + 1)).await.unwrap();
+                guard.release().await.unwrap();
+            }
+            tokens
+        }));
+    }
+    let mut all = Vec::new();
+    for j in joins {
+        all.extend(timeout(Duration::from_secs(60), j).await.unwrap().unwrap());
+    }
+    let m = node.manager().await;
+    assert_eq!(
+        m.value("counter", 0u64).await.unwrap().get().await.unwrap(),
+        (WORKERS * ROUNDS) as u64
+    );
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), WORKERS * ROUNDS, "every grant has its own token");
+}
+
+#[tokio::test]
+async fn a_departed_holder_releases_its_lock_to_the_next_waiter() {
+    let node = TestNode::start();
+    let m = node.manager().await;
+    let lock = m.lock("L").await.unwrap();
+
+    // A raw session takes the lock and vanishes without releasing it.
+    let mut raw = RawSession::connect(node.addr(), node.authkey()).await;
+    let id = match raw
+        .call(
+            0,
+            "get_or_create",
+            &[
+                Value::Str("Lock".into()),
+                Value::Str("L".into()),
+                Value::Array(vec![]),
+            ],
+        )
+        .await
+        .unwrap()
+    {
+        Value::Int(id) => id as u64,
+        other => panic!("{other:?}"),
+    };
+    let first_token = match raw.call(id, "acquire_fenced", &[]).await.unwrap() {
+        Value::Int(t) => t as u64,
+        other => panic!("{other:?}"),
+    };
+    assert!(lock.try_acquire().await.unwrap().is_none(), "lock is held");
+    let waiter = tokio::spawn({
+        let lock = lock.clone();
+        async move { lock.acquire().await.map(|g| g.fencing_token()) }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(raw);
+    let token = timeout(LONG, waiter).await.unwrap().unwrap().unwrap();
+    assert!(token > first_token, "token {token} after {first_token}");
+}
+
+#[tokio::test]
+async fn lock_guard_drop_and_timeouts_and_rlock() {
+    let node = TestNode::start();
+    let m = node.manager().await;
+    let other = node.manager().await;
+    let lock = m.new_lock().await.unwrap();
+    let theirs = other.adopt(lock.id()).await.unwrap();
+    let _ = theirs;
+    let guard = lock.acquire().await.unwrap();
+    assert!(lock.locked().await.unwrap());
+    let lock2 = other.lock("named").await.unwrap();
+    let _g2 = lock2.acquire().await.unwrap();
+    let lock2_here = m.lock("named").await.unwrap();
+    let start = Instant::now();
+    assert!(lock2_here
+        .acquire_timeout(Duration::from_millis(150))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(start.elapsed() >= Duration::from_millis(140));
+    drop(guard); // released by the drop
+    let end = Instant::now() + LONG;
+    while lock.locked().await.unwrap() {
+        assert!(Instant::now() < end, "dropped guard did not release");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let r = m.new_rlock().await.unwrap();
+    let a = r.acquire().await.unwrap();
+    let b = r.acquire().await.unwrap(); // re-entrant for this connection
+    assert_eq!(a.fencing_token(), b.fencing_token());
+    b.release().await.unwrap();
+    assert!(r.locked().await.unwrap());
+    a.release().await.unwrap();
+    assert!(!r.locked().await.unwrap());
+}
+
+#[tokio::test]
+async fn semaphores_count_and_bound() {
+    let node = TestNode::start();
+    let m = node.manager().await;
+    let s = m.new_semaphore(2).await.unwrap();
+    let p1 = s.acquire().await.unwrap();
+    let _p2 = s.acquire().await.unwrap();
+    assert!(s.try_acquire().await.unwrap().is_none());
+    assert!(s
+        .acquire_timeout(Duration::from_millis(50))
+        .await
+        .unwrap()
+        .is_none());
+    let waiter = tokio::spawn({
+        let s = s.clone();
+        async move { s.acquire().await.map(|permit| permit.forget()) }
+    });
+    p1.release().await.unwrap();
+    timeout(LONG, waiter).await.unwrap().unwrap().unwrap();
+    assert_eq!(s.value().await.unwrap(), 0);
+
+    let b = m.new_bounded_semaphore(1).await.unwrap();
+    let err = b.release().await.unwrap_err();
+    assert_eq!(err.kind(), Some(&ErrorKind::ValueError));
+}
+
+#[tokio::test]
+async fn events_wake_every_waiter() {
+    let node = TestNode::start();
+    let m = node.manager().await;
+    let e = m.event("go").await.unwrap();
+    assert!(!e.wait_timeout(Duration::from_millis(50)).await.unwrap());
+    let mut waiters = Vec::new();
+    for _ in 0..5 {
+        let e = node.manager().await.event("go").await.unwrap();
+        waiters.push(tokio::spawn(async move { e.wait().await }));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    e.set().await.unwrap();
+    for w in waiters {
+        timeout(LONG, w).await.unwrap().unwrap().unwrap();
+    }
+    assert!(e.is_set().await.unwrap());
+    e.clear().await.unwrap();
+    assert!(!e.is_set().await.unwrap());
+}
+
+#[tokio::test]
+async fn condition_wait_and_notify() {
+    let node = TestNode::start();
+    let a = node.manager().await;
+    let b = node.manager().await;
+    let ca = a.condition("c").await.unwrap();
+    let cb = b.condition("c").await.unwrap();
+    let flag = a.value("flag", false).await.unwrap();
+
+    // Waiting without the lock is Python's RuntimeError.
+    assert_eq!(
+        ca.wait().await.unwrap_err().kind(),
+        Some(&ErrorKind::RuntimeError)
+    );
+
+    ca.acquire().await.unwrap();
+    assert!(
+        !ca.wait_timeout(Duration::from_millis(50)).await.unwrap(),
+        "timed out, lock held again"
+    );
+    let waiter = tokio::spawn({
+        let (ca, flag) = (ca.clone(), flag.clone());
+        async move {
+            let ok = ca.wait_for(|| async { flag.get().await }, Some(LONG)).await;
+            ca.release().await.unwrap();
+            ok
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cb.acquire().await.unwrap(); // possible only because wait released the lock
+    b.value("flag", false)
+        .await
+        .unwrap()
+        .set(&true)
+        .await
+        .unwrap();
+    cb.notify_all().await.unwrap();
+    cb.release().await.unwrap();
+    assert!(timeout(LONG, waiter).await.unwrap().unwrap().unwrap());
+}
+
+#[tokio::test]
+async fn barrier_release_timeout_abort_reset_and_departure() {
+    let node = TestNode::start();
+    let mut parties = Vec::new();
+    for _ in 0..3 {
+        let b = node.manager().await.barrier("phase", 3).await.unwrap();
+        parties.push(tokio::spawn(async move { b.wait().await }));
+    }
+    let mut indexes: Vec<u64> = Vec::new();
+    for p in parties {
+        indexes.push(timeout(LONG, p).await.unwrap().unwrap().unwrap());
+    }
+    indexes.sort_unstable();
+    assert_eq!(indexes, vec![0, 1, 2]);
+
+    // A timeout breaks the barrier for everyone waiting.
+    let m = node.manager().await;
+    let b = m.new_barrier(3).await.unwrap();
+    let other = node.manager().await;
+    let b_other = other.adopt(b.id()).await.unwrap();
+    let _ = b_other;
+    let patient = tokio::spawn({
+        let b = b.clone();
+        async move { b.wait().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(b.n_waiting().await.unwrap(), 1);
+    let err = b
+        .wait_timeout(Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert!(is_broken_barrier(&err), "{err}");
+    assert!(is_broken_barrier(
+        &timeout(LONG, patient).await.unwrap().unwrap().unwrap_err()
+    ));
+    assert!(b.broken().await.unwrap());
+    assert!(is_broken_barrier(&b.wait().await.unwrap_err()));
+    b.reset().await.unwrap();
+    assert!(!b.broken().await.unwrap());
+    assert_eq!(b.parties().await.unwrap(), 3);
+
+    // Abort breaks it too.
+    let w = tokio::spawn({
+        let b = b.clone();
+        async move { b.wait().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    b.abort().await.unwrap();
+    assert!(is_broken_barrier(
+        &timeout(LONG, w).await.unwrap().unwrap().unwrap_err()
+    ));
+    b.reset().await.unwrap();
+
+    // A waiting party that disconnects breaks it, as a timeout would.
+    let leaver = node.manager().await;
+    let lb = leaver.barrier("phase2", 2).await.unwrap();
+    let stayer = m.barrier("phase2", 2).await.unwrap();
+    let gone = tokio::spawn(async move { lb.wait().await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    gone.abort(); // drops the wait future: the client cancels it
+    let _ = gone.await;
+    drop(leaver);
+    let end = Instant::now() + LONG;
+    while !stayer.broken().await.unwrap() {
+        assert!(
+            Instant::now() < end,
+            "barrier not broken by the departed party"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(is_broken_barrier(&stayer.wait().await.unwrap_err()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_parked_waiters_cost_no_threads() {
+    let node = TestNode::start();
+    let m = node.manager().await;
+    let e = m.event("many").await.unwrap();
+    m.ping().await.unwrap();
+    let threads_before = node.threads().expect("thread count");
+    let mut waiters = Vec::new();
+    for _ in 0..1000 {
+        let e = e.clone();
+        waiters.push(tokio::spawn(async move { e.wait().await }));
+    }
+    // Wait until all 1000 are parked on the node.
+    let end = Instant::now() + LONG;
+    loop {
+        let status = m.status().await.unwrap();
+        let detail = status
+            .objects
+            .iter()
+            .find(|o| o.name.as_deref() == Some("many"))
+            .unwrap()
+            .detail
+            .clone();
+        if detail.contains("1000 waiting") {
+            break;
+        }
+        assert!(Instant::now() < end, "not all parked: {detail}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let threads_parked = node.threads().expect("thread count");
+    assert!(
+        threads_parked <= threads_before,
+        "threads grew from {threads_before} to {threads_parked}"
+    );
+    e.set().await.unwrap();
+    for w in waiters {
+        timeout(LONG, w).await.unwrap().unwrap().unwrap();
+    }
+}
