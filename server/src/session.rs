@@ -104,11 +104,13 @@ pub(crate) async fn run<R, W>(
         .await;
     let ending = session.serve(reader).await;
     info!(session = id, %peer, "session ended: {ending}");
-    session.end(if shared.shutdown.is_cancelled() {
-        Withdraw::Shutdown
-    } else {
-        Withdraw::Cancelled
-    });
+    session
+        .end(if shared.shutdown.is_cancelled() {
+            Withdraw::Shutdown
+        } else {
+            Withdraw::Cancelled
+        })
+        .await;
     // Dropping the last sender lets the writer flush what is queued and finish.
     drop(session);
     match tokio::time::timeout(shared.config.drain_timeout, writer_task).await {
@@ -315,11 +317,21 @@ impl Session {
 
     /// Ends the session: withdraw parked calls (giving back anything already handed to
     /// them but not yet sent), release held state, drop references.
-    fn end(&mut self, why: Withdraw) {
+    async fn end(&mut self, why: Withdraw) {
         let mut answered = HashMap::new();
+        let mut replies = Vec::new();
         for (id, call) in self.parked.drain() {
-            if !matches!(call.object.withdraw(call.waiter, why), Withdrawn::Answer(_)) {
-                answered.insert(id, call);
+            match call.object.withdraw(call.waiter, why) {
+                // On shutdown the client is still there to hear `ShuttingDown`.
+                Withdrawn::Answer(reply) => replies.push((id, reply)),
+                _ => {
+                    answered.insert(id, call);
+                }
+            }
+        }
+        if why == Withdraw::Shutdown {
+            for (id, reply) in replies {
+                self.reply(id, reply).await;
             }
         }
         // Every parked future is ready now (answered, or its sender dropped).

@@ -167,3 +167,65 @@ async fn sigterm_stops_the_node_cleanly() {
     assert!(status.success(), "exit status {status:?}");
     assert!(node.log().contains("signal received"));
 }
+
+#[tokio::test]
+async fn stopping_the_node_ends_parked_calls_with_shutting_down() {
+    let mut node = TestNode::start();
+    let m = node.manager().await;
+    let q = m.queue::<i32>("q").await.unwrap();
+    let parked = tokio::spawn({
+        let q = q.clone();
+        async move { q.get().await }
+    });
+    let end = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !m.status().await.unwrap().objects[0]
+        .detail
+        .contains("1 getters")
+    {
+        assert!(tokio::time::Instant::now() < end, "get never parked");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let status = node
+        .terminate(Duration::from_secs(10))
+        .expect("node stopped");
+    assert!(status.success());
+    let err = tokio::time::timeout(Duration::from_secs(5), parked)
+        .await
+        .expect("parked get ended")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), Some(&ErrorKind::ShuttingDown), "{err}");
+}
+
+#[tokio::test]
+async fn too_many_parked_calls_get_busy_not_a_stall() {
+    let node = TestNode::start_with(&["--max-parked", "3"]);
+    let m = node.manager().await;
+    let e = m.event("e").await.unwrap();
+    let mut waits = Vec::new();
+    for _ in 0..3 {
+        let e = e.clone();
+        waits.push(tokio::spawn(async move { e.wait().await }));
+    }
+    let end = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !m.status().await.unwrap().objects[0]
+        .detail
+        .contains("3 waiting")
+    {
+        assert!(tokio::time::Instant::now() < end, "waits never parked");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let err = e.wait().await.unwrap_err();
+    assert_eq!(err.kind(), Some(&ErrorKind::Busy), "{err}");
+    // Another connection has its own allowance, and the refused wait left nothing behind.
+    let other = node.manager().await.event("e").await.unwrap();
+    assert!(!other.wait_timeout(Duration::from_millis(10)).await.unwrap());
+    e.set().await.unwrap();
+    for w in waits {
+        tokio::time::timeout(Duration::from_secs(5), w)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}

@@ -61,6 +61,11 @@ struct ServeArgs {
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
 
+    /// Calls one connection may have waiting at once (queue gets, lock acquires, ...);
+    /// beyond it a call fails with `Busy`.
+    #[arg(long, default_value_t = 10_000)]
+    max_parked: usize,
+
     /// Seconds a client has to complete the handshake.
     #[arg(long, default_value_t = 10.0)]
     handshake_timeout: f64,
@@ -134,6 +139,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .configure(|c| {
             c.max_frame = args.max_frame;
             c.max_connections = args.max_connections;
+            c.max_parked_per_session = args.max_parked;
             c.handshake_timeout = Duration::from_secs_f64(args.handshake_timeout);
             c.require_sha256 = args.require_sha256;
             c.release_on_disconnect = !args.keep_locks_on_disconnect;

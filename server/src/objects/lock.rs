@@ -273,3 +273,77 @@ impl SharedObject for Lock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn park(o: Outcome) -> crate::object::Parked {
+        match o {
+            Outcome::Park(p) => p,
+            Outcome::Ready(r) => panic!("expected to park, got {r:?}"),
+        }
+    }
+
+    fn token(o: Outcome) -> Bytes {
+        match o {
+            Outcome::Ready(r) => r.unwrap(),
+            Outcome::Park(_) => panic!("expected a grant"),
+        }
+    }
+
+    #[test]
+    fn a_departed_holder_hands_over_with_a_larger_token() {
+        let l = Lock::new(Args::empty(), false).unwrap();
+        let (mut a, mut b) = (CallCtx::new(1), CallCtx::new(2));
+        assert_eq!(
+            token(l.call("acquire_fenced", Args::empty(), &mut a)),
+            encode::int(1)
+        );
+        let mut p = park(l.call("acquire_fenced", Args::empty(), &mut b));
+        l.session_ended(1);
+        assert_eq!(p.reply.try_recv().unwrap().unwrap(), encode::int(2));
+    }
+
+    #[test]
+    fn an_undelivered_grant_is_released() {
+        let l = Lock::new(Args::empty(), false).unwrap();
+        let (mut a, mut b) = (CallCtx::new(1), CallCtx::new(2));
+        token(l.call("acquire_fenced", Args::empty(), &mut a));
+        let mut p = park(l.call("acquire_fenced", Args::empty(), &mut b));
+        token(l.call("release", Args::empty(), &mut a));
+        // Granted to session 2, whose caller gave up before the answer left.
+        assert!(matches!(
+            l.withdraw(p.waiter, Withdraw::Cancelled),
+            Withdrawn::AlreadyAnswered
+        ));
+        l.undelivered(p.purpose, 2, p.reply.try_recv().unwrap());
+        assert_eq!(
+            token(l.call("locked", Args::empty(), &mut a)),
+            encode::bool(false)
+        );
+    }
+
+    #[test]
+    fn rlock_is_owned_and_reentrant() {
+        let l = Lock::new(Args::empty(), true).unwrap();
+        let (mut a, mut b) = (CallCtx::new(1), CallCtx::new(2));
+        token(l.call("acquire", Args::empty(), &mut a));
+        token(l.call("acquire", Args::empty(), &mut a));
+        match l.call("release", Args::empty(), &mut b) {
+            Outcome::Ready(Err(e)) => assert_eq!(e.kind, syncman_protocol::ErrorKind::RuntimeError),
+            _ => panic!("a non-owner released an RLock"),
+        }
+        token(l.call("release", Args::empty(), &mut a));
+        assert_eq!(
+            token(l.call("locked", Args::empty(), &mut b)),
+            encode::bool(true)
+        );
+        token(l.call("release", Args::empty(), &mut a));
+        assert_eq!(
+            token(l.call("locked", Args::empty(), &mut b)),
+            encode::bool(false)
+        );
+    }
+}

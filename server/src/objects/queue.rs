@@ -281,3 +281,109 @@ fn hand_off(st: &mut State, mut item: Bytes) -> Option<Bytes> {
     }
     Some(item)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syncman_protocol::Value;
+
+    fn args(values: &[Value]) -> Args {
+        Args::from_array(Value::Array(values.to_vec()).to_bytes()).unwrap()
+    }
+
+    fn ready(o: Outcome) -> Reply {
+        match o {
+            Outcome::Ready(r) => r,
+            Outcome::Park(_) => panic!("expected an immediate answer"),
+        }
+    }
+
+    fn park(o: Outcome) -> crate::object::Parked {
+        match o {
+            Outcome::Park(p) => p,
+            Outcome::Ready(r) => panic!("expected to park, got {r:?}"),
+        }
+    }
+
+    fn int(i: i128) -> Bytes {
+        Value::Int(i).to_bytes()
+    }
+
+    #[test]
+    fn a_withdrawn_getter_never_receives_an_item() {
+        let q = Queue::new(Args::empty(), false).unwrap();
+        let mut ctx = CallCtx::new(1);
+        let p = park(q.call("get", Args::empty(), &mut ctx));
+        assert!(
+            matches!(q.withdraw(p.waiter, Withdraw::Timeout), Withdrawn::Answer(Err(e)) if e.kind == ErrorKind::Empty)
+        );
+        ready(q.call("put", args(&[Value::Int(1)]), &mut ctx)).unwrap();
+        assert_eq!(
+            ready(q.call("qsize", Args::empty(), &mut ctx)).unwrap(),
+            int(1)
+        );
+        // Withdrawing again finds nothing: the waiter is gone for good.
+        assert!(matches!(
+            q.withdraw(p.waiter, Withdraw::Cancelled),
+            Withdrawn::AlreadyAnswered
+        ));
+    }
+
+    #[test]
+    fn an_undelivered_item_returns_to_the_front() {
+        let q = Queue::new(Args::empty(), false).unwrap();
+        let mut ctx = CallCtx::new(1);
+        let mut p = park(q.call("get", Args::empty(), &mut ctx));
+        ready(q.call("put", args(&[Value::Int(1)]), &mut ctx)).unwrap();
+        // The getter was answered before its caller gave up.
+        assert!(matches!(
+            q.withdraw(p.waiter, Withdraw::Cancelled),
+            Withdrawn::AlreadyAnswered
+        ));
+        ready(q.call("put", args(&[Value::Int(2)]), &mut ctx)).unwrap();
+        let reply = p.reply.try_recv().unwrap();
+        q.undelivered(p.purpose, 1, reply);
+        assert_eq!(
+            ready(q.call("get_nowait", Args::empty(), &mut ctx)).unwrap(),
+            int(1)
+        );
+        assert_eq!(
+            ready(q.call("get_nowait", Args::empty(), &mut ctx)).unwrap(),
+            int(2)
+        );
+    }
+
+    #[test]
+    fn a_getter_whose_caller_is_gone_is_skipped() {
+        let q = Queue::new(Args::empty(), false).unwrap();
+        let mut ctx = CallCtx::new(1);
+        let gone = park(q.call("get", Args::empty(), &mut ctx));
+        drop(gone.reply);
+        let mut live = park(q.call("get", Args::empty(), &mut ctx));
+        ready(q.call("put", args(&[Value::Int(7)]), &mut ctx)).unwrap();
+        assert_eq!(live.reply.try_recv().unwrap().unwrap(), int(7));
+        assert_eq!(
+            ready(q.call("qsize", Args::empty(), &mut ctx)).unwrap(),
+            int(0)
+        );
+    }
+
+    #[test]
+    fn bounded_put_parks_and_is_admitted_in_order() {
+        let q = Queue::new(args(&[Value::Int(1)]), false).unwrap();
+        let mut ctx = CallCtx::new(1);
+        ready(q.call("put", args(&[Value::Int(1)]), &mut ctx)).unwrap();
+        let e = ready(q.call("put_nowait", args(&[Value::Int(9)]), &mut ctx)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Full);
+        let mut p2 = park(q.call("put", args(&[Value::Int(2)]), &mut ctx));
+        assert_eq!(
+            ready(q.call("get", Args::empty(), &mut ctx)).unwrap(),
+            int(1)
+        );
+        assert!(p2.reply.try_recv().unwrap().is_ok(), "parked put admitted");
+        assert_eq!(
+            ready(q.call("get", Args::empty(), &mut ctx)).unwrap(),
+            int(2)
+        );
+    }
+}
