@@ -26,7 +26,7 @@ use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use syncman_protocol::message::{decode_client_message, ClientMessage, CONTROL_OBJECT};
-use syncman_protocol::{Args, ErrorKind, FrameCodec, RemoteError};
+use syncman_protocol::{ErrorKind, FrameCodec, RemoteError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -166,19 +166,23 @@ impl Session {
                 method,
                 args,
             } => {
-                let outcome = if object == CONTROL_OBJECT {
-                    Outcome::Ready(crate::control::call(self, method, args))
-                } else {
-                    self.call_object(object, method, args)
+                if object == CONTROL_OBJECT {
+                    let reply = crate::control::call(self, method, args);
+                    return Ok(self.answer(id, object, method, reply).await);
+                }
+                let Some(target) = self.shared.table.get(object) else {
+                    return Ok(self
+                        .answer(id, object, method, Err(no_such_object(object)))
+                        .await);
                 };
+                let mut ctx = CallCtx::new(self.id);
+                let outcome = target.call(method, args, &mut ctx);
+                if ctx.holds_state {
+                    self.holds.entry(object).or_insert_with(|| target.clone());
+                }
                 match outcome {
-                    Outcome::Ready(reply) => {
-                        if let Err(e) = &reply {
-                            debug!(session = self.id, object, method, "error reply: {e}");
-                        }
-                        self.reply(id, reply).await
-                    }
-                    Outcome::Park(parked) => self.park(id, object, parked).await,
+                    Outcome::Ready(reply) => self.answer(id, object, method, reply).await,
+                    Outcome::Park(parked) => self.park(id, target, parked).await,
                 }
             }
             ClientMessage::Cancel { id } => {
@@ -198,22 +202,16 @@ impl Session {
         Ok(())
     }
 
-    fn call_object(&mut self, object: ObjectId, method: &str, args: Args) -> Outcome {
-        let Some(target) = self.shared.table.get(object) else {
-            return Outcome::Ready(Err(no_such_object(object)));
-        };
-        let mut ctx = CallCtx::new(self.id);
-        let outcome = target.call(method, args, &mut ctx);
-        if ctx.holds_state {
-            self.holds.entry(object).or_insert(target);
+    /// Sends an immediate answer (errors are logged at debug level: they are the
+    /// client's business, not the operator's).
+    async fn answer(&mut self, id: u64, object: ObjectId, method: &str, reply: Reply) {
+        if let Err(e) = &reply {
+            debug!(session = self.id, object, method, "error reply: {e}");
         }
-        outcome
+        self.reply(id, reply).await
     }
 
-    async fn park(&mut self, id: u64, object: ObjectId, parked: Parked) {
-        let Some(target) = self.shared.table.get(object) else {
-            return self.reply(id, Err(no_such_object(object))).await;
-        };
+    async fn park(&mut self, id: u64, target: Arc<dyn SharedObject>, parked: Parked) {
         if self.parked.len() >= self.shared.config.max_parked_per_session
             || self.parked.contains_key(&id)
         {
