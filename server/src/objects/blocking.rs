@@ -46,7 +46,7 @@ pub fn wait(block: bool, timeout: Option<f64>) -> Wait {
     match (block, timeout) {
         (false, _) => Wait::No,
         (true, None) => Wait::Until(None),
-        (true, Some(secs)) if secs == 0.0 => Wait::No,
+        (true, Some(secs)) if secs <= 0.0 => Wait::No,
         (true, Some(secs)) if secs >= MAX_TIMEOUT_SECS => Wait::Until(None),
         (true, Some(secs)) => Wait::Until(Some(
             Instant::now() + std::time::Duration::from_secs_f64(secs),
