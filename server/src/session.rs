@@ -168,12 +168,13 @@ impl Session {
             } => {
                 if object == CONTROL_OBJECT {
                     let reply = crate::control::call(self, method, args);
-                    return Ok(self.answer(id, object, method, reply).await);
+                    self.answer(id, object, method, reply).await;
+                    return Ok(());
                 }
                 let Some(target) = self.shared.table.get(object) else {
-                    return Ok(self
-                        .answer(id, object, method, Err(no_such_object(object)))
-                        .await);
+                    self.answer(id, object, method, Err(no_such_object(object)))
+                        .await;
+                    return Ok(());
                 };
                 let mut ctx = CallCtx::new(self.id);
                 let outcome = target.call(method, args, &mut ctx);

@@ -56,7 +56,7 @@ pub fn wait(block: bool, timeout: Option<f64>) -> Wait {
 
 /// Reads optional `(block=True, timeout=None)` arguments.
 pub fn block_timeout(args: &mut Args, minus_one_is_forever: bool) -> Result<Wait, RemoteError> {
-    let block = args.opt_value()?.map_or(true, |v| v.truthy());
+    let block = args.opt_value()?.is_none_or(|v| v.truthy());
     let secs = timeout(args.opt_value()?, minus_one_is_forever)?;
     Ok(wait(block, secs))
 }

@@ -244,13 +244,12 @@ impl SharedObject for Lock {
 
     fn undelivered(&self, _purpose: u8, session: SessionId, reply: Reply) {
         // A grant nobody received: release it if it is still that grant.
-        let granted = match reply
-            .ok()
-            .and_then(|b| syncman_protocol::value::decode(&b).ok())
-        {
-            Some(Value::Bool(true)) | Some(Value::Int(_)) => true,
-            _ => false,
-        };
+        let granted = matches!(
+            reply
+                .ok()
+                .and_then(|b| syncman_protocol::value::decode(&b).ok()),
+            Some(Value::Bool(true)) | Some(Value::Int(_))
+        );
         let mut st = lock(&self.state);
         if granted && matches!(st.holder, Some((s, _, _)) if s == session) {
             st.hand_over();
