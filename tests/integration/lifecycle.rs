@@ -229,3 +229,49 @@ async fn too_many_parked_calls_get_busy_not_a_stall() {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn syncman_status_shows_objects_holders_and_waiters() {
+    let node = TestNode::start();
+    let m = node.manager().await;
+    let q = m.queue::<i32>("jobs").await.unwrap();
+    let lock = m.lock("migration").await.unwrap();
+    let _guard = lock.acquire().await.unwrap();
+    let parked = tokio::spawn({
+        let q = q.clone();
+        async move { q.get().await }
+    });
+    let status = |key: &[u8]| {
+        std::process::Command::new(syncman_tests::syncman_bin())
+            .args(["status", "--addr", &node.addr().to_string()])
+            .env("SYNCMAN_AUTHKEY", std::str::from_utf8(key).unwrap())
+            .output()
+            .expect("run syncman status")
+    };
+    let end = tokio::time::Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        let out = status(node.authkey());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("1 getters") || tokio::time::Instant::now() > end {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        text.contains("jobs") && text.contains("Queue") && text.contains("1 getters"),
+        "{text}"
+    );
+    assert!(
+        text.contains("migration") && text.contains("held by session"),
+        "{text}"
+    );
+    let refused = status(b"wrong-key");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("authkey mismatch"));
+    parked.abort();
+}

@@ -22,10 +22,25 @@ struct Cli {
     command: Command,
 }
 
+mod status;
+
 #[derive(Subcommand)]
 enum Command {
     /// Start a node and serve until Ctrl-C, SIGTERM or a client's shutdown request.
     Serve(ServeArgs),
+    /// Show a running node's sessions and objects (holders, waiters, sizes).
+    Status(StatusArgs),
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// The node's address.
+    #[arg(long, default_value = "127.0.0.1:50000")]
+    addr: String,
+
+    /// File holding the authkey; alternatively set SYNCMAN_AUTHKEY.
+    #[arg(long, value_name = "PATH")]
+    authkey_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -90,19 +105,19 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Status(args) => runtime.block_on(show_status(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            error!("{e}");
             eprintln!("syncman: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn load_authkey(args: &ServeArgs) -> Result<Vec<u8>, String> {
-    if let Some(path) = &args.authkey_file {
+fn load_authkey(authkey_file: Option<&PathBuf>, insecure_no_auth: bool) -> Result<Vec<u8>, String> {
+    if let Some(path) = authkey_file {
         let mut key = std::fs::read(path)
             .map_err(|e| format!("cannot read authkey file {}: {e}", path.display()))?;
         if key.ends_with(b"\n") {
@@ -118,7 +133,7 @@ fn load_authkey(args: &ServeArgs) -> Result<Vec<u8>, String> {
     }
     match std::env::var_os("SYNCMAN_AUTHKEY") {
         Some(k) if !k.is_empty() => Ok(k.into_encoded_bytes()),
-        _ if args.insecure_no_auth => Ok(Vec::new()),
+        _ if insecure_no_auth => Ok(Vec::new()),
         _ => Err(
             "no authkey: use --authkey-file PATH or set SYNCMAN_AUTHKEY \
                   (or --insecure-no-auth for a throwaway local node)"
@@ -128,7 +143,7 @@ fn load_authkey(args: &ServeArgs) -> Result<Vec<u8>, String> {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    let authkey = load_authkey(&args)?;
+    let authkey = load_authkey(args.authkey_file.as_ref(), args.insecure_no_auth)?;
     if authkey.is_empty() {
         tracing::warn!("serving WITHOUT an authkey: anyone who can reach the port can connect");
     }
@@ -160,6 +175,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         handle.shutdown();
     });
     server.run(listener).await.map_err(|e| e.to_string())
+}
+
+async fn show_status(args: StatusArgs) -> Result<(), String> {
+    let authkey = load_authkey(args.authkey_file.as_ref(), false)?;
+    let status = status::fetch(&args.addr, &authkey).await?;
+    print!("{}", status::render(&status));
+    Ok(())
 }
 
 async fn wait_for_signal() {
