@@ -129,7 +129,10 @@ impl Session {
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => return "node shutting down".into(),
+                _ = shutdown.cancelled() => {
+                    self.drain_buffered(&mut reader).await;
+                    return "node shutting down".into();
+                }
                 Some((req, end)) = self.park_futures.next(), if !self.park_futures.is_empty() => {
                     self.finish_parked(req, end).await;
                 }
@@ -146,6 +149,25 @@ impl Session {
                         }
                     }
                 },
+            }
+        }
+    }
+
+    /// On shutdown, answers the requests that already arrived (they are in the read
+    /// buffer) instead of dropping them; nothing more is read from the socket.
+    async fn drain_buffered<R>(&mut self, reader: &mut FramedRead<R, FrameCodec>)
+    where
+        R: AsyncRead + Unpin,
+    {
+        use tokio_util::codec::Decoder;
+        loop {
+            let mut codec = reader.decoder().clone();
+            let frame = match codec.decode(reader.read_buffer_mut()) {
+                Ok(Some(frame)) => frame,
+                _ => return,
+            };
+            if self.handle_frame(frame.freeze()).await.is_err() {
+                return;
             }
         }
     }

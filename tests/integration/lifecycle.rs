@@ -275,3 +275,47 @@ async fn syncman_status_shows_objects_holders_and_waiters() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("authkey mismatch"));
     parked.abort();
 }
+
+#[tokio::test]
+async fn requests_that_arrived_before_shutdown_are_answered() {
+    let mut node = TestNode::start();
+    let mut raw = RawSession::connect(node.addr(), node.authkey()).await;
+    let dict = match raw
+        .call(
+            0,
+            "get_or_create",
+            &[Value::Str("dict".into()), Value::Str("d".into())],
+        )
+        .await
+        .unwrap()
+    {
+        Value::Int(id) => id as u64,
+        other => panic!("{other:?}"),
+    };
+    // One write: a shutdown request followed by twenty more calls.
+    let mut ids = vec![raw.feed(0, "shutdown", &[]).await];
+    for i in 0..20 {
+        ids.push(
+            raw.feed(dict, "__setitem__", &[Value::Int(i), Value::Int(i)])
+                .await,
+        );
+    }
+    raw.flush().await;
+    let mut answered = Vec::new();
+    for _ in 0..ids.len() {
+        let (id, result) = tokio::time::timeout(Duration::from_secs(5), raw.recv())
+            .await
+            .expect("reply");
+        assert!(result.is_ok(), "call {id}: {result:?}");
+        answered.push(id);
+    }
+    answered.sort_unstable();
+    assert_eq!(
+        answered, ids,
+        "every request that reached the node got its reply"
+    );
+    assert!(node
+        .wait(Duration::from_secs(10))
+        .expect("node stopped")
+        .success());
+}
