@@ -277,19 +277,78 @@ impl RawSession {
         method: &str,
         args: &[syncman_protocol::Value],
     ) -> Result<syncman_protocol::Value, syncman_protocol::RemoteError> {
-        use futures_util::{SinkExt, StreamExt};
-        use syncman_protocol::message;
+        let id = self.feed(object, method, args).await;
+        self.flush().await;
+        let (got, result) = self.recv().await;
+        assert_eq!(got, id, "reply id");
+        result
+    }
+
+    /// Queues a request without flushing it (pipelining); returns its id.
+    pub async fn feed(&mut self, object: u64, method: &str, args: &[syncman_protocol::Value]) -> u64 {
+        use futures_util::SinkExt;
         let id = self.next_id;
         self.next_id += 1;
         let mut req = bytes::BytesMut::new();
-        message::encode_request_head(&mut req, id, object, method, args.len() as u32);
+        syncman_protocol::message::encode_request_head(&mut req, id, object, method, args.len() as u32);
         for a in args {
             req.extend_from_slice(&a.to_bytes());
         }
-        self.framed.send(req.freeze()).await.expect("send request");
-        let frame = self.framed.next().await.expect("reply").expect("frame");
-        let (got, result) = message::decode_response(frame.freeze()).expect("decode reply");
-        assert_eq!(got, id, "reply id");
-        result.map(|raw| syncman_protocol::value::decode(&raw).expect("decode result"))
+        self.framed.feed(req.freeze()).await.expect("queue request");
+        id
     }
+
+    /// Sends every queued request in one write.
+    pub async fn flush(&mut self) {
+        use futures_util::SinkExt;
+        SinkExt::<bytes::Bytes>::flush(&mut self.framed)
+            .await
+            .expect("flush requests");
+    }
+
+    /// The next reply: its id and result.
+    pub async fn recv(
+        &mut self,
+    ) -> (
+        u64,
+        Result<syncman_protocol::Value, syncman_protocol::RemoteError>,
+    ) {
+        use futures_util::StreamExt;
+        let frame = self.framed.next().await.expect("reply").expect("frame");
+        let (id, result) =
+            syncman_protocol::message::decode_response(frame.freeze()).expect("decode reply");
+        (
+            id,
+            result.map(|raw| syncman_protocol::value::decode(&raw).expect("decode result")),
+        )
+    }
+}
+
+/// Path of the example program `name` (`examples/<name>.rs` of this package); all
+/// examples are built on first use, so they are never stale.
+pub fn example_bin(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--examples"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo build for the examples");
+        assert!(status.success(), "building the examples failed");
+        // target/<profile>/deps/<test-exe> -> target/<profile>/examples/
+        let exe = std::env::current_exe().expect("current test executable");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executable lives in target/<profile>/deps");
+        let debug = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debug/examples");
+        let beside = profile_dir.join("examples");
+        if beside.exists() {
+            beside
+        } else {
+            debug
+        }
+    });
+    dir.join(name)
 }
