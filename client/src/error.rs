@@ -34,6 +34,13 @@ pub enum Error {
     Decode(String),
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// A [`crate::blocking`] call was made on a thread with a tokio runtime context, where
+    /// blocking would stall (or panic) that runtime; nothing was sent.
+    #[error(
+        "the blocking client cannot be used inside an async runtime; \
+         use the async syncman_client::Manager there"
+    )]
+    InsideRuntime,
 }
 
 impl Error {

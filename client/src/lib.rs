@@ -14,6 +14,7 @@
 //! - [`Manager`] (`manager.rs`): connect, create and find objects, status, shutdown.
 //! - `connection.rs`: the multiplexed connection (writer task, reader task, calls in flight).
 //! - [`proxy`]: one file per proxy type over serde types.
+//! - [`blocking`]: the same proxies with plain (blocking) methods, for code without a runtime.
 //! - [`Error`] (`error.rs`): transport, auth and remote errors with Python's kinds.
 //!
 //! # Values
@@ -24,6 +25,7 @@
 //! Dropping a call's future before it completes sends `Cancel`: the node withdraws the
 //! call if it is still waiting, so it takes nothing on your behalf.
 
+pub mod blocking;
 mod connection;
 pub mod error;
 mod manager;
@@ -37,3 +39,20 @@ pub use proxy::{
     LockGuard, LockProxy, NamespaceProxy, ObjectHandle, QueueProxy, SemaphorePermit,
     SemaphoreProxy, ValueProxy,
 };
+
+#[cfg(test)]
+mod tests {
+    /// The handle and proxies can be shared across tasks and threads.
+    #[test]
+    fn handles_are_send_sync_and_clone() {
+        fn check<T: Send + Sync + Clone + 'static>() {}
+        check::<crate::Manager>();
+        check::<crate::DictProxy<String, u64>>();
+        check::<crate::QueueProxy<Vec<u8>>>();
+        check::<crate::LockProxy>();
+        check::<crate::BarrierProxy>();
+        fn send<T: Send + 'static>() {}
+        send::<crate::LockGuard>();
+        send::<crate::SemaphorePermit>();
+    }
+}

@@ -62,6 +62,9 @@ async fn an_adopted_object_lives_until_every_holder_is_gone() {
     let list = a.new_list::<i32>().await.unwrap();
     list.push(&7).await.unwrap();
     let adopted = b.adopt(list.id()).await.unwrap();
+    let typed = syncman_client::ListProxy::<i32>::from_handle(adopted.clone());
+    assert_eq!(typed.to_vec().await.unwrap(), vec![7]);
+    drop(typed);
     drop(list);
     drop(a);
     // b still holds a reference: the object survives a's departure.

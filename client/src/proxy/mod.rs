@@ -106,6 +106,13 @@ macro_rules! proxy_type {
                 $name { handle, _types: std::marker::PhantomData }
             }
 
+            /// A typed view of a handle, e.g. one from [`crate::Manager::adopt`] for an
+            /// object another process created. The node checks every call against the
+            /// object's real type.
+            pub fn from_handle(handle: std::sync::Arc<crate::proxy::ObjectHandle>) -> Self {
+                Self::new(handle)
+            }
+
             /// The object's id on the node.
             pub fn id(&self) -> u64 {
                 self.handle.id()

@@ -1,0 +1,112 @@
+//! Blocking `Lock`/`RLock` and `Semaphore` proxies, with their guard and permit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::macros::{blocking_fns, blocking_type};
+use super::runtime::{wrap, FromAsync, Rt};
+use crate::error::Result;
+
+blocking_type! {
+    /// A shared `Lock` or `RLock` (blocking form of [`crate::proxy::LockProxy`]). The holder
+    /// is the connection: all clones of one [`Manager`](super::Manager) are one holder.
+    LockProxy<>
+}
+
+impl LockProxy {
+    blocking_fns! {
+        crate::proxy::LockProxy;
+        /// Waits for the lock.
+        fn acquire(&self) -> Result<LockGuard> => wrap;
+        /// Takes the lock if it is free now.
+        fn try_acquire(&self) -> Result<Option<LockGuard>> => wrap;
+        /// Waits up to `timeout` for the lock; `None` if it did not come.
+        fn acquire_timeout(&self, timeout: Duration) -> Result<Option<LockGuard>> => wrap;
+        /// Whether anyone holds the lock.
+        fn locked(&self) -> Result<bool>;
+    }
+}
+
+/// A held lock; dropping it releases it (fire and forget), [`LockGuard::release`] waits
+/// for the node's answer.
+#[must_use = "the lock is released when the guard is dropped"]
+#[derive(Debug)]
+pub struct LockGuard {
+    inner: crate::proxy::LockGuard,
+    rt: Arc<Rt>,
+}
+
+impl LockGuard {
+    /// This grant's fencing token: larger than every earlier grant's.
+    pub fn fencing_token(&self) -> u64 {
+        self.inner.fencing_token()
+    }
+
+    /// Releases the lock and waits for the node to confirm. An error means the lock was
+    /// not held under this token any more (e.g. released when the session was cut).
+    pub fn release(self) -> Result<()> {
+        let LockGuard { inner, rt } = self;
+        rt.block_on(inner.release())
+    }
+}
+
+impl FromAsync<crate::proxy::LockGuard> for LockGuard {
+    fn from_async(inner: crate::proxy::LockGuard, rt: &Arc<Rt>) -> Self {
+        LockGuard {
+            inner,
+            rt: rt.clone(),
+        }
+    }
+}
+
+blocking_type! {
+    /// A shared `Semaphore` or `BoundedSemaphore` (blocking form of
+    /// [`crate::proxy::SemaphoreProxy`]).
+    SemaphoreProxy<>
+}
+
+impl SemaphoreProxy {
+    blocking_fns! {
+        crate::proxy::SemaphoreProxy;
+        /// Waits for a unit.
+        fn acquire(&self) -> Result<SemaphorePermit> => wrap;
+        /// Takes a unit if one is free now.
+        fn try_acquire(&self) -> Result<Option<SemaphorePermit>> => wrap;
+        /// Waits up to `timeout` for a unit.
+        fn acquire_timeout(&self, timeout: Duration) -> Result<Option<SemaphorePermit>> => wrap;
+        /// `s.release()`: adds a unit (`ValueError` past a bounded semaphore's initial value).
+        fn release(&self) -> Result<()>;
+        /// Free units now.
+        fn value(&self) -> Result<u64>;
+    }
+}
+
+/// One acquired unit; dropping it releases the unit (fire and forget).
+#[must_use = "the unit is released when the permit is dropped"]
+#[derive(Debug)]
+pub struct SemaphorePermit {
+    inner: crate::proxy::SemaphorePermit,
+    rt: Arc<Rt>,
+}
+
+impl SemaphorePermit {
+    /// Releases the unit and waits for the node to confirm.
+    pub fn release(self) -> Result<()> {
+        let SemaphorePermit { inner, rt } = self;
+        rt.block_on(inner.release())
+    }
+
+    /// Keeps the unit acquired (someone else will `release` it).
+    pub fn forget(self) {
+        self.inner.forget();
+    }
+}
+
+impl FromAsync<crate::proxy::SemaphorePermit> for SemaphorePermit {
+    fn from_async(inner: crate::proxy::SemaphorePermit, rt: &Arc<Rt>) -> Self {
+        SemaphorePermit {
+            inner,
+            rt: rt.clone(),
+        }
+    }
+}
