@@ -18,6 +18,12 @@ pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
 /// How much buffer the decoder reserves at a time while a large frame arrives.
 const GROW_STEP: usize = 64 * 1024;
 
+/// Frames up to this size are copied out of the read buffer into their own allocation.
+/// The node stores argument bytes as slices of the frame they came in; a slice of the
+/// shared read buffer would keep the whole buffer (tens of KiB) alive for one small value.
+/// Larger frames are split off without a copy: their buffer is mostly themselves.
+const COPY_AT_MOST: usize = 16 * 1024;
+
 /// Why a byte stream stopped being a valid frame stream. Any of these closes the connection:
 /// once framing is lost, nothing after it can be trusted.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +96,13 @@ impl Decoder for FrameCodec {
             return Ok(None);
         }
         src.advance(header);
-        Ok(Some(src.split_to(len as usize)))
+        let len = len as usize;
+        if len <= COPY_AT_MOST {
+            let frame = BytesMut::from(&src[..len]);
+            src.advance(len);
+            return Ok(Some(frame));
+        }
+        Ok(Some(src.split_to(len)))
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {

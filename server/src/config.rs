@@ -16,6 +16,9 @@ pub struct Config {
     pub max_frame: usize,
     /// Connections served at once; further clients wait in the listen backlog. Default 1024.
     pub max_connections: usize,
+    /// Connections still in the handshake (not yet authenticated) at once; more are closed
+    /// at once. Bounds what peers without the key can hold. Default 64.
+    pub max_handshakes: usize,
     /// Time a client has to complete the handshake. Default 10 s.
     pub handshake_timeout: Duration,
     /// Refuse CPython ≤ 3.11's MD5 answers. Default false (3.11 clients welcome).
@@ -39,6 +42,7 @@ impl Config {
             authkey: authkey.into(),
             max_frame: DEFAULT_MAX_FRAME,
             max_connections: 1024,
+            max_handshakes: 64,
             handshake_timeout: Duration::from_secs(10),
             require_sha256: false,
             release_on_disconnect: true,
@@ -54,8 +58,10 @@ impl Config {
                 "max_frame must be at least {HANDSHAKE_MAX_FRAME} bytes"
             )));
         }
-        if self.max_connections == 0 {
-            return Err(ConfigError("max_connections must be at least 1".into()));
+        if self.max_connections == 0 || self.max_handshakes == 0 {
+            return Err(ConfigError(
+                "max_connections and max_handshakes must be at least 1".into(),
+            ));
         }
         if self.handshake_timeout.is_zero() {
             return Err(ConfigError("handshake_timeout must be positive".into()));

@@ -19,7 +19,13 @@ use crate::server::Shared;
 /// First byte of a CPython pickle (the PROTO opcode).
 const PICKLE_PROTO: u8 = 0x80;
 
-pub(crate) async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+/// Serves one connection. `handshake_slot` is held until the peer has authenticated.
+pub(crate) async fn handle(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    handshake_slot: tokio::sync::OwnedSemaphorePermit,
+) {
     let _ = stream.set_nodelay(true);
     let mut framed = Framed::new(stream, FrameCodec::handshake());
     let policy = ChallengePolicy {
@@ -46,6 +52,7 @@ pub(crate) async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shar
         }
         Ok(Ok(())) => debug!(%peer, "authenticated"),
     }
+    drop(handshake_slot);
     framed.codec_mut().set_max_len(shared.config.max_frame);
 
     let first = tokio::select! {

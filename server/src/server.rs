@@ -130,6 +130,9 @@ impl Server {
         let local = listener.local_addr()?;
         info!(%local, "serving");
         let limit = Arc::new(Semaphore::new(shared.config.max_connections));
+        // Unauthenticated peers may hold only these slots, so they cannot crowd out
+        // clients that hold the key.
+        let handshakes = Arc::new(Semaphore::new(shared.config.max_handshakes));
         let tracker = TaskTracker::new();
         let mut backoff = Duration::from_millis(5);
         loop {
@@ -147,9 +150,13 @@ impl Server {
             match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
+                    let Ok(handshake_slot) = handshakes.clone().try_acquire_owned() else {
+                        warn!(%peer, "refusing connection: {} handshakes already in progress", shared.config.max_handshakes);
+                        continue;
+                    };
                     let shared = shared.clone();
                     tracker.spawn(async move {
-                        crate::connection::handle(stream, peer, shared).await;
+                        crate::connection::handle(stream, peer, shared, handshake_slot).await;
                         drop(permit);
                     });
                 }

@@ -355,9 +355,20 @@ impl Session {
                 self.reply(id, reply).await;
             }
         }
-        // Every parked future is ready now (answered, or its sender dropped).
-        while let Some(Some((id, end))) = self.park_futures.next().now_or_never() {
-            if let (ParkEnd::Answered(reply), Some(call)) = (end, answered.remove(&id)) {
+        // Every parked future is ready now (answered, or its sender dropped); polled
+        // outside tokio's cooperative budget so none looks pending for budget reasons.
+        while let Some(Some((id, end))) =
+            tokio::task::unconstrained(self.park_futures.next()).now_or_never()
+        {
+            let reply = match end {
+                ParkEnd::Answered(reply) => reply,
+                ParkEnd::TimedOut(mut rx) => match rx.try_recv() {
+                    Ok(reply) => reply,
+                    Err(_) => continue,
+                },
+                ParkEnd::Dropped => continue,
+            };
+            if let Some(call) = answered.remove(&id) {
                 call.object.undelivered(call.purpose, self.id, reply);
             }
         }

@@ -895,3 +895,48 @@ async fn unsupported_dialects_are_refused_and_logged() {
     logged_for_peer(&node, raw.local, "unsupported native protocol version 99").await;
     assert_intact(&node, &good).await;
 }
+
+#[tokio::test]
+async fn peers_without_the_key_hold_only_the_handshake_slots() {
+    let node = TestNode::start_with(&["--max-handshakes", "2", "--handshake-timeout", "30"]);
+    let before = seed(&node).await;
+    // Two silent peers take both handshake slots (each has been sent its challenge).
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        let mut s = within("connect", TcpStream::connect(node.addr()))
+            .await
+            .unwrap();
+        let mut challenge = [0u8; 4 + 59];
+        within("read the challenge", s.read_exact(&mut challenge))
+            .await
+            .unwrap();
+        assert_eq!(&challenge[4..15], b"#CHALLENGE#");
+        silent.push(s);
+    }
+    // A third unauthenticated peer is refused at once, not parked for the deadline.
+    let mut third = within("connect", TcpStream::connect(node.addr()))
+        .await
+        .unwrap();
+    let peer = third.local_addr().unwrap();
+    let mut buf = [0u8; 64];
+    let n = within("the refused peer sees EOF", third.read(&mut buf))
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "refused peer got bytes");
+    logged_for_peer(&node, peer, "handshakes already in progress").await;
+    // Authenticated sessions do not count against the handshake slots ...
+    within("ping", before.ping()).await.unwrap();
+    // ... and a slot comes back as soon as a silent peer leaves.
+    drop(silent.pop());
+    let end = Instant::now() + WAIT;
+    let fresh = loop {
+        match Manager::connect(node.addr(), node.authkey()).await {
+            Ok(m) => break m,
+            Err(e) => {
+                assert!(Instant::now() < end, "no slot came back: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    within("ping", fresh.ping()).await.unwrap();
+}

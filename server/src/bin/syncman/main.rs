@@ -81,6 +81,10 @@ struct ServeArgs {
     #[arg(long, default_value_t = 10_000)]
     max_parked: usize,
 
+    /// Connections allowed in the handshake (not yet authenticated) at once.
+    #[arg(long, default_value_t = 64)]
+    max_handshakes: usize,
+
     /// Seconds a client has to complete the handshake.
     #[arg(long, default_value_t = 10.0)]
     handshake_timeout: f64,
@@ -155,6 +159,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             c.max_frame = args.max_frame;
             c.max_connections = args.max_connections;
             c.max_parked_per_session = args.max_parked;
+            c.max_handshakes = args.max_handshakes;
             c.handshake_timeout = Duration::from_secs_f64(args.handshake_timeout);
             c.require_sha256 = args.require_sha256;
             c.release_on_disconnect = !args.keep_locks_on_disconnect;
