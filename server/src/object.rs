@@ -81,6 +81,9 @@ pub struct CallCtx {
     /// Set by the object when the session now holds state in it (a lock, a permit) that
     /// must be released when the session ends.
     pub holds_state: bool,
+    /// False when the session has as many calls parked as it may: a call that would
+    /// wait fails with `Busy` instead, before it changes anything.
+    pub may_park: bool,
     next_waiter: fn() -> WaiterId,
 }
 
@@ -89,7 +92,36 @@ impl CallCtx {
         CallCtx {
             session,
             holds_state: false,
+            may_park: true,
             next_waiter: crate::waiter::next_waiter_id,
+        }
+    }
+
+    /// `Err(Busy)` if this call may not park.
+    pub fn check_park(&self) -> Result<(), RemoteError> {
+        if self.may_park {
+            Ok(())
+        } else {
+            Err(RemoteError::new(
+                syncman_protocol::ErrorKind::Busy,
+                "too many calls waiting on this connection",
+            ))
+        }
+    }
+
+    /// Parks this call on `queue`, or answers `Busy` if the session may not park more.
+    pub fn park<T>(
+        &self,
+        queue: &mut crate::waiter::WaitQueue<T>,
+        want: T,
+        deadline: Option<Instant>,
+        purpose: u8,
+    ) -> Outcome {
+        match self.check_park() {
+            Ok(()) => {
+                Outcome::Park(queue.park(self.waiter_id(), self.session, want, deadline, purpose))
+            }
+            Err(e) => Outcome::Ready(Err(e)),
         }
     }
 

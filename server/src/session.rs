@@ -199,6 +199,7 @@ impl Session {
                     return Ok(());
                 };
                 let mut ctx = CallCtx::new(self.id);
+                ctx.may_park = self.parked.len() < self.shared.config.max_parked_per_session;
                 let outcome = target.call(method, args, &mut ctx);
                 if ctx.holds_state {
                     self.holds.entry(object).or_insert_with(|| target.clone());
@@ -235,17 +236,12 @@ impl Session {
     }
 
     async fn park(&mut self, id: u64, target: Arc<dyn SharedObject>, parked: Parked) {
-        if self.parked.len() >= self.shared.config.max_parked_per_session
-            || self.parked.contains_key(&id)
-        {
-            let why = if self.parked.contains_key(&id) {
-                RemoteError::protocol_error(format!("request id {id} is already waiting"))
-            } else {
-                RemoteError::new(ErrorKind::Busy, "too many calls waiting on this connection")
-            };
+        if self.parked.contains_key(&id) {
+            // A client bug: two waiting calls under one id. Refuse the second; the
+            // object gives back anything it already handed to it.
+            let why = RemoteError::protocol_error(format!("request id {id} is already waiting"));
             if let Withdrawn::AlreadyAnswered = target.withdraw(parked.waiter, Withdraw::Cancelled)
             {
-                // Answered while parking: it never reaches anyone, so give it back.
                 if let Ok(reply) = parked.reply.await {
                     target.undelivered(parked.purpose, self.id, reply);
                 }

@@ -220,6 +220,16 @@ async fn too_many_parked_calls_get_busy_not_a_stall() {
     }
     let err = e.wait().await.unwrap_err();
     assert_eq!(err.kind(), Some(&ErrorKind::Busy), "{err}");
+    // A refused call changes nothing: the barrier is not broken, the condition's lock
+    // is still held.
+    let b = m.barrier("b", 2).await.unwrap();
+    assert_eq!(b.wait().await.unwrap_err().kind(), Some(&ErrorKind::Busy));
+    assert!(!b.broken().await.unwrap());
+    assert_eq!(b.n_waiting().await.unwrap(), 0);
+    let c = m.condition("c").await.unwrap();
+    c.acquire().await.unwrap();
+    assert_eq!(c.wait().await.unwrap_err().kind(), Some(&ErrorKind::Busy));
+    c.release().await.unwrap();
     // Another connection has its own allowance, and the refused wait left nothing behind.
     let other = node.manager().await.event("e").await.unwrap();
     assert!(!other.wait_timeout(Duration::from_millis(10)).await.unwrap());

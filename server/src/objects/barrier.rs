@@ -113,13 +113,7 @@ impl Barrier {
                         Self::break_barrier(&mut st);
                         return Err(broken_error());
                     }
-                    Wait::Until(deadline) => Outcome::Park(st.waiting.park(
-                        ctx.waiter_id(),
-                        ctx.session,
-                        index,
-                        deadline,
-                        0,
-                    )),
+                    Wait::Until(deadline) => ctx.park(&mut st.waiting, index, deadline, 0),
                 }
             }
             "reset" => {

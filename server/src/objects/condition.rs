@@ -81,13 +81,9 @@ impl Condition {
                 }
                 match wait {
                     Wait::No => Outcome::Ready(Ok(encode::bool(false))),
-                    Wait::Until(deadline) => Outcome::Park(st.lock.waiters.park(
-                        ctx.waiter_id(),
-                        ctx.session,
-                        want(1, true, false),
-                        deadline,
-                        0,
-                    )),
+                    Wait::Until(deadline) => {
+                        ctx.park(&mut st.lock.waiters, want(1, true, false), deadline, 0)
+                    }
                 }
             }
             "release" | "__exit__" => {
@@ -98,6 +94,8 @@ impl Condition {
                 let wait = timeout_only(&mut args)?;
                 let depth = Self::held_by(&st, ctx.session)
                     .ok_or_else(|| RemoteError::runtime_error("cannot wait on un-acquired lock"))?;
+                // Refuse before giving up the lock, so a refused wait changes nothing.
+                ctx.check_park()?;
                 ctx.holds_state = true;
                 st.lock.hand_over();
                 match wait {
@@ -110,22 +108,10 @@ impl Condition {
                             }
                             Outcome::Ready(Ok(encode::bool(false)))
                         } else {
-                            Outcome::Park(st.lock.waiters.park(
-                                ctx.waiter_id(),
-                                ctx.session,
-                                want(depth, false, true),
-                                None,
-                                0,
-                            ))
+                            ctx.park(&mut st.lock.waiters, want(depth, false, true), None, 0)
                         }
                     }
-                    Wait::Until(deadline) => Outcome::Park(st.notified.park(
-                        ctx.waiter_id(),
-                        ctx.session,
-                        depth,
-                        deadline,
-                        0,
-                    )),
+                    Wait::Until(deadline) => ctx.park(&mut st.notified, depth, deadline, 0),
                 }
             }
             "notify" | "notify_all" => {

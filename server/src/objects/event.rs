@@ -65,13 +65,7 @@ impl Event {
                 }
                 match wait {
                     Wait::No => Outcome::Ready(Ok(encode::bool(false))),
-                    Wait::Until(deadline) => Outcome::Park(st.waiters.park(
-                        ctx.waiter_id(),
-                        ctx.session,
-                        (),
-                        deadline,
-                        0,
-                    )),
+                    Wait::Until(deadline) => ctx.park(&mut st.waiters, (), deadline, 0),
                 }
             }
             _ => return Err(crate::object::no_such_method("Event", method)),

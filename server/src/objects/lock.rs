@@ -160,13 +160,7 @@ impl Lock {
         }
         match wait {
             Wait::No => Outcome::Ready(Ok(not_acquired(answer_kind))),
-            Wait::Until(deadline) => Outcome::Park(st.waiters.park(
-                ctx.waiter_id(),
-                ctx.session,
-                want,
-                deadline,
-                answer_kind,
-            )),
+            Wait::Until(deadline) => ctx.park(&mut st.waiters, want, deadline, answer_kind),
         }
     }
 

@@ -114,13 +114,7 @@ impl Queue {
         }
         match wait {
             Wait::No => Outcome::Ready(Err(full())),
-            Wait::Until(deadline) => Outcome::Park(st.putters.park(
-                ctx.waiter_id(),
-                ctx.session,
-                item,
-                deadline,
-                PURPOSE_OTHER,
-            )),
+            Wait::Until(deadline) => ctx.park(&mut st.putters, item, deadline, PURPOSE_OTHER),
         }
     }
 
@@ -132,13 +126,7 @@ impl Queue {
         }
         match wait {
             Wait::No => Outcome::Ready(Err(empty())),
-            Wait::Until(deadline) => Outcome::Park(st.getters.park(
-                ctx.waiter_id(),
-                ctx.session,
-                (),
-                deadline,
-                PURPOSE_GET,
-            )),
+            Wait::Until(deadline) => ctx.park(&mut st.getters, (), deadline, PURPOSE_GET),
         }
     }
 
@@ -191,13 +179,7 @@ impl Queue {
                 if st.unfinished == 0 {
                     return Ok(Outcome::Ready(Ok(encode::nil())));
                 }
-                Outcome::Park(st.joiners.park(
-                    ctx.waiter_id(),
-                    ctx.session,
-                    (),
-                    None,
-                    PURPOSE_OTHER,
-                ))
+                ctx.park(&mut st.joiners, (), None, PURPOSE_OTHER)
             }
             _ => return Err(crate::object::no_such_method(self.typeid, method)),
         })

@@ -111,13 +111,7 @@ impl Semaphore {
                 }
                 match wait {
                     Wait::No => Outcome::Ready(Ok(encode::bool(false))),
-                    Wait::Until(deadline) => Outcome::Park(st.waiters.park(
-                        ctx.waiter_id(),
-                        ctx.session,
-                        (),
-                        deadline,
-                        0,
-                    )),
+                    Wait::Until(deadline) => ctx.park(&mut st.waiters, (), deadline, 0),
                 }
             }
             "release" | "__exit__" => {
