@@ -156,6 +156,10 @@ pub trait SharedObject: Send + Sync + 'static {
     /// The session ended: release whatever it holds here (locks, permits).
     fn session_ended(&self, _session: SessionId) {}
 
+    /// The object left the table (deleted, or its last reference dropped): answer every
+    /// parked call with `NotFound` so none waits on an object nobody can reach.
+    fn closed(&self) {}
+
     /// One line for `syncman status`.
     fn describe(&self) -> String {
         self.typeid().to_owned()

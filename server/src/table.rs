@@ -157,8 +157,14 @@ impl ObjectTable {
                 _ => None,
             }
         };
-        // The object (maybe large) is dropped here, outside the lock.
-        freed.is_some()
+        // The object (maybe large) is closed and dropped here, outside the lock.
+        match freed {
+            Some(entry) => {
+                entry.object.closed();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Deletes a named object. Proxies to it get `NotFound` from then on.
@@ -171,7 +177,9 @@ impl ObjectTable {
                 .ok_or_else(|| RemoteError::key_error(format!("no object named '{name}'")))?;
             inner.objects.remove(&id)
         };
-        drop(removed);
+        if let Some(entry) = removed {
+            entry.object.closed();
+        }
         Ok(())
     }
 

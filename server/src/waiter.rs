@@ -120,6 +120,15 @@ impl<T> WaitQueue<T> {
         gone
     }
 
+    /// Answers every waiter with `NotFound`: their object is gone.
+    pub fn close_all(&mut self) {
+        for w in self.waiters.drain(..) {
+            let _ = w.answer(Err(syncman_protocol::RemoteError::not_found(
+                "the object was deleted while the call waited",
+            )));
+        }
+    }
+
     pub fn drain(&mut self) -> impl Iterator<Item = Waiter<T>> + '_ {
         self.waiters.drain(..)
     }

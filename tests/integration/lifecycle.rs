@@ -332,3 +332,38 @@ async fn requests_that_arrived_before_shutdown_are_answered() {
         .expect("node stopped")
         .success());
 }
+
+#[tokio::test]
+async fn deleting_an_object_ends_the_calls_waiting_on_it() {
+    let node = TestNode::start();
+    let m = node.manager().await;
+    let q = m.queue::<i32>("doomed").await.unwrap();
+    let lock = m.lock("doomed-lock").await.unwrap();
+    let _held = lock.acquire().await.unwrap();
+    let other = node.manager().await;
+    let waiting_get = tokio::spawn({
+        let q = q.clone();
+        async move { q.get().await }
+    });
+    let waiting_lock = tokio::spawn({
+        let l = other.lock("doomed-lock").await.unwrap();
+        async move { l.acquire().await.map(|g| g.fencing_token()) }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    m.delete("doomed").await.unwrap();
+    m.delete("doomed-lock").await.unwrap();
+    for result in [
+        tokio::time::timeout(Duration::from_secs(5), waiting_get)
+            .await
+            .expect("get ended")
+            .unwrap()
+            .map(|_| ()),
+        tokio::time::timeout(Duration::from_secs(5), waiting_lock)
+            .await
+            .expect("acquire ended")
+            .unwrap()
+            .map(|_| ()),
+    ] {
+        assert_eq!(result.unwrap_err().kind(), Some(&ErrorKind::NotFound));
+    }
+}

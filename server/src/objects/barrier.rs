@@ -164,6 +164,10 @@ impl SharedObject for Barrier {
         }))
     }
 
+    fn closed(&self) {
+        lock(&self.state).waiting.close_all();
+    }
+
     fn describe(&self) -> String {
         let st = lock(&self.state);
         format!(

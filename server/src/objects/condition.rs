@@ -212,6 +212,12 @@ impl SharedObject for Condition {
         st.lock.session_ended(session);
     }
 
+    fn closed(&self) {
+        let mut st = lock(&self.state);
+        st.notified.close_all();
+        st.lock.waiters.close_all();
+    }
+
     fn describe(&self) -> String {
         let st = lock(&self.state);
         format!(

@@ -97,6 +97,10 @@ impl SharedObject for Event {
         }
     }
 
+    fn closed(&self) {
+        lock(&self.state).waiters.close_all();
+    }
+
     fn describe(&self) -> String {
         let st = lock(&self.state);
         format!(

@@ -237,21 +237,28 @@ impl SharedObject for Lock {
     }
 
     fn undelivered(&self, _purpose: u8, session: SessionId, reply: Reply) {
-        // A grant nobody received: release it if it is still that grant.
-        let granted = matches!(
-            reply
-                .ok()
-                .and_then(|b| syncman_protocol::value::decode(&b).ok()),
-            Some(Value::Bool(true)) | Some(Value::Int(_))
-        );
+        // A grant nobody received: release it if it is still that grant. A token answer
+        // names the grant exactly; a `True` answer is matched by its session.
+        let granted = reply
+            .ok()
+            .and_then(|b| syncman_protocol::value::decode(&b).ok());
         let mut st = lock(&self.state);
-        if granted && matches!(st.holder, Some((s, _, _)) if s == session) {
+        let still_that_grant = match (granted, st.holder) {
+            (Some(Value::Int(token)), Some((_, _, current))) => token == current as i128,
+            (Some(Value::Bool(true)), Some((holder, _, _))) => holder == session,
+            _ => false,
+        };
+        if still_that_grant {
             st.hand_over();
         }
     }
 
     fn session_ended(&self, session: SessionId) {
         lock(&self.state).session_ended(session);
+    }
+
+    fn closed(&self) {
+        lock(&self.state).waiters.close_all();
     }
 
     fn describe(&self) -> String {

@@ -238,6 +238,13 @@ impl SharedObject for Queue {
         }
     }
 
+    fn closed(&self) {
+        let mut st = lock(&self.state);
+        st.getters.close_all();
+        st.putters.close_all();
+        st.joiners.close_all();
+    }
+
     fn describe(&self) -> String {
         let st = lock(&self.state);
         format!(

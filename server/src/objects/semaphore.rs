@@ -182,6 +182,10 @@ impl SharedObject for Semaphore {
         }
     }
 
+    fn closed(&self) {
+        lock(&self.state).waiters.close_all();
+    }
+
     fn describe(&self) -> String {
         let st = lock(&self.state);
         format!(
