@@ -4,7 +4,10 @@
 mod integration {
     pub mod bad_input;
     pub mod blocking;
+    pub mod blocking_facade;
     pub mod cpython_auth;
     pub mod lifecycle;
     pub mod objects;
+    pub mod processes;
+    pub mod registered;
 }

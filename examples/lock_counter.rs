@@ -1,0 +1,100 @@
+//! A shared counter incremented under a shared lock by separate processes.
+//!
+//! ```text
+//! # terminal 1: a node
+//! SYNCMAN_AUTHKEY=secret cargo run -p syncman-server -- serve --bind 127.0.0.1:50000
+//!
+//! # terminals 2 and 3: two counters, 100 increments each (the counter ends at 200)
+//! SYNCMAN_AUTHKEY=secret cargo run --example lock_counter -- counter-lock counter 100
+//! SYNCMAN_AUTHKEY=secret cargo run --example lock_counter -- counter-lock counter 100
+//!
+//! # or: hold the lock until killed (Ctrl-C); counters wait, then carry on
+//! SYNCMAN_AUTHKEY=secret cargo run --example lock_counter -- hold counter-lock
+//! ```
+//!
+//! Roles (positional arguments):
+//! - `<lock-name> <value-name> <rounds>`: `rounds` times, takes the lock, prints
+//!   `token <t>` (the grant's fencing token), reads the `Value<u64>` and sets it to one
+//!   more, then releases the lock. Finally prints `done`.
+//! - `hold <lock-name>`: takes the lock, prints `holding <t>`, then sleeps forever. When
+//!   the process dies the node releases the lock and the next waiter gets a larger token.
+//!
+//! Every line is flushed as it is printed. The node address comes from `SYNCMAN_ADDR`
+//! (default `127.0.0.1:50000`), the key from `SYNCMAN_AUTHKEY`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use syncman_client::Manager;
+
+type BoxError = Box<dyn std::error::Error>;
+
+const USAGE: &str = "usage: lock_counter <lock-name> <value-name> <rounds>\n       \
+                     lock_counter hold <lock-name>";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["hold", lock] => hold(lock).await,
+        [lock, value, rounds] => match rounds.parse() {
+            Ok(rounds) => count(lock, value, rounds).await,
+            Err(_) => return usage(),
+        },
+        _ => return usage(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lock_counter: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage() -> ExitCode {
+    eprintln!("{USAGE}");
+    ExitCode::from(2)
+}
+
+/// Connects to `SYNCMAN_ADDR` with the key in `SYNCMAN_AUTHKEY`.
+async fn connect() -> Result<Manager, BoxError> {
+    let addr = std::env::var("SYNCMAN_ADDR").unwrap_or_else(|_| "127.0.0.1:50000".into());
+    let key = std::env::var_os("SYNCMAN_AUTHKEY").ok_or("set SYNCMAN_AUTHKEY to the node's key")?;
+    Ok(Manager::connect(addr.as_str(), key.into_encoded_bytes()).await?)
+}
+
+/// Prints one line and flushes it out at once.
+fn say(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()
+}
+
+async fn count(lock: &str, value: &str, rounds: u64) -> Result<(), BoxError> {
+    let mgr = connect().await?;
+    let lock = mgr.lock(lock).await?;
+    let counter = mgr.value(value, 0u64).await?;
+    for _ in 0..rounds {
+        let guard = lock.acquire().await?;
+        say(format_args!("token {}", guard.fencing_token()))?;
+        // A read-modify-write that would lose updates without the lock.
+        let v = counter.get().await?;
+        counter.set(&(v + 1)).await?;
+        guard.release().await?;
+    }
+    say(format_args!("done"))?;
+    Ok(())
+}
+
+async fn hold(lock: &str) -> Result<(), BoxError> {
+    let mgr = connect().await?;
+    let lock = mgr.lock(lock).await?;
+    let guard = lock.acquire().await?;
+    say(format_args!("holding {}", guard.fencing_token()))?;
+    // Never released: only the process's death frees the lock.
+    std::future::pending::<()>().await;
+    drop(guard);
+    Ok(())
+}

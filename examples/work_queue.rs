@@ -1,0 +1,99 @@
+//! A work queue shared by separate producer and consumer processes.
+//!
+//! ```text
+//! # terminal 1: a node
+//! SYNCMAN_AUTHKEY=secret cargo run -p syncman-server -- serve --bind 127.0.0.1:50000
+//!
+//! # terminals 2 and 3: consumers (each exits after 2 s without an item)
+//! SYNCMAN_AUTHKEY=secret cargo run --example work_queue -- consume jobs 2000
+//! SYNCMAN_AUTHKEY=secret cargo run --example work_queue -- consume jobs 2000
+//!
+//! # terminal 4: a producer putting 0, 1, ..., 99
+//! SYNCMAN_AUTHKEY=secret cargo run --example work_queue -- produce jobs 0 100
+//! ```
+//!
+//! Roles (positional arguments):
+//! - `produce <queue> <from> <to>`: puts the integers `from..to` (`to` excluded), then
+//!   prints `produced <count>`.
+//! - `consume <queue> <idle-ms>`: gets items with `get_timeout(idle-ms)` until none comes
+//!   within `idle-ms`, then exits 0. Each item it receives is printed as `got <n>` on its
+//!   own line, and stdout is flushed after every line, so whoever reads its output knows
+//!   what it received even if it is killed at any moment.
+//!
+//! The node address comes from `SYNCMAN_ADDR` (default `127.0.0.1:50000`), the key from
+//! `SYNCMAN_AUTHKEY`.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use syncman_client::Manager;
+
+type BoxError = Box<dyn std::error::Error>;
+
+const USAGE: &str = "usage: work_queue produce <queue> <from> <to>\n       \
+                     work_queue consume <queue> <idle-ms>";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["produce", queue, from, to] => match (from.parse(), to.parse()) {
+            (Ok(from), Ok(to)) => produce(queue, from, to).await,
+            _ => return usage(),
+        },
+        ["consume", queue, idle_ms] => match idle_ms.parse() {
+            Ok(ms) => consume(queue, Duration::from_millis(ms)).await,
+            Err(_) => return usage(),
+        },
+        _ => return usage(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("work_queue: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage() -> ExitCode {
+    eprintln!("{USAGE}");
+    ExitCode::from(2)
+}
+
+/// Connects to `SYNCMAN_ADDR` with the key in `SYNCMAN_AUTHKEY`.
+async fn connect() -> Result<Manager, BoxError> {
+    let addr = std::env::var("SYNCMAN_ADDR").unwrap_or_else(|_| "127.0.0.1:50000".into());
+    let key = std::env::var_os("SYNCMAN_AUTHKEY").ok_or("set SYNCMAN_AUTHKEY to the node's key")?;
+    Ok(Manager::connect(addr.as_str(), key.into_encoded_bytes()).await?)
+}
+
+/// Prints one line and flushes it out at once.
+fn say(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()
+}
+
+async fn produce(queue: &str, from: i64, to: i64) -> Result<(), BoxError> {
+    let mgr = connect().await?;
+    let q = mgr.queue::<i64>(queue).await?;
+    let mut count = 0u64;
+    for n in from..to {
+        q.put(&n).await?;
+        count += 1;
+    }
+    say(format_args!("produced {count}"))?;
+    Ok(())
+}
+
+async fn consume(queue: &str, idle: Duration) -> Result<(), BoxError> {
+    let mgr = connect().await?;
+    let q = mgr.queue::<i64>(queue).await?;
+    while let Some(n) = q.get_timeout(idle).await? {
+        say(format_args!("got {n}"))?;
+    }
+    Ok(())
+}
