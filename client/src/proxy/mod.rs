@@ -54,6 +54,28 @@ impl ObjectHandle {
         &self.manager
     }
 
+    /// Calls any method by name with positional `args` (a tuple, or `()` for none): the
+    /// way to reach methods of types an embedding program registered on its node.
+    pub async fn call<A, R>(&self, method: &str, args: &A) -> Result<R>
+    where
+        A: serde::Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let encoded = bytes::Bytes::from(
+            rmp_serde::to_vec_named(args).map_err(|e| crate::Error::Encode(e.to_string()))?,
+        );
+        let items = match syncman_protocol::value::split_array(&encoded) {
+            Ok(Some(items)) => items,
+            Ok(None) if encoded[..] == [0xc0] => Vec::new(), // `()` encodes as nil
+            _ => return Err(crate::Error::Encode("arguments must be a tuple".into())),
+        };
+        let mut req = self.req(method, items.len() as u32);
+        for item in &items {
+            req = req.raw_arg(item);
+        }
+        self.send(req).await
+    }
+
     /// Starts a call to `method` with `nargs` arguments.
     pub(crate) fn req(&self, method: &str, nargs: u32) -> RequestBuilder {
         self.manager.conn.request(self.id, method, nargs)
