@@ -285,12 +285,23 @@ impl RawSession {
     }
 
     /// Queues a request without flushing it (pipelining); returns its id.
-    pub async fn feed(&mut self, object: u64, method: &str, args: &[syncman_protocol::Value]) -> u64 {
+    pub async fn feed(
+        &mut self,
+        object: u64,
+        method: &str,
+        args: &[syncman_protocol::Value],
+    ) -> u64 {
         use futures_util::SinkExt;
         let id = self.next_id;
         self.next_id += 1;
         let mut req = bytes::BytesMut::new();
-        syncman_protocol::message::encode_request_head(&mut req, id, object, method, args.len() as u32);
+        syncman_protocol::message::encode_request_head(
+            &mut req,
+            id,
+            object,
+            method,
+            args.len() as u32,
+        );
         for a in args {
             req.extend_from_slice(&a.to_bytes());
         }
