@@ -35,6 +35,13 @@ impl From<Reply> for Outcome {
     }
 }
 
+/// A method that may park, or failed before doing anything.
+impl From<Result<Outcome, RemoteError>> for Outcome {
+    fn from(result: Result<Outcome, RemoteError>) -> Self {
+        result.unwrap_or_else(|e| Outcome::Ready(Err(e)))
+    }
+}
+
 /// A call parked on an object.
 ///
 /// Withdrawing a waiter ([`SharedObject::withdraw`]) and answering it happen under the

@@ -142,12 +142,9 @@ impl SharedObject for Barrier {
     }
 
     fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
-        match check_call("Barrier", METHODS, method, &args)
+        check_call("Barrier", METHODS, method, &args)
             .and_then(|()| self.dispatch(method, args, ctx))
-        {
-            Ok(outcome) => outcome,
-            Err(e) => Outcome::Ready(Err(e)),
-        }
+            .into()
     }
 
     fn withdraw(&self, waiter: WaiterId, why: Withdraw) -> Withdrawn {

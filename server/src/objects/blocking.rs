@@ -78,3 +78,15 @@ pub fn withdrawn_error(why: crate::object::Withdraw) -> RemoteError {
         _ => RemoteError::new(ErrorKind::Cancelled, "the wait was cancelled"),
     }
 }
+
+/// The answer for a withdrawn call: `on_timeout()` when its own timeout passed (Python's
+/// `False`, `Empty`, ...), else the cancellation or shutdown error.
+pub fn withdrawn_reply(
+    why: crate::object::Withdraw,
+    on_timeout: impl FnOnce() -> crate::object::Reply,
+) -> crate::object::Reply {
+    match why {
+        crate::object::Withdraw::Timeout => on_timeout(),
+        other => Err(withdrawn_error(other)),
+    }
+}

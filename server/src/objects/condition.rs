@@ -154,12 +154,9 @@ impl SharedObject for Condition {
     }
 
     fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
-        match check_call("Condition", METHODS, method, &args)
+        check_call("Condition", METHODS, method, &args)
             .and_then(|()| self.dispatch(method, args, ctx))
-        {
-            Ok(outcome) => outcome,
-            Err(e) => Outcome::Ready(Err(e)),
-        }
+            .into()
     }
 
     fn withdraw(&self, waiter: WaiterId, why: Withdraw) -> Withdrawn {

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use syncman_protocol::{Args, RemoteError};
 
-use super::blocking::{timeout_only, withdrawn_error, Wait};
+use super::blocking::{timeout_only, withdrawn_reply, Wait};
 use super::lock;
 use crate::encode;
 use crate::object::{
@@ -79,20 +79,14 @@ impl SharedObject for Event {
     }
 
     fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
-        match check_call("Event", METHODS, method, &args)
+        check_call("Event", METHODS, method, &args)
             .and_then(|()| self.dispatch(method, args, ctx))
-        {
-            Ok(outcome) => outcome,
-            Err(e) => Outcome::Ready(Err(e)),
-        }
+            .into()
     }
 
     fn withdraw(&self, waiter: WaiterId, why: Withdraw) -> Withdrawn {
         match lock(&self.state).waiters.remove(waiter) {
-            Some(_) => Withdrawn::Answer(match why {
-                Withdraw::Timeout => Ok(encode::bool(false)),
-                other => Err(withdrawn_error(other)),
-            }),
+            Some(_) => Withdrawn::Answer(withdrawn_reply(why, || Ok(encode::bool(false)))),
             None => Withdrawn::AlreadyAnswered,
         }
     }

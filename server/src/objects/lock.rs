@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use syncman_protocol::{Args, RemoteError, Value};
 
-use super::blocking::{block_timeout, withdrawn_error, Wait};
+use super::blocking::{block_timeout, withdrawn_reply, Wait};
 use super::lock;
 use crate::encode;
 use crate::object::{
@@ -218,20 +218,14 @@ impl SharedObject for Lock {
     }
 
     fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
-        match check_call(self.typeid_str(), METHODS, method, &args)
+        check_call(self.typeid_str(), METHODS, method, &args)
             .and_then(|()| self.dispatch(method, args, ctx))
-        {
-            Ok(outcome) => outcome,
-            Err(e) => Outcome::Ready(Err(e)),
-        }
+            .into()
     }
 
     fn withdraw(&self, waiter: WaiterId, why: Withdraw) -> Withdrawn {
         match lock(&self.state).waiters.remove(waiter) {
-            Some(w) => Withdrawn::Answer(match why {
-                Withdraw::Timeout => Ok(not_acquired(w.want.answer)),
-                other => Err(withdrawn_error(other)),
-            }),
+            Some(w) => Withdrawn::Answer(withdrawn_reply(why, || Ok(not_acquired(w.want.answer)))),
             None => Withdrawn::AlreadyAnswered,
         }
     }

@@ -192,12 +192,9 @@ impl SharedObject for Queue {
     }
 
     fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
-        let checked = check_call(self.typeid, METHODS, method, &args)
-            .and_then(|()| self.dispatch(method, args, ctx));
-        match checked {
-            Ok(outcome) => outcome,
-            Err(e) => Outcome::Ready(Err(e)),
-        }
+        check_call(self.typeid, METHODS, method, &args)
+            .and_then(|()| self.dispatch(method, args, ctx))
+            .into()
     }
 
     fn withdraw(&self, waiter: WaiterId, why: Withdraw) -> Withdrawn {

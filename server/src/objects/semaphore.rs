@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use syncman_protocol::{Args, RemoteError};
 
-use super::blocking::{block_timeout, withdrawn_error, Wait};
+use super::blocking::{block_timeout, withdrawn_reply, Wait};
 use super::lock;
 use crate::encode;
 use crate::object::{
@@ -150,20 +150,14 @@ impl SharedObject for Semaphore {
     }
 
     fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
-        match check_call(self.typeid_str(), METHODS, method, &args)
+        check_call(self.typeid_str(), METHODS, method, &args)
             .and_then(|()| self.dispatch(method, args, ctx))
-        {
-            Ok(outcome) => outcome,
-            Err(e) => Outcome::Ready(Err(e)),
-        }
+            .into()
     }
 
     fn withdraw(&self, waiter: WaiterId, why: Withdraw) -> Withdrawn {
         match lock(&self.state).waiters.remove(waiter) {
-            Some(_) => Withdrawn::Answer(match why {
-                Withdraw::Timeout => Ok(encode::bool(false)),
-                other => Err(withdrawn_error(other)),
-            }),
+            Some(_) => Withdrawn::Answer(withdrawn_reply(why, || Ok(encode::bool(false)))),
             None => Withdrawn::AlreadyAnswered,
         }
     }
