@@ -25,13 +25,12 @@
 //! Every line is flushed as it is printed. The node address comes from `SYNCMAN_ADDR`
 //! (default `127.0.0.1:50000`), the key from `SYNCMAN_AUTHKEY`.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use syncman_client::Manager;
+mod common;
 
-type BoxError = Box<dyn std::error::Error>;
+use common::{connect, say, BoxError};
 
 const USAGE: &str = "usage: barrier_phases <barrier-name> <parties> <phases>\n       \
                      barrier_phases wait-forever <barrier-name> <parties>";
@@ -43,40 +42,15 @@ async fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["wait-forever", barrier, parties] => match parties.parse() {
             Ok(parties) => wait_forever(barrier, parties).await,
-            Err(_) => return usage(),
+            Err(_) => return common::usage(USAGE),
         },
         [barrier, parties, phases] => match (parties.parse(), phases.parse()) {
             (Ok(parties), Ok(phases)) => run_phases(barrier, parties, phases).await,
-            _ => return usage(),
+            _ => return common::usage(USAGE),
         },
-        _ => return usage(),
+        _ => return common::usage(USAGE),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("barrier_phases: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn usage() -> ExitCode {
-    eprintln!("{USAGE}");
-    ExitCode::from(2)
-}
-
-/// Connects to `SYNCMAN_ADDR` with the key in `SYNCMAN_AUTHKEY`.
-async fn connect() -> Result<Manager, BoxError> {
-    let addr = std::env::var("SYNCMAN_ADDR").unwrap_or_else(|_| "127.0.0.1:50000".into());
-    let key = std::env::var_os("SYNCMAN_AUTHKEY").ok_or("set SYNCMAN_AUTHKEY to the node's key")?;
-    Ok(Manager::connect(addr.as_str(), key.into_encoded_bytes()).await?)
-}
-
-/// Prints one line and flushes it out at once.
-fn say(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")?;
-    out.flush()
+    common::finish("barrier_phases", result)
 }
 
 async fn run_phases(barrier: &str, parties: u64, phases: u64) -> Result<(), BoxError> {

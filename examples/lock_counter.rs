@@ -22,12 +22,11 @@
 //! Every line is flushed as it is printed. The node address comes from `SYNCMAN_ADDR`
 //! (default `127.0.0.1:50000`), the key from `SYNCMAN_AUTHKEY`.
 
-use std::io::Write;
 use std::process::ExitCode;
 
-use syncman_client::Manager;
+mod common;
 
-type BoxError = Box<dyn std::error::Error>;
+use common::{connect, say, BoxError};
 
 const USAGE: &str = "usage: lock_counter <lock-name> <value-name> <rounds>\n       \
                      lock_counter hold <lock-name>";
@@ -40,36 +39,11 @@ async fn main() -> ExitCode {
         ["hold", lock] => hold(lock).await,
         [lock, value, rounds] => match rounds.parse() {
             Ok(rounds) => count(lock, value, rounds).await,
-            Err(_) => return usage(),
+            Err(_) => return common::usage(USAGE),
         },
-        _ => return usage(),
+        _ => return common::usage(USAGE),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("lock_counter: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn usage() -> ExitCode {
-    eprintln!("{USAGE}");
-    ExitCode::from(2)
-}
-
-/// Connects to `SYNCMAN_ADDR` with the key in `SYNCMAN_AUTHKEY`.
-async fn connect() -> Result<Manager, BoxError> {
-    let addr = std::env::var("SYNCMAN_ADDR").unwrap_or_else(|_| "127.0.0.1:50000".into());
-    let key = std::env::var_os("SYNCMAN_AUTHKEY").ok_or("set SYNCMAN_AUTHKEY to the node's key")?;
-    Ok(Manager::connect(addr.as_str(), key.into_encoded_bytes()).await?)
-}
-
-/// Prints one line and flushes it out at once.
-fn say(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")?;
-    out.flush()
+    common::finish("lock_counter", result)
 }
 
 async fn count(lock: &str, value: &str, rounds: u64) -> Result<(), BoxError> {

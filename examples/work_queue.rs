@@ -23,13 +23,12 @@
 //! The node address comes from `SYNCMAN_ADDR` (default `127.0.0.1:50000`), the key from
 //! `SYNCMAN_AUTHKEY`.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use syncman_client::Manager;
+mod common;
 
-type BoxError = Box<dyn std::error::Error>;
+use common::{connect, say, BoxError};
 
 const USAGE: &str = "usage: work_queue produce <queue> <from> <to>\n       \
                      work_queue consume <queue> <idle-ms>";
@@ -41,40 +40,15 @@ async fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["produce", queue, from, to] => match (from.parse(), to.parse()) {
             (Ok(from), Ok(to)) => produce(queue, from, to).await,
-            _ => return usage(),
+            _ => return common::usage(USAGE),
         },
         ["consume", queue, idle_ms] => match idle_ms.parse() {
             Ok(ms) => consume(queue, Duration::from_millis(ms)).await,
-            Err(_) => return usage(),
+            Err(_) => return common::usage(USAGE),
         },
-        _ => return usage(),
+        _ => return common::usage(USAGE),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("work_queue: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn usage() -> ExitCode {
-    eprintln!("{USAGE}");
-    ExitCode::from(2)
-}
-
-/// Connects to `SYNCMAN_ADDR` with the key in `SYNCMAN_AUTHKEY`.
-async fn connect() -> Result<Manager, BoxError> {
-    let addr = std::env::var("SYNCMAN_ADDR").unwrap_or_else(|_| "127.0.0.1:50000".into());
-    let key = std::env::var_os("SYNCMAN_AUTHKEY").ok_or("set SYNCMAN_AUTHKEY to the node's key")?;
-    Ok(Manager::connect(addr.as_str(), key.into_encoded_bytes()).await?)
-}
-
-/// Prints one line and flushes it out at once.
-fn say(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")?;
-    out.flush()
+    common::finish("work_queue", result)
 }
 
 async fn produce(queue: &str, from: i64, to: i64) -> Result<(), BoxError> {
