@@ -24,6 +24,12 @@ pub const EXT_SLICE: i8 = 2;
 /// Nesting deeper than this is refused rather than recursed into.
 const MAX_DEPTH: usize = 128;
 
+/// Most items one decode builds. A decoded item takes far more memory than its encoding
+/// (a nil is 1 byte on the wire, a `Value` 40), so the count is bounded, not just the
+/// bytes: a 60 MiB tuple of nils must not become gigabytes. Stored values are never
+/// decoded whole; this bounds keys, sort elements and comparison needles.
+pub const MAX_DECODED_ITEMS: usize = 1 << 20;
+
 /// A decoded value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -55,6 +61,8 @@ impl From<DecodeError> for RemoteError {
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Items [`Reader::read_value`] may still build.
+    budget: usize,
 }
 
 /// What one MessagePack header says.
@@ -72,7 +80,11 @@ enum Head<'a> {
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        Reader {
+            buf,
+            pos: 0,
+            budget: MAX_DECODED_ITEMS,
+        }
     }
 
     pub fn position(&self) -> usize {
@@ -203,6 +215,10 @@ impl<'a> Reader<'a> {
         if depth > MAX_DEPTH {
             return Err(DecodeError("nesting too deep"));
         }
+        self.budget = self
+            .budget
+            .checked_sub(1)
+            .ok_or(DecodeError("value has too many items to decode"))?;
         Ok(match self.head()? {
             Head::Nil => Value::Nil,
             Head::Bool(b) => Value::Bool(b),
@@ -216,14 +232,16 @@ impl<'a> Reader<'a> {
             Head::Bin(b) => Value::Bytes(b.to_vec()),
             Head::Array(n) => {
                 // Never trust a declared count for preallocation: each item takes >= 1 byte.
-                let mut items = Vec::with_capacity((n as usize).min(self.buf.len() - self.pos));
+                let mut items =
+                    Vec::with_capacity((n as usize).min(self.buf.len() - self.pos).min(1024));
                 for _ in 0..n {
                     items.push(self.value_at(depth + 1)?);
                 }
                 Value::Array(items)
             }
             Head::Map(n) => {
-                let mut pairs = Vec::with_capacity((n as usize).min(self.buf.len() - self.pos));
+                let mut pairs =
+                    Vec::with_capacity((n as usize).min(self.buf.len() - self.pos).min(1024));
                 for _ in 0..n {
                     let k = self.value_at(depth + 1)?;
                     let v = self.value_at(depth + 1)?;
@@ -754,6 +772,17 @@ mod tests {
         assert!(decode(&deep).is_err());
         assert!(Reader::new(&deep).skip_value().is_err());
         assert!(decode(&[0xc1]).is_err());
+        // Two million nils: 2 MB on the wire, refused before it becomes 80 MB of values.
+        let mut wide = vec![0xdd, 0x00, 0x1e, 0x84, 0x80];
+        wide.extend(std::iter::repeat_n(0xc0, 2_000_000));
+        assert_eq!(
+            decode(&wide),
+            Err(DecodeError("value has too many items to decode"))
+        );
+        assert!(
+            Reader::new(&wide).skip_value().is_ok(),
+            "skipping builds nothing"
+        );
         assert!(decode(&[0xa3, b'a']).is_err());
         assert!(decode(&[0xa1, 0xff]).is_err());
         assert!(decode(&[0x01, 0x02]).is_err());

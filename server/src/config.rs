@@ -32,6 +32,10 @@ pub struct Config {
     /// Replies queued for one connection before the node stops reading its requests
     /// (back-pressure on a client that does not read). Default 1024.
     pub reply_queue: usize,
+    /// Bytes of replies queued for one connection before the node stops reading its
+    /// requests: bounds what a client that does not read can make the node hold (a few
+    /// large results would otherwise pass the count limit). Default 64 MiB.
+    pub reply_queue_bytes: usize,
     /// How long shutdown waits for connections to flush their replies. Default 5 s.
     pub drain_timeout: Duration,
 }
@@ -48,6 +52,7 @@ impl Config {
             release_on_disconnect: true,
             max_parked_per_session: 10_000,
             reply_queue: 1024,
+            reply_queue_bytes: 64 * 1024 * 1024,
             drain_timeout: Duration::from_secs(5),
         }
     }
@@ -65,6 +70,11 @@ impl Config {
         }
         if self.handshake_timeout.is_zero() {
             return Err(ConfigError("handshake_timeout must be positive".into()));
+        }
+        if !(1..=u32::MAX as usize).contains(&self.reply_queue_bytes) {
+            return Err(ConfigError(
+                "reply_queue_bytes must be between 1 and 4 GiB".into(),
+            ));
         }
         if self.max_parked_per_session == 0 || self.reply_queue == 0 {
             return Err(ConfigError(

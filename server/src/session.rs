@@ -31,7 +31,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::object::{
     CallCtx, Outcome, Parked, Reply, SessionId, SharedObject, WaiterId, Withdraw, Withdrawn,
@@ -69,7 +69,9 @@ pub(crate) struct Session {
     holds: HashMap<ObjectId, Arc<dyn SharedObject>>,
     parked: HashMap<u64, ParkedCall>,
     park_futures: FuturesUnordered<ParkFuture>,
-    replies: mpsc::Sender<(u64, Reply)>,
+    replies: mpsc::Sender<crate::writer::QueuedReply>,
+    /// Bytes of replies this session may have queued (`reply_queue_bytes`).
+    reply_budget: Arc<tokio::sync::Semaphore>,
 }
 
 /// Serves a native session until the client leaves or the node shuts down.
@@ -98,6 +100,7 @@ pub(crate) async fn run<R, W>(
         parked: HashMap::new(),
         park_futures: FuturesUnordered::new(),
         replies: tx,
+        reply_budget: Arc::new(tokio::sync::Semaphore::new(shared.config.reply_queue_bytes)),
     };
     session
         .reply(syncman_protocol::message::HELLO_ID, Ok(hello))
@@ -174,7 +177,17 @@ impl Session {
 
     async fn reply(&mut self, id: u64, reply: Reply) {
         // Fails only if the writer is gone (socket dead); the read side will notice.
-        let _ = self.replies.send((id, reply)).await;
+        // Waiting here for budget or queue room stops this session reading requests:
+        // a client that does not read its replies pushes back only on itself.
+        let cost =
+            crate::writer::reply_cost(&reply).min(self.shared.config.reply_queue_bytes) as u32;
+        let Ok(budget) = self.reply_budget.clone().acquire_many_owned(cost).await else {
+            return;
+        };
+        let _ = self
+            .replies
+            .send(crate::writer::QueuedReply { id, reply, budget })
+            .await;
     }
 
     /// Handles one frame. An undecodable envelope closes the connection (framing can no
@@ -200,7 +213,15 @@ impl Session {
                 };
                 let mut ctx = CallCtx::new(self.id);
                 ctx.may_park = self.parked.len() < self.shared.config.max_parked_per_session;
-                let outcome = target.call(method, args, &mut ctx);
+                // A bug in one object must not take the session (and what it holds) down
+                // without cleanup: a panic becomes an error reply and a log line.
+                let call = std::panic::AssertUnwindSafe(|| target.call(method, args, &mut ctx));
+                let outcome = std::panic::catch_unwind(call).unwrap_or_else(|_| {
+                    error!(session = self.id, object, method, "object method panicked");
+                    Outcome::Ready(Err(RemoteError::runtime_error(
+                        "internal error in the node (logged there)",
+                    )))
+                });
                 if ctx.holds_state {
                     self.holds.entry(object).or_insert_with(|| target.clone());
                 }
@@ -329,7 +350,8 @@ impl Session {
     }
 
     pub(crate) fn add_ref(&mut self, object: ObjectId) {
-        *self.refs.entry(object).or_insert(0) += 1;
+        let n = self.refs.entry(object).or_insert(0);
+        *n = n.saturating_add(1);
     }
 
     /// Ends the session: withdraw parked calls (giving back anything already handed to

@@ -35,14 +35,41 @@ impl Encoder<(u64, Reply)> for ReplyEncoder {
     }
 }
 
+/// A reply waiting for the writer, holding its share of the session's reply byte budget
+/// until it has been encoded.
+pub struct QueuedReply {
+    pub id: u64,
+    pub reply: Reply,
+    pub budget: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// What a reply costs against the byte budget (its encoding, roughly).
+pub fn reply_cost(reply: &Reply) -> usize {
+    match reply {
+        Ok(value) => value.len() + 16,
+        Err(e) => e.message.len() + 32,
+    }
+}
+
 /// Bytes buffered before a flush is forced even if more replies are waiting.
 const FLUSH_AT: usize = 64 * 1024;
+
+/// Encodes one reply into the write buffer, then returns its byte budget.
+async fn feed<W: AsyncWrite + Unpin>(
+    sink: &mut FramedWrite<W, ReplyEncoder>,
+    queued: QueuedReply,
+) -> std::io::Result<()> {
+    let QueuedReply { id, reply, budget } = queued;
+    sink.feed((id, reply)).await?;
+    drop(budget);
+    Ok(())
+}
 
 /// Writes replies until every sender is gone, then flushes and returns.
 pub async fn write_replies<W>(
     io: W,
     max_frame: usize,
-    mut rx: mpsc::Receiver<(u64, Reply)>,
+    mut rx: mpsc::Receiver<QueuedReply>,
 ) -> std::io::Result<()>
 where
     W: AsyncWrite + Unpin,
@@ -50,11 +77,11 @@ where
     let mut sink = FramedWrite::new(io, ReplyEncoder { max_frame });
     sink.set_backpressure_boundary(FLUSH_AT);
     while let Some(first) = rx.recv().await {
-        sink.feed(first).await?;
+        feed(&mut sink, first).await?;
         // Take whatever else is ready, so a burst of replies costs one write.
         while sink.write_buffer().len() < FLUSH_AT {
             match rx.try_recv() {
-                Ok(next) => sink.feed(next).await?,
+                Ok(next) => feed(&mut sink, next).await?,
                 Err(_) => break,
             }
         }

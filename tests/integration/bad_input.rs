@@ -940,3 +940,51 @@ async fn peers_without_the_key_hold_only_the_handshake_slots() {
     };
     within("ping", fresh.ping()).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_client_that_does_not_read_cannot_make_the_node_hoard_replies() {
+    let node = TestNode::start();
+    let rss_kib = || -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", node.pid().unwrap())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    };
+    let mut raw = syncman_tests::RawSession::connect(node.addr(), node.authkey()).await;
+    let list = match raw
+        .call(CONTROL_OBJECT, "create", &[str_("list")])
+        .await
+        .unwrap()
+    {
+        Value::Int(id) => id as u64,
+        other => panic!("{other:?}"),
+    };
+    let big = "x".repeat(4 << 20);
+    raw.call(list, "append", &[Value::Str(big)]).await.unwrap();
+    let before = rss_kib();
+    // 100 requests for a 4 MiB result each, and no reading: 400 MiB if the node queued
+    // them all; the reply byte budget (64 MiB) makes it stop reading instead.
+    for _ in 0..100 {
+        raw.feed(list, "copy", &[]).await;
+    }
+    raw.flush().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let grown_mib = rss_kib().saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 200,
+        "the node grew by {grown_mib} MiB for an unread client"
+    );
+    // Nothing was lost: every reply arrives once the client reads.
+    for _ in 0..100 {
+        let (_, result) = within("read a queued reply", raw.recv()).await;
+        match result.unwrap() {
+            Value::Array(items) => assert_eq!(items.len(), 1),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Other clients were served all along.
+    within("ping", node.manager().await.ping()).await.unwrap();
+}

@@ -27,10 +27,14 @@ impl SemaphorePermit {
         self.handle.send(self.handle.req("release", 0)).await
     }
 
-    /// Keeps the unit acquired (someone else will `release` it, as in Python's
-    /// producer/consumer uses of a semaphore).
+    /// Keeps the unit for good (a consumer of a signalling semaphore): it is not
+    /// released on drop, and the node will not return it when this connection ends.
     pub fn forget(mut self) {
         self.released = true;
+        self.handle
+            .manager()
+            .conn
+            .send_forget(self.handle.id(), "disown", None);
     }
 }
 

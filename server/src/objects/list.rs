@@ -114,10 +114,13 @@ fn slice_positions(
     step: Option<i128>,
     len: usize,
 ) -> Result<(Vec<usize>, i128), RemoteError> {
-    let step = step.unwrap_or(1);
-    if step == 0 {
+    if step == Some(0) {
         return Err(RemoteError::value_error("slice step cannot be zero"));
     }
+    // As CPython clamps to the size range: a step past any length acts the same, and
+    // the arithmetic below cannot overflow.
+    const STEP_LIMIT: i128 = 1 << 62;
+    let step = step.unwrap_or(1).clamp(-STEP_LIMIT, STEP_LIMIT);
     let len = len as i128;
     let adjust = |v: Option<i128>, if_none: i128| match v {
         None => if_none,
@@ -150,12 +153,25 @@ fn slice_positions(
     Ok((positions, step))
 }
 
+/// An optional `index` bound: an integer or nil, else Python's `TypeError`.
+fn bound(v: Option<Value>) -> Result<Option<i128>, RemoteError> {
+    match v {
+        None | Some(Value::Nil) => Ok(None),
+        Some(v) => v.as_int().map(Some).ok_or_else(|| {
+            RemoteError::type_error(format!(
+                "slice indices must be integers or have an __index__ method, not '{}'",
+                v.type_name()
+            ))
+        }),
+    }
+}
+
 /// Start/stop for `index(x, start, stop)`: negative counts from the end, then clamped.
 fn clamp_bound(v: Option<i128>, len: usize, default: usize) -> usize {
     match v {
         None => default,
         Some(v) if v < 0 => (v + len as i128).max(0) as usize,
-        Some(v) => (v as usize).min(len),
+        Some(v) => usize::try_from(v).unwrap_or(usize::MAX).min(len),
     }
 }
 
@@ -163,7 +179,11 @@ fn repeat(items: &[Bytes], n: i128) -> Result<Vec<Bytes>, RemoteError> {
     if n <= 0 || items.is_empty() {
         return Ok(Vec::new());
     }
-    let per_copy: usize = items.iter().map(Bytes::len).sum();
+    // Each item costs its encoding plus its handle in the list.
+    let per_copy: usize = items
+        .iter()
+        .map(|b| b.len() + std::mem::size_of::<Bytes>())
+        .sum();
     let n_usize = usize::try_from(n).unwrap_or(usize::MAX);
     if per_copy.saturating_mul(n_usize) > MAX_REPEAT_BYTES {
         return Err(RemoteError::new(
@@ -317,8 +337,8 @@ impl List {
             }
             "index" => {
                 let needle = args.raw("value")?;
-                let start = args.opt_value()?.and_then(|v| v.as_int());
-                let stop = args.opt_value()?.and_then(|v| v.as_int());
+                let start = bound(args.opt_value()?)?;
+                let stop = bound(args.opt_value()?)?;
                 let items = lock(&self.items);
                 let (lo, hi) = (
                     clamp_bound(start, items.len(), 0),
@@ -444,5 +464,10 @@ mod tests {
         assert_eq!(pos(Some(4), Some(1), Some(-2), 6), vec![4, 2]);
         assert!(pos(Some(3), Some(1), None, 5).is_empty());
         assert!(slice_positions(None, None, Some(0), 5).is_err());
+        // Extreme steps and bounds neither overflow nor misbehave.
+        assert_eq!(pos(None, None, Some(i128::MIN), 5), vec![4]);
+        assert_eq!(pos(None, None, Some(i128::MAX), 5), vec![0]);
+        assert_eq!(pos(Some(i128::MIN), Some(i128::MAX), None, 2), vec![0, 1]);
+        assert_eq!(clamp_bound(Some(1 << 64), 3, 0), 3);
     }
 }

@@ -67,7 +67,7 @@ impl LockState {
         match &mut self.holder {
             None if self.waiters.is_empty() => Some(self.grant(session, 1)),
             Some((holder, depth, token)) if reentrant && *holder == session => {
-                *depth += 1;
+                *depth = depth.saturating_add(1);
                 Some(*token)
             }
             _ => None,

@@ -19,6 +19,7 @@ const METHODS: &[MethodSpec] = &[
     ("acquire", 0, 2),
     ("release", 0, 1),
     ("get_value", 0, 0),
+    ("disown", 0, 0),
     ("__enter__", 0, 0),
     ("__exit__", 0, 3),
 ];
@@ -37,15 +38,36 @@ impl State {
         *self.held.entry(session).or_insert(0) += 1;
     }
 
-    fn give_back(&mut self, session: SessionId, n: u64) {
-        if let Some(h) = self.held.get_mut(&session) {
-            *h = h.saturating_sub(n);
-            if *h == 0 {
-                self.held.remove(&session);
+    /// Units are fungible: a release first returns the releaser's own units, then units
+    /// other sessions hold (Python lets anyone release), so no unit is counted as held
+    /// twice and a departing session never returns a unit someone else already did.
+    fn unhold(&mut self, session: SessionId, mut n: u64) {
+        fn take_from(held: &mut HashMap<SessionId, u64>, s: SessionId, n: &mut u64) {
+            if let Some(h) = held.get_mut(&s) {
+                let k = (*h).min(*n);
+                *h -= k;
+                *n -= k;
+                if *h == 0 {
+                    held.remove(&s);
+                }
             }
         }
+        take_from(&mut self.held, session, &mut n);
+        if n > 0 {
+            let others: Vec<SessionId> = self.held.keys().copied().collect();
+            for other in others {
+                take_from(&mut self.held, other, &mut n);
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Adds `n` free units and wakes waiters while units are free; a waiter whose caller
+    /// is gone gets nothing.
+    fn add_free(&mut self, n: u64) {
         self.value += n;
-        // Wake waiters while units are free; one whose caller is gone gets nothing.
         while self.value > 0 {
             let Some(w) = self.waiters.pop_front() else {
                 break;
@@ -130,12 +152,25 @@ impl Semaphore {
                 }
                 let n = u64::try_from(n).map_err(|_| RemoteError::value_error("n is too large"))?;
                 let mut st = lock(&self.state);
-                if self.bounded && st.value.saturating_add(n) > self.initial {
+                let Some(after) = st.value.checked_add(n) else {
+                    return Err(RemoteError::overflow_error("semaphore value too large"));
+                };
+                if self.bounded && after > self.initial {
                     return Err(RemoteError::value_error(
                         "Semaphore released too many times",
                     ));
                 }
-                st.give_back(ctx.session, n);
+                st.unhold(ctx.session, n);
+                st.add_free(n);
+                Outcome::Ready(Ok(encode::nil()))
+            }
+            // syncman's own: the caller keeps a unit for good (a consumer of a signalling
+            // semaphore), so it is not returned when the caller's session ends.
+            "disown" => {
+                let mut st = lock(&self.state);
+                if let Some(h) = st.held.get_mut(&ctx.session) {
+                    *h = h.saturating_sub(1);
+                }
                 Outcome::Ready(Ok(encode::nil()))
             }
             "get_value" => Outcome::Ready(Ok(encode::int(lock(&self.state).value as i128))),
@@ -164,15 +199,23 @@ impl SharedObject for Semaphore {
 
     fn undelivered(&self, _purpose: u8, session: SessionId, reply: Reply) {
         if matches!(reply.as_deref(), Ok([0xc3])) {
-            lock(&self.state).give_back(session, 1);
+            let mut st = lock(&self.state);
+            st.unhold(session, 1);
+            st.add_free(1);
         }
     }
 
     fn session_ended(&self, session: SessionId) {
         let mut st = lock(&self.state);
         st.waiters.remove_session(session);
-        if let Some(n) = st.held.get(&session).copied() {
-            st.give_back(session, n);
+        if let Some(n) = st.held.remove(&session) {
+            // Never past a bounded semaphore's initial value.
+            let n = if self.bounded {
+                n.min(self.initial.saturating_sub(st.value))
+            } else {
+                n
+            };
+            st.add_free(n);
         }
     }
 
@@ -189,5 +232,64 @@ impl SharedObject for Semaphore {
             self.initial,
             st.waiters.len()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syncman_protocol::Value;
+
+    fn ready(o: Outcome) -> Reply {
+        match o {
+            Outcome::Ready(r) => r,
+            Outcome::Park(_) => panic!("expected an immediate answer"),
+        }
+    }
+
+    fn value(s: &Semaphore) -> Reply {
+        ready(s.call("get_value", Args::empty(), &mut CallCtx::new(99)))
+    }
+
+    #[test]
+    fn a_unit_released_by_another_session_is_not_returned_twice() {
+        let s = Semaphore::new(Args::empty(), true).unwrap();
+        let (mut a, mut b) = (CallCtx::new(1), CallCtx::new(2));
+        assert_eq!(
+            ready(s.call("acquire", Args::empty(), &mut a)).unwrap(),
+            encode::bool(true)
+        );
+        ready(s.call("release", Args::empty(), &mut b)).unwrap();
+        s.session_ended(1);
+        assert_eq!(
+            value(&s).unwrap(),
+            encode::int(1),
+            "bounded at its initial value"
+        );
+    }
+
+    #[test]
+    fn a_disowned_unit_stays_taken_when_its_session_ends() {
+        let s = Semaphore::new(
+            Args::from_array(Value::Array(vec![Value::Int(0)]).to_bytes()).unwrap(),
+            false,
+        )
+        .unwrap();
+        let (mut producer, mut consumer) = (CallCtx::new(1), CallCtx::new(2));
+        ready(s.call("release", Args::empty(), &mut producer)).unwrap();
+        ready(s.call("acquire", Args::empty(), &mut consumer)).unwrap();
+        ready(s.call("disown", Args::empty(), &mut consumer)).unwrap();
+        s.session_ended(2);
+        assert_eq!(value(&s).unwrap(), encode::int(0), "no false permit");
+    }
+
+    #[test]
+    fn a_huge_release_is_an_error_not_an_overflow() {
+        let s = Semaphore::new(Args::empty(), false).unwrap();
+        let n =
+            Args::from_array(Value::Array(vec![Value::Int(u64::MAX as i128)]).to_bytes()).unwrap();
+        let e = ready(s.call("release", n, &mut CallCtx::new(1))).unwrap_err();
+        assert_eq!(e.kind, syncman_protocol::ErrorKind::OverflowError);
+        assert_eq!(value(&s).unwrap(), encode::int(1));
     }
 }
