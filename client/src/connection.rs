@@ -63,7 +63,9 @@ pub(crate) struct Undo {
 }
 
 enum Slot {
-    Waiting(oneshot::Sender<Reply>),
+    /// A caller awaits the answer; if it turns out to be gone when the answer is sent,
+    /// the undo (if any) runs instead.
+    Waiting(oneshot::Sender<Reply>, Option<Undo>),
     /// The caller is gone; on an `Ok` answer, run this.
     Abandoned(Undo),
 }
@@ -117,7 +119,7 @@ impl Pending {
             std::mem::take(&mut calls.waiting)
         };
         for (_, slot) in waiting {
-            if let Slot::Waiting(tx) = slot {
+            if let Slot::Waiting(tx, _) = slot {
                 let _ = tx.send(Err(Error::Disconnected));
             }
         }
@@ -232,8 +234,16 @@ impl Connection {
                 };
                 let slot = routes.lock().waiting.remove(&id);
                 match slot {
-                    Some(Slot::Waiting(tx)) => {
-                        let _ = tx.send(result.map_err(Error::from));
+                    Some(Slot::Waiting(tx, undo)) => {
+                        // The caller may have dropped its future after we took the slot:
+                        // then the answer comes back here and is given back.
+                        if let (Err(result), Some(undo)) =
+                            (tx.send(result.map_err(Error::from)), undo)
+                        {
+                            if let Some(out) = undo_out.upgrade() {
+                                run_undo(&out, max_frame, undo, result);
+                            }
+                        }
                     }
                     Some(Slot::Abandoned(undo)) => {
                         if let Some(out) = undo_out.upgrade() {
@@ -287,7 +297,7 @@ impl Connection {
             if calls.closed {
                 return Err(Error::Disconnected);
             }
-            calls.waiting.insert(id, Slot::Waiting(tx));
+            calls.waiting.insert(id, Slot::Waiting(tx, undo));
         }
         // Armed before the request leaves, so a drop at any point after cancels it.
         let mut guard = CallGuard {
@@ -383,7 +393,12 @@ impl Drop for CallGuard<'_> {
         };
         if still_waiting {
             self.conn.send_cancel(self.id);
-        } else if let (Ok(reply), Some(undo)) = (rx.try_recv(), self.undo) {
+            return;
+        }
+        // The reader took the slot. Closing first makes its send fail from now on (it then
+        // runs the undo itself); an answer it already sent is still here to give back.
+        rx.close();
+        if let (Ok(reply), Some(undo)) = (rx.try_recv(), self.undo) {
             run_undo(&self.conn.outgoing, self.conn.max_frame, undo, reply);
         }
     }

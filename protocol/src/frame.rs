@@ -18,10 +18,11 @@ pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
 /// How much buffer the decoder reserves at a time while a large frame arrives.
 const GROW_STEP: usize = 64 * 1024;
 
-/// Frames up to this size are copied out of the read buffer into their own allocation.
-/// The node stores argument bytes as slices of the frame they came in; a slice of the
-/// shared read buffer would keep the whole buffer (tens of KiB) alive for one small value.
-/// Larger frames are split off without a copy: their buffer is mostly themselves.
+/// The node stores argument bytes as slices of the frame they came in, so a frame must
+/// never share its allocation with other frames: a small stored value would keep a whole
+/// read buffer (or a neighbouring large frame) alive. Frames are therefore copied out of
+/// the read buffer, except a large frame that is the buffer's only content, which takes
+/// the buffer over instead (no copy of big payloads in the common case).
 const COPY_AT_MOST: usize = 16 * 1024;
 
 /// Why a byte stream stopped being a valid frame stream. Any of these closes the connection:
@@ -97,12 +98,14 @@ impl Decoder for FrameCodec {
         }
         src.advance(header);
         let len = len as usize;
-        if len <= COPY_AT_MOST {
-            let frame = BytesMut::from(&src[..len]);
-            src.advance(len);
-            return Ok(Some(frame));
+        if len > COPY_AT_MOST && src.len() == len {
+            // A large frame that is all the buffer holds takes the whole allocation with
+            // it, and the next read starts a fresh one: nothing else ever shares it.
+            return Ok(Some(std::mem::take(src)));
         }
-        Ok(Some(src.split_to(len)))
+        let frame = BytesMut::from(&src[..len]);
+        src.advance(len);
+        Ok(Some(frame))
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
@@ -253,6 +256,30 @@ mod tests {
             "reserved {}",
             buf.capacity()
         );
+    }
+
+    #[test]
+    fn frames_never_share_an_allocation() {
+        let mut codec = FrameCodec::new(DEFAULT_MAX_FRAME);
+        let big = vec![1u8; 100_000];
+        let mut buf = BytesMut::new();
+        codec.encode(&big[..], &mut buf).unwrap();
+        codec.encode(&b"small"[..], &mut buf).unwrap();
+        let first = codec.decode(&mut buf).unwrap().unwrap();
+        let second = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(first.len(), 100_000);
+        // The small frame is its own allocation, not a window into the big one.
+        let (a, b) = (first.as_ptr() as usize, second.as_ptr() as usize);
+        assert!(
+            b < a || b >= a + first.capacity(),
+            "small frame lies inside the big one"
+        );
+        // A large frame alone in the buffer takes the buffer over, leaving it empty.
+        let mut alone = BytesMut::new();
+        codec.encode(&big[..], &mut alone).unwrap();
+        let taken = codec.decode(&mut alone).unwrap().unwrap();
+        assert_eq!(taken.len(), 100_000);
+        assert_eq!(alone.capacity(), 0);
     }
 
     #[test]

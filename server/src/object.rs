@@ -124,6 +124,12 @@ impl CallCtx {
         deadline: Option<Instant>,
         purpose: u8,
     ) -> Outcome {
+        if queue.is_closed() {
+            // The object was deleted between this call's lookup and now.
+            return Outcome::Ready(Err(RemoteError::not_found(
+                "the object was deleted while the call waited",
+            )));
+        }
         match self.check_park() {
             Ok(()) => {
                 Outcome::Park(queue.park(self.waiter_id(), self.session, want, deadline, purpose))

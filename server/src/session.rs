@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
@@ -65,8 +65,11 @@ pub(crate) struct Session {
     pub shared: Arc<Shared>,
     /// References this session holds on anonymous objects.
     pub refs: HashMap<ObjectId, u32>,
-    /// Objects in which this session may hold locks or permits.
-    holds: HashMap<ObjectId, Arc<dyn SharedObject>>,
+    /// Objects in which this session may hold locks or permits. Weak, so a freed object
+    /// is not kept alive by a session that once locked it.
+    holds: HashMap<ObjectId, Weak<dyn SharedObject>>,
+    /// `holds` is pruned of freed objects when it grows past this.
+    prune_holds_at: usize,
     parked: HashMap<u64, ParkedCall>,
     park_futures: FuturesUnordered<ParkFuture>,
     replies: mpsc::Sender<crate::writer::QueuedReply>,
@@ -97,6 +100,7 @@ pub(crate) async fn run<R, W>(
         shared: shared.clone(),
         refs: HashMap::new(),
         holds: HashMap::new(),
+        prune_holds_at: 64,
         parked: HashMap::new(),
         park_futures: FuturesUnordered::new(),
         replies: tx,
@@ -206,6 +210,14 @@ impl Session {
                     self.answer(id, object, method, reply).await;
                     return Ok(());
                 }
+                if self.parked.contains_key(&id) {
+                    // A client bug: two waiting calls under one id. Refused before the
+                    // object runs it, so it changes nothing.
+                    let why =
+                        RemoteError::protocol_error(format!("request id {id} is already waiting"));
+                    self.answer(id, object, method, Err(why)).await;
+                    return Ok(());
+                }
                 let Some(target) = self.shared.table.get(object) else {
                     self.answer(id, object, method, Err(no_such_object(object)))
                         .await;
@@ -223,7 +235,13 @@ impl Session {
                     )))
                 });
                 if ctx.holds_state {
-                    self.holds.entry(object).or_insert_with(|| target.clone());
+                    self.holds
+                        .entry(object)
+                        .or_insert_with(|| Arc::downgrade(&target));
+                    if self.holds.len() > self.prune_holds_at {
+                        self.holds.retain(|_, o| o.strong_count() > 0);
+                        self.prune_holds_at = (self.holds.len() * 2).max(64);
+                    }
                 }
                 match outcome {
                     Outcome::Ready(reply) => self.answer(id, object, method, reply).await,
@@ -257,18 +275,6 @@ impl Session {
     }
 
     async fn park(&mut self, id: u64, target: Arc<dyn SharedObject>, parked: Parked) {
-        if self.parked.contains_key(&id) {
-            // A client bug: two waiting calls under one id. Refuse the second; the
-            // object gives back anything it already handed to it.
-            let why = RemoteError::protocol_error(format!("request id {id} is already waiting"));
-            if let Withdrawn::AlreadyAnswered = target.withdraw(parked.waiter, Withdraw::Cancelled)
-            {
-                if let Ok(reply) = parked.reply.await {
-                    target.undelivered(parked.purpose, self.id, reply);
-                }
-            }
-            return self.reply(id, Err(why)).await;
-        }
         self.parked.insert(
             id,
             ParkedCall {
@@ -393,7 +399,9 @@ impl Session {
         self.park_futures = FuturesUnordered::new();
         if self.shared.config.release_on_disconnect {
             for (_, object) in self.holds.drain() {
-                object.session_ended(self.id);
+                if let Some(object) = object.upgrade() {
+                    object.session_ended(self.id);
+                }
             }
         }
         for (object, n) in std::mem::take(&mut self.refs) {

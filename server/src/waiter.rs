@@ -43,12 +43,15 @@ impl<T> Waiter<T> {
 /// FIFO of waiters, with withdrawal by id.
 pub struct WaitQueue<T> {
     waiters: VecDeque<Waiter<T>>,
+    /// Set when the object left the table: nobody may park here any more.
+    closed: bool,
 }
 
 impl<T> Default for WaitQueue<T> {
     fn default() -> Self {
         WaitQueue {
             waiters: VecDeque::new(),
+            closed: false,
         }
     }
 }
@@ -120,8 +123,13 @@ impl<T> WaitQueue<T> {
         gone
     }
 
-    /// Answers every waiter with `NotFound`: their object is gone.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Answers every waiter with `NotFound` (their object is gone) and refuses new ones.
     pub fn close_all(&mut self) {
+        self.closed = true;
         for w in self.waiters.drain(..) {
             let _ = w.answer(Err(syncman_protocol::RemoteError::not_found(
                 "the object was deleted while the call waited",

@@ -355,6 +355,15 @@ mod tests {
     }
 
     #[test]
+    fn a_closed_queue_parks_nobody() {
+        let q = Queue::new(Args::empty(), false).unwrap();
+        let mut ctx = CallCtx::new(1);
+        q.closed();
+        let e = ready(q.call("get", Args::empty(), &mut ctx)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+    }
+
+    #[test]
     fn bounded_put_parks_and_is_admitted_in_order() {
         let q = Queue::new(args(&[Value::Int(1)]), false).unwrap();
         let mut ctx = CallCtx::new(1);
