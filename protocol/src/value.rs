@@ -801,21 +801,52 @@ mod tests {
 /// Python `==` on two encoded values, decoding only when the bytes alone cannot decide
 /// (numbers of different encodings, containers). Strings and bytes compare in place.
 pub fn py_eq_encoded(a: &[u8], b: &[u8]) -> bool {
-    if a == b {
-        // Identical encodings are equal, except NaN, which Python's `list.index` still
-        // matches by identity; treating it as equal here is the same outcome.
-        return true;
+    Needle::new(b).matches(a)
+}
+
+/// A value searched for in many encoded values (`list.index`, `count`, `in`): decoded at
+/// most once, and each candidate decoded only when its bytes cannot decide.
+pub struct Needle<'a> {
+    raw: &'a [u8],
+    /// Decoded when the bytes of a candidate may not be enough (numbers, containers).
+    value: Option<Value>,
+}
+
+impl<'a> Needle<'a> {
+    pub fn new(raw: &'a [u8]) -> Self {
+        let value = match Reader::new(raw).head() {
+            Ok(Head::Str(_) | Head::Bin(_) | Head::Nil) | Err(_) => None,
+            Ok(_) => decode(raw).ok(),
+        };
+        Needle { raw, value }
     }
-    let (mut ra, mut rb) = (Reader::new(a), Reader::new(b));
-    match (ra.head(), rb.head()) {
-        (Ok(Head::Str(x)), Ok(Head::Str(y))) => x == y,
-        (Ok(Head::Bin(x)), Ok(Head::Bin(y))) => x == y,
-        (Ok(Head::Nil), _) | (_, Ok(Head::Nil)) => false,
-        (Ok(Head::Str(_) | Head::Bin(_)), _) | (_, Ok(Head::Str(_) | Head::Bin(_))) => false,
-        _ => match (decode(a), decode(b)) {
-            (Ok(x), Ok(y)) => x.py_eq(&y),
-            _ => false,
-        },
+
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        if candidate == self.raw {
+            // Identical encodings are equal, except NaN, which Python's `list.index`
+            // still matches by identity; treating it as equal gives the same outcome.
+            return true;
+        }
+        let (mut rn, mut rc) = (Reader::new(self.raw), Reader::new(candidate));
+        match (rn.head(), rc.head()) {
+            (Ok(Head::Str(x)), Ok(Head::Str(y))) => x == y,
+            (Ok(Head::Bin(x)), Ok(Head::Bin(y))) => x == y,
+            (Ok(Head::Nil), _) | (_, Ok(Head::Nil)) => false,
+            (Ok(Head::Str(_) | Head::Bin(_)), _) | (_, Ok(Head::Str(_) | Head::Bin(_))) => false,
+            // A number never equals a container, and the reverse: no decode needed.
+            (
+                Ok(Head::Int(_) | Head::Float(_) | Head::Bool(_)),
+                Ok(Head::Array(_) | Head::Map(_) | Head::Ext(..)),
+            )
+            | (
+                Ok(Head::Array(_) | Head::Map(_) | Head::Ext(..)),
+                Ok(Head::Int(_) | Head::Float(_) | Head::Bool(_)),
+            ) => false,
+            _ => match (&self.value, decode(candidate)) {
+                (Some(x), Ok(y)) => x.py_eq(&y),
+                _ => false,
+            },
+        }
     }
 }
 

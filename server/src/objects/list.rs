@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use syncman_protocol::value::{decode, py_eq_encoded, split_array};
+use syncman_protocol::value::{decode, split_array, Needle};
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
 use super::lock;
@@ -259,11 +259,10 @@ impl List {
             }
             "__len__" => Ok(encode::int(lock(&self.items).len() as i128)),
             "__contains__" => {
-                let needle = args.raw("value")?;
+                let raw_needle = args.raw("value")?;
+                let needle = Needle::new(&raw_needle);
                 let items = lock(&self.items);
-                Ok(encode::bool(
-                    items.iter().any(|x| py_eq_encoded(x, &needle)),
-                ))
+                Ok(encode::bool(items.iter().any(|x| needle.matches(x))))
             }
             "append" => {
                 let value = args.raw("value")?;
@@ -326,17 +325,19 @@ impl List {
                 Ok(items.remove(at))
             }
             "remove" => {
-                let needle = args.raw("value")?;
+                let raw_needle = args.raw("value")?;
+                let needle = Needle::new(&raw_needle);
                 let mut items = lock(&self.items);
                 let at = items
                     .iter()
-                    .position(|x| py_eq_encoded(x, &needle))
+                    .position(|x| needle.matches(x))
                     .ok_or_else(|| RemoteError::value_error("list.remove(x): x not in list"))?;
                 items.remove(at);
                 Ok(encode::nil())
             }
             "index" => {
-                let needle = args.raw("value")?;
+                let raw_needle = args.raw("value")?;
+                let needle = Needle::new(&raw_needle);
                 let start = bound(args.opt_value()?)?;
                 let stop = bound(args.opt_value()?)?;
                 let items = lock(&self.items);
@@ -345,17 +346,18 @@ impl List {
                     clamp_bound(stop, items.len(), items.len()),
                 );
                 (lo..hi.max(lo))
-                    .find(|&i| py_eq_encoded(&items[i], &needle))
+                    .find(|&i| needle.matches(&items[i]))
                     .map(|i| encode::int(i as i128))
                     .ok_or_else(|| {
-                        let shown = decode(&needle).map(|v| v.py_repr()).unwrap_or_default();
+                        let shown = decode(&raw_needle).map(|v| v.py_repr()).unwrap_or_default();
                         RemoteError::value_error(format!("{shown} is not in list"))
                     })
             }
             "count" => {
-                let needle = args.raw("value")?;
+                let raw_needle = args.raw("value")?;
+                let needle = Needle::new(&raw_needle);
                 let items = lock(&self.items);
-                let n = items.iter().filter(|x| py_eq_encoded(x, &needle)).count();
+                let n = items.iter().filter(|x| needle.matches(x)).count();
                 Ok(encode::int(n as i128))
             }
             "reverse" => {
