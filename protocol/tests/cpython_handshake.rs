@@ -14,7 +14,7 @@
 use std::fmt;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::Duration;
 
 use syncman_protocol::handshake::{
@@ -25,6 +25,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_util::codec::Framed;
+#[path = "../../tests/support/python.rs"]
+mod python;
+use python::Py;
 
 /// Upper bound for every single wait in this file.
 const WAIT: Duration = Duration::from_secs(20);
@@ -70,40 +73,6 @@ with mc.Listener(("127.0.0.1", 0), authkey=key) as listener:
 const PY_WE_WERE_REJECTED: &str = "AUTH_ERROR digest sent was rejected";
 /// What CPython's `deliver_challenge` raises when the answer's MAC is wrong.
 const PY_PEER_WAS_WRONG: &str = "AUTH_ERROR digest received was wrong";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Py {
-    V311,
-    V312,
-    V313,
-}
-
-impl Py {
-    /// `major.minor` the interpreter must report.
-    fn version(self) -> &'static str {
-        match self {
-            Py::V311 => "3.11",
-            Py::V312 => "3.12",
-            Py::V313 => "3.13",
-        }
-    }
-
-    /// The pyenv version to select, or `None` for the default `python3`.
-    fn pyenv(self) -> Option<&'static str> {
-        match self {
-            Py::V311 => None,
-            Py::V312 => Some("3.12.1"),
-            Py::V313 => Some("3.13.0"),
-        }
-    }
-
-    fn command_line(self) -> String {
-        match self.pyenv() {
-            Some(v) => format!("PYENV_VERSION={v} python3"),
-            None => "python3".to_string(),
-        }
-    }
-}
 
 /// A running Python script. Killed on drop if still running.
 struct PyProc {
@@ -155,17 +124,13 @@ impl Outcome {
 impl PyProc {
     /// Starts `script` and checks the interpreter's version line.
     async fn spawn(py: Py, script: &str, args: &[&str]) -> PyProc {
-        let mut cmd = Command::new("python3");
+        let mut cmd = py.command();
         cmd.arg("-c")
             .arg(script)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        match py.pyenv() {
-            Some(v) => cmd.env("PYENV_VERSION", v),
-            None => cmd.env_remove("PYENV_VERSION"),
-        };
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", py.command_line()));

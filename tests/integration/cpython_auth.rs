@@ -14,9 +14,10 @@
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::Duration;
 
+use syncman_tests::python::Py;
 use syncman_tests::TestNode;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout, timeout_at, Instant};
@@ -44,38 +45,6 @@ conn.close()
 
 /// What CPython's `answer_challenge` raises when the node answers `#FAILURE#`.
 const PY_WE_WERE_REJECTED: &str = "AUTH_ERROR digest sent was rejected";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Py {
-    V311,
-    V312,
-    V313,
-}
-
-impl Py {
-    fn version(self) -> &'static str {
-        match self {
-            Py::V311 => "3.11",
-            Py::V312 => "3.12",
-            Py::V313 => "3.13",
-        }
-    }
-
-    fn pyenv(self) -> Option<&'static str> {
-        match self {
-            Py::V311 => None,
-            Py::V312 => Some("3.12.1"),
-            Py::V313 => Some("3.13.0"),
-        }
-    }
-
-    fn command_line(self) -> String {
-        match self.pyenv() {
-            Some(v) => format!("PYENV_VERSION={v} python3"),
-            None => "python3".to_string(),
-        }
-    }
-}
 
 /// How a Python client ended.
 struct Outcome {
@@ -132,17 +101,13 @@ impl Drop for ChildGuard {
 /// interpreter is the version `py` names.
 async fn run_python_client(py: Py, addr: SocketAddr, key: &[u8]) -> Outcome {
     let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    let mut cmd = Command::new("python3");
+    let mut cmd = py.command();
     cmd.arg("-c")
         .arg(CLIENT_SCRIPT)
         .args([addr.ip().to_string(), addr.port().to_string(), key_hex])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    match py.pyenv() {
-        Some(v) => cmd.env("PYENV_VERSION", v),
-        None => cmd.env_remove("PYENV_VERSION"),
-    };
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run `{}`: {e}", py.command_line()));

@@ -4,6 +4,8 @@
 //! it on `127.0.0.1:0`, waits for its `listening on` ready line, and kills it on drop. Its
 //! log is kept in a temporary file and printed if the test panics.
 
+pub mod python;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
