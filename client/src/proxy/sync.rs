@@ -16,9 +16,18 @@ proxy_type! {
 
 impl ConditionProxy {
     /// Takes the condition's lock (re-entrant for this connection).
+    ///
+    /// If this future is dropped and the grant raced the cancel, the lock is released
+    /// again (as for [`crate::LockProxy::acquire`]).
     pub async fn acquire(&self) -> Result<()> {
+        let undo = crate::connection::Undo {
+            object: self.handle.id(),
+            method: "release",
+            pass_result: false,
+            ignore_falsy: true,
+        };
         self.handle
-            .send::<bool>(self.handle.req("acquire", 0))
+            .send_with_undo::<bool>(self.handle.req("acquire", 0), Some(undo))
             .await
             .map(|_| ())
     }
