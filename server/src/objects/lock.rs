@@ -301,6 +301,23 @@ mod tests {
     }
 
     #[test]
+    fn waiters_are_granted_in_arrival_order() {
+        let l = Lock::new(Args::empty(), false).unwrap();
+        let mut holder = CallCtx::new(1);
+        token(l.call("acquire_fenced", Args::empty(), &mut holder));
+        let mut parked: Vec<_> = (2..6)
+            .map(|s| park(l.call("acquire_fenced", Args::empty(), &mut CallCtx::new(s))))
+            .collect();
+        // Each release hands the lock to the longest waiter, with the next token.
+        token(l.call("release", Args::empty(), &mut holder));
+        for (i, p) in parked.iter_mut().enumerate() {
+            let granted = p.reply.try_recv().unwrap().unwrap();
+            assert_eq!(granted, encode::int(i as i128 + 2));
+            token(l.call("release", Args::empty(), &mut CallCtx::new(i as u64 + 2)));
+        }
+    }
+
+    #[test]
     fn an_undelivered_grant_is_released() {
         let l = Lock::new(Args::empty(), false).unwrap();
         let (mut a, mut b) = (CallCtx::new(1), CallCtx::new(2));

@@ -355,6 +355,21 @@ mod tests {
     }
 
     #[test]
+    fn getters_are_served_in_arrival_order() {
+        let q = Queue::new(Args::empty(), false).unwrap();
+        let mut ctx = CallCtx::new(1);
+        let mut getters: Vec<_> = (0..4)
+            .map(|_| park(q.call("get", Args::empty(), &mut ctx)))
+            .collect();
+        for i in 0..4 {
+            ready(q.call("put", args(&[Value::Int(i)]), &mut ctx)).unwrap();
+        }
+        for (i, g) in getters.iter_mut().enumerate() {
+            assert_eq!(g.reply.try_recv().unwrap().unwrap(), int(i as i128));
+        }
+    }
+
+    #[test]
     fn a_closed_queue_parks_nobody() {
         let q = Queue::new(Args::empty(), false).unwrap();
         let mut ctx = CallCtx::new(1);
