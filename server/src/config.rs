@@ -19,6 +19,12 @@ pub struct Config {
     /// Connections still in the handshake (not yet authenticated) at once; more are closed
     /// at once. Bounds what peers without the key can hold. Default 64.
     pub max_handshakes: usize,
+    /// How long a connection may be silent before the node probes whether its peer is
+    /// still there (TCP keepalive; then 3 probes `keepalive / 3` apart, at least 1 s). A
+    /// peer cut off without a FIN or RST (network cut, host down) is thereby found dead
+    /// within about twice this time, and its session ends: locks released, waits withdrawn.
+    /// `None` disables it. Default 30 s.
+    pub keepalive: Option<Duration>,
     /// Time a client has to complete the handshake. Default 10 s.
     pub handshake_timeout: Duration,
     /// Refuse CPython ≤ 3.11's MD5 answers. Default false (3.11 clients welcome).
@@ -48,6 +54,7 @@ impl Config {
             max_connections: 1024,
             max_handshakes: 64,
             handshake_timeout: Duration::from_secs(10),
+            keepalive: Some(Duration::from_secs(30)),
             require_sha256: false,
             release_on_disconnect: true,
             max_parked_per_session: 10_000,
@@ -67,6 +74,9 @@ impl Config {
             return Err(ConfigError(
                 "max_connections and max_handshakes must be at least 1".into(),
             ));
+        }
+        if self.keepalive.is_some_and(|k| k < Duration::from_secs(1)) {
+            return Err(ConfigError("keepalive must be at least 1 s".into()));
         }
         if self.handshake_timeout.is_zero() {
             return Err(ConfigError("handshake_timeout must be positive".into()));

@@ -27,6 +27,11 @@ pub(crate) async fn handle(
     handshake_slot: tokio::sync::OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
+    if let Some(idle) = shared.config.keepalive {
+        if let Err(e) = detect_dead_peers(&stream, idle) {
+            warn!(%peer, "cannot enable keepalive: {e}");
+        }
+    }
     let mut framed = Framed::new(stream, FrameCodec::handshake());
     let policy = ChallengePolicy {
         require_sha256: shared.config.require_sha256,
@@ -95,6 +100,21 @@ pub(crate) async fn handle(
     reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
     crate::session::run(reader, wr, shared.clone(), session, peer.to_string()).await;
     shared.close_session();
+}
+
+/// TCP keepalive, plus a user timeout so that unacknowledged data (replies to a vanished
+/// peer) fails the connection in about the same time instead of the kernel's ~15 minutes.
+fn detect_dead_peers(stream: &TcpStream, idle: std::time::Duration) -> std::io::Result<()> {
+    const PROBES: u32 = 3;
+    let interval = (idle / PROBES).max(std::time::Duration::from_secs(1));
+    let socket = socket2::SockRef::from(stream);
+    socket.set_tcp_keepalive(
+        &socket2::TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval(interval)
+            .with_retries(PROBES),
+    )?;
+    socket.set_tcp_user_timeout(Some(idle + interval * PROBES))
 }
 
 async fn refuse(framed: &mut Framed<TcpStream, FrameCodec>, peer: SocketAddr, why: String) {

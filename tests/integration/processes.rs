@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use syncman_client::proxy::is_broken_barrier;
+use syncman_tests::netns::NetPair;
 use syncman_tests::{example_bin, TestNode};
 
 /// The bound on every wait for a process or a line.
@@ -26,9 +27,18 @@ struct Proc {
 
 impl Proc {
     fn spawn(node: &TestNode, example: &str, args: &[&str]) -> Proc {
+        Self::spawn_cmd(Command::new(example_bin(example)), node, example, args)
+    }
+
+    /// Runs the example on another host: inside network namespace `netns`.
+    fn spawn_in(net: &NetPair, netns: &str, node: &TestNode, example: &str, args: &[&str]) -> Proc {
+        Self::spawn_cmd(net.exec(netns, example_bin(example)), node, example, args)
+    }
+
+    fn spawn_cmd(mut cmd: Command, node: &TestNode, example: &str, args: &[&str]) -> Proc {
         let label = format!("{example} {}", args.join(" "));
         let key = std::str::from_utf8(node.authkey()).expect("test keys are ASCII");
-        let mut child = Command::new(example_bin(example))
+        let mut child = cmd
             .args(args)
             .env("SYNCMAN_ADDR", node.addr().to_string())
             .env("SYNCMAN_AUTHKEY", key)
@@ -436,4 +446,39 @@ fn a_killed_barrier_party_breaks_the_barrier() {
             .unwrap_err();
         assert!(is_broken_barrier(&err), "{err}");
     });
+}
+
+/// Two hosts: the node and a waiter on one, a lock holder on the other. The link to the
+/// holder is cut (no FIN, no RST, the holder process lives on): the node's keepalive finds
+/// the peer dead, ends its session, and the waiter gets the lock with a larger token.
+#[test]
+fn a_holder_cut_off_by_the_network_loses_its_lock() {
+    let net = NetPair::new();
+    let node = TestNode::start_in_netns(&net.a, &net.addr_a(), &["--keepalive", "1"]);
+    let mut holder = Proc::spawn_in(&net, &net.b, &node, "lock_counter", &["hold", "cut-lock"]);
+    let held: u64 = holder.wait_for_line("holding ").parse().unwrap();
+    let mut waiter = Proc::spawn_in(
+        &net,
+        &net.a,
+        &node,
+        "lock_counter",
+        &["cut-lock", "cut-count", "1"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        waiter.line_count(),
+        0,
+        "the waiter got the lock while it was held"
+    );
+    let cut_at = std::time::Instant::now();
+    net.cut_b();
+    let line = waiter.wait_for_line("token ");
+    let token: u64 = line.parse().unwrap();
+    assert!(token > held, "token {token} after {held}");
+    assert!(
+        holder.running(),
+        "the holder must not have exited: the cut alone ended its session"
+    );
+    eprintln!("lock released {:?} after the cut", cut_at.elapsed());
+    waiter.finish_ok();
 }

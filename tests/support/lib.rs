@@ -4,6 +4,7 @@
 //! it on `127.0.0.1:0`, waits for its `listening on` ready line, and kills it on drop. Its
 //! log is kept in a temporary file and printed if the test panics.
 
+pub mod netns;
 pub mod python;
 
 use std::io::{BufRead, BufReader};
@@ -105,11 +106,23 @@ impl TestNode {
 
     /// Starts a node with extra `syncman serve` arguments.
     pub fn start_with(extra: &[&str]) -> TestNode {
+        Self::launch(Command::new(syncman_bin()), "127.0.0.1:0", extra)
+    }
+
+    /// Starts a node inside network namespace `netns`, listening on `ip` (port chosen by
+    /// the kernel): a separate host for multi-host tests (see [`netns::NetPair`]).
+    pub fn start_in_netns(netns: &str, ip: &str, extra: &[&str]) -> TestNode {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", netns]).arg(syncman_bin());
+        Self::launch(cmd, &format!("{ip}:0"), extra)
+    }
+
+    fn launch(mut cmd: Command, bind: &str, extra: &[&str]) -> TestNode {
         let authkey = random_key();
         let log = tempfile_path::TempLog::new();
         let log_file = std::fs::File::create(&log.0).expect("create node log");
-        let mut child = Command::new(syncman_bin())
-            .args(["serve", "--bind", "127.0.0.1:0"])
+        let mut child = cmd
+            .args(["serve", "--bind", bind])
             .args(extra)
             .env(
                 "SYNCMAN_AUTHKEY",

@@ -85,6 +85,12 @@ struct ServeArgs {
     #[arg(long, default_value_t = 64)]
     max_handshakes: usize,
 
+    /// Seconds a connection may be silent before the node checks its peer is still there
+    /// (TCP keepalive); a peer cut off without closing is found dead within about twice
+    /// this, and its locks are released. 0 disables.
+    #[arg(long, default_value_t = 30)]
+    keepalive: u64,
+
     /// Seconds a client has to complete the handshake.
     #[arg(long, default_value_t = 10.0)]
     handshake_timeout: f64,
@@ -160,6 +166,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             c.max_connections = args.max_connections;
             c.max_parked_per_session = args.max_parked;
             c.max_handshakes = args.max_handshakes;
+            c.keepalive = (args.keepalive > 0).then(|| Duration::from_secs(args.keepalive));
             c.handshake_timeout = Duration::from_secs_f64(args.handshake_timeout);
             c.require_sha256 = args.require_sha256;
             c.release_on_disconnect = !args.keep_locks_on_disconnect;
