@@ -11,10 +11,9 @@
 //! traceback on stderr and another exit code. Every wait is bounded by [`WAIT`], and a Python
 //! process still running when its guard drops is killed.
 
-use std::fmt;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use syncman_protocol::handshake::{
@@ -25,9 +24,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_util::codec::Framed;
+// Included by path: the protocol crate cannot depend on the test package, and uses only
+// part of the module.
+#[allow(dead_code)]
 #[path = "../../tests/support/python.rs"]
 mod python;
-use python::Py;
+use python::{Py, PyOutcome};
 
 /// Upper bound for every single wait in this file.
 const WAIT: Duration = Duration::from_secs(20);
@@ -81,44 +83,6 @@ struct PyProc {
     stdout: mpsc::UnboundedReceiver<String>,
     seen: Vec<String>,
     stderr: Option<oneshot::Receiver<String>>,
-}
-
-/// How a Python script ended.
-struct Outcome {
-    who: String,
-    status: ExitStatus,
-    stdout: Vec<String>,
-    stderr: String,
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.who,
-            self.status,
-            self.stdout.join("\n"),
-            self.stderr
-        )
-    }
-}
-
-impl Outcome {
-    fn assert_ok(&self) {
-        assert!(
-            self.status.success() && self.stdout.last().map(String::as_str) == Some("OK"),
-            "expected the Python side to succeed; {self}"
-        );
-    }
-
-    fn assert_auth_error(&self, expected_line: &str) {
-        assert!(
-            self.status.code() == Some(3)
-                && self.stdout.last().map(String::as_str) == Some(expected_line),
-            "expected the Python side to raise AuthenticationError ({expected_line:?}); {self}"
-        );
-    }
 }
 
 impl PyProc {
@@ -212,7 +176,7 @@ impl PyProc {
     }
 
     /// Waits (bounded) for the script to end and returns what it printed and its status.
-    async fn finish(mut self) -> Outcome {
+    async fn finish(mut self) -> PyOutcome {
         let deadline = Instant::now() + WAIT;
         loop {
             match timeout_at(deadline, self.stdout.recv()).await {
@@ -238,7 +202,7 @@ impl PyProc {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
-        Outcome {
+        PyOutcome {
             who: self.py.command_line(),
             status,
             stdout: std::mem::take(&mut self.seen),
@@ -291,7 +255,7 @@ async fn our_server(
     ours: &[u8],
     theirs: &[u8],
     policy: ChallengePolicy,
-) -> (Result<(), HandshakeError>, Outcome) {
+) -> (Result<(), HandshakeError>, PyOutcome) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("local addr").port();
     let mut proc = PyProc::spawn(py, CLIENT_SCRIPT, &[&port.to_string(), &hex(theirs)]).await;
@@ -309,7 +273,7 @@ async fn our_server(
 }
 
 /// Our `client_handshake` (holding `ours`) against a CPython `Listener` (holding `theirs`).
-async fn our_client(py: Py, ours: &[u8], theirs: &[u8]) -> (Result<(), HandshakeError>, Outcome) {
+async fn our_client(py: Py, ours: &[u8], theirs: &[u8]) -> (Result<(), HandshakeError>, PyOutcome) {
     let mut proc = PyProc::spawn(py, LISTENER_SCRIPT, &[&hex(theirs)]).await;
     let line = proc.line("the PORT line").await;
     let port: u16 = match line.strip_prefix("PORT ").and_then(|p| p.parse().ok()) {

@@ -11,13 +11,12 @@
 //! log (matched to that very connection by the client's local address where the client gets
 //! one), and that a native client still works afterwards.
 
-use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use syncman_tests::python::Py;
+use syncman_tests::python::{Py, PyOutcome};
 use syncman_tests::TestNode;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout, timeout_at, Instant};
@@ -46,45 +45,6 @@ conn.close()
 /// What CPython's `answer_challenge` raises when the node answers `#FAILURE#`.
 const PY_WE_WERE_REJECTED: &str = "AUTH_ERROR digest sent was rejected";
 
-/// How a Python client ended.
-struct Outcome {
-    who: String,
-    status: ExitStatus,
-    stdout: Vec<String>,
-    stderr: String,
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.who,
-            self.status,
-            self.stdout.join("\n"),
-            self.stderr
-        )
-    }
-}
-
-impl Outcome {
-    /// The client's local address, if it authenticated.
-    fn authenticated_from(&self) -> Option<SocketAddr> {
-        if !self.status.success() {
-            return None;
-        }
-        self.stdout.last()?.strip_prefix("OK ")?.parse().ok()
-    }
-
-    fn assert_auth_error(&self) {
-        assert!(
-            self.status.code() == Some(3)
-                && self.stdout.last().map(String::as_str) == Some(PY_WE_WERE_REJECTED),
-            "expected the Python client to raise AuthenticationError; {self}"
-        );
-    }
-}
-
 /// A guard that kills the Python process if the test fails before it exits.
 struct ChildGuard(Option<Child>);
 
@@ -99,7 +59,7 @@ impl Drop for ChildGuard {
 
 /// Runs the Python client against `addr` with `key`, bounded by [`WAIT`]; checks that the
 /// interpreter is the version `py` names.
-async fn run_python_client(py: Py, addr: SocketAddr, key: &[u8]) -> Outcome {
+async fn run_python_client(py: Py, addr: SocketAddr, key: &[u8]) -> PyOutcome {
     let key_hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     let mut cmd = py.command();
     cmd.arg("-c")
@@ -176,7 +136,7 @@ async fn run_python_client(py: Py, addr: SocketAddr, key: &[u8]) -> Outcome {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    let outcome = Outcome {
+    let outcome = PyOutcome {
         who: py.command_line(),
         status,
         stdout,
@@ -263,7 +223,7 @@ async fn python_client_authenticates(node: &TestNode, py: Py) {
 async fn python_client_is_refused(node: &TestNode, py: Py, key: &[u8], node_reason: &str) {
     let before = log_lines(node, "authentication failed").len();
     let outcome = run_python_client(py, node.addr(), key).await;
-    outcome.assert_auth_error();
+    outcome.assert_auth_error(PY_WE_WERE_REJECTED);
     // `wait_for_log` polls with a blocking sleep; fine here, nothing else runs meanwhile.
     assert!(
         node.wait_for_log("authentication failed", WAIT),

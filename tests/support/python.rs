@@ -51,3 +51,56 @@ impl Py {
         cmd
     }
 }
+
+/// How a Python script ended: what the interop tests assert on and print when they fail.
+pub struct PyOutcome {
+    pub who: String,
+    pub status: std::process::ExitStatus,
+    pub stdout: Vec<String>,
+    pub stderr: String,
+}
+
+impl std::fmt::Display for PyOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.who,
+            self.status,
+            self.stdout.join("\n"),
+            self.stderr
+        )
+    }
+}
+
+impl PyOutcome {
+    /// The script's last line of output.
+    pub fn last_line(&self) -> Option<&str> {
+        self.stdout.last().map(String::as_str)
+    }
+
+    /// The script succeeded: exit 0, last line `OK`.
+    pub fn assert_ok(&self) {
+        assert!(
+            self.status.success() && self.last_line() == Some("OK"),
+            "expected the Python side to succeed; {self}"
+        );
+    }
+
+    /// The client's local address, if it authenticated (it printed `OK <addr>`).
+    pub fn authenticated_from(&self) -> Option<std::net::SocketAddr> {
+        if !self.status.success() {
+            return None;
+        }
+        self.last_line()?.strip_prefix("OK ")?.parse().ok()
+    }
+
+    /// The scripts exit with 3 after printing `AUTH_ERROR <message>` when CPython raises
+    /// `AuthenticationError`.
+    pub fn assert_auth_error(&self, expected_line: &str) {
+        assert!(
+            self.status.code() == Some(3) && self.last_line() == Some(expected_line),
+            "expected the Python side to raise AuthenticationError ({expected_line:?}); {self}"
+        );
+    }
+}
