@@ -200,8 +200,6 @@ async fn lock_guard_drop_and_timeouts_and_rlock() {
     let m = node.manager().await;
     let other = node.manager().await;
     let lock = m.new_lock().await.unwrap();
-    let theirs = other.adopt(lock.id()).await.unwrap();
-    let _ = theirs;
     let guard = lock.acquire().await.unwrap();
     assert!(lock.locked().await.unwrap());
     let lock2 = other.lock("named").await.unwrap();
@@ -337,9 +335,6 @@ async fn barrier_release_timeout_abort_reset_and_departure() {
     // A timeout breaks the barrier for everyone waiting.
     let m = node.manager().await;
     let b = m.new_barrier(3).await.unwrap();
-    let other = node.manager().await;
-    let b_other = other.adopt(b.id()).await.unwrap();
-    let _ = b_other;
     let patient = tokio::spawn({
         let b = b.clone();
         async move { b.wait().await }
