@@ -90,13 +90,8 @@ fn run_undo(out: &mpsc::UnboundedSender<Bytes>, max_frame: usize, undo: Undo, re
     }
     let mut buf = BytesMut::new();
     let encoded = encode_frame_with(&mut buf, max_frame, |b| {
-        message::encode_request_head(
-            b,
-            message::FORGET_ID,
-            undo.object,
-            undo.method,
-            undo.pass_result as u32,
-        );
+        message::encode_request_head(b, message::FORGET_ID, undo.object, undo.method);
+        message::encode_args_len(b, undo.pass_result as u32);
         if undo.pass_result {
             b.put_slice(&value);
         }
@@ -270,7 +265,8 @@ impl Connection {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut buf = BytesMut::with_capacity(64);
         buf.put_u32(0); // frame length, patched in `finish`
-        message::encode_request_head(&mut buf, id, object, method, nargs);
+        message::encode_request_head(&mut buf, id, object, method);
+        message::encode_args_len(&mut buf, nargs);
         RequestBuilder {
             id,
             buf,
@@ -322,13 +318,8 @@ impl Connection {
     pub(crate) fn send_forget(&self, object: u64, method: &str, arg: Option<&[u8]>) {
         let mut buf = BytesMut::new();
         let encoded = encode_frame_with(&mut buf, self.max_frame, |b| {
-            message::encode_request_head(
-                b,
-                message::FORGET_ID,
-                object,
-                method,
-                arg.is_some() as u32,
-            );
+            message::encode_request_head(b, message::FORGET_ID, object, method);
+            message::encode_args_len(b, arg.is_some() as u32);
             if let Some(arg) = arg {
                 b.put_slice(arg);
             }

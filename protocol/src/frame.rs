@@ -168,6 +168,12 @@ where
     let start = dst.len();
     dst.put_i32(0);
     write(dst);
+    close_frame(dst, start, max)
+}
+
+/// Fills in the header reserved at `start` for the payload that follows it, or, if the
+/// payload is over `max`, truncates `dst` back to `start`.
+fn close_frame(dst: &mut BytesMut, start: usize, max: usize) -> Result<(), FrameError> {
     let len = dst.len() - start - 4;
     if let Err(e) = check_len(len, max) {
         dst.truncate(start);
@@ -183,6 +189,68 @@ where
         dst.unsplit(payload);
     }
     Ok(())
+}
+
+/// One outgoing frame whose payload is written in place (it is a [`BufMut`], append-only),
+/// then closed with [`FrameBuilder::finish`]: the header is filled in there, so callers never
+/// deal with the frame layout.
+#[derive(Debug)]
+pub struct FrameBuilder {
+    buf: BytesMut,
+}
+
+impl Default for FrameBuilder {
+    fn default() -> Self {
+        Self::with_capacity(64)
+    }
+}
+
+impl FrameBuilder {
+    /// A frame with room for a payload of `capacity` bytes before it reallocates.
+    pub fn with_capacity(capacity: usize) -> Self {
+        let mut buf = BytesMut::with_capacity(4 + capacity);
+        buf.put_i32(0);
+        FrameBuilder { buf }
+    }
+
+    /// Bytes of payload written so far.
+    pub fn payload_len(&self) -> usize {
+        self.buf.len() - 4
+    }
+
+    /// The payload written so far.
+    pub fn payload(&self) -> &[u8] {
+        &self.buf[4..]
+    }
+
+    /// Drops the payload past its first `len` bytes (to rewrite a part just written).
+    pub fn truncate_payload(&mut self, len: usize) {
+        self.buf.truncate(4 + len);
+    }
+
+    /// The whole frame, header included; `TooLarge` if the payload is over `max`.
+    pub fn finish(mut self, max: usize) -> Result<Bytes, FrameError> {
+        close_frame(&mut self.buf, 0, max)?;
+        Ok(self.buf.freeze())
+    }
+}
+
+// SAFETY: every method forwards to the inner `BytesMut`, which upholds `BufMut`'s contract;
+// writes only ever append after the reserved header.
+unsafe impl BufMut for FrameBuilder {
+    fn remaining_mut(&self) -> usize {
+        self.buf.remaining_mut()
+    }
+
+    unsafe fn advance_mut(&mut self, cnt: usize) {
+        // SAFETY: the caller initialised `cnt` bytes of `chunk_mut`, which is the inner
+        // buffer's own spare capacity.
+        unsafe { self.buf.advance_mut(cnt) }
+    }
+
+    fn chunk_mut(&mut self) -> &mut bytes::buf::UninitSlice {
+        self.buf.chunk_mut()
+    }
 }
 
 #[cfg(test)]
@@ -305,5 +373,19 @@ mod tests {
         assert!(matches!(err, FrameError::TooLarge { len: 17, max: 16 }));
         assert_eq!(buf.len(), 7, "a refused frame leaves the buffer as it was");
         assert!(FrameCodec::new(4).encode(&b"12345"[..], &mut buf).is_err());
+    }
+
+    #[test]
+    fn a_built_frame_has_its_header_and_refuses_oversize() {
+        let mut f = FrameBuilder::default();
+        f.put_slice(b"hello");
+        assert_eq!(f.payload_len(), 5);
+        assert_eq!(&f.finish(16).unwrap()[..], b"\0\0\0\x05hello");
+        let mut big = FrameBuilder::default();
+        big.put_slice(&[0u8; 17]);
+        assert!(matches!(
+            big.finish(16),
+            Err(FrameError::TooLarge { len: 17, max: 16 })
+        ));
     }
 }

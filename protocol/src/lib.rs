@@ -5,7 +5,9 @@
 //!   size limit checked before any memory is reserved.
 //! - [`handshake`]: CPython's mutual HMAC challenge-response (SHA-256, legacy MD5).
 //! - [`message`]: the native dialect's envelopes (hello, request, cancel, release, response).
-//! - [`value`]: the MessagePack value model with Python's equality, ordering and hashing.
+//! - [`opening`]: a native client's opening: the handshake, then the hello.
+//! - [`value`]: the value model: MessagePack (`value/msgpack.rs`) and Python's equality,
+//!   ordering, hashing and repr over it (`value/python.rs`).
 //! - [`error`]: remote error kinds named after Python's exceptions.
 //!
 //! The server and client crates depend on this one and never on each other.
@@ -14,6 +16,7 @@ pub mod error;
 pub mod frame;
 pub mod handshake;
 pub mod message;
+pub mod opening;
 pub mod value;
 
 pub use error::{ErrorKind, RemoteError};

@@ -13,6 +13,7 @@
 //! results are raw MessagePack values: the node slices them out of the frame without
 //! decoding them unless the method needs to look inside.
 
+use bytes::buf::Writer;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{ErrorKind, RemoteError};
@@ -51,12 +52,12 @@ pub enum ClientMessage<'a> {
     },
 }
 
-/// Writes MessagePack into a `BytesMut` (infallible).
-fn w(dst: &mut BytesMut) -> bytes::buf::Writer<&mut BytesMut> {
+/// Writes MessagePack into a buffer (infallible: a `BufMut` grows as needed).
+fn w<B: BufMut>(dst: &mut B) -> Writer<&mut B> {
     dst.writer()
 }
 
-pub fn encode_hello(dst: &mut BytesMut) {
+pub fn encode_hello(dst: &mut impl BufMut) {
     let _ = rmp::encode::write_array_len(&mut w(dst), 2);
     let _ = rmp::encode::write_str(&mut w(dst), NATIVE_MAGIC);
     let _ = rmp::encode::write_uint(&mut w(dst), NATIVE_VERSION);
@@ -71,25 +72,30 @@ pub fn decode_hello(frame: &[u8]) -> Option<Result<u64, DecodeError>> {
     Some(r.read_u64())
 }
 
-/// Writes the head of a request; the caller appends exactly `nargs` encoded arguments.
-pub fn encode_request_head(dst: &mut BytesMut, id: u64, object: u64, method: &str, nargs: u32) {
+/// Writes the head of a request; the caller appends the arguments as one MessagePack array
+/// (a serialised tuple, or [`encode_args_len`] followed by each encoded argument).
+pub fn encode_request_head(dst: &mut impl BufMut, id: u64, object: u64, method: &str) {
     let mut wr = w(dst);
     let _ = rmp::encode::write_array_len(&mut wr, 5);
     let _ = rmp::encode::write_uint(&mut wr, TAG_REQUEST);
     let _ = rmp::encode::write_uint(&mut wr, id);
     let _ = rmp::encode::write_uint(&mut wr, object);
     let _ = rmp::encode::write_str(&mut wr, method);
-    let _ = rmp::encode::write_array_len(&mut wr, nargs);
 }
 
-pub fn encode_cancel(dst: &mut BytesMut, id: u64) {
+/// Writes the header of an argument array of `n` items, each appended encoded after it.
+pub fn encode_args_len(dst: &mut impl BufMut, n: u32) {
+    let _ = rmp::encode::write_array_len(&mut w(dst), n);
+}
+
+pub fn encode_cancel(dst: &mut impl BufMut, id: u64) {
     let mut wr = w(dst);
     let _ = rmp::encode::write_array_len(&mut wr, 2);
     let _ = rmp::encode::write_uint(&mut wr, TAG_CANCEL);
     let _ = rmp::encode::write_uint(&mut wr, id);
 }
 
-pub fn encode_release(dst: &mut BytesMut, object: u64) {
+pub fn encode_release(dst: &mut impl BufMut, object: u64) {
     let mut wr = w(dst);
     let _ = rmp::encode::write_array_len(&mut wr, 2);
     let _ = rmp::encode::write_uint(&mut wr, TAG_RELEASE);
@@ -135,7 +141,7 @@ pub fn decode_client_message(frame: &Bytes) -> Result<ClientMessage<'_>, DecodeE
 }
 
 /// Writes a response payload (no frame header).
-pub fn encode_response(dst: &mut BytesMut, id: u64, result: &Result<Bytes, RemoteError>) {
+pub fn encode_response(dst: &mut impl BufMut, id: u64, result: &Result<Bytes, RemoteError>) {
     match result {
         Ok(value) => {
             let _ = rmp::encode::write_array_len(&mut w(dst), 3);
@@ -315,7 +321,8 @@ mod tests {
 
     fn request(method: &str, args: &[Value]) -> Bytes {
         let mut b = BytesMut::new();
-        encode_request_head(&mut b, 7, 3, method, args.len() as u32);
+        encode_request_head(&mut b, 7, 3, method);
+        encode_args_len(&mut b, args.len() as u32);
         for a in args {
             b.put_slice(&a.to_bytes());
         }

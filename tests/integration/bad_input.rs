@@ -171,7 +171,8 @@ fn frame(payload: &[u8]) -> Vec<u8> {
 /// A request envelope with the given arguments.
 fn request(id: u64, object: u64, method: &str, args: &[Value]) -> Bytes {
     let mut b = BytesMut::new();
-    message::encode_request_head(&mut b, id, object, method, args.len() as u32);
+    message::encode_request_head(&mut b, id, object, method);
+    message::encode_args_len(&mut b, args.len() as u32);
     for a in args {
         b.extend_from_slice(&a.to_bytes());
     }

@@ -310,13 +310,8 @@ impl RawSession {
         let id = self.next_id;
         self.next_id += 1;
         let mut req = bytes::BytesMut::new();
-        syncman_protocol::message::encode_request_head(
-            &mut req,
-            id,
-            object,
-            method,
-            args.len() as u32,
-        );
+        syncman_protocol::message::encode_request_head(&mut req, id, object, method);
+        syncman_protocol::message::encode_args_len(&mut req, args.len() as u32);
         for a in args {
             req.extend_from_slice(&a.to_bytes());
         }

@@ -30,7 +30,8 @@ pub async fn fetch(addr: &str, authkey: &[u8]) -> Result<Value, String> {
             .map_err(|e| e.to_string())?;
         expect_reply(&mut framed, HELLO_ID).await?;
         let mut req = BytesMut::new();
-        message::encode_request_head(&mut req, 1, CONTROL_OBJECT, "status", 0);
+        message::encode_request_head(&mut req, 1, CONTROL_OBJECT, "status");
+        message::encode_args_len(&mut req, 0);
         framed.send(req.freeze()).await.map_err(|e| e.to_string())?;
         expect_reply(&mut framed, 1).await
     };

@@ -1,0 +1,530 @@
+//! MessagePack, the encoding of every value the node stores: a reader that slices, skips and
+//! decodes without trusting declared sizes, the encoder, and the constant results methods
+//! answer with. Python's meaning of values (equality, order, hashing, repr) is `python.rs`.
+//!
+//! Extension types reserved by syncman: [`EXT_BIGINT`] for integers beyond 64 bits and
+//! [`EXT_SLICE`] for Python slices. Other extension values are opaque and round-trip as sent.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::Value;
+use crate::error::RemoteError;
+
+/// Extension type for integers that do not fit 64 bits: big-endian two's complement.
+pub const EXT_BIGINT: i8 = 1;
+/// Extension type for a slice: a MessagePack array `[start, stop, step]` (each int or nil).
+pub const EXT_SLICE: i8 = 2;
+
+/// Nesting deeper than this is refused rather than recursed into.
+const MAX_DEPTH: usize = 128;
+
+/// Most items one decode builds. A decoded item takes far more memory than its encoding
+/// (a nil is 1 byte on the wire, a `Value` 40), so the count is bounded, not just the
+/// bytes: a 60 MiB tuple of nils must not become gigabytes. Stored values are never
+/// decoded whole; this bounds keys, sort elements and comparison needles.
+pub const MAX_DECODED_ITEMS: usize = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed MessagePack: {0}")]
+pub struct DecodeError(pub &'static str);
+
+impl From<DecodeError> for RemoteError {
+    fn from(e: DecodeError) -> Self {
+        RemoteError::protocol_error(e.to_string())
+    }
+}
+
+/// A cursor over MessagePack bytes that can read headers, skip whole values without
+/// decoding them, or decode a value into [`Value`].
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    /// Items [`Reader::read_value`] may still build.
+    budget: usize,
+}
+
+/// What one MessagePack header says.
+pub(crate) enum Head<'a> {
+    Nil,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(&'a [u8]),
+    Bin(&'a [u8]),
+    Array(u32),
+    Map(u32),
+    Ext(i8, &'a [u8]),
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            budget: MAX_DECODED_ITEMS,
+        }
+    }
+
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.buf.len())
+            .ok_or(DecodeError("unexpected end of data"))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn be<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+    fn len(&mut self, width: usize) -> Result<usize, DecodeError> {
+        Ok(match width {
+            1 => self.u8()? as usize,
+            2 => u16::from_be_bytes(self.be()?) as usize,
+            _ => u32::from_be_bytes(self.be()?) as usize,
+        })
+    }
+
+    pub(crate) fn head(&mut self) -> Result<Head<'a>, DecodeError> {
+        let m = self.u8()?;
+        Ok(match m {
+            0x00..=0x7f => Head::Int(m as i128),
+            0x80..=0x8f => Head::Map((m & 0x0f) as u32),
+            0x90..=0x9f => Head::Array((m & 0x0f) as u32),
+            0xa0..=0xbf => Head::Str(self.take((m & 0x1f) as usize)?),
+            0xc0 => Head::Nil,
+            0xc2 => Head::Bool(false),
+            0xc3 => Head::Bool(true),
+            0xc4..=0xc6 => {
+                let n = self.len(1 << (m - 0xc4))?;
+                Head::Bin(self.take(n)?)
+            }
+            0xc7..=0xc9 => {
+                let n = self.len(1 << (m - 0xc7))?;
+                let ty = self.u8()? as i8;
+                Head::Ext(ty, self.take(n)?)
+            }
+            0xca => Head::Float(f32::from_be_bytes(self.be()?) as f64),
+            0xcb => Head::Float(f64::from_be_bytes(self.be()?)),
+            0xcc => Head::Int(self.u8()? as i128),
+            0xcd => Head::Int(u16::from_be_bytes(self.be()?) as i128),
+            0xce => Head::Int(u32::from_be_bytes(self.be()?) as i128),
+            0xcf => Head::Int(u64::from_be_bytes(self.be()?) as i128),
+            0xd0 => Head::Int(self.u8()? as i8 as i128),
+            0xd1 => Head::Int(i16::from_be_bytes(self.be()?) as i128),
+            0xd2 => Head::Int(i32::from_be_bytes(self.be()?) as i128),
+            0xd3 => Head::Int(i64::from_be_bytes(self.be()?) as i128),
+            0xd4..=0xd8 => {
+                let ty = self.u8()? as i8;
+                Head::Ext(ty, self.take(1 << (m - 0xd4))?)
+            }
+            0xd9..=0xdb => {
+                let n = self.len(1 << (m - 0xd9))?;
+                Head::Str(self.take(n)?)
+            }
+            0xdc | 0xdd => Head::Array(self.len(if m == 0xdc { 2 } else { 4 })? as u32),
+            0xde | 0xdf => Head::Map(self.len(if m == 0xde { 2 } else { 4 })? as u32),
+            0xe0..=0xff => Head::Int(m as i8 as i128),
+            0xc1 => return Err(DecodeError("reserved marker 0xc1")),
+        })
+    }
+
+    /// Reads an array header.
+    pub fn read_array_len(&mut self) -> Result<u32, DecodeError> {
+        match self.head()? {
+            Head::Array(n) => Ok(n),
+            _ => Err(DecodeError("expected an array")),
+        }
+    }
+
+    /// Reads an integer that fits `u64`.
+    pub fn read_u64(&mut self) -> Result<u64, DecodeError> {
+        match self.head()? {
+            Head::Int(i) => u64::try_from(i).map_err(|_| DecodeError("integer out of range")),
+            _ => Err(DecodeError("expected an integer")),
+        }
+    }
+
+    /// Reads a string, borrowed from the buffer.
+    pub fn read_str(&mut self) -> Result<&'a str, DecodeError> {
+        match self.head()? {
+            Head::Str(s) => std::str::from_utf8(s).map_err(|_| DecodeError("invalid UTF-8")),
+            _ => Err(DecodeError("expected a string")),
+        }
+    }
+
+    /// Skips one whole value without decoding it; returns its byte range. Iterative, so
+    /// deep nesting costs no stack.
+    pub fn skip_value(&mut self) -> Result<std::ops::Range<usize>, DecodeError> {
+        let start = self.pos;
+        let mut remaining: u64 = 1;
+        while remaining > 0 {
+            remaining -= 1;
+            match self.head()? {
+                Head::Array(n) => remaining += n as u64,
+                Head::Map(n) => remaining += 2 * n as u64,
+                _ => {}
+            }
+        }
+        Ok(start..self.pos)
+    }
+
+    /// Decodes one value.
+    pub fn read_value(&mut self) -> Result<Value, DecodeError> {
+        self.value_at(0)
+    }
+
+    fn value_at(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        if depth > MAX_DEPTH {
+            return Err(DecodeError("nesting too deep"));
+        }
+        self.budget = self
+            .budget
+            .checked_sub(1)
+            .ok_or(DecodeError("value has too many items to decode"))?;
+        Ok(match self.head()? {
+            Head::Nil => Value::Nil,
+            Head::Bool(b) => Value::Bool(b),
+            Head::Int(i) => Value::Int(i),
+            Head::Float(f) => Value::Float(f),
+            Head::Str(s) => Value::Str(
+                std::str::from_utf8(s)
+                    .map_err(|_| DecodeError("invalid UTF-8"))?
+                    .to_owned(),
+            ),
+            Head::Bin(b) => Value::Bytes(b.to_vec()),
+            Head::Array(n) => {
+                // Never trust a declared count for preallocation: each item takes >= 1 byte.
+                let mut items =
+                    Vec::with_capacity((n as usize).min(self.buf.len() - self.pos).min(1024));
+                for _ in 0..n {
+                    items.push(self.value_at(depth + 1)?);
+                }
+                Value::Array(items)
+            }
+            Head::Map(n) => {
+                let mut pairs =
+                    Vec::with_capacity((n as usize).min(self.buf.len() - self.pos).min(1024));
+                for _ in 0..n {
+                    let k = self.value_at(depth + 1)?;
+                    let v = self.value_at(depth + 1)?;
+                    pairs.push((k, v));
+                }
+                Value::Map(pairs)
+            }
+            Head::Ext(EXT_BIGINT, data) => Value::Int(bigint_from_bytes(data)?),
+            Head::Ext(EXT_SLICE, data) => decode_slice(data, depth)?,
+            Head::Ext(ty, data) => Value::Ext(ty, data.to_vec()),
+        })
+    }
+}
+
+fn bigint_from_bytes(data: &[u8]) -> Result<i128, DecodeError> {
+    if data.is_empty() || data.len() > 16 {
+        return Err(DecodeError("integer beyond 128 bits"));
+    }
+    let fill = if data[0] & 0x80 != 0 { 0xff } else { 0 };
+    let mut full = [fill; 16];
+    full[16 - data.len()..].copy_from_slice(data);
+    Ok(i128::from_be_bytes(full))
+}
+
+fn decode_slice(data: &[u8], depth: usize) -> Result<Value, DecodeError> {
+    let mut r = Reader::new(data);
+    if r.read_array_len()? != 3 {
+        return Err(DecodeError("a slice has three parts"));
+    }
+    let mut part = || match r.value_at(depth + 1)? {
+        Value::Nil => Ok(None),
+        Value::Int(i) => Ok(Some(i)),
+        _ => Err(DecodeError("slice parts are integers or nil")),
+    };
+    Ok(Value::Slice(part()?, part()?, part()?))
+}
+
+/// Decodes exactly one value that fills `bytes`.
+pub fn decode(bytes: &[u8]) -> Result<Value, DecodeError> {
+    let mut r = Reader::new(bytes);
+    let v = r.read_value()?;
+    if !r.is_empty() {
+        return Err(DecodeError("trailing bytes after value"));
+    }
+    Ok(v)
+}
+
+// ---------------------------------------------------------------------------------------
+// Encoding
+
+impl Value {
+    /// Appends the MessagePack encoding of this value.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        // Writing to a Vec cannot fail; rmp's Result only reflects the writer.
+        match self {
+            Value::Nil => rmp::encode::write_nil(out).unwrap_or(()),
+            Value::Bool(b) => rmp::encode::write_bool(out, *b).unwrap_or(()),
+            Value::Int(i) => encode_int(*i, out),
+            Value::Float(f) => {
+                let _ = rmp::encode::write_f64(out, *f);
+            }
+            Value::Str(s) => {
+                let _ = rmp::encode::write_str(out, s);
+            }
+            Value::Bytes(b) => {
+                let _ = rmp::encode::write_bin(out, b);
+            }
+            Value::Array(items) => {
+                let _ = rmp::encode::write_array_len(out, items.len() as u32);
+                for item in items {
+                    item.encode(out);
+                }
+            }
+            Value::Map(pairs) => {
+                let _ = rmp::encode::write_map_len(out, pairs.len() as u32);
+                for (k, v) in pairs {
+                    k.encode(out);
+                    v.encode(out);
+                }
+            }
+            Value::Slice(a, b, c) => {
+                let mut body = Vec::with_capacity(16);
+                let _ = rmp::encode::write_array_len(&mut body, 3);
+                for part in [a, b, c] {
+                    match part {
+                        Some(i) => encode_int(*i, &mut body),
+                        None => {
+                            let _ = rmp::encode::write_nil(&mut body);
+                        }
+                    }
+                }
+                write_ext(out, EXT_SLICE, &body);
+            }
+            Value::Ext(ty, data) => write_ext(out, *ty, data),
+        }
+    }
+
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        Bytes::from(out)
+    }
+}
+
+fn write_ext(out: &mut Vec<u8>, ty: i8, data: &[u8]) {
+    let _ = rmp::encode::write_ext_meta(out, data.len() as u32, ty);
+    out.extend_from_slice(data);
+}
+
+pub(crate) fn encode_int(i: i128, out: &mut Vec<u8>) {
+    if let Ok(u) = u64::try_from(i) {
+        let _ = rmp::encode::write_uint(out, u);
+    } else if let Ok(s) = i64::try_from(i) {
+        let _ = rmp::encode::write_sint(out, s);
+    } else {
+        let bytes = i.to_be_bytes();
+        // Shortest two's complement form.
+        let mut start = 0;
+        while start < 15 {
+            let (b, next) = (bytes[start], bytes[start + 1]);
+            if (b == 0 && next & 0x80 == 0) || (b == 0xff && next & 0x80 != 0) {
+                start += 1;
+            } else {
+                break;
+            }
+        }
+        write_ext(out, EXT_BIGINT, &bytes[start..]);
+    }
+}
+
+/// Encodes a value (convenience for callers that hold one).
+pub fn encode(value: &Value) -> Bytes {
+    value.to_bytes()
+}
+
+/// The items of an encoded array, each as a slice of `raw` (no copies); `None` if `raw` is
+/// not an array.
+pub fn split_array(raw: &Bytes) -> Result<Option<Vec<Bytes>>, DecodeError> {
+    let mut r = Reader::new(raw);
+    let n = match r.head()? {
+        Head::Array(n) => n,
+        _ => return Ok(None),
+    };
+    let mut items = Vec::with_capacity((n as usize).min(raw.len()));
+    for _ in 0..n {
+        items.push(raw.slice(r.skip_value()?));
+    }
+    Ok(Some(items))
+}
+
+/// The entries of an encoded map, as slices of `raw`; `None` if `raw` is not a map.
+#[allow(clippy::type_complexity)]
+pub fn split_map(raw: &Bytes) -> Result<Option<Vec<(Bytes, Bytes)>>, DecodeError> {
+    let mut r = Reader::new(raw);
+    let n = match r.head()? {
+        Head::Map(n) => n,
+        _ => return Ok(None),
+    };
+    let mut entries = Vec::with_capacity((n as usize).min(raw.len()));
+    for _ in 0..n {
+        let k = raw.slice(r.skip_value()?);
+        let v = raw.slice(r.skip_value()?);
+        entries.push((k, v));
+    }
+    Ok(Some(entries))
+}
+
+/// True for the shortest encodings of a fixint or a string: the forms in which such values
+/// are already canonical as dict keys (so a key need not be decoded to be hashed).
+pub fn is_minimal_scalar(raw: &[u8]) -> bool {
+    let Some(&m) = raw.first() else { return false };
+    let len = raw.len();
+    match m {
+        0x00..=0x7f | 0xe0..=0xff => len == 1,
+        0xa0..=0xbf => len == 1 + (m & 0x1f) as usize,
+        0xd9 => len >= 2 && raw[1] >= 32 && len == 2 + raw[1] as usize,
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Results: constant answers are static bytes, so they cost no allocation per call.
+
+pub static NIL: Bytes = Bytes::from_static(&[0xc0]);
+pub static TRUE: Bytes = Bytes::from_static(&[0xc3]);
+pub static FALSE: Bytes = Bytes::from_static(&[0xc2]);
+
+/// `None`.
+pub fn nil() -> Bytes {
+    NIL.clone()
+}
+
+pub fn bool(b: bool) -> Bytes {
+    if b {
+        TRUE.clone()
+    } else {
+        FALSE.clone()
+    }
+}
+
+pub fn int(i: i128) -> Bytes {
+    let mut out = Vec::with_capacity(9);
+    encode_int(i, &mut out);
+    Bytes::from(out)
+}
+
+pub fn str(s: &str) -> Bytes {
+    let mut out = Vec::with_capacity(s.len() + 5);
+    let _ = rmp::encode::write_str(&mut out, s);
+    Bytes::from(out)
+}
+
+/// An array of already-encoded items.
+pub fn array<'a>(items: impl ExactSizeIterator<Item = &'a Bytes>) -> Bytes {
+    let mut out = BytesMut::new();
+    let _ = rmp::encode::write_array_len(&mut (&mut out).writer(), items.len() as u32);
+    for item in items {
+        out.put_slice(item);
+    }
+    out.freeze()
+}
+
+/// A map of already-encoded keys and values.
+pub fn map<'a>(pairs: impl ExactSizeIterator<Item = (&'a Bytes, &'a Bytes)>) -> Bytes {
+    let mut out = BytesMut::new();
+    let _ = rmp::encode::write_map_len(&mut (&mut out).writer(), pairs.len() as u32);
+    for (k, v) in pairs {
+        out.put_slice(k);
+        out.put_slice(v);
+    }
+    out.freeze()
+}
+
+/// An array of `[key, value]` pairs (what Python's `items()` gives).
+pub fn pairs<'a>(pairs: impl ExactSizeIterator<Item = (&'a Bytes, &'a Bytes)>) -> Bytes {
+    let mut out = BytesMut::new();
+    let _ = rmp::encode::write_array_len(&mut (&mut out).writer(), pairs.len() as u32);
+    for (k, v) in pairs {
+        out.put_u8(0x92);
+        out.put_slice(k);
+        out.put_slice(v);
+    }
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(v: &Value) -> Bytes {
+        v.to_bytes()
+    }
+
+    #[test]
+    fn round_trips_every_kind() {
+        let v = Value::Array(vec![
+            Value::Nil,
+            Value::Bool(true),
+            Value::Int(-5),
+            Value::Int(1 << 40),
+            Value::Int(i128::from(u64::MAX) + 1),
+            Value::Int(-(1i128 << 100)),
+            Value::Float(2.5),
+            Value::Str("héllo".into()),
+            Value::Bytes(vec![0, 255]),
+            Value::Map(vec![(Value::Str("k".into()), Value::Int(1))]),
+            Value::Slice(Some(1), None, Some(-1)),
+            Value::Ext(42, vec![1, 2, 3]),
+        ]);
+        assert_eq!(decode(&enc(&v)).unwrap(), v);
+    }
+
+    #[test]
+    fn hostile_input_is_an_error_not_a_crash() {
+        // An array that claims four billion items, with none present.
+        assert!(decode(&[0xdd, 0xff, 0xff, 0xff, 0xff]).is_err());
+        // Deep nesting: decode refuses, skip copes without recursion.
+        let deep = vec![0x91u8; 100_000];
+        assert!(decode(&deep).is_err());
+        assert!(Reader::new(&deep).skip_value().is_err());
+        assert!(decode(&[0xc1]).is_err());
+        // Two million nils: 2 MB on the wire, refused before it becomes 80 MB of values.
+        let mut wide = vec![0xdd, 0x00, 0x1e, 0x84, 0x80];
+        wide.extend(std::iter::repeat_n(0xc0, 2_000_000));
+        assert_eq!(
+            decode(&wide),
+            Err(DecodeError("value has too many items to decode"))
+        );
+        assert!(
+            Reader::new(&wide).skip_value().is_ok(),
+            "skipping builds nothing"
+        );
+        assert!(decode(&[0xa3, b'a']).is_err());
+        assert!(decode(&[0xa1, 0xff]).is_err());
+        assert!(decode(&[0x01, 0x02]).is_err());
+    }
+
+    #[test]
+    fn minimal_scalars_are_recognised() {
+        assert!(is_minimal_scalar(&enc(&Value::Int(5))));
+        assert!(is_minimal_scalar(&enc(&Value::Str("abc".into()))));
+        // A u64 marker for a small number is not minimal.
+        assert!(!is_minimal_scalar(&[0xcf, 0, 0, 0, 0, 0, 0, 0, 1]));
+        assert!(!is_minimal_scalar(&enc(&Value::Float(1.0))));
+        assert_eq!(int(300), enc(&Value::Int(300)));
+    }
+}

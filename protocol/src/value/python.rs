@@ -1,0 +1,450 @@
+//! Python's meaning of values: equality (`1 == 1.0 == True`), ordering and its
+//! `TypeError`s, hashing (the canonical form of a dict key) and `repr`. The node decodes a
+//! stored value only when one of these needs to look inside it.
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+
+use super::msgpack::{decode, encode_int, is_minimal_scalar, Head, Reader};
+use super::Value;
+use crate::error::RemoteError;
+
+impl Value {
+    /// Python's name for this value's type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Nil => "NoneType",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "str",
+            Value::Bytes(_) => "bytes",
+            Value::Array(_) => "tuple",
+            Value::Map(_) => "dict",
+            Value::Slice(..) => "slice",
+            Value::Ext(..) => "object",
+        }
+    }
+
+    /// The value as Python's `int`, counting `bool` as one (Python does).
+    pub fn as_int(&self) -> Option<i128> {
+        match self {
+            Value::Int(i) => Some(*i),
+            Value::Bool(b) => Some(*b as i128),
+            _ => None,
+        }
+    }
+
+    /// The value as a float, for ints, bools and floats.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Float(f) => Some(*f),
+            other => other.as_int().map(|i| i as f64),
+        }
+    }
+
+    /// Python truthiness for the scalar kinds used as flags.
+    pub fn truthy(&self) -> bool {
+        match self {
+            Value::Nil => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Str(s) => !s.is_empty(),
+            Value::Bytes(b) => !b.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Map(m) => !m.is_empty(),
+            Value::Slice(..) | Value::Ext(..) => true,
+        }
+    }
+
+    /// Python `==`.
+    pub fn py_eq(&self, other: &Value) -> bool {
+        if let (Some(a), Some(b)) = (self.number(), other.number()) {
+            return a.cmp_num(&b) == Some(Ordering::Equal);
+        }
+        match (self, other) {
+            (Value::Nil, Value::Nil) => true,
+            (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::Bytes(a), Value::Bytes(b)) => a == b,
+            (Value::Array(a), Value::Array(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.py_eq(y))
+            }
+            (Value::Map(a), Value::Map(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .all(|(k, v)| b.iter().any(|(k2, v2)| k.py_eq(k2) && v.py_eq(v2)))
+            }
+            (Value::Slice(a, b, c), Value::Slice(d, e, f)) => (a, b, c) == (d, e, f),
+            (Value::Ext(t1, d1), Value::Ext(t2, d2)) => t1 == t2 && d1 == d2,
+            _ => false,
+        }
+    }
+
+    /// Python `<` ordering; a `TypeError` where Python has none (e.g. `str < int`, `None`).
+    pub fn py_cmp(&self, other: &Value) -> Result<Ordering, RemoteError> {
+        if let (Some(a), Some(b)) = (self.number(), other.number()) {
+            // NaN compares as neither less nor greater: treat as equal for sorting.
+            return Ok(a.cmp_num(&b).unwrap_or(Ordering::Equal));
+        }
+        match (self, other) {
+            (Value::Str(a), Value::Str(b)) => Ok(a.cmp(b)),
+            (Value::Bytes(a), Value::Bytes(b)) => Ok(a.cmp(b)),
+            (Value::Array(a), Value::Array(b)) => {
+                for (x, y) in a.iter().zip(b) {
+                    if !x.py_eq(y) {
+                        return x.py_cmp(y);
+                    }
+                }
+                Ok(a.len().cmp(&b.len()))
+            }
+            _ => Err(RemoteError::type_error(format!(
+                "'<' not supported between instances of '{}' and '{}'",
+                self.type_name(),
+                other.type_name()
+            ))),
+        }
+    }
+
+    fn number(&self) -> Option<Number> {
+        match self {
+            Value::Bool(b) => Some(Number::Int(*b as i128)),
+            Value::Int(i) => Some(Number::Int(*i)),
+            Value::Float(f) => Some(Number::Float(*f)),
+            _ => None,
+        }
+    }
+
+    /// Appends the canonical encoding used to hash and compare dict keys; a `TypeError` for
+    /// unhashable values, as Python raises.
+    fn encode_key(&self, out: &mut Vec<u8>) -> Result<(), RemoteError> {
+        match self {
+            Value::Bool(b) => encode_int(*b as i128, out),
+            Value::Float(f) => match float_as_int(*f) {
+                Some(i) => encode_int(i, out),
+                None if f.is_nan() => {
+                    let _ = rmp::encode::write_f64(out, f64::NAN);
+                }
+                None => {
+                    let _ = rmp::encode::write_f64(out, *f);
+                }
+            },
+            Value::Array(items) => {
+                let _ = rmp::encode::write_array_len(out, items.len() as u32);
+                for item in items {
+                    item.encode_key(out)?;
+                }
+            }
+            Value::Map(_) | Value::Slice(..) => {
+                return Err(RemoteError::type_error(format!(
+                    "unhashable type: '{}'",
+                    self.type_name()
+                )))
+            }
+            other => other.encode(out),
+        }
+        Ok(())
+    }
+
+    /// Python `repr()`, close enough for error messages (`KeyError: 'x'`).
+    pub fn py_repr(&self) -> String {
+        let mut s = String::new();
+        self.write_repr(&mut s);
+        s
+    }
+
+    fn write_repr(&self, s: &mut String) {
+        match self {
+            Value::Nil => s.push_str("None"),
+            Value::Bool(true) => s.push_str("True"),
+            Value::Bool(false) => s.push_str("False"),
+            Value::Int(i) => {
+                let _ = write!(s, "{i}");
+            }
+            Value::Float(f) => {
+                let _ = write!(s, "{f:?}");
+            }
+            Value::Str(v) => {
+                // Python prefers single quotes unless the text holds one and no double.
+                let q = if v.contains('\'') && !v.contains('"') {
+                    '"'
+                } else {
+                    '\''
+                };
+                s.push(q);
+                for c in v.chars() {
+                    match c {
+                        c if c == q => {
+                            s.push('\\');
+                            s.push(c);
+                        }
+                        '\\' => s.push_str("\\\\"),
+                        '\n' => s.push_str("\\n"),
+                        c => s.push(c),
+                    }
+                }
+                s.push(q);
+            }
+            Value::Bytes(b) => {
+                s.push_str("b'");
+                for &c in b {
+                    if c.is_ascii_graphic() && c != b'\'' && c != b'\\' || c == b' ' {
+                        s.push(c as char);
+                    } else {
+                        let _ = write!(s, "\\x{c:02x}");
+                    }
+                }
+                s.push('\'');
+            }
+            Value::Array(items) => {
+                s.push('(');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        s.push_str(", ");
+                    }
+                    item.write_repr(s);
+                }
+                if items.len() == 1 {
+                    s.push(',');
+                }
+                s.push(')');
+            }
+            Value::Map(pairs) => {
+                s.push('{');
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        s.push_str(", ");
+                    }
+                    k.write_repr(s);
+                    s.push_str(": ");
+                    v.write_repr(s);
+                }
+                s.push('}');
+            }
+            Value::Slice(a, b, c) => {
+                let part = |p: &Option<i128>| p.map_or("None".to_owned(), |i| i.to_string());
+                let _ = write!(s, "slice({}, {}, {})", part(a), part(b), part(c));
+            }
+            Value::Ext(ty, _) => {
+                let _ = write!(s, "<object ext {ty}>");
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Number {
+    Int(i128),
+    Float(f64),
+}
+
+impl Number {
+    fn cmp_num(&self, other: &Number) -> Option<Ordering> {
+        match (*self, *other) {
+            (Number::Int(a), Number::Int(b)) => Some(a.cmp(&b)),
+            (Number::Float(a), Number::Float(b)) => a.partial_cmp(&b),
+            (Number::Int(a), Number::Float(b)) => cmp_int_float(a, b),
+            (Number::Float(a), Number::Int(b)) => cmp_int_float(b, a).map(Ordering::reverse),
+        }
+    }
+}
+
+/// Exact int/float comparison (Python compares them exactly, not by converting the int).
+fn cmp_int_float(i: i128, f: f64) -> Option<Ordering> {
+    if f.is_nan() {
+        return None;
+    }
+    match float_as_int(f) {
+        Some(fi) => Some(i.cmp(&fi)),
+        None if f.is_infinite() => Some(if f > 0.0 {
+            Ordering::Less
+        } else {
+            Ordering::Greater
+        }),
+        None => {
+            // Non-integral (or beyond i128): compare against its floor.
+            let floor = f.floor();
+            match float_as_int(floor) {
+                Some(fl) if i <= fl => Some(Ordering::Less),
+                Some(_) => Some(Ordering::Greater),
+                None => Some(if f > 0.0 {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }),
+            }
+        }
+    }
+}
+
+fn float_as_int(f: f64) -> Option<i128> {
+    // 2^127 as f64 is exact; integral floats inside the range convert exactly.
+    const LIMIT: f64 = 170_141_183_460_469_231_731_687_303_715_884_105_728.0;
+    if f.is_finite() && f.fract() == 0.0 && f > -LIMIT && f < LIMIT {
+        Some(f as i128)
+    } else {
+        None
+    }
+}
+
+/// The canonical form of an encoded dict key: equal Python keys have equal canonical bytes.
+/// Strings and small integers are usually canonical already and are returned without a copy.
+pub fn canonical_key(raw: &Bytes) -> Result<Bytes, RemoteError> {
+    if is_minimal_scalar(raw) {
+        return Ok(raw.clone());
+    }
+    let value = decode(raw)?;
+    let mut out = Vec::with_capacity(raw.len());
+    value.encode_key(&mut out)?;
+    if out[..] == raw[..] {
+        Ok(raw.clone())
+    } else {
+        Ok(Bytes::from(out))
+    }
+}
+
+/// Python `==` on two encoded values, decoding only when the bytes alone cannot decide
+/// (numbers of different encodings, containers). Strings and bytes compare in place.
+pub fn py_eq_encoded(a: &[u8], b: &[u8]) -> bool {
+    Needle::new(b).matches(a)
+}
+
+/// A value searched for in many encoded values (`list.index`, `count`, `in`): decoded at
+/// most once, and each candidate decoded only when its bytes cannot decide.
+pub struct Needle<'a> {
+    raw: &'a [u8],
+    /// Decoded when the bytes of a candidate may not be enough (numbers, containers).
+    value: Option<Value>,
+}
+
+impl<'a> Needle<'a> {
+    pub fn new(raw: &'a [u8]) -> Self {
+        let value = match Reader::new(raw).head() {
+            Ok(Head::Str(_) | Head::Bin(_) | Head::Nil) | Err(_) => None,
+            Ok(_) => decode(raw).ok(),
+        };
+        Needle { raw, value }
+    }
+
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        if candidate == self.raw {
+            // Identical encodings are equal, except NaN, which Python's `list.index`
+            // still matches by identity; treating it as equal gives the same outcome.
+            return true;
+        }
+        let (mut rn, mut rc) = (Reader::new(self.raw), Reader::new(candidate));
+        match (rn.head(), rc.head()) {
+            (Ok(Head::Str(x)), Ok(Head::Str(y))) => x == y,
+            (Ok(Head::Bin(x)), Ok(Head::Bin(y))) => x == y,
+            (Ok(Head::Nil), _) | (_, Ok(Head::Nil)) => false,
+            (Ok(Head::Str(_) | Head::Bin(_)), _) | (_, Ok(Head::Str(_) | Head::Bin(_))) => false,
+            // A number never equals a container, and the reverse: no decode needed.
+            (
+                Ok(Head::Int(_) | Head::Float(_) | Head::Bool(_)),
+                Ok(Head::Array(_) | Head::Map(_) | Head::Ext(..)),
+            )
+            | (
+                Ok(Head::Array(_) | Head::Map(_) | Head::Ext(..)),
+                Ok(Head::Int(_) | Head::Float(_) | Head::Bool(_)),
+            ) => false,
+            _ => match (&self.value, decode(candidate)) {
+                (Some(x), Ok(y)) => x.py_eq(&y),
+                _ => false,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(v: &Value) -> Bytes {
+        v.to_bytes()
+    }
+
+    #[test]
+    fn equal_python_keys_share_a_canonical_form() {
+        let one = canonical_key(&enc(&Value::Int(1))).unwrap();
+        assert_eq!(canonical_key(&enc(&Value::Float(1.0))).unwrap(), one);
+        assert_eq!(canonical_key(&enc(&Value::Bool(true))).unwrap(), one);
+        // A non-minimal int encoding (u64 marker) is normalised too.
+        let wide = Bytes::from_static(&[0xcf, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(canonical_key(&wide).unwrap(), one);
+        let tuple = Value::Array(vec![Value::Int(1), Value::Float(2.0)]);
+        let tuple2 = Value::Array(vec![Value::Bool(true), Value::Int(2)]);
+        assert_eq!(
+            canonical_key(&enc(&tuple)).unwrap(),
+            canonical_key(&enc(&tuple2)).unwrap()
+        );
+        assert_ne!(canonical_key(&enc(&Value::Float(1.5))).unwrap(), one);
+        assert_ne!(canonical_key(&enc(&Value::Str("1".into()))).unwrap(), one);
+    }
+
+    #[test]
+    fn maps_are_unhashable() {
+        let err = canonical_key(&enc(&Value::Map(vec![]))).unwrap_err();
+        assert_eq!(err.kind, crate::ErrorKind::TypeError);
+        assert!(err.message.contains("unhashable"));
+    }
+
+    #[test]
+    fn python_comparisons() {
+        assert!(Value::Int(1).py_eq(&Value::Float(1.0)));
+        assert!(Value::Bool(false).py_eq(&Value::Int(0)));
+        assert_eq!(
+            Value::Int(2).py_cmp(&Value::Float(2.5)).unwrap(),
+            Ordering::Less
+        );
+        assert_eq!(
+            Value::Int(3).py_cmp(&Value::Float(2.5)).unwrap(),
+            Ordering::Greater
+        );
+        assert_eq!(
+            Value::Int(-3).py_cmp(&Value::Float(-2.5)).unwrap(),
+            Ordering::Less
+        );
+        assert!(Value::Str("a".into()).py_cmp(&Value::Int(1)).is_err());
+        assert_eq!(
+            Value::Str("b".into())
+                .py_cmp(&Value::Str("a".into()))
+                .unwrap(),
+            Ordering::Greater
+        );
+    }
+
+    #[test]
+    fn repr_matches_python_for_common_keys() {
+        assert_eq!(Value::Str("it's".into()).py_repr(), "\"it's\"");
+        assert_eq!(Value::Str("a'\"".into()).py_repr(), "'a\\'\"'");
+        assert_eq!(Value::Float(1.0).py_repr(), "1.0");
+        assert_eq!(Value::Array(vec![Value::Int(1)]).py_repr(), "(1,)");
+        assert_eq!(Value::Nil.py_repr(), "None");
+    }
+}
+
+#[cfg(test)]
+mod encoded_eq_tests {
+    use super::*;
+
+    #[test]
+    fn compares_without_decoding_when_it_can() {
+        let e = |v: Value| v.to_bytes();
+        assert!(py_eq_encoded(&e(Value::Int(1)), &e(Value::Float(1.0))));
+        assert!(py_eq_encoded(
+            &e(Value::Str("a".into())),
+            &e(Value::Str("a".into()))
+        ));
+        assert!(!py_eq_encoded(
+            &e(Value::Str("a".into())),
+            &e(Value::Bytes(b"a".to_vec()))
+        ));
+        assert!(!py_eq_encoded(&e(Value::Nil), &e(Value::Int(0))));
+        assert!(py_eq_encoded(
+            &e(Value::Array(vec![Value::Bool(true)])),
+            &e(Value::Array(vec![Value::Int(1)]))
+        ));
+    }
+}
