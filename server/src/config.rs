@@ -5,8 +5,8 @@ use std::time::Duration;
 use syncman_protocol::{DEFAULT_MAX_FRAME, HANDSHAKE_MAX_FRAME};
 
 /// How a node behaves. Build it with [`Config::new`] and adjust fields; [`Config::validate`]
-/// (called by the builder) rejects values that cannot work.
-#[derive(Debug, Clone)]
+/// (called by the builder) rejects values that cannot work. `Debug` never shows the authkey.
+#[derive(Clone)]
 pub struct Config {
     /// The shared secret every client proves it holds. An empty key still runs the
     /// handshake (as CPython does) but protects nothing.
@@ -47,20 +47,39 @@ pub struct Config {
 }
 
 impl Config {
+    /// Default of [`Config::max_frame`].
+    pub const DEFAULT_MAX_FRAME: usize = DEFAULT_MAX_FRAME;
+    /// Default of [`Config::max_connections`].
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+    /// Default of [`Config::max_handshakes`].
+    pub const DEFAULT_MAX_HANDSHAKES: usize = 64;
+    /// Default of [`Config::handshake_timeout`].
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default of [`Config::keepalive`].
+    pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(30);
+    /// Default of [`Config::max_parked_per_session`].
+    pub const DEFAULT_MAX_PARKED: usize = 10_000;
+    /// Default of [`Config::reply_queue`].
+    pub const DEFAULT_REPLY_QUEUE: usize = 1024;
+    /// Default of [`Config::reply_queue_bytes`].
+    pub const DEFAULT_REPLY_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+    /// Default of [`Config::drain_timeout`].
+    pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
     pub fn new(authkey: impl Into<Vec<u8>>) -> Self {
         Config {
             authkey: authkey.into(),
-            max_frame: DEFAULT_MAX_FRAME,
-            max_connections: 1024,
-            max_handshakes: 64,
-            handshake_timeout: Duration::from_secs(10),
-            keepalive: Some(Duration::from_secs(30)),
+            max_frame: Self::DEFAULT_MAX_FRAME,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            max_handshakes: Self::DEFAULT_MAX_HANDSHAKES,
+            handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
+            keepalive: Some(Self::DEFAULT_KEEPALIVE),
             require_sha256: false,
             release_on_disconnect: true,
-            max_parked_per_session: 10_000,
-            reply_queue: 1024,
-            reply_queue_bytes: 64 * 1024 * 1024,
-            drain_timeout: Duration::from_secs(5),
+            max_parked_per_session: Self::DEFAULT_MAX_PARKED,
+            reply_queue: Self::DEFAULT_REPLY_QUEUE,
+            reply_queue_bytes: Self::DEFAULT_REPLY_QUEUE_BYTES,
+            drain_timeout: Self::DEFAULT_DRAIN_TIMEOUT,
         }
     }
 
@@ -95,6 +114,59 @@ impl Config {
     }
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Config {
+            authkey,
+            max_frame,
+            max_connections,
+            max_handshakes,
+            keepalive,
+            handshake_timeout,
+            require_sha256,
+            release_on_disconnect,
+            max_parked_per_session,
+            reply_queue,
+            reply_queue_bytes,
+            drain_timeout,
+        } = self;
+        let key = if authkey.is_empty() {
+            "<empty>"
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("Config")
+            .field("authkey", &key)
+            .field("max_frame", max_frame)
+            .field("max_connections", max_connections)
+            .field("max_handshakes", max_handshakes)
+            .field("keepalive", keepalive)
+            .field("handshake_timeout", handshake_timeout)
+            .field("require_sha256", require_sha256)
+            .field("release_on_disconnect", release_on_disconnect)
+            .field("max_parked_per_session", max_parked_per_session)
+            .field("reply_queue", reply_queue)
+            .field("reply_queue_bytes", reply_queue_bytes)
+            .field("drain_timeout", drain_timeout)
+            .finish()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_authkey() {
+        let shown = format!("{:?}", Config::new(b"hunter2-secret".to_vec()));
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("<redacted>") && shown.contains("max_frame"),
+            "{shown}"
+        );
+    }
+}

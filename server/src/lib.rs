@@ -2,14 +2,14 @@
 //! (native MessagePack dialect) and, in time, unmodified CPython clients.
 //!
 //! # Layout
-//! - [`server`]: [`Server`] and its builder; the accept loop, limits, shutdown.
-//! - `connection`: one socket from accept to close: handshake, dialect choice.
-//! - `session`: a native session: requests, parked calls, cancellation, cleanup.
-//! - `writer`: batches replies into few writes.
-//! - `control`: methods of the node itself (create, get-or-create, delete, status, shutdown).
-//! - [`object`]: the [`SharedObject`] trait every type implements, and the typeid registry.
-//! - [`table`]: object ids, names and reference counts.
-//! - [`objects`]: the built-in types, one file each.
+//! Two layers, one folder each:
+//! - [`node`]: the node core. Objects ([`node::objects`], one file per type), the
+//!   [`SharedObject`] trait, waiters, the dialect-neutral session (calls, parked calls,
+//!   cancellation, deadlines, cleanup), and the [`Backend`] seam with its in-memory
+//!   implementation. It knows nothing of sockets or wire dialects.
+//! - `net`: the network layer. The accept loop and limits ([`Server`]), one connection from
+//!   handshake to dialect choice, and the native dialect (request loop, control calls, reply
+//!   writer). It drives the core.
 //! - [`config`]: settings with their defaults.
 //!
 //! # Security
@@ -18,17 +18,12 @@
 //! Locks and permits are tied to the session that holds them and released when it ends.
 
 pub mod config;
-mod connection;
-mod control;
-pub mod encode;
-pub mod object;
-pub mod objects;
-pub mod server;
-mod session;
-pub mod table;
-pub mod waiter;
-mod writer;
+mod net;
+pub mod node;
 
 pub use config::{Config, ConfigError};
-pub use object::{CallCtx, Outcome, Registry, Reply, SharedObject};
-pub use server::{bind, Server, ServerBuilder, ShutdownHandle};
+pub use net::server::{bind, Server, ServerBuilder, ShutdownHandle};
+pub use node::backend::{Backend, FencingTokens, ObjectId};
+pub use node::memory::MemoryBackend;
+pub use node::object::{check_call, CallCtx, MethodSpec, Outcome, Reply, SessionId, SharedObject};
+pub use node::registry::Registry;

@@ -5,8 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use syncman_client::{ErrorKind, Manager};
 use syncman_protocol::{Args, RemoteError, Value};
-use syncman_server::object::{check_call, CallCtx, MethodSpec, Outcome, SharedObject};
-use syncman_server::Server;
+use syncman_server::{check_call, CallCtx, MethodSpec, Outcome, Server, SharedObject};
 
 /// A counter that only goes up.
 struct Counter {

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use syncman_server::{bind, Server};
+use syncman_server::{bind, Config, Server};
 use tracing::{error, info};
 
 /// A manager server in the spirit of Python's multiprocessing.managers, across machines.
@@ -69,30 +69,30 @@ struct ServeArgs {
     keep_locks_on_disconnect: bool,
 
     /// Largest message accepted after authentication, in bytes.
-    #[arg(long, default_value_t = syncman_protocol::DEFAULT_MAX_FRAME)]
+    #[arg(long, default_value_t = Config::DEFAULT_MAX_FRAME)]
     max_frame: usize,
 
     /// Connections served at once.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = Config::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
 
     /// Calls one connection may have waiting at once (queue gets, lock acquires, ...);
     /// beyond it a call fails with `Busy`.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = Config::DEFAULT_MAX_PARKED)]
     max_parked: usize,
 
     /// Connections allowed in the handshake (not yet authenticated) at once.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = Config::DEFAULT_MAX_HANDSHAKES)]
     max_handshakes: usize,
 
     /// Seconds a connection may be silent before the node checks its peer is still there
     /// (TCP keepalive); a peer cut off without closing is found dead within about twice
     /// this, and its locks are released. 0 disables.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = Config::DEFAULT_KEEPALIVE.as_secs())]
     keepalive: u64,
 
     /// Seconds a client has to complete the handshake.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = Config::DEFAULT_HANDSHAKE_TIMEOUT.as_secs_f64())]
     handshake_timeout: f64,
 }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
-use syncman_protocol::handshake::client_handshake;
-use syncman_protocol::message::{self, decode_response, CONTROL_OBJECT, HELLO_ID};
+use syncman_protocol::message::{self, decode_response, CONTROL_OBJECT};
+use syncman_protocol::opening::open_native;
 use syncman_protocol::{FrameCodec, Value, DEFAULT_MAX_FRAME};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
@@ -18,43 +18,28 @@ pub async fn fetch(addr: &str, authkey: &[u8]) -> Result<Value, String> {
             .await
             .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
         let mut framed = Framed::new(stream, FrameCodec::handshake());
-        client_handshake(&mut framed, authkey)
+        open_native(&mut framed, authkey, DEFAULT_MAX_FRAME)
             .await
-            .map_err(|e| format!("handshake with {addr} failed: {e}"))?;
-        framed.codec_mut().set_max_len(DEFAULT_MAX_FRAME);
-        let mut out = BytesMut::new();
-        message::encode_hello(&mut out);
-        framed
-            .send(out.split().freeze())
-            .await
-            .map_err(|e| e.to_string())?;
-        expect_reply(&mut framed, HELLO_ID).await?;
+            .map_err(|e| format!("cannot open a session with {addr}: {e}"))?;
         let mut req = BytesMut::new();
         message::encode_request_head(&mut req, 1, CONTROL_OBJECT, "status");
         message::encode_args_len(&mut req, 0);
         framed.send(req.freeze()).await.map_err(|e| e.to_string())?;
-        expect_reply(&mut framed, 1).await
+        let frame = framed
+            .next()
+            .await
+            .ok_or("the node closed the connection")?
+            .map_err(|e| e.to_string())?;
+        let (id, result) = decode_response(frame.freeze()).map_err(|e| e.to_string())?;
+        if id != 1 {
+            return Err(format!("unexpected reply id {id}"));
+        }
+        let raw = result.map_err(|e| e.to_string())?;
+        syncman_protocol::value::decode(&raw).map_err(|e| e.to_string())
     };
     tokio::time::timeout(Duration::from_secs(10), work)
         .await
         .map_err(|_| format!("{addr} did not answer within 10 s"))?
-}
-
-async fn expect_reply(
-    framed: &mut Framed<TcpStream, FrameCodec>,
-    want: u64,
-) -> Result<Value, String> {
-    let frame = framed
-        .next()
-        .await
-        .ok_or("the node closed the connection")?
-        .map_err(|e| e.to_string())?;
-    let (id, result) = decode_response(frame.freeze()).map_err(|e| e.to_string())?;
-    if id != want {
-        return Err(format!("unexpected reply id {id}"));
-    }
-    let raw = result.map_err(|e| e.to_string())?;
-    syncman_protocol::value::decode(&raw).map_err(|e| e.to_string())
 }
 
 fn field<'a>(map: &'a Value, name: &str) -> Option<&'a Value> {

@@ -1,12 +1,19 @@
 //! Built-in object types, one file each, following Python's method names and semantics.
+//!
+//! Each keeps its state behind its own `parking_lot::Mutex` (no poisoning: a method never
+//! holds it across a panic-prone step it has not finished, and the session contains panics
+//! per call), and never across an `.await`.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use crate::object::{Registry, SharedObject};
+use syncman_protocol::{Args, RemoteError};
+
+use crate::node::backend::FencingTokens;
+use crate::node::object::SharedObject;
+use crate::node::registry::Registry;
 
 pub mod array;
 pub mod barrier;
-pub mod blocking;
 pub mod condition;
 pub mod dict;
 pub mod event;
@@ -15,17 +22,15 @@ pub mod lock;
 pub mod namespace;
 pub mod queue;
 pub mod semaphore;
+pub mod timeout;
 pub mod value;
 
-/// Registers every built-in typeid.
-pub fn register_builtins(r: &mut Registry) {
-    fn add<T, F>(r: &mut Registry, typeid: &str, make: F)
+/// Registers every built-in typeid; locks draw their fencing tokens from `T`.
+pub fn register_builtins<T: FencingTokens>(r: &mut Registry) {
+    fn add<O, F>(r: &mut Registry, typeid: &str, make: F)
     where
-        T: SharedObject,
-        F: Fn(syncman_protocol::Args) -> Result<T, syncman_protocol::RemoteError>
-            + Send
-            + Sync
-            + 'static,
+        O: SharedObject,
+        F: Fn(Args) -> Result<O, RemoteError> + Send + Sync + 'static,
     {
         r.register(typeid, move |args| {
             Ok(Arc::new(make(args)?) as Arc<dyn SharedObject>)
@@ -38,19 +43,13 @@ pub fn register_builtins(r: &mut Registry) {
     add(r, "Array", array::Array::new);
     add(r, "Queue", |a| queue::Queue::new(a, false));
     add(r, "JoinableQueue", |a| queue::Queue::new(a, true));
-    add(r, "Lock", |a| lock::Lock::new(a, false));
-    add(r, "RLock", |a| lock::Lock::new(a, true));
+    add(r, "Lock", |a| lock::Lock::<T>::new(a, false));
+    add(r, "RLock", |a| lock::Lock::<T>::new(a, true));
     add(r, "Semaphore", |a| semaphore::Semaphore::new(a, false));
     add(r, "BoundedSemaphore", |a| {
         semaphore::Semaphore::new(a, true)
     });
-    add(r, "Condition", condition::Condition::new);
+    add(r, "Condition", condition::Condition::<T>::new);
     add(r, "Event", event::Event::new);
     add(r, "Barrier", barrier::Barrier::new);
-}
-
-/// Locks an object's state. Object methods never panic while holding it (errors are
-/// replies), and if one ever did, its state change is a single step: keep serving.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

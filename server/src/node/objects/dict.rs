@@ -2,18 +2,17 @@
 //! Keys and values are stored as the encoded bytes clients sent; only keys are decoded,
 //! and only when they are not canonical already.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use bytes::Bytes;
 use hashlink::LinkedHashMap;
 use syncman_protocol::value::{canonical_key, decode, split_array, split_map};
 use syncman_protocol::{Args, RemoteError};
 
-use super::lock;
-use crate::encode;
-use crate::object::{
+use crate::node::object::{
     check_call, unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject,
 };
+use syncman_protocol::value::encode;
 
 /// Python's `dict` methods as exposed by `DictProxy`, with their argument counts.
 const METHODS: &[MethodSpec] = &[
@@ -115,7 +114,7 @@ impl SharedObject for Dict {
     }
 
     fn describe(&self) -> String {
-        format!("dict, {} keys", lock(&self.entries).len())
+        format!("dict, {} keys", self.entries.lock().len())
     }
 }
 
@@ -125,7 +124,7 @@ impl Dict {
             "__getitem__" => {
                 let key = args.raw("key")?;
                 let canon = canonical_key(&key)?;
-                let entries = lock(&self.entries);
+                let entries = self.entries.lock();
                 entries
                     .get(&canon)
                     .map(|(_, v)| v.clone())
@@ -135,7 +134,7 @@ impl Dict {
                 let key = args.raw("key")?;
                 let default = args.opt_raw();
                 let canon = canonical_key(&key)?;
-                let entries = lock(&self.entries);
+                let entries = self.entries.lock();
                 Ok(match entries.get(&canon) {
                     Some((_, v)) => v.clone(),
                     None => default.unwrap_or_else(encode::nil),
@@ -144,36 +143,36 @@ impl Dict {
             "__setitem__" => {
                 let key = args.raw("key")?;
                 let value = args.raw("value")?;
-                insert(&mut lock(&self.entries), key, value)?;
+                insert(&mut self.entries.lock(), key, value)?;
                 Ok(encode::nil())
             }
             "__delitem__" => {
                 let key = args.raw("key")?;
                 let canon = canonical_key(&key)?;
-                let removed = lock(&self.entries).remove(&canon);
+                let removed = self.entries.lock().remove(&canon);
                 removed
                     .map(|_| encode::nil())
                     .ok_or_else(|| key_error(&key))
             }
             "__contains__" => {
                 let canon = canonical_key(&args.raw("key")?)?;
-                Ok(encode::bool(lock(&self.entries).contains_key(&canon)))
+                Ok(encode::bool(self.entries.lock().contains_key(&canon)))
             }
-            "__len__" => Ok(encode::int(lock(&self.entries).len() as i128)),
-            "keys" => Ok(encode::array(lock(&self.entries).values().map(|(k, _)| k))),
-            "values" => Ok(encode::array(lock(&self.entries).values().map(|(_, v)| v))),
+            "__len__" => Ok(encode::int(self.entries.lock().len() as i128)),
+            "keys" => Ok(encode::array(self.entries.lock().values().map(|(k, _)| k))),
+            "values" => Ok(encode::array(self.entries.lock().values().map(|(_, v)| v))),
             "items" => Ok(encode::pairs(
-                lock(&self.entries).values().map(|(k, v)| (k, v)),
+                self.entries.lock().values().map(|(k, v)| (k, v)),
             )),
             "copy" => Ok(encode::map(
-                lock(&self.entries).values().map(|(k, v)| (k, v)),
+                self.entries.lock().values().map(|(k, v)| (k, v)),
             )),
             "update" => {
                 let other = args.raw("other")?;
                 // Validate everything before touching the dict, as an all-or-nothing step.
                 let mut staged = Entries::new();
                 update(&mut staged, &other)?;
-                let mut entries = lock(&self.entries);
+                let mut entries = self.entries.lock();
                 for (canon, (k, v)) in staged {
                     match entries.get_mut(&canon) {
                         Some(slot) => slot.1 = v,
@@ -188,7 +187,7 @@ impl Dict {
                 let key = args.raw("key")?;
                 let default = args.opt_raw();
                 let canon = canonical_key(&key)?;
-                let removed = lock(&self.entries).remove(&canon);
+                let removed = self.entries.lock().remove(&canon);
                 match (removed, default) {
                     (Some((_, v)), _) => Ok(v),
                     (None, Some(d)) => Ok(d),
@@ -196,7 +195,7 @@ impl Dict {
                 }
             }
             "popitem" => {
-                let last = lock(&self.entries).pop_back();
+                let last = self.entries.lock().pop_back();
                 match last {
                     Some((_, (k, v))) => Ok(encode::array([k, v].iter())),
                     None => Err(RemoteError::key_error("'popitem(): dictionary is empty'")),
@@ -206,7 +205,7 @@ impl Dict {
                 let key = args.raw("key")?;
                 let default = args.opt_raw().unwrap_or_else(encode::nil);
                 let canon = canonical_key(&key)?;
-                let mut entries = lock(&self.entries);
+                let mut entries = self.entries.lock();
                 if let Some((_, v)) = entries.get(&canon) {
                     return Ok(v.clone());
                 }
@@ -214,7 +213,7 @@ impl Dict {
                 Ok(default)
             }
             "clear" => {
-                let old = std::mem::take(&mut *lock(&self.entries));
+                let old = std::mem::take(&mut *self.entries.lock());
                 drop(old);
                 Ok(encode::nil())
             }

@@ -2,17 +2,16 @@
 //! `array.array`). The typecode is enforced: integer codes check their C range, float codes
 //! store floats (an int assigned to a `'d'` array reads back as a float, as in Python).
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use bytes::Bytes;
 use syncman_protocol::value::{decode, split_array};
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
-use super::lock;
-use crate::encode;
-use crate::object::{
+use crate::node::object::{
     check_call, unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject,
 };
+use syncman_protocol::value::encode;
 
 const METHODS: &[MethodSpec] = &[
     ("__len__", 0, 0),
@@ -109,21 +108,21 @@ impl Array {
 
     fn dispatch(&self, method: &str, args: &mut Args) -> Reply {
         match method {
-            "__len__" => Ok(encode::int(lock(&self.items).len() as i128)),
+            "__len__" => Ok(encode::int(self.items.lock().len() as i128)),
             "__getitem__" => {
                 let i = args.int("index")?;
-                let items = lock(&self.items);
+                let items = self.items.lock();
                 at(i, items.len()).map(|p| items[p].clone())
             }
             "__setitem__" => {
                 let i = args.int("index")?;
                 let value = coerce(self.kind, &args.raw("value")?)?;
-                let mut items = lock(&self.items);
+                let mut items = self.items.lock();
                 let p = at(i, items.len())?;
                 items[p] = value;
                 Ok(encode::nil())
             }
-            "tolist" => Ok(encode::array(lock(&self.items).iter())),
+            "tolist" => Ok(encode::array(self.items.lock().iter())),
             _ => unknown_method("Array", method),
         }
     }
@@ -153,7 +152,7 @@ impl SharedObject for Array {
         format!(
             "Array('{}'), {} items",
             self.typecode,
-            lock(&self.items).len()
+            self.items.lock().len()
         )
     }
 }

@@ -1,22 +1,20 @@
-//! Waiter ids and the queue of parked callers an object keeps.
+//! The queue of parked callers an object keeps: who waits, for what, and where the answer
+//! goes.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use syncman_protocol::RemoteError;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
-use crate::object::{Parked, Reply, WaiterId};
-
-static NEXT_WAITER: AtomicU64 = AtomicU64::new(1);
-
-pub fn next_waiter_id() -> WaiterId {
-    NEXT_WAITER.fetch_add(1, Ordering::Relaxed)
-}
+use super::object::{
+    next_waiter_id, CallCtx, Handover, Outcome, Parked, Reply, SessionId, WaiterId,
+};
 
 /// One parked caller: its id, what it asked for, and where its answer goes.
 pub struct Waiter<T> {
     pub id: WaiterId,
-    pub session: u64,
+    pub session: SessionId,
     pub want: T,
     tx: oneshot::Sender<Reply>,
 }
@@ -57,28 +55,39 @@ impl<T> Default for WaitQueue<T> {
 }
 
 impl<T> WaitQueue<T> {
-    /// Parks a caller; returns the half the session keeps.
+    /// Parks the calling session until the object answers it (or `deadline` passes), or
+    /// answers at once with `NotFound` (the object was deleted meanwhile) or `Busy` (the
+    /// session may park no more calls), in which case nothing changed.
     pub fn park(
         &mut self,
-        id: WaiterId,
-        session: u64,
+        ctx: &CallCtx,
         want: T,
-        deadline: Option<tokio::time::Instant>,
-        purpose: u8,
-    ) -> Parked {
+        deadline: Option<Instant>,
+        handover: Handover,
+    ) -> Outcome {
+        if self.closed {
+            // The object was deleted between this call's lookup and now.
+            return Outcome::Ready(Err(RemoteError::not_found(
+                "the object was deleted while the call waited",
+            )));
+        }
+        if let Err(busy) = ctx.check_park() {
+            return Outcome::Ready(Err(busy));
+        }
         let (tx, rx) = oneshot::channel();
+        let id = next_waiter_id();
         self.waiters.push_back(Waiter {
             id,
-            session,
+            session: ctx.session,
             want,
             tx,
         });
-        Parked {
+        Outcome::Park(Parked {
             waiter: id,
             reply: rx,
             deadline,
-            purpose,
-        }
+            handover,
+        })
     }
 
     /// Queues a waiter that was parked elsewhere.
@@ -109,7 +118,7 @@ impl<T> WaitQueue<T> {
     }
 
     /// Removes every waiter of a session.
-    pub fn remove_session(&mut self, session: u64) -> Vec<Waiter<T>> {
+    pub fn remove_session(&mut self, session: SessionId) -> Vec<Waiter<T>> {
         let mut gone = Vec::new();
         let mut kept = VecDeque::with_capacity(self.waiters.len());
         for w in self.waiters.drain(..) {
@@ -131,7 +140,7 @@ impl<T> WaitQueue<T> {
     pub fn close_all(&mut self) {
         self.closed = true;
         for w in self.waiters.drain(..) {
-            let _ = w.answer(Err(syncman_protocol::RemoteError::not_found(
+            let _ = w.answer(Err(RemoteError::not_found(
                 "the object was deleted while the call waited",
             )));
         }

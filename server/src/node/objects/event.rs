@@ -1,16 +1,16 @@
 //! `Event`: a flag that waiters park on until it is set.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use syncman_protocol::{Args, RemoteError};
 
-use super::blocking::{timeout_only, withdrawn_reply, Wait};
-use super::lock;
-use crate::encode;
-use crate::object::{
-    check_call, CallCtx, MethodSpec, Outcome, SharedObject, WaiterId, Withdraw, Withdrawn,
+use super::timeout::{timeout_only, withdrawn_reply, Wait};
+use crate::node::object::{
+    check_call, CallCtx, Handover, MethodSpec, Outcome, SharedObject, WaiterId, WithdrawReason,
+    Withdrawal,
 };
-use crate::waiter::WaitQueue;
+use crate::node::wait::WaitQueue;
+use syncman_protocol::value::encode;
 
 const METHODS: &[MethodSpec] = &[
     ("is_set", 0, 0),
@@ -44,9 +44,9 @@ impl Event {
         ctx: &mut CallCtx,
     ) -> Result<Outcome, RemoteError> {
         Ok(match method {
-            "is_set" => Outcome::Ready(Ok(encode::bool(lock(&self.state).flag))),
+            "is_set" => Outcome::Ready(Ok(encode::bool(self.state.lock().flag))),
             "set" => {
-                let mut st = lock(&self.state);
+                let mut st = self.state.lock();
                 st.flag = true;
                 for w in st.waiters.drain() {
                     let _ = w.answer(Ok(encode::bool(true)));
@@ -54,21 +54,21 @@ impl Event {
                 Outcome::Ready(Ok(encode::nil()))
             }
             "clear" => {
-                lock(&self.state).flag = false;
+                self.state.lock().flag = false;
                 Outcome::Ready(Ok(encode::nil()))
             }
             "wait" => {
                 let wait = timeout_only(&mut args)?;
-                let mut st = lock(&self.state);
+                let mut st = self.state.lock();
                 if st.flag {
                     return Ok(Outcome::Ready(Ok(encode::bool(true))));
                 }
                 match wait {
                     Wait::No => Outcome::Ready(Ok(encode::bool(false))),
-                    Wait::Until(deadline) => ctx.park(&mut st.waiters, (), deadline, 0),
+                    Wait::Until(deadline) => st.waiters.park(ctx, (), deadline, Handover::Nothing),
                 }
             }
-            _ => return Err(crate::object::no_such_method("Event", method)),
+            _ => return Err(crate::node::object::no_such_method("Event", method)),
         })
     }
 }
@@ -84,19 +84,19 @@ impl SharedObject for Event {
             .into()
     }
 
-    fn withdraw(&self, waiter: WaiterId, why: Withdraw) -> Withdrawn {
-        match lock(&self.state).waiters.remove(waiter) {
-            Some(_) => Withdrawn::Answer(withdrawn_reply(why, || Ok(encode::bool(false)))),
-            None => Withdrawn::AlreadyAnswered,
+    fn withdraw(&self, waiter: WaiterId, why: WithdrawReason) -> Withdrawal {
+        match self.state.lock().waiters.remove(waiter) {
+            Some(_) => Withdrawal::Answer(withdrawn_reply(why, || Ok(encode::bool(false)))),
+            None => Withdrawal::AlreadyAnswered,
         }
     }
 
     fn closed(&self) {
-        lock(&self.state).waiters.close_all();
+        self.state.lock().waiters.close_all();
     }
 
     fn describe(&self) -> String {
-        let st = lock(&self.state);
+        let st = self.state.lock();
         format!(
             "Event {}, {} waiting",
             if st.flag { "set" } else { "clear" },

@@ -1,17 +1,16 @@
 //! `Namespace`: named attributes, as `multiprocessing.managers.Namespace`.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use bytes::Bytes;
 use hashlink::LinkedHashMap;
 use syncman_protocol::value::{decode, split_map};
 use syncman_protocol::{Args, RemoteError, Value};
 
-use super::lock;
-use crate::encode;
-use crate::object::{
+use crate::node::object::{
     check_call, unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject,
 };
+use syncman_protocol::value::encode;
 
 const METHODS: &[MethodSpec] = &[
     ("__getattribute__", 1, 1),
@@ -57,7 +56,8 @@ impl Namespace {
         match method {
             "__getattribute__" => {
                 let name = args.string("name")?;
-                lock(&self.attrs)
+                self.attrs
+                    .lock()
                     .get(&name)
                     .cloned()
                     .ok_or_else(|| no_attribute(&name))
@@ -65,7 +65,7 @@ impl Namespace {
             "__setattr__" => {
                 let name = args.string("name")?;
                 let value = args.raw("value")?;
-                let mut attrs = lock(&self.attrs);
+                let mut attrs = self.attrs.lock();
                 match attrs.get_mut(&name) {
                     Some(slot) => *slot = value,
                     None => {
@@ -76,23 +76,23 @@ impl Namespace {
             }
             "__delattr__" => {
                 let name = args.string("name")?;
-                let removed = lock(&self.attrs).remove(&name);
+                let removed = self.attrs.lock().remove(&name);
                 removed
                     .map(|_| encode::nil())
                     .ok_or_else(|| no_attribute(&name))
             }
             "__contains__" => {
                 let name = args.string("name")?;
-                Ok(encode::bool(lock(&self.attrs).contains_key(&name)))
+                Ok(encode::bool(self.attrs.lock().contains_key(&name)))
             }
             "items" => {
-                let attrs = lock(&self.attrs);
+                let attrs = self.attrs.lock();
                 let names: Vec<Bytes> = attrs.keys().map(|k| encode::str(k)).collect();
                 Ok(encode::map(names.iter().zip(attrs.values())))
             }
             "__repr__" => {
                 // CPython: public attributes as name=repr, sorted.
-                let attrs = lock(&self.attrs);
+                let attrs = self.attrs.lock();
                 let mut parts: Vec<String> = attrs
                     .iter()
                     .filter(|(k, _)| !k.starts_with('_'))
@@ -127,6 +127,6 @@ impl SharedObject for Namespace {
     }
 
     fn describe(&self) -> String {
-        format!("Namespace, {} attributes", lock(&self.attrs).len())
+        format!("Namespace, {} attributes", self.attrs.lock().len())
     }
 }

@@ -2,17 +2,17 @@
 //! while parties wait, or a waiting party that leaves (cancels or disconnects) breaks the
 //! barrier: every waiter gets `BrokenBarrierError`, as in Python.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
-use super::blocking::{timeout, wait, withdrawn_error, Wait};
-use super::lock;
-use crate::encode;
-use crate::object::{
-    check_call, CallCtx, MethodSpec, Outcome, SharedObject, WaiterId, Withdraw, Withdrawn,
+use super::timeout::{timeout, wait, withdrawn_error, Wait};
+use crate::node::object::{
+    check_call, CallCtx, Handover, MethodSpec, Outcome, SharedObject, WaiterId, WithdrawReason,
+    Withdrawal,
 };
-use crate::waiter::WaitQueue;
+use crate::node::wait::WaitQueue;
+use syncman_protocol::value::encode;
 
 const METHODS: &[MethodSpec] = &[
     ("wait", 0, 1),
@@ -92,7 +92,7 @@ impl Barrier {
         mut args: Args,
         ctx: &mut CallCtx,
     ) -> Result<Outcome, RemoteError> {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         Ok(match method {
             "wait" => {
                 let secs = timeout(args.opt_value()?, false)?.or(self.default_timeout);
@@ -113,7 +113,9 @@ impl Barrier {
                         Self::break_barrier(&mut st);
                         return Err(broken_error());
                     }
-                    Wait::Until(deadline) => ctx.park(&mut st.waiting, index, deadline, 0),
+                    Wait::Until(deadline) => {
+                        st.waiting.park(ctx, index, deadline, Handover::Nothing)
+                    }
                 }
             }
             "reset" => {
@@ -147,26 +149,26 @@ impl SharedObject for Barrier {
             .into()
     }
 
-    fn withdraw(&self, waiter: WaiterId, why: Withdraw) -> Withdrawn {
-        let mut st = lock(&self.state);
+    fn withdraw(&self, waiter: WaiterId, why: WithdrawReason) -> Withdrawal {
+        let mut st = self.state.lock();
         if st.waiting.remove(waiter).is_none() {
-            return Withdrawn::AlreadyAnswered;
+            return Withdrawal::AlreadyAnswered;
         }
         // A party that gives up (timeout) or leaves (cancel, disconnect) breaks the
         // barrier for everyone, as a timeout does in Python.
         Self::break_barrier(&mut st);
-        Withdrawn::Answer(Err(match why {
-            Withdraw::Shutdown => withdrawn_error(why),
+        Withdrawal::Answer(Err(match why {
+            WithdrawReason::Shutdown => withdrawn_error(why),
             _ => broken_error(),
         }))
     }
 
     fn closed(&self) {
-        lock(&self.state).waiting.close_all();
+        self.state.lock().waiting.close_all();
     }
 
     fn describe(&self) -> String {
-        let st = lock(&self.state);
+        let st = self.state.lock();
         format!(
             "Barrier of {}, {} waiting{}",
             self.parties,

@@ -69,10 +69,10 @@ pub fn timeout_only(args: &mut Args) -> Result<Wait, RemoteError> {
 
 /// The error a parked call ends with when it is withdrawn for a reason other than its
 /// timeout.
-pub fn withdrawn_error(why: crate::object::Withdraw) -> RemoteError {
+pub fn withdrawn_error(why: crate::node::object::WithdrawReason) -> RemoteError {
     use syncman_protocol::ErrorKind;
     match why {
-        crate::object::Withdraw::Shutdown => {
+        crate::node::object::WithdrawReason::Shutdown => {
             RemoteError::new(ErrorKind::ShuttingDown, "the node is shutting down")
         }
         _ => RemoteError::new(ErrorKind::Cancelled, "the wait was cancelled"),
@@ -82,11 +82,11 @@ pub fn withdrawn_error(why: crate::object::Withdraw) -> RemoteError {
 /// The answer for a withdrawn call: `on_timeout()` when its own timeout passed (Python's
 /// `False`, `Empty`, ...), else the cancellation or shutdown error.
 pub fn withdrawn_reply(
-    why: crate::object::Withdraw,
-    on_timeout: impl FnOnce() -> crate::object::Reply,
-) -> crate::object::Reply {
+    why: crate::node::object::WithdrawReason,
+    on_timeout: impl FnOnce() -> crate::node::object::Reply,
+) -> crate::node::object::Reply {
     match why {
-        crate::object::Withdraw::Timeout => on_timeout(),
+        crate::node::object::WithdrawReason::Timeout => on_timeout(),
         other => Err(withdrawn_error(other)),
     }
 }

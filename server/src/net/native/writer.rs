@@ -1,4 +1,5 @@
-//! The reply writer: one task per connection that batches replies into few syscalls.
+//! The native dialect's reply writer: one task per connection that batches replies into
+//! few syscalls.
 
 use bytes::BytesMut;
 use futures_util::SinkExt;
@@ -9,11 +10,11 @@ use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Encoder, FramedWrite};
 
-use crate::object::Reply;
+use crate::node::object::Reply;
 
 /// Encodes `(id, reply)` straight into the socket buffer. A result too large for a frame
 /// becomes an error reply for that call alone.
-pub struct ReplyEncoder {
+pub(super) struct ReplyEncoder {
     pub max_frame: usize,
 }
 
@@ -37,14 +38,14 @@ impl Encoder<(u64, Reply)> for ReplyEncoder {
 
 /// A reply waiting for the writer, holding its share of the session's reply byte budget
 /// until it has been encoded.
-pub struct QueuedReply {
+pub(super) struct QueuedReply {
     pub id: u64,
     pub reply: Reply,
     pub budget: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// What a reply costs against the byte budget (its encoding, roughly).
-pub fn reply_cost(reply: &Reply) -> usize {
+pub(super) fn reply_cost(reply: &Reply) -> usize {
     match reply {
         Ok(value) => value.len() + 16,
         Err(e) => e.message.len() + 32,
@@ -66,7 +67,7 @@ async fn feed<W: AsyncWrite + Unpin>(
 }
 
 /// Writes replies until every sender is gone, then flushes and returns.
-pub async fn write_replies<W>(
+pub(super) async fn write_replies<W>(
     io: W,
     max_frame: usize,
     mut rx: mpsc::Receiver<QueuedReply>,

@@ -1,23 +1,24 @@
 //! `Lock` and `RLock`, tied to sessions.
 //!
 //! A grant carries a fencing token that increases with every grant, so a resource guarded
-//! by the lock can refuse a stale holder. The holder is the session (connection) that
-//! acquired it; when a session ends, its holds are released (unless the node keeps
-//! CPython's behaviour). `Lock` may be released by any session, as Python's `Lock` may be
-//! released by any thread; `RLock` only by its owner.
+//! by the lock can refuse a stale holder; where tokens come from is the backend's choice
+//! ([`FencingTokens`]). The holder is the session (connection) that acquired it; when a
+//! session ends, its holds are released (unless the node keeps CPython's behaviour). `Lock`
+//! may be released by any session, as Python's `Lock` may be released by any thread;
+//! `RLock` only by its owner.
 
-use std::sync::Mutex;
-
+use bytes::Bytes;
+use parking_lot::Mutex;
+use syncman_protocol::value::encode;
 use syncman_protocol::{Args, RemoteError, Value};
 
-use super::blocking::{block_timeout, withdrawn_reply, Wait};
-use super::lock;
-use crate::encode;
-use crate::object::{
-    check_call, CallCtx, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId, Withdraw,
-    Withdrawn,
+use super::timeout::{block_timeout, withdrawn_reply, Wait};
+use crate::node::backend::FencingTokens;
+use crate::node::object::{
+    check_call, no_such_method, CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId,
+    SharedObject, WaiterId, WithdrawReason, Withdrawal,
 };
-use crate::waiter::WaitQueue;
+use crate::node::wait::WaitQueue;
 
 const METHODS: &[MethodSpec] = &[
     ("acquire", 0, 2),
@@ -29,17 +30,40 @@ const METHODS: &[MethodSpec] = &[
     ("__exit__", 0, 3),
 ];
 
-/// `Parked::purpose`: what the acquire answers with.
-const ANSWER_BOOL: u8 = 0;
-const ANSWER_TOKEN: u8 = 1;
+/// What a grant answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantAnswer {
+    /// The fencing token (native clients' `acquire_fenced`).
+    Token,
+    /// A boolean: `True` for Python's `acquire`; a Condition's `wait` returns whether it
+    /// was notified (`False` when its timeout passed).
+    Flag(bool),
+}
+
+impl GrantAnswer {
+    fn encode(self, token: u64) -> Bytes {
+        match self {
+            GrantAnswer::Token => encode::int(token as i128),
+            GrantAnswer::Flag(b) => encode::bool(b),
+        }
+    }
+
+    /// The answer of an acquire that did not get the lock.
+    fn refused(self) -> Bytes {
+        match self {
+            GrantAnswer::Token => encode::nil(),
+            GrantAnswer::Flag(_) => encode::bool(false),
+        }
+    }
+}
 
 /// The lock's state, reusable by `Condition`.
 #[derive(Default)]
-pub struct LockState {
+pub struct LockState<T> {
     /// Holder session, recursion depth, fencing token of the current grant.
     pub holder: Option<(SessionId, u32, u64)>,
     pub waiters: WaitQueue<Want>,
-    pub last_token: u64,
+    tokens: T,
 }
 
 /// What a parked acquire waits for.
@@ -47,19 +71,16 @@ pub struct LockState {
 pub struct Want {
     /// Recursion depth to restore (1 for a plain acquire; a Condition's saved depth).
     pub depth: u32,
-    /// Answer with the token (native) or `True` (Python).
-    pub answer: u8,
-    /// The value a Condition's wait returns once it holds the lock again.
-    pub result: bool,
+    pub answer: GrantAnswer,
     /// A Condition's wait taking its lock back (its own timeout no longer applies).
     pub reacquire: bool,
 }
 
-impl LockState {
+impl<T: FencingTokens> LockState<T> {
     fn grant(&mut self, session: SessionId, depth: u32) -> u64 {
-        self.last_token += 1;
-        self.holder = Some((session, depth, self.last_token));
-        self.last_token
+        let token = self.tokens.next_token();
+        self.holder = Some((session, depth, token));
+        token
     }
 
     /// Tries to take the lock now. `reentrant` lets the holder take it again.
@@ -80,7 +101,7 @@ impl LockState {
         while let Some(w) = self.waiters.pop_front() {
             let (session, want) = (w.session, w.want);
             let token = self.grant(session, want.depth);
-            if w.answer(Ok(answer(want, token))).is_ok() {
+            if w.answer(Ok(want.answer.encode(token))).is_ok() {
                 return;
             }
             self.holder = None;
@@ -117,20 +138,13 @@ impl LockState {
     }
 }
 
-pub fn answer(want: Want, token: u64) -> bytes::Bytes {
-    match want.answer {
-        ANSWER_TOKEN => encode::int(token as i128),
-        _ => encode::bool(want.result),
-    }
-}
-
-pub struct Lock {
+pub struct Lock<T> {
     reentrant: bool,
-    state: Mutex<LockState>,
+    state: Mutex<LockState<T>>,
 }
 
-impl Lock {
-    pub fn new(args: Args, reentrant: bool) -> Result<Lock, RemoteError> {
+impl<T: FencingTokens> Lock<T> {
+    pub fn new(args: Args, reentrant: bool) -> Result<Self, RemoteError> {
         args.finish()?;
         Ok(Lock {
             reentrant,
@@ -146,21 +160,20 @@ impl Lock {
         }
     }
 
-    fn acquire(&self, wait: Wait, answer_kind: u8, ctx: &mut CallCtx) -> Outcome {
-        let mut st = lock(&self.state);
+    fn acquire(&self, wait: Wait, answer: GrantAnswer, ctx: &mut CallCtx) -> Outcome {
+        let mut st = self.state.lock();
         ctx.holds_state = true;
+        if let Some(token) = st.try_acquire(ctx.session, self.reentrant) {
+            return Outcome::Ready(Ok(answer.encode(token)));
+        }
         let want = Want {
             depth: 1,
-            answer: answer_kind,
-            result: true,
+            answer,
             reacquire: false,
         };
-        if let Some(token) = st.try_acquire(ctx.session, self.reentrant) {
-            return Outcome::Ready(Ok(answer(want, token)));
-        }
         match wait {
-            Wait::No => Outcome::Ready(Ok(not_acquired(answer_kind))),
-            Wait::Until(deadline) => ctx.park(&mut st.waiters, want, deadline, answer_kind),
+            Wait::No => Outcome::Ready(Ok(answer.refused())),
+            Wait::Until(deadline) => st.waiters.park(ctx, want, deadline, Handover::Grant),
         }
     }
 
@@ -173,19 +186,19 @@ impl Lock {
         Ok(match method {
             "acquire" | "__enter__" => {
                 let wait = block_timeout(&mut args, true)?;
-                self.acquire(wait, ANSWER_BOOL, ctx)
+                self.acquire(wait, GrantAnswer::Flag(true), ctx)
             }
             "acquire_fenced" => {
                 let wait = block_timeout(&mut args, true)?;
-                self.acquire(wait, ANSWER_TOKEN, ctx)
+                self.acquire(wait, GrantAnswer::Token, ctx)
             }
             "release" | "__exit__" => {
-                lock(&self.state).release(ctx.session, self.reentrant)?;
+                self.state.lock().release(ctx.session, self.reentrant)?;
                 Outcome::Ready(Ok(encode::nil()))
             }
             "release_fenced" => {
                 let token = args.int("token")?;
-                let mut st = lock(&self.state);
+                let mut st = self.state.lock();
                 match st.holder {
                     Some((_, _, current)) if current as i128 == token => {
                         st.release(ctx.session, self.reentrant)?;
@@ -198,21 +211,13 @@ impl Lock {
                     }
                 }
             }
-            "locked" => Outcome::Ready(Ok(encode::bool(lock(&self.state).holder.is_some()))),
-            _ => return Err(crate::object::no_such_method(self.typeid_str(), method)),
+            "locked" => Outcome::Ready(Ok(encode::bool(self.state.lock().holder.is_some()))),
+            _ => return Err(no_such_method(self.typeid_str(), method)),
         })
     }
 }
 
-fn not_acquired(answer_kind: u8) -> bytes::Bytes {
-    if answer_kind == ANSWER_TOKEN {
-        encode::nil()
-    } else {
-        encode::bool(false)
-    }
-}
-
-impl SharedObject for Lock {
+impl<T: FencingTokens> SharedObject for Lock<T> {
     fn typeid(&self) -> &str {
         self.typeid_str()
     }
@@ -223,20 +228,23 @@ impl SharedObject for Lock {
             .into()
     }
 
-    fn withdraw(&self, waiter: WaiterId, why: Withdraw) -> Withdrawn {
-        match lock(&self.state).waiters.remove(waiter) {
-            Some(w) => Withdrawn::Answer(withdrawn_reply(why, || Ok(not_acquired(w.want.answer)))),
-            None => Withdrawn::AlreadyAnswered,
+    fn withdraw(&self, waiter: WaiterId, why: WithdrawReason) -> Withdrawal {
+        match self.state.lock().waiters.remove(waiter) {
+            Some(w) => Withdrawal::Answer(withdrawn_reply(why, || Ok(w.want.answer.refused()))),
+            None => Withdrawal::AlreadyAnswered,
         }
     }
 
-    fn undelivered(&self, _purpose: u8, session: SessionId, reply: Reply) {
+    fn undelivered(&self, handover: Handover, session: SessionId, reply: Reply) {
+        if handover != Handover::Grant {
+            return;
+        }
         // A grant nobody received: release it if it is still that grant. A token answer
         // names the grant exactly; a `True` answer is matched by its session.
         let granted = reply
             .ok()
             .and_then(|b| syncman_protocol::value::decode(&b).ok());
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         let still_that_grant = match (granted, st.holder) {
             (Some(Value::Int(token)), Some((_, _, current))) => token == current as i128,
             (Some(Value::Bool(true)), Some((holder, _, _))) => holder == session,
@@ -248,15 +256,15 @@ impl SharedObject for Lock {
     }
 
     fn session_ended(&self, session: SessionId) {
-        lock(&self.state).session_ended(session);
+        self.state.lock().session_ended(session);
     }
 
     fn closed(&self) {
-        lock(&self.state).waiters.close_all();
+        self.state.lock().waiters.close_all();
     }
 
     fn describe(&self) -> String {
-        let st = lock(&self.state);
+        let st = self.state.lock();
         match st.holder {
             Some((s, depth, token)) => format!(
                 "{} held by session {s} (depth {depth}, token {token}), {} waiting",
@@ -271,9 +279,11 @@ impl SharedObject for Lock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
+    use crate::node::memory::TokenCounter;
 
-    fn park(o: Outcome) -> crate::object::Parked {
+    type TestLock = Lock<TokenCounter>;
+
+    fn park(o: Outcome) -> crate::node::object::Parked {
         match o {
             Outcome::Park(p) => p,
             Outcome::Ready(r) => panic!("expected to park, got {r:?}"),
@@ -289,7 +299,7 @@ mod tests {
 
     #[test]
     fn a_departed_holder_hands_over_with_a_larger_token() {
-        let l = Lock::new(Args::empty(), false).unwrap();
+        let l = TestLock::new(Args::empty(), false).unwrap();
         let (mut a, mut b) = (CallCtx::new(1), CallCtx::new(2));
         assert_eq!(
             token(l.call("acquire_fenced", Args::empty(), &mut a)),
@@ -302,7 +312,7 @@ mod tests {
 
     #[test]
     fn waiters_are_granted_in_arrival_order() {
-        let l = Lock::new(Args::empty(), false).unwrap();
+        let l = TestLock::new(Args::empty(), false).unwrap();
         let mut holder = CallCtx::new(1);
         token(l.call("acquire_fenced", Args::empty(), &mut holder));
         let mut parked: Vec<_> = (2..6)
@@ -319,17 +329,17 @@ mod tests {
 
     #[test]
     fn an_undelivered_grant_is_released() {
-        let l = Lock::new(Args::empty(), false).unwrap();
+        let l = TestLock::new(Args::empty(), false).unwrap();
         let (mut a, mut b) = (CallCtx::new(1), CallCtx::new(2));
         token(l.call("acquire_fenced", Args::empty(), &mut a));
         let mut p = park(l.call("acquire_fenced", Args::empty(), &mut b));
         token(l.call("release", Args::empty(), &mut a));
         // Granted to session 2, whose caller gave up before the answer left.
         assert!(matches!(
-            l.withdraw(p.waiter, Withdraw::Cancelled),
-            Withdrawn::AlreadyAnswered
+            l.withdraw(p.waiter, WithdrawReason::Cancelled),
+            Withdrawal::AlreadyAnswered
         ));
-        l.undelivered(p.purpose, 2, p.reply.try_recv().unwrap());
+        l.undelivered(p.handover, 2, p.reply.try_recv().unwrap());
         assert_eq!(
             token(l.call("locked", Args::empty(), &mut a)),
             encode::bool(false)
@@ -338,7 +348,7 @@ mod tests {
 
     #[test]
     fn rlock_is_owned_and_reentrant() {
-        let l = Lock::new(Args::empty(), true).unwrap();
+        let l = TestLock::new(Args::empty(), true).unwrap();
         let (mut a, mut b) = (CallCtx::new(1), CallCtx::new(2));
         token(l.call("acquire", Args::empty(), &mut a));
         token(l.call("acquire", Args::empty(), &mut a));

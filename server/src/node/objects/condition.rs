@@ -4,19 +4,19 @@
 //! re-acquires the lock at the depth it had before returning, exactly as Python's
 //! `Condition.wait`. `wait_for(predicate)` runs on the client as a loop of `wait` calls.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use syncman_protocol::{Args, RemoteError};
 
-use super::blocking::{block_timeout, timeout_only, withdrawn_error, Wait};
-use super::lock;
-use super::lock::{LockState, Want};
-use crate::encode;
-use crate::object::{
-    check_call, CallCtx, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId, Withdraw,
-    Withdrawn,
+use super::lock::{GrantAnswer, LockState, Want};
+use super::timeout::{block_timeout, timeout_only, withdrawn_error, Wait};
+use crate::node::backend::FencingTokens;
+use crate::node::object::{
+    check_call, CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
+    WithdrawReason, Withdrawal,
 };
-use crate::waiter::WaitQueue;
+use crate::node::wait::WaitQueue;
+use syncman_protocol::value::encode;
 
 const METHODS: &[MethodSpec] = &[
     ("acquire", 0, 2),
@@ -29,14 +29,14 @@ const METHODS: &[MethodSpec] = &[
 ];
 
 #[derive(Default)]
-struct State {
-    lock: LockState,
+struct State<T> {
+    lock: LockState<T>,
     /// Waiting for a notify; carries the lock depth to restore.
     notified: WaitQueue<u32>,
 }
 
-pub struct Condition {
-    state: Mutex<State>,
+pub struct Condition<T> {
+    state: Mutex<State<T>>,
 }
 
 /// A lock waiter: `reacquire` for a wait taking its lock back (answers `result`), else a
@@ -44,21 +44,20 @@ pub struct Condition {
 fn want(depth: u32, result: bool, reacquire: bool) -> Want {
     Want {
         depth,
-        answer: 0,
-        result,
+        answer: GrantAnswer::Flag(result),
         reacquire,
     }
 }
 
-impl Condition {
-    pub fn new(args: Args) -> Result<Condition, RemoteError> {
+impl<T: FencingTokens> Condition<T> {
+    pub fn new(args: Args) -> Result<Self, RemoteError> {
         args.finish()?;
         Ok(Condition {
             state: Mutex::new(State::default()),
         })
     }
 
-    fn held_by(st: &State, session: SessionId) -> Option<u32> {
+    fn held_by(st: &State<T>, session: SessionId) -> Option<u32> {
         match st.lock.holder {
             Some((s, depth, _)) if s == session => Some(depth),
             _ => None,
@@ -71,7 +70,7 @@ impl Condition {
         mut args: Args,
         ctx: &mut CallCtx,
     ) -> Result<Outcome, RemoteError> {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         Ok(match method {
             "acquire" | "__enter__" => {
                 let wait = block_timeout(&mut args, true)?;
@@ -82,7 +81,9 @@ impl Condition {
                 match wait {
                     Wait::No => Outcome::Ready(Ok(encode::bool(false))),
                     Wait::Until(deadline) => {
-                        ctx.park(&mut st.lock.waiters, want(1, true, false), deadline, 0)
+                        st.lock
+                            .waiters
+                            .park(ctx, want(1, true, false), deadline, Handover::Grant)
                     }
                 }
             }
@@ -108,10 +109,17 @@ impl Condition {
                             }
                             Outcome::Ready(Ok(encode::bool(false)))
                         } else {
-                            ctx.park(&mut st.lock.waiters, want(depth, false, true), None, 0)
+                            st.lock.waiters.park(
+                                ctx,
+                                want(depth, false, true),
+                                None,
+                                Handover::Grant,
+                            )
                         }
                     }
-                    Wait::Until(deadline) => ctx.park(&mut st.notified, depth, deadline, 0),
+                    Wait::Until(deadline) => {
+                        st.notified.park(ctx, depth, deadline, Handover::Grant)
+                    }
                 }
             }
             "notify" | "notify_all" => {
@@ -143,12 +151,12 @@ impl Condition {
                 }
                 Outcome::Ready(Ok(encode::nil()))
             }
-            _ => return Err(crate::object::no_such_method("Condition", method)),
+            _ => return Err(crate::node::object::no_such_method("Condition", method)),
         })
     }
 }
 
-impl SharedObject for Condition {
+impl<T: FencingTokens> SharedObject for Condition<T> {
     fn typeid(&self) -> &str {
         "Condition"
     }
@@ -159,9 +167,9 @@ impl SharedObject for Condition {
             .into()
     }
 
-    fn withdraw(&self, waiter: WaiterId, why: Withdraw) -> Withdrawn {
-        let mut st = lock(&self.state);
-        if why == Withdraw::Timeout {
+    fn withdraw(&self, waiter: WaiterId, why: WithdrawReason) -> Withdrawal {
+        let mut st = self.state.lock();
+        if why == WithdrawReason::Timeout {
             // Timed out before a notify: like Python, re-acquire the lock, then return False.
             if let Some(w) = st.notified.remove(waiter) {
                 st.lock
@@ -171,32 +179,32 @@ impl SharedObject for Condition {
                     st.lock.hand_over();
                 }
                 return if st.lock.waiters.contains(waiter) {
-                    Withdrawn::StillWaiting
+                    Withdrawal::StillWaiting
                 } else {
-                    Withdrawn::AlreadyAnswered
+                    Withdrawal::AlreadyAnswered
                 };
             }
             // Waiting for the lock itself: an acquire's timeout applies; a wait that is
             // re-acquiring keeps waiting for the lock.
             return match st.lock.waiters.get(waiter).map(|w| w.want.reacquire) {
-                Some(true) => Withdrawn::StillWaiting,
+                Some(true) => Withdrawal::StillWaiting,
                 Some(false) => {
                     st.lock.waiters.remove(waiter);
-                    Withdrawn::Answer(Ok(encode::bool(false)))
+                    Withdrawal::Answer(Ok(encode::bool(false)))
                 }
-                None => Withdrawn::AlreadyAnswered,
+                None => Withdrawal::AlreadyAnswered,
             };
         }
         if st.notified.remove(waiter).is_some() || st.lock.waiters.remove(waiter).is_some() {
-            return Withdrawn::Answer(Err(withdrawn_error(why)));
+            return Withdrawal::Answer(Err(withdrawn_error(why)));
         }
-        Withdrawn::AlreadyAnswered
+        Withdrawal::AlreadyAnswered
     }
 
-    fn undelivered(&self, _purpose: u8, session: SessionId, reply: Reply) {
+    fn undelivered(&self, handover: Handover, session: SessionId, reply: Reply) {
         // A lock grant (acquire, or a wait's re-acquire) nobody received: release it.
-        if reply.is_ok() {
-            let mut st = lock(&self.state);
+        if handover == Handover::Grant && reply.is_ok() {
+            let mut st = self.state.lock();
             if Self::held_by(&st, session).is_some() {
                 st.lock.hand_over();
             }
@@ -204,19 +212,19 @@ impl SharedObject for Condition {
     }
 
     fn session_ended(&self, session: SessionId) {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         st.notified.remove_session(session);
         st.lock.session_ended(session);
     }
 
     fn closed(&self) {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         st.notified.close_all();
         st.lock.waiters.close_all();
     }
 
     fn describe(&self) -> String {
-        let st = lock(&self.state);
+        let st = self.state.lock();
         format!(
             "Condition {}, {} waiting for notify, {} for the lock",
             if st.lock.holder.is_some() {

@@ -1,11 +1,10 @@
-//! The node: accept loop, connection limits and graceful shutdown.
+//! The node's front door: the accept loop, connection limits and graceful shutdown.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use syncman_protocol::RemoteError;
+use syncman_protocol::{Args, RemoteError};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -13,33 +12,12 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, ConfigError};
-use crate::object::{Registry, SharedObject};
-use crate::table::ObjectTable;
-
-/// What every connection of a node shares.
-pub(crate) struct Shared {
-    pub config: Config,
-    pub registry: Registry,
-    pub table: ObjectTable,
-    pub shutdown: CancellationToken,
-    next_session: AtomicU64,
-    live_sessions: AtomicUsize,
-}
-
-impl Shared {
-    pub fn live_sessions(&self) -> usize {
-        self.live_sessions.load(Ordering::Relaxed)
-    }
-
-    pub fn open_session(&self) -> u64 {
-        self.live_sessions.fetch_add(1, Ordering::Relaxed);
-        self.next_session.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub fn close_session(&self) {
-        self.live_sessions.fetch_sub(1, Ordering::Relaxed);
-    }
-}
+use crate::node::backend::Backend;
+use crate::node::memory::{MemoryBackend, TokenCounter};
+use crate::node::object::SharedObject;
+use crate::node::objects::register_builtins;
+use crate::node::registry::Registry;
+use crate::node::Node;
 
 /// A syncman node. The `syncman` binary is a thin user of this.
 ///
@@ -50,11 +28,11 @@ impl Shared {
 /// server.run(listener).await
 /// # }
 /// ```
-pub struct Server {
-    shared: Arc<Shared>,
+pub struct Server<B: Backend = MemoryBackend> {
+    node: Arc<Node<B>>,
 }
 
-/// Configures a [`Server`]: settings and the typeids it serves.
+/// Configures an in-memory [`Server`]: settings and the typeids it serves.
 pub struct ServerBuilder {
     config: Config,
     registry: Registry,
@@ -76,27 +54,14 @@ impl ServerBuilder {
     /// Adds a typeid, as Python's `BaseManager.register`.
     pub fn register<F>(mut self, typeid: impl Into<String>, factory: F) -> Self
     where
-        F: Fn(syncman_protocol::Args) -> Result<Arc<dyn SharedObject>, RemoteError>
-            + Send
-            + Sync
-            + 'static,
+        F: Fn(Args) -> Result<Arc<dyn SharedObject>, RemoteError> + Send + Sync + 'static,
     {
         self.registry.register(typeid, factory);
         self
     }
 
     pub fn build(self) -> Result<Server, ConfigError> {
-        self.config.validate()?;
-        Ok(Server {
-            shared: Arc::new(Shared {
-                config: self.config,
-                registry: self.registry,
-                table: ObjectTable::default(),
-                shutdown: CancellationToken::new(),
-                next_session: AtomicU64::new(1),
-                live_sessions: AtomicUsize::new(0),
-            }),
-        })
+        Server::with_backend(self.config, MemoryBackend::new(self.registry))
     }
 }
 
@@ -111,52 +76,65 @@ impl ShutdownHandle {
 }
 
 impl Server {
+    /// An in-memory node with every built-in typeid.
     pub fn builder(authkey: Vec<u8>) -> ServerBuilder {
+        let mut registry = Registry::default();
+        register_builtins::<TokenCounter>(&mut registry);
         ServerBuilder {
             config: Config::new(authkey),
-            registry: Registry::with_builtins(),
+            registry,
         }
+    }
+}
+
+impl<B: Backend> Server<B> {
+    /// A node over any [`Backend`].
+    pub fn with_backend(config: Config, backend: B) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Server {
+            node: Arc::new(Node::new(config, backend)),
+        })
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle(self.shared.shutdown.clone())
+        ShutdownHandle(self.node.shutdown.clone())
     }
 
     /// Serves `listener` until shutdown (a [`ShutdownHandle`] or a client's `shutdown`),
     /// then stops accepting, ends every session (parked calls get `ShuttingDown`), and
     /// waits up to `drain_timeout` for replies to be flushed.
     pub async fn run(self, listener: TcpListener) -> std::io::Result<()> {
-        let shared = self.shared;
+        let node = self.node;
         let local = listener.local_addr()?;
         info!(%local, "serving");
-        let limit = Arc::new(Semaphore::new(shared.config.max_connections));
+        let limit = Arc::new(Semaphore::new(node.config.max_connections));
         // Unauthenticated peers may hold only these slots, so they cannot crowd out
         // clients that hold the key.
-        let handshakes = Arc::new(Semaphore::new(shared.config.max_handshakes));
+        let handshakes = Arc::new(Semaphore::new(node.config.max_handshakes));
         let tracker = TaskTracker::new();
         let mut backoff = Duration::from_millis(5);
         loop {
             let permit = tokio::select! {
-                _ = shared.shutdown.cancelled() => break,
+                _ = node.shutdown.cancelled() => break,
                 p = limit.clone().acquire_owned() => match p {
                     Ok(p) => p,
                     Err(_) => break,
                 },
             };
             let accepted = tokio::select! {
-                _ = shared.shutdown.cancelled() => break,
+                _ = node.shutdown.cancelled() => break,
                 a = listener.accept() => a,
             };
             match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
                     let Ok(handshake_slot) = handshakes.clone().try_acquire_owned() else {
-                        warn!(%peer, "refusing connection: {} handshakes already in progress", shared.config.max_handshakes);
+                        warn!(%peer, "refusing connection: {} handshakes already in progress", node.config.max_handshakes);
                         continue;
                     };
-                    let shared = shared.clone();
+                    let node = node.clone();
                     tracker.spawn(async move {
-                        crate::connection::handle(stream, peer, shared, handshake_slot).await;
+                        super::connection::handle(stream, peer, node, handshake_slot).await;
                         drop(permit);
                     });
                 }
@@ -171,7 +149,7 @@ impl Server {
         drop(listener);
         info!("shutting down: no longer accepting; ending sessions");
         tracker.close();
-        let drain = shared.config.drain_timeout + Duration::from_secs(1);
+        let drain = node.config.drain_timeout + Duration::from_secs(1);
         if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
             warn!("some connections did not finish within {drain:?}");
         }

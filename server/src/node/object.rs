@@ -1,23 +1,28 @@
 //! The one trait every object type implements, built-in or registered by an embedding
-//! program, and the registry that maps a typeid to a constructor. There is no central match
-//! over typeids: the node looks the type up here and calls it.
+//! program, and what a call on it produces. Nothing here knows of sockets or wire dialects:
+//! arguments arrive as [`Args`] and results leave as encoded values.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use syncman_protocol::{Args, RemoteError};
+use syncman_protocol::{Args, ErrorKind, RemoteError};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 /// A method's result: an encoded value, or a Python-style error.
 pub type Reply = Result<Bytes, RemoteError>;
 
-/// Identifies an authenticated connection.
+/// Identifies a session (an authenticated connection): locks and units are held by one.
 pub type SessionId = u64;
 
 /// Identifies one parked call, unique across the node.
 pub type WaiterId = u64;
+
+/// A fresh waiter id.
+pub fn next_waiter_id() -> WaiterId {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// What a method call produced.
 #[non_exhaustive]
@@ -42,7 +47,19 @@ impl From<Result<Outcome, RemoteError>> for Outcome {
     }
 }
 
-/// A call parked on an object.
+/// What a parked call's answer hands its caller, so that an answer the caller never
+/// received can be taken back ([`SharedObject::undelivered`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handover {
+    /// Nothing to take back (a put admitted, a join or an event wait ended).
+    Nothing,
+    /// An item taken out of the object (a queue `get`): it goes back to the front.
+    Item,
+    /// Something the caller now holds (a lock, a semaphore unit): it is released.
+    Grant,
+}
+
+/// A call parked on an object: the half of its answer channel the session keeps.
 ///
 /// Withdrawing a waiter ([`SharedObject::withdraw`]) and answering it happen under the
 /// object's own lock, so they are mutually exclusive: an item or permit is never handed to
@@ -52,26 +69,13 @@ pub struct Parked {
     pub reply: oneshot::Receiver<Reply>,
     /// When the node gives up on the caller's behalf (the call's timeout).
     pub deadline: Option<Instant>,
-    /// What the call was for, in the object's own terms; handed back to
-    /// [`SharedObject::undelivered`] if its answer cannot be delivered.
-    pub purpose: u8,
+    /// What the answer hands over, passed back to [`SharedObject::undelivered`].
+    pub handover: Handover,
 }
 
-/// The result of withdrawing a parked call.
-#[derive(Debug)]
-pub enum Withdrawn {
-    /// It was still waiting and is now gone; send this reply.
-    Answer(Reply),
-    /// It had been answered already: the answer is in its channel.
-    AlreadyAnswered,
-    /// The wait goes on without a deadline (a `Condition` whose timeout passed must still
-    /// re-acquire its lock before it returns, as in Python).
-    StillWaiting,
-}
-
-/// Why a parked call is being withdrawn.
+/// Why the node withdraws a parked call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Withdraw {
+pub enum WithdrawReason {
     /// The call's own timeout ran out: the object answers as Python would (`Empty`,
     /// `False`, `BrokenBarrierError`, ...).
     Timeout,
@@ -79,6 +83,18 @@ pub enum Withdraw {
     Cancelled,
     /// The node is shutting down.
     Shutdown,
+}
+
+/// What withdrawing a parked call found.
+#[derive(Debug)]
+pub enum Withdrawal {
+    /// It was still waiting and is now gone; send this reply.
+    Answer(Reply),
+    /// It had been answered already: the answer is in its channel.
+    AlreadyAnswered,
+    /// The wait goes on without a deadline (a `Condition` whose timeout passed must still
+    /// re-acquire its lock before it returns, as in Python).
+    StillWaiting,
 }
 
 /// Context of one call.
@@ -91,7 +107,6 @@ pub struct CallCtx {
     /// False when the session has as many calls parked as it may: a call that would
     /// wait fails with `Busy` instead, before it changes anything.
     pub may_park: bool,
-    next_waiter: fn() -> WaiterId,
 }
 
 impl CallCtx {
@@ -100,7 +115,6 @@ impl CallCtx {
             session,
             holds_state: false,
             may_park: true,
-            next_waiter: crate::waiter::next_waiter_id,
         }
     }
 
@@ -110,37 +124,10 @@ impl CallCtx {
             Ok(())
         } else {
             Err(RemoteError::new(
-                syncman_protocol::ErrorKind::Busy,
+                ErrorKind::Busy,
                 "too many calls waiting on this connection",
             ))
         }
-    }
-
-    /// Parks this call on `queue`, or answers `Busy` if the session may not park more.
-    pub fn park<T>(
-        &self,
-        queue: &mut crate::waiter::WaitQueue<T>,
-        want: T,
-        deadline: Option<Instant>,
-        purpose: u8,
-    ) -> Outcome {
-        if queue.is_closed() {
-            // The object was deleted between this call's lookup and now.
-            return Outcome::Ready(Err(RemoteError::not_found(
-                "the object was deleted while the call waited",
-            )));
-        }
-        match self.check_park() {
-            Ok(()) => {
-                Outcome::Park(queue.park(self.waiter_id(), self.session, want, deadline, purpose))
-            }
-            Err(e) => Outcome::Ready(Err(e)),
-        }
-    }
-
-    /// A fresh waiter id for parking this call.
-    pub fn waiter_id(&self) -> WaiterId {
-        (self.next_waiter)()
     }
 }
 
@@ -157,14 +144,14 @@ pub trait SharedObject: Send + Sync + 'static {
 
     /// Withdraws a parked call (its deadline passed, its caller cancelled, its session
     /// ended, or the node is stopping).
-    fn withdraw(&self, _waiter: WaiterId, _why: Withdraw) -> Withdrawn {
-        Withdrawn::AlreadyAnswered
+    fn withdraw(&self, _waiter: WaiterId, _why: WithdrawReason) -> Withdrawal {
+        Withdrawal::AlreadyAnswered
     }
 
     /// An answer given to a parked call never reached its caller (it cancelled or vanished
     /// first): take back what it handed out (an item goes back to the queue's front, a lock
-    /// grant is released). `purpose` is what the object put in [`Parked::purpose`].
-    fn undelivered(&self, _purpose: u8, _session: SessionId, _reply: Reply) {}
+    /// grant is released). `handover` is what the object put in [`Parked::handover`].
+    fn undelivered(&self, _handover: Handover, _session: SessionId, _reply: Reply) {}
 
     /// The session ended: release whatever it holds here (locks, permits).
     fn session_ended(&self, _session: SessionId) {}
@@ -176,48 +163,6 @@ pub trait SharedObject: Send + Sync + 'static {
     /// One line for `syncman status`.
     fn describe(&self) -> String {
         self.typeid().to_owned()
-    }
-}
-
-/// Builds an object of one typeid from its constructor arguments.
-pub type Factory = Arc<dyn Fn(Args) -> Result<Arc<dyn SharedObject>, RemoteError> + Send + Sync>;
-
-/// Typeid → constructor.
-#[derive(Clone, Default)]
-pub struct Registry {
-    factories: HashMap<String, Factory>,
-}
-
-impl Registry {
-    /// A registry with every built-in typeid.
-    pub fn with_builtins() -> Self {
-        let mut r = Registry::default();
-        crate::objects::register_builtins(&mut r);
-        r
-    }
-
-    /// Adds (or replaces) a typeid.
-    pub fn register<F>(&mut self, typeid: impl Into<String>, factory: F)
-    where
-        F: Fn(Args) -> Result<Arc<dyn SharedObject>, RemoteError> + Send + Sync + 'static,
-    {
-        self.factories.insert(typeid.into(), Arc::new(factory));
-    }
-
-    pub fn construct(
-        &self,
-        typeid: &str,
-        args: Args,
-    ) -> Result<Arc<dyn SharedObject>, RemoteError> {
-        let factory = self
-            .factories
-            .get(typeid)
-            .ok_or_else(|| RemoteError::key_error(format!("unknown typeid '{typeid}'")))?;
-        factory(args)
-    }
-
-    pub fn typeids(&self) -> impl Iterator<Item = &str> {
-        self.factories.keys().map(String::as_str)
     }
 }
 
@@ -243,7 +188,7 @@ pub fn check_call(
     args: &Args,
 ) -> Result<(), RemoteError> {
     let Some(&(_, min, max)) = methods.iter().find(|(name, _, _)| *name == method) else {
-        return unknown_method(typeid, method).map(|_| ());
+        return Err(no_such_method(typeid, method));
     };
     let got = args.len();
     let plural = |n: usize| if n == 1 { "argument" } else { "arguments" };

@@ -1,16 +1,15 @@
 //! `Value`: one shared value, as `SyncManager.Value(typecode, value)`. Like CPython's
 //! manager, the typecode is kept for reference and not enforced.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use bytes::Bytes;
 use syncman_protocol::{Args, RemoteError};
 
-use super::lock;
-use crate::encode;
-use crate::object::{
+use crate::node::object::{
     check_call, unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject,
 };
+use syncman_protocol::value::encode;
 
 const METHODS: &[MethodSpec] = &[("get", 0, 0), ("set", 1, 1)];
 
@@ -33,10 +32,10 @@ impl ValueCell {
 
     fn dispatch(&self, method: &str, args: &mut Args) -> Reply {
         match method {
-            "get" => Ok(lock(&self.value).clone()),
+            "get" => Ok(self.value.lock().clone()),
             "set" => {
                 let v = args.raw("value")?;
-                *lock(&self.value) = v;
+                *self.value.lock() = v;
                 Ok(encode::nil())
             }
             _ => unknown_method("Value", method),

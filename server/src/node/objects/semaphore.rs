@@ -1,19 +1,18 @@
 //! `Semaphore` and `BoundedSemaphore`. Units a session acquired and did not release are
 //! returned when it ends (unless the node keeps CPython's behaviour).
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use syncman_protocol::{Args, RemoteError};
 
-use super::blocking::{block_timeout, withdrawn_reply, Wait};
-use super::lock;
-use crate::encode;
-use crate::object::{
-    check_call, CallCtx, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId, Withdraw,
-    Withdrawn,
+use super::timeout::{block_timeout, withdrawn_reply, Wait};
+use crate::node::object::{
+    check_call, CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
+    WithdrawReason, Withdrawal,
 };
-use crate::waiter::WaitQueue;
+use crate::node::wait::WaitQueue;
+use syncman_protocol::value::encode;
 
 const METHODS: &[MethodSpec] = &[
     ("acquire", 0, 2),
@@ -125,7 +124,7 @@ impl Semaphore {
         Ok(match method {
             "acquire" | "__enter__" => {
                 let wait = block_timeout(&mut args, false)?;
-                let mut st = lock(&self.state);
+                let mut st = self.state.lock();
                 ctx.holds_state = true;
                 if st.value > 0 && st.waiters.is_empty() {
                     st.take(ctx.session);
@@ -133,7 +132,7 @@ impl Semaphore {
                 }
                 match wait {
                     Wait::No => Outcome::Ready(Ok(encode::bool(false))),
-                    Wait::Until(deadline) => ctx.park(&mut st.waiters, (), deadline, 0),
+                    Wait::Until(deadline) => st.waiters.park(ctx, (), deadline, Handover::Grant),
                 }
             }
             "release" | "__exit__" => {
@@ -151,7 +150,7 @@ impl Semaphore {
                     return Err(RemoteError::value_error("n must be one or more"));
                 }
                 let n = u64::try_from(n).map_err(|_| RemoteError::value_error("n is too large"))?;
-                let mut st = lock(&self.state);
+                let mut st = self.state.lock();
                 let Some(after) = st.value.checked_add(n) else {
                     return Err(RemoteError::overflow_error("semaphore value too large"));
                 };
@@ -167,14 +166,19 @@ impl Semaphore {
             // syncman's own: the caller keeps a unit for good (a consumer of a signalling
             // semaphore), so it is not returned when the caller's session ends.
             "disown" => {
-                let mut st = lock(&self.state);
+                let mut st = self.state.lock();
                 if let Some(h) = st.held.get_mut(&ctx.session) {
                     *h = h.saturating_sub(1);
                 }
                 Outcome::Ready(Ok(encode::nil()))
             }
-            "get_value" => Outcome::Ready(Ok(encode::int(lock(&self.state).value as i128))),
-            _ => return Err(crate::object::no_such_method(self.typeid_str(), method)),
+            "get_value" => Outcome::Ready(Ok(encode::int(self.state.lock().value as i128))),
+            _ => {
+                return Err(crate::node::object::no_such_method(
+                    self.typeid_str(),
+                    method,
+                ))
+            }
         })
     }
 }
@@ -190,23 +194,23 @@ impl SharedObject for Semaphore {
             .into()
     }
 
-    fn withdraw(&self, waiter: WaiterId, why: Withdraw) -> Withdrawn {
-        match lock(&self.state).waiters.remove(waiter) {
-            Some(_) => Withdrawn::Answer(withdrawn_reply(why, || Ok(encode::bool(false)))),
-            None => Withdrawn::AlreadyAnswered,
+    fn withdraw(&self, waiter: WaiterId, why: WithdrawReason) -> Withdrawal {
+        match self.state.lock().waiters.remove(waiter) {
+            Some(_) => Withdrawal::Answer(withdrawn_reply(why, || Ok(encode::bool(false)))),
+            None => Withdrawal::AlreadyAnswered,
         }
     }
 
-    fn undelivered(&self, _purpose: u8, session: SessionId, reply: Reply) {
-        if matches!(reply.as_deref(), Ok([0xc3])) {
-            let mut st = lock(&self.state);
+    fn undelivered(&self, handover: Handover, session: SessionId, reply: Reply) {
+        if handover == Handover::Grant && matches!(reply.as_deref(), Ok([0xc3])) {
+            let mut st = self.state.lock();
             st.unhold(session, 1);
             st.add_free(1);
         }
     }
 
     fn session_ended(&self, session: SessionId) {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         st.waiters.remove_session(session);
         if let Some(n) = st.held.remove(&session) {
             // Never past a bounded semaphore's initial value.
@@ -220,11 +224,11 @@ impl SharedObject for Semaphore {
     }
 
     fn closed(&self) {
-        lock(&self.state).waiters.close_all();
+        self.state.lock().waiters.close_all();
     }
 
     fn describe(&self) -> String {
-        let st = lock(&self.state);
+        let st = self.state.lock();
         format!(
             "{}, value {} of {}, {} waiting",
             self.typeid_str(),

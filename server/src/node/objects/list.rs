@@ -1,18 +1,17 @@
 //! `list`: elements stored encoded; decoded only to compare (`index`, `count`, `remove`,
 //! `in`, `sort`). Indexes and slices follow Python, negative indexes included.
 
+use parking_lot::Mutex;
 use std::cmp::Ordering;
-use std::sync::Mutex;
 
 use bytes::Bytes;
 use syncman_protocol::value::{decode, split_array, Needle};
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
-use super::lock;
-use crate::encode;
-use crate::object::{
+use crate::node::object::{
     check_call, unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject,
 };
+use syncman_protocol::value::encode;
 
 /// Python's `list` methods as exposed by `ListProxy`, with their argument counts.
 const METHODS: &[MethodSpec] = &[
@@ -72,7 +71,7 @@ impl SharedObject for List {
     }
 
     fn describe(&self) -> String {
-        format!("list, {} items", lock(&self.items).len())
+        format!("list, {} items", self.items.lock().len())
     }
 }
 
@@ -204,7 +203,7 @@ impl List {
         match method {
             "__getitem__" => {
                 let index = index_arg(args.value("index")?)?;
-                let items = lock(&self.items);
+                let items = self.items.lock();
                 match index {
                     Index::At(i) => resolve(i, items.len())
                         .map(|i| items[i].clone())
@@ -220,7 +219,7 @@ impl List {
                 let value = args.raw("value")?;
                 match index {
                     Index::At(i) => {
-                        let mut items = lock(&self.items);
+                        let mut items = self.items.lock();
                         let at = resolve(i, items.len()).ok_or_else(|| {
                             RemoteError::index_error("list assignment index out of range")
                         })?;
@@ -232,7 +231,7 @@ impl List {
             }
             "__delitem__" => {
                 let index = index_arg(args.value("index")?)?;
-                let mut items = lock(&self.items);
+                let mut items = self.items.lock();
                 match index {
                     Index::At(i) => {
                         let at = resolve(i, items.len()).ok_or_else(|| {
@@ -257,26 +256,26 @@ impl List {
                 }
                 Ok(encode::nil())
             }
-            "__len__" => Ok(encode::int(lock(&self.items).len() as i128)),
+            "__len__" => Ok(encode::int(self.items.lock().len() as i128)),
             "__contains__" => {
                 let raw_needle = args.raw("value")?;
                 let needle = Needle::new(&raw_needle);
-                let items = lock(&self.items);
+                let items = self.items.lock();
                 Ok(encode::bool(items.iter().any(|x| needle.matches(x))))
             }
             "append" => {
                 let value = args.raw("value")?;
-                lock(&self.items).push(value);
+                self.items.lock().push(value);
                 Ok(encode::nil())
             }
             "extend" | "__iadd__" => {
                 let more = sequence(&args.raw("iterable")?)?;
-                lock(&self.items).extend(more);
+                self.items.lock().extend(more);
                 Ok(encode::nil())
             }
             "__add__" => {
                 let more = sequence(&args.raw("other")?)?;
-                let items = lock(&self.items);
+                let items = self.items.lock();
                 Ok(encode::array(
                     items
                         .iter()
@@ -287,12 +286,12 @@ impl List {
             }
             "__mul__" | "__rmul__" => {
                 let n = args.int("n")?;
-                let items = lock(&self.items);
+                let items = self.items.lock();
                 Ok(encode::array(repeat(&items, n)?.iter()))
             }
             "__imul__" => {
                 let n = args.int("n")?;
-                let mut items = lock(&self.items);
+                let mut items = self.items.lock();
                 let repeated = repeat(&items, n)?;
                 *items = repeated;
                 Ok(encode::array(items.iter()))
@@ -300,7 +299,7 @@ impl List {
             "insert" => {
                 let i = args.int("index")?;
                 let value = args.raw("value")?;
-                let mut items = lock(&self.items);
+                let mut items = self.items.lock();
                 let len = items.len() as i128;
                 let at = if i < 0 { (i + len).max(0) } else { i.min(len) };
                 items.insert(at as usize, value);
@@ -316,7 +315,7 @@ impl List {
                         ))
                     })?,
                 };
-                let mut items = lock(&self.items);
+                let mut items = self.items.lock();
                 if items.is_empty() {
                     return Err(RemoteError::index_error("pop from empty list"));
                 }
@@ -327,7 +326,7 @@ impl List {
             "remove" => {
                 let raw_needle = args.raw("value")?;
                 let needle = Needle::new(&raw_needle);
-                let mut items = lock(&self.items);
+                let mut items = self.items.lock();
                 let at = items
                     .iter()
                     .position(|x| needle.matches(x))
@@ -340,7 +339,7 @@ impl List {
                 let needle = Needle::new(&raw_needle);
                 let start = bound(args.opt_value()?)?;
                 let stop = bound(args.opt_value()?)?;
-                let items = lock(&self.items);
+                let items = self.items.lock();
                 let (lo, hi) = (
                     clamp_bound(start, items.len(), 0),
                     clamp_bound(stop, items.len(), items.len()),
@@ -356,12 +355,12 @@ impl List {
             "count" => {
                 let raw_needle = args.raw("value")?;
                 let needle = Needle::new(&raw_needle);
-                let items = lock(&self.items);
+                let items = self.items.lock();
                 let n = items.iter().filter(|x| needle.matches(x)).count();
                 Ok(encode::int(n as i128))
             }
             "reverse" => {
-                lock(&self.items).reverse();
+                self.items.lock().reverse();
                 Ok(encode::nil())
             }
             "sort" => {
@@ -378,11 +377,11 @@ impl List {
                 Ok(encode::nil())
             }
             "clear" => {
-                let old = std::mem::take(&mut *lock(&self.items));
+                let old = std::mem::take(&mut *self.items.lock());
                 drop(old);
                 Ok(encode::nil())
             }
-            "copy" => Ok(encode::array(lock(&self.items).iter())),
+            "copy" => Ok(encode::array(self.items.lock().iter())),
             _ => unknown_method("list", method),
         }
     }
@@ -394,7 +393,7 @@ impl List {
         step: Option<i128>,
         new: Vec<Bytes>,
     ) -> Result<(), RemoteError> {
-        let mut items = lock(&self.items);
+        let mut items = self.items.lock();
         let (positions, step) = slice_positions(start, stop, step, items.len())?;
         if step == 1 {
             // A plain slice may change the list's length: replace the range.
@@ -426,7 +425,7 @@ impl List {
 
     /// Stable sort with Python's ordering; on a `TypeError` the list is left unchanged.
     fn sort(&self, reverse: bool) -> Result<(), RemoteError> {
-        let mut items = lock(&self.items);
+        let mut items = self.items.lock();
         let mut decoded = Vec::with_capacity(items.len());
         for raw in items.iter() {
             decoded.push((decode(raw)?, raw.clone()));

@@ -14,37 +14,40 @@ use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, FramedRead};
 use tracing::{debug, info, warn};
 
-use crate::server::Shared;
+use super::native;
+use crate::node::backend::Backend;
+use crate::node::session::Session;
+use crate::node::Node;
 
 /// First byte of a CPython pickle (the PROTO opcode).
 const PICKLE_PROTO: u8 = 0x80;
 
 /// Serves one connection. `handshake_slot` is held until the peer has authenticated.
-pub(crate) async fn handle(
+pub(crate) async fn handle<B: Backend>(
     stream: TcpStream,
     peer: SocketAddr,
-    shared: Arc<Shared>,
+    node: Arc<Node<B>>,
     handshake_slot: tokio::sync::OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
-    if let Some(idle) = shared.config.keepalive {
+    if let Some(idle) = node.config.keepalive {
         if let Err(e) = detect_dead_peers(&stream, idle) {
             warn!(%peer, "cannot enable keepalive: {e}");
         }
     }
     let mut framed = Framed::new(stream, FrameCodec::handshake());
     let policy = ChallengePolicy {
-        require_sha256: shared.config.require_sha256,
+        require_sha256: node.config.require_sha256,
     };
-    let handshake = server_handshake(&mut framed, &shared.config.authkey, policy);
-    let shutdown = shared.shutdown.clone();
+    let handshake = server_handshake(&mut framed, &node.config.authkey, policy);
+    let shutdown = node.shutdown.clone();
     let result = tokio::select! {
         _ = shutdown.cancelled() => return,
-        r = tokio::time::timeout(shared.config.handshake_timeout, handshake) => r,
+        r = tokio::time::timeout(node.config.handshake_timeout, handshake) => r,
     };
     match result {
         Err(_) => {
-            warn!(%peer, "handshake timed out after {:?}; closing", shared.config.handshake_timeout);
+            warn!(%peer, "handshake timed out after {:?}; closing", node.config.handshake_timeout);
             return;
         }
         Ok(Err(e)) if e.is_auth_failure() => {
@@ -58,7 +61,7 @@ pub(crate) async fn handle(
         Ok(Ok(())) => debug!(%peer, "authenticated"),
     }
     drop(handshake_slot);
-    framed.codec_mut().set_max_len(shared.config.max_frame);
+    framed.codec_mut().set_max_len(node.config.max_frame);
 
     let first = tokio::select! {
         _ = shutdown.cancelled() => return,
@@ -90,16 +93,18 @@ pub(crate) async fn handle(
         }
     }
 
-    let session = shared.open_session();
-    info!(session, %peer, "session started");
+    let session = match Session::open(node).await {
+        Ok(session) => session,
+        Err(e) => return refuse(&mut framed, peer, format!("cannot open a session: {e}")).await,
+    };
+    info!(session = session.id(), %peer, "session started");
     // Split the socket so replies are written while requests are read; keep any bytes the
     // client already pipelined after its hello.
     let parts = framed.into_parts();
     let (rd, wr) = parts.io.into_split();
     let mut reader = FramedRead::new(rd, parts.codec);
     reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
-    crate::session::run(reader, wr, shared.clone(), session, peer.to_string()).await;
-    shared.close_session();
+    native::serve(session, reader, wr, peer).await;
 }
 
 /// TCP keepalive, plus a user timeout so that unacknowledged data (replies to a vanished

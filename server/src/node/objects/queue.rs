@@ -5,20 +5,19 @@
 //! (it never sits in the queue). If that getter has gone, the item goes to the next, or
 //! into the queue: an item is never handed to a caller that is gone.
 
+use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::Mutex;
 
 use bytes::Bytes;
 use syncman_protocol::{Args, ErrorKind, RemoteError};
 
-use super::blocking::{block_timeout, withdrawn_error, Wait};
-use super::lock;
-use crate::encode;
-use crate::object::{
-    check_call, CallCtx, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId, Withdraw,
-    Withdrawn,
+use super::timeout::{block_timeout, withdrawn_error, Wait};
+use crate::node::object::{
+    check_call, CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
+    WithdrawReason, Withdrawal,
 };
-use crate::waiter::WaitQueue;
+use crate::node::wait::WaitQueue;
+use syncman_protocol::value::encode;
 
 const METHODS: &[MethodSpec] = &[
     ("put", 1, 3),
@@ -34,10 +33,6 @@ const METHODS: &[MethodSpec] = &[
     // to the front (bounds are ignored: the item was in the queue a moment ago).
     ("unget", 1, 1),
 ];
-
-/// `Parked::purpose` values.
-const PURPOSE_GET: u8 = 1;
-const PURPOSE_OTHER: u8 = 0;
 
 #[derive(Default)]
 struct State {
@@ -107,26 +102,26 @@ impl Queue {
     }
 
     fn put(&self, item: Bytes, wait: Wait, ctx: &CallCtx) -> Outcome {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         if !self.is_full(&st) {
             self.push(&mut st, item);
             return Outcome::Ready(Ok(encode::nil()));
         }
         match wait {
             Wait::No => Outcome::Ready(Err(full())),
-            Wait::Until(deadline) => ctx.park(&mut st.putters, item, deadline, PURPOSE_OTHER),
+            Wait::Until(deadline) => st.putters.park(ctx, item, deadline, Handover::Nothing),
         }
     }
 
     fn get(&self, wait: Wait, ctx: &CallCtx) -> Outcome {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         if let Some(item) = st.items.pop_front() {
             self.admit_putters(&mut st);
             return Outcome::Ready(Ok(item));
         }
         match wait {
             Wait::No => Outcome::Ready(Err(empty())),
-            Wait::Until(deadline) => ctx.park(&mut st.getters, (), deadline, PURPOSE_GET),
+            Wait::Until(deadline) => st.getters.park(ctx, (), deadline, Handover::Item),
         }
     }
 
@@ -150,17 +145,17 @@ impl Queue {
             "get_nowait" => self.get(Wait::No, ctx),
             "unget" => {
                 let item = args.raw("item")?;
-                let mut st = lock(&self.state);
+                let mut st = self.state.lock();
                 if let Some(item) = hand_off(&mut st, item) {
                     st.items.push_front(item);
                 }
                 Outcome::Ready(Ok(encode::nil()))
             }
-            "qsize" => Outcome::Ready(Ok(encode::int(lock(&self.state).items.len() as i128))),
-            "empty" => Outcome::Ready(Ok(encode::bool(lock(&self.state).items.is_empty()))),
-            "full" => Outcome::Ready(Ok(encode::bool(self.is_full(&lock(&self.state))))),
+            "qsize" => Outcome::Ready(Ok(encode::int(self.state.lock().items.len() as i128))),
+            "empty" => Outcome::Ready(Ok(encode::bool(self.state.lock().items.is_empty()))),
+            "full" => Outcome::Ready(Ok(encode::bool(self.is_full(&self.state.lock())))),
             "task_done" if self.joinable => {
-                let mut st = lock(&self.state);
+                let mut st = self.state.lock();
                 if st.unfinished == 0 {
                     return Err(RemoteError::value_error(
                         "task_done() called too many times",
@@ -175,13 +170,13 @@ impl Queue {
                 Outcome::Ready(Ok(encode::nil()))
             }
             "join" if self.joinable => {
-                let mut st = lock(&self.state);
+                let mut st = self.state.lock();
                 if st.unfinished == 0 {
                     return Ok(Outcome::Ready(Ok(encode::nil())));
                 }
-                ctx.park(&mut st.joiners, (), None, PURPOSE_OTHER)
+                st.joiners.park(ctx, (), None, Handover::Nothing)
             }
-            _ => return Err(crate::object::no_such_method(self.typeid, method)),
+            _ => return Err(crate::node::object::no_such_method(self.typeid, method)),
         })
     }
 }
@@ -197,38 +192,38 @@ impl SharedObject for Queue {
             .into()
     }
 
-    fn withdraw(&self, waiter: WaiterId, why: Withdraw) -> Withdrawn {
-        let mut st = lock(&self.state);
+    fn withdraw(&self, waiter: WaiterId, why: WithdrawReason) -> Withdrawal {
+        let mut st = self.state.lock();
         if st.getters.remove(waiter).is_some() {
-            return Withdrawn::Answer(Err(if why == Withdraw::Timeout {
+            return Withdrawal::Answer(Err(if why == WithdrawReason::Timeout {
                 empty()
             } else {
                 withdrawn_error(why)
             }));
         }
         if st.putters.remove(waiter).is_some() {
-            return Withdrawn::Answer(Err(if why == Withdraw::Timeout {
+            return Withdrawal::Answer(Err(if why == WithdrawReason::Timeout {
                 full()
             } else {
                 withdrawn_error(why)
             }));
         }
         if st.joiners.remove(waiter).is_some() {
-            let err = if why == Withdraw::Timeout {
+            let err = if why == WithdrawReason::Timeout {
                 RemoteError::new(ErrorKind::Timeout, "join timed out")
             } else {
                 withdrawn_error(why)
             };
-            return Withdrawn::Answer(Err(err));
+            return Withdrawal::Answer(Err(err));
         }
-        Withdrawn::AlreadyAnswered
+        Withdrawal::AlreadyAnswered
     }
 
-    fn undelivered(&self, purpose: u8, _session: SessionId, reply: Reply) {
+    fn undelivered(&self, handover: Handover, _session: SessionId, reply: Reply) {
         // An item handed to a getter that never received it goes to the next getter or
         // back to the front. It stays counted as unfinished, as it was when put.
-        if let (PURPOSE_GET, Ok(item)) = (purpose, reply) {
-            let mut st = lock(&self.state);
+        if let (Handover::Item, Ok(item)) = (handover, reply) {
+            let mut st = self.state.lock();
             if let Some(item) = hand_off(&mut st, item) {
                 st.items.push_front(item);
             }
@@ -236,14 +231,14 @@ impl SharedObject for Queue {
     }
 
     fn closed(&self) {
-        let mut st = lock(&self.state);
+        let mut st = self.state.lock();
         st.getters.close_all();
         st.putters.close_all();
         st.joiners.close_all();
     }
 
     fn describe(&self) -> String {
-        let st = lock(&self.state);
+        let st = self.state.lock();
         format!(
             "{}, {} items, {} getters and {} putters waiting",
             self.typeid,
@@ -284,7 +279,7 @@ mod tests {
         }
     }
 
-    fn park(o: Outcome) -> crate::object::Parked {
+    fn park(o: Outcome) -> crate::node::object::Parked {
         match o {
             Outcome::Park(p) => p,
             Outcome::Ready(r) => panic!("expected to park, got {r:?}"),
@@ -301,7 +296,7 @@ mod tests {
         let mut ctx = CallCtx::new(1);
         let p = park(q.call("get", Args::empty(), &mut ctx));
         assert!(
-            matches!(q.withdraw(p.waiter, Withdraw::Timeout), Withdrawn::Answer(Err(e)) if e.kind == ErrorKind::Empty)
+            matches!(q.withdraw(p.waiter, WithdrawReason::Timeout), Withdrawal::Answer(Err(e)) if e.kind == ErrorKind::Empty)
         );
         ready(q.call("put", args(&[Value::Int(1)]), &mut ctx)).unwrap();
         assert_eq!(
@@ -310,8 +305,8 @@ mod tests {
         );
         // Withdrawing again finds nothing: the waiter is gone for good.
         assert!(matches!(
-            q.withdraw(p.waiter, Withdraw::Cancelled),
-            Withdrawn::AlreadyAnswered
+            q.withdraw(p.waiter, WithdrawReason::Cancelled),
+            Withdrawal::AlreadyAnswered
         ));
     }
 
@@ -323,12 +318,12 @@ mod tests {
         ready(q.call("put", args(&[Value::Int(1)]), &mut ctx)).unwrap();
         // The getter was answered before its caller gave up.
         assert!(matches!(
-            q.withdraw(p.waiter, Withdraw::Cancelled),
-            Withdrawn::AlreadyAnswered
+            q.withdraw(p.waiter, WithdrawReason::Cancelled),
+            Withdrawal::AlreadyAnswered
         ));
         ready(q.call("put", args(&[Value::Int(2)]), &mut ctx)).unwrap();
         let reply = p.reply.try_recv().unwrap();
-        q.undelivered(p.purpose, 1, reply);
+        q.undelivered(p.handover, 1, reply);
         assert_eq!(
             ready(q.call("get_nowait", Args::empty(), &mut ctx)).unwrap(),
             int(1)

@@ -1,0 +1,122 @@
+//! The native dialect's control calls (object 0): decoding their arguments, running them on
+//! the session core, encoding their results.
+
+use syncman_protocol::value::encode;
+use syncman_protocol::{Args, RemoteError, Value};
+use tracing::info;
+
+use crate::node::backend::Backend;
+use crate::node::object::{check_call, MethodSpec, Reply};
+use crate::node::session::Session;
+use crate::node::Node;
+
+const METHODS: &[MethodSpec] = &[
+    ("ping", 0, 0),
+    ("create", 1, 2),
+    ("get_or_create", 2, 3),
+    ("incref", 1, 1),
+    ("delete", 1, 1),
+    ("typeids", 0, 0),
+    ("number_of_objects", 0, 0),
+    ("status", 0, 0),
+    ("shutdown", 0, 0),
+];
+
+/// Constructor arguments: an encoded array, or none.
+fn ctor_args(args: &mut Args) -> Result<Args, RemoteError> {
+    match args.opt_raw() {
+        None => Ok(Args::empty()),
+        Some(raw) => Args::from_array(raw)
+            .map_err(|_| RemoteError::type_error("constructor arguments must be an array")),
+    }
+}
+
+pub(super) async fn call<B: Backend>(
+    session: &mut Session<B>,
+    method: &str,
+    mut args: Args,
+) -> Reply {
+    check_call("manager", METHODS, method, &args)?;
+    // A handle of its own, so no borrow of the session is held across an `.await`.
+    let node = session.node().clone();
+    match method {
+        "ping" => Ok(encode::nil()),
+        // create(typeid, [args]) -> id: an anonymous object this session holds once.
+        "create" => {
+            let typeid = args.string("typeid")?;
+            let ctor = ctor_args(&mut args)?;
+            let id = session.create(&typeid, ctor).await?;
+            Ok(encode::int(id as i128))
+        }
+        // get_or_create(typeid, name, [args]) -> id: a named object, created on first use.
+        "get_or_create" => {
+            let typeid = args.string("typeid")?;
+            let name = args.string("name")?;
+            let ctor = ctor_args(&mut args)?;
+            let (id, created) = session.get_or_create(&typeid, &name, ctor).await?;
+            if created {
+                info!(session = session.id(), %name, %typeid, id, "created named object");
+            }
+            Ok(encode::int(id as i128))
+        }
+        // incref(id): this session takes a reference (a proxy received from elsewhere).
+        "incref" => {
+            let id = args.int("id")?;
+            let id = u64::try_from(id).map_err(|_| RemoteError::value_error("bad object id"))?;
+            session.incref(id).await?;
+            Ok(encode::nil())
+        }
+        "delete" => {
+            let name = args.string("name")?;
+            node.backend.delete_named(&name).await?;
+            info!(session = session.id(), %name, "deleted named object");
+            Ok(encode::nil())
+        }
+        "typeids" => {
+            let names = node.backend.typeids();
+            Ok(Value::Array(names.into_iter().map(Value::Str).collect()).to_bytes())
+        }
+        "number_of_objects" => {
+            let n = node.backend.object_count().await;
+            Ok(encode::int(n as i128))
+        }
+        "status" => Ok(status(&node).await),
+        "shutdown" => {
+            info!(session = session.id(), "shutdown requested by a client");
+            node.shutdown.cancel();
+            Ok(encode::nil())
+        }
+        _ => Err(RemoteError::protocol_error(format!(
+            "control method '{method}' is listed but not handled"
+        ))),
+    }
+}
+
+async fn status<B: Backend>(node: &Node<B>) -> bytes::Bytes {
+    let backend = &node.backend;
+    let field = |name: &str| Value::Str(name.into());
+    let objects = backend
+        .snapshot()
+        .await
+        .into_iter()
+        .map(|info| {
+            Value::Map(vec![
+                (field("id"), Value::Int(info.id as i128)),
+                (field("name"), info.name.map_or(Value::Nil, Value::Str)),
+                (field("typeid"), Value::Str(info.typeid)),
+                (field("refs"), Value::Int(info.refs as i128)),
+                (field("detail"), Value::Str(info.detail)),
+            ])
+        })
+        .collect();
+    let sessions = backend.live_sessions().await;
+    Value::Map(vec![
+        (
+            field("version"),
+            Value::Str(env!("CARGO_PKG_VERSION").into()),
+        ),
+        (field("sessions"), Value::Int(sessions as i128)),
+        (field("objects"), Value::Array(objects)),
+    ])
+    .to_bytes()
+}

@@ -1,0 +1,213 @@
+//! The native dialect: MessagePack envelopes with request ids, many calls in flight on one
+//! connection, replies in any order.
+//!
+//! One task reads requests and hands them to the session core, which runs fast methods
+//! inline and parks the rest; a writer task (`writer.rs`) batches replies into few writes.
+//! Control calls (object 0) are decoded in `control.rs`.
+//!
+//! # Back-pressure
+//! Replies wait in a queue bounded in count and bytes. When it is full this task waits,
+//! and so stops reading requests: a client that does not read its replies pushes back on
+//! itself through TCP, never on other sessions.
+
+mod control;
+mod writer;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use syncman_protocol::message::{
+    decode_client_message, ClientMessage, CONTROL_OBJECT, HELLO_ID, NATIVE_VERSION,
+};
+use syncman_protocol::value::encode;
+use syncman_protocol::FrameCodec;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::codec::{Decoder, FramedRead};
+use tracing::{debug, info, warn};
+
+use crate::node::backend::Backend;
+use crate::node::object::{Reply, WithdrawReason};
+use crate::node::session::{CallId, Session};
+use writer::{reply_cost, write_replies, QueuedReply};
+
+/// Serves a native session until the client leaves, the node shuts down, or the backend
+/// ends the session.
+pub(crate) async fn serve<R, W, B>(
+    session: Session<B>,
+    reader: FramedRead<R, FrameCodec>,
+    writer: W,
+    peer: SocketAddr,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+    B: Backend,
+{
+    let node = session.node().clone();
+    let id = session.id();
+    let (tx, rx) = mpsc::channel(node.config.reply_queue);
+    let writer_task = tokio::spawn(write_replies(writer, node.config.max_frame, rx));
+    let mut conn = NativeSession {
+        session,
+        replies: Replies {
+            tx,
+            budget: Arc::new(Semaphore::new(node.config.reply_queue_bytes)),
+            max_bytes: node.config.reply_queue_bytes,
+        },
+    };
+    conn.replies
+        .send(HELLO_ID, Ok(encode::int(NATIVE_VERSION as i128)))
+        .await;
+    let ending = conn.serve(reader).await;
+    info!(session = id, %peer, "session ended: {ending}");
+    let NativeSession {
+        session,
+        mut replies,
+    } = conn;
+    let why = if node.is_shutting_down() {
+        WithdrawReason::Shutdown
+    } else {
+        WithdrawReason::Cancelled
+    };
+    let withdrawn = session.end(why).await;
+    if why == WithdrawReason::Shutdown {
+        // The client is still there to hear `ShuttingDown`.
+        for (call, reply) in withdrawn {
+            replies.send(call, reply).await;
+        }
+    }
+    // Dropping the last sender lets the writer flush what is queued and finish.
+    drop(replies);
+    match tokio::time::timeout(node.config.drain_timeout, writer_task).await {
+        Ok(Ok(Err(e))) => debug!(session = id, "reply writer: {e}"),
+        Err(_) => warn!(session = id, "reply writer did not drain in time"),
+        _ => {}
+    }
+}
+
+/// The sending side of a session's reply queue.
+struct Replies {
+    tx: mpsc::Sender<QueuedReply>,
+    /// Bytes of replies this session may have queued (`reply_queue_bytes`).
+    budget: Arc<Semaphore>,
+    max_bytes: usize,
+}
+
+impl Replies {
+    /// Queues a reply, waiting for room (which stops this session reading requests). Fails
+    /// only if the writer is gone (socket dead), which the read side notices.
+    async fn send(&mut self, call: CallId, reply: Reply) {
+        let cost = reply_cost(&reply).min(self.max_bytes) as u32;
+        let Ok(budget) = self.budget.clone().acquire_many_owned(cost).await else {
+            return;
+        };
+        let queued = QueuedReply {
+            id: call,
+            reply,
+            budget,
+        };
+        let _ = self.tx.send(queued).await;
+    }
+}
+
+/// A native connection's session: the core plus its reply queue.
+struct NativeSession<B: Backend> {
+    session: Session<B>,
+    replies: Replies,
+}
+
+impl<B: Backend> NativeSession<B> {
+    /// Reads and answers requests until the session should end; returns why.
+    async fn serve<R>(&mut self, mut reader: FramedRead<R, FrameCodec>) -> String
+    where
+        R: AsyncRead + Unpin,
+    {
+        let node = self.session.node().clone();
+        let lost = node.backend.session_lost(self.session.id());
+        tokio::pin!(lost);
+        loop {
+            tokio::select! {
+                biased;
+                _ = node.shutdown.cancelled() => {
+                    self.drain_buffered(&mut reader).await;
+                    return "node shutting down".into();
+                }
+                () = &mut lost => return "the backend ended the session".into(),
+                (call, reply) = self.session.next_answer() => self.replies.send(call, reply).await,
+                frame = reader.next() => match frame {
+                    None => return "client closed the connection".into(),
+                    Some(Err(e)) => {
+                        warn!(session = self.session.id(), "closing connection: {e}");
+                        return format!("bad frame: {e}");
+                    }
+                    Some(Ok(frame)) => {
+                        if let Err(why) = self.handle_frame(frame.freeze()).await {
+                            warn!(session = self.session.id(), "closing connection: {why}");
+                            return why;
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// On shutdown, answers the requests that already arrived (they are in the read
+    /// buffer) instead of dropping them; nothing more is read from the socket.
+    async fn drain_buffered<R>(&mut self, reader: &mut FramedRead<R, FrameCodec>)
+    where
+        R: AsyncRead + Unpin,
+    {
+        loop {
+            let mut codec = reader.decoder().clone();
+            let frame = match codec.decode(reader.read_buffer_mut()) {
+                Ok(Some(frame)) => frame,
+                _ => return,
+            };
+            if self.handle_frame(frame.freeze()).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Handles one frame. An undecodable envelope closes the connection (framing can no
+    /// longer be trusted to mean what the client meant); everything else is a reply.
+    async fn handle_frame(&mut self, frame: Bytes) -> Result<(), String> {
+        let message = decode_client_message(&frame).map_err(|e| e.to_string())?;
+        match message {
+            ClientMessage::Request {
+                id,
+                object: CONTROL_OBJECT,
+                method,
+                args,
+            } => {
+                let reply = control::call(&mut self.session, method, args).await;
+                if let Err(e) = &reply {
+                    debug!(
+                        session = self.session.id(),
+                        method, "control error reply: {e}"
+                    );
+                }
+                self.replies.send(id, reply).await;
+            }
+            ClientMessage::Request {
+                id,
+                object,
+                method,
+                args,
+            } => {
+                if let Some(reply) = self.session.call(id, object, method, args) {
+                    self.replies.send(id, reply).await;
+                }
+            }
+            ClientMessage::Cancel { id } => {
+                if let Some(reply) = self.session.cancel(id) {
+                    self.replies.send(id, reply).await;
+                }
+            }
+            ClientMessage::Release { object } => self.session.release(object).await,
+        }
+        Ok(())
+    }
+}

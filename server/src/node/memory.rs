@@ -1,0 +1,245 @@
+//! The in-memory backend: objects by id and by name with their reference counts, sessions
+//! counted, and a fencing-token counter per lock. The node's default.
+//!
+//! Named objects live until deleted or the node stops. Anonymous objects are counted: each
+//! reference belongs to a session (native clients) or is a free-standing count (CPython
+//! clients' explicit `incref`/`decref`); at zero the object is dropped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use syncman_protocol::{Args, RemoteError};
+
+use super::backend::{no_such_object, Backend, FencingTokens, ObjectId, ObjectInfo};
+use super::object::{SessionId, SharedObject};
+use super::registry::Registry;
+
+struct Entry {
+    object: Arc<dyn SharedObject>,
+    name: Option<String>,
+    refs: u64,
+}
+
+#[derive(Default)]
+struct Table {
+    objects: HashMap<ObjectId, Entry>,
+    names: HashMap<String, ObjectId>,
+}
+
+/// The in-memory node's objects and sessions.
+pub struct MemoryBackend {
+    registry: Registry,
+    table: RwLock<Table>,
+    next_id: AtomicU64,
+    next_session: AtomicU64,
+    live_sessions: AtomicUsize,
+}
+
+impl MemoryBackend {
+    /// An empty node that creates objects of the typeids in `registry`.
+    pub fn new(registry: Registry) -> Self {
+        MemoryBackend {
+            registry,
+            table: RwLock::default(),
+            // 0 is the node's own control object.
+            next_id: AtomicU64::new(1),
+            next_session: AtomicU64::new(1),
+            live_sessions: AtomicUsize::new(0),
+        }
+    }
+
+    /// The typeids this node creates, for an embedding program to add its own.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
+    fn lookup(&self, name: &str, typeid: &str) -> Result<Option<ObjectId>, RemoteError> {
+        let table = self.table.read();
+        let Some(&id) = table.names.get(name) else {
+            return Ok(None);
+        };
+        match table.objects.get(&id) {
+            Some(e) if e.object.typeid() == typeid => Ok(Some(id)),
+            Some(e) => Err(typeid_clash(name, e.object.typeid(), typeid)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Backend for MemoryBackend {
+    type Tokens = TokenCounter;
+
+    fn object(&self, id: ObjectId) -> Option<Arc<dyn SharedObject>> {
+        self.table.read().objects.get(&id).map(|e| e.object.clone())
+    }
+
+    async fn create(&self, typeid: &str, ctor: Args) -> Result<ObjectId, RemoteError> {
+        let object = self.registry.construct(typeid, ctor)?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            object,
+            name: None,
+            refs: 1,
+        };
+        self.table.write().objects.insert(id, entry);
+        Ok(id)
+    }
+
+    async fn get_or_create(
+        &self,
+        name: &str,
+        typeid: &str,
+        ctor: Args,
+    ) -> Result<(ObjectId, bool), RemoteError> {
+        if let Some(id) = self.lookup(name, typeid)? {
+            return Ok((id, false));
+        }
+        // Construct outside the lock; a racing creator may win, then ours is dropped.
+        let object = self.registry.construct(typeid, ctor)?;
+        let mut table = self.table.write();
+        if let Some(&id) = table.names.get(name) {
+            return match table.objects.get(&id).map(|e| e.object.typeid()) {
+                Some(t) if t == typeid => Ok((id, false)),
+                Some(t) => Err(typeid_clash(name, t, typeid)),
+                None => Err(RemoteError::runtime_error("object table inconsistent")),
+            };
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        table.names.insert(name.to_owned(), id);
+        let entry = Entry {
+            object,
+            name: Some(name.to_owned()),
+            refs: 0,
+        };
+        table.objects.insert(id, entry);
+        Ok((id, true))
+    }
+
+    async fn incref(&self, id: ObjectId) -> Result<(), RemoteError> {
+        let mut table = self.table.write();
+        let entry = table
+            .objects
+            .get_mut(&id)
+            .ok_or_else(|| no_such_object(id))?;
+        if entry.name.is_none() {
+            entry.refs += 1;
+        }
+        Ok(())
+    }
+
+    async fn decref(&self, id: ObjectId) {
+        let freed = {
+            let mut table = self.table.write();
+            match table.objects.get_mut(&id) {
+                Some(e) if e.name.is_none() => {
+                    e.refs = e.refs.saturating_sub(1);
+                    if e.refs == 0 {
+                        table.objects.remove(&id)
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            }
+        };
+        // The object (maybe large) is closed and dropped here, outside the lock.
+        if let Some(entry) = freed {
+            entry.object.closed();
+        }
+    }
+
+    async fn delete_named(&self, name: &str) -> Result<(), RemoteError> {
+        let removed = {
+            let mut table = self.table.write();
+            let id = table
+                .names
+                .remove(name)
+                .ok_or_else(|| RemoteError::key_error(format!("no object named '{name}'")))?;
+            table.objects.remove(&id)
+        };
+        if let Some(entry) = removed {
+            entry.object.closed();
+        }
+        Ok(())
+    }
+
+    fn typeids(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.registry.typeids().map(str::to_owned).collect();
+        names.sort_unstable();
+        names
+    }
+
+    async fn object_count(&self) -> usize {
+        self.table.read().objects.len()
+    }
+
+    async fn snapshot(&self) -> Vec<ObjectInfo> {
+        let mut rows: Vec<_> = {
+            let table = self.table.read();
+            table
+                .objects
+                .iter()
+                .map(|(&id, e)| {
+                    let info = ObjectInfo {
+                        id,
+                        name: e.name.clone(),
+                        typeid: e.object.typeid().to_owned(),
+                        refs: e.refs,
+                        detail: String::new(),
+                    };
+                    (info, e.object.clone())
+                })
+                .collect()
+        };
+        rows.sort_by_key(|(info, _)| info.id);
+        // Each object describes itself under its own lock, not the table's.
+        rows.into_iter()
+            .map(|(mut info, object)| {
+                info.detail = object.describe();
+                info
+            })
+            .collect()
+    }
+
+    async fn open_session(&self) -> Result<SessionId, RemoteError> {
+        self.live_sessions.fetch_add(1, Ordering::Relaxed);
+        Ok(self.next_session.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn session_lost(
+        &self,
+        _id: SessionId,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        std::future::pending()
+    }
+
+    async fn close_session(&self, _id: SessionId) {
+        self.live_sessions.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn live_sessions(&self) -> usize {
+        self.live_sessions.load(Ordering::Relaxed)
+    }
+}
+
+/// The in-memory node's fencing tokens: a counter per lock, bumped under the lock's own
+/// mutex in the same step as the grant. Tokens of one lock start at 1.
+#[derive(Debug, Default)]
+pub struct TokenCounter {
+    last: u64,
+}
+
+impl FencingTokens for TokenCounter {
+    fn next_token(&mut self) -> u64 {
+        self.last += 1;
+        self.last
+    }
+}
+
+fn typeid_clash(name: &str, existing: &str, wanted: &str) -> RemoteError {
+    RemoteError::type_error(format!(
+        "object '{name}' exists with typeid '{existing}', not '{wanted}'"
+    ))
+}

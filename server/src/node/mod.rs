@@ -1,0 +1,49 @@
+//! The node core: objects, their waiters, and sessions, with no knowledge of sockets or of
+//! either wire dialect. The network layer (`crate::net`) drives it.
+//!
+//! # Layout
+//! - [`Node`] (this file): what every session of a node shares.
+//! - [`object`]: the [`SharedObject`](object::SharedObject) trait and what a call produces.
+//! - [`wait`]: the queue of parked callers an object keeps.
+//! - [`session`]: the dialect-neutral session: calls, parked calls, cancellation,
+//!   deadlines, answers that race a cancel, and cleanup when it ends.
+//! - [`backend`]: the seam to where objects and sessions live; [`memory`] is the in-memory
+//!   implementation, [`registry`] its typeid → constructor map.
+//! - [`objects`]: the built-in types, one file each.
+
+pub mod backend;
+pub mod memory;
+pub mod object;
+pub mod objects;
+pub mod registry;
+pub mod session;
+pub mod wait;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use backend::Backend;
+use memory::MemoryBackend;
+
+/// What every session of a node shares: its settings, its backend, and the token that
+/// stops it.
+pub struct Node<B: Backend = MemoryBackend> {
+    pub config: Config,
+    pub backend: B,
+    /// Cancelled once, when the node starts shutting down.
+    pub shutdown: CancellationToken,
+}
+
+impl<B: Backend> Node<B> {
+    pub fn new(config: Config, backend: B) -> Self {
+        Node {
+            config,
+            backend,
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+}

@@ -1,0 +1,396 @@
+//! The session core: everything a session does besides its wire, for either dialect.
+//!
+//! A dialect decodes a request, hands it to [`Session::call`], and sends whatever comes
+//! back, now or later from [`Session::next_answer`]. The session keeps the references the
+//! client holds, the objects in which it holds locks or units, and its parked calls. It is
+//! owned by the one task that serves the connection, so it needs no lock.
+//!
+//! # Cancellation
+//! A parked call ends in exactly one of three ways: the object answers it; its deadline
+//! passes and the node withdraws it (the object answers as Python would, e.g. `Empty`); or
+//! the client cancels it / the session ends and the node withdraws it. Withdrawal and
+//! answering are mutually exclusive under the object's lock, so nothing is handed to a
+//! caller that has gone. If the answer won the race with a cancel but has not been sent,
+//! it goes back to the object ([`SharedObject::undelivered`]) and the caller hears
+//! `Cancelled`; an answer already sent is the client's to give back.
+//!
+//! # Failure
+//! When the session ends for any reason (close, crash, network cut, shutdown),
+//! [`Session::end`] withdraws its parked calls, releases (by default) the locks and units
+//! it holds, and drops its references.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
+use syncman_protocol::{Args, ErrorKind, RemoteError};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tracing::{debug, error};
+
+use super::backend::{no_such_object, Backend, ObjectId};
+use super::object::{
+    CallCtx, Handover, Outcome, Parked, Reply, SessionId, SharedObject, WaiterId, WithdrawReason,
+    Withdrawal,
+};
+use super::Node;
+
+/// Identifies one call within a session; the dialect chooses it (the native request id).
+pub type CallId = u64;
+
+/// How a parked call's future ended.
+enum ParkEnd {
+    Answered(Reply),
+    /// The deadline passed; the receiver comes back so a racing answer is not lost.
+    TimedOut(oneshot::Receiver<Reply>),
+    /// The object dropped the waiter without answering (withdrawn, or object freed).
+    Dropped,
+}
+
+type ParkFuture = Pin<Box<dyn Future<Output = (CallId, ParkEnd)> + Send>>;
+
+struct ParkedCall {
+    object: Arc<dyn SharedObject>,
+    waiter: WaiterId,
+    handover: Handover,
+    /// The client cancelled after the object had answered but before the answer left:
+    /// the answer goes back to the object instead of to the client.
+    cancelled: bool,
+}
+
+/// One session's state.
+pub struct Session<B: Backend> {
+    id: SessionId,
+    node: Arc<Node<B>>,
+    /// References this session holds on anonymous objects.
+    refs: HashMap<ObjectId, u32>,
+    /// Objects in which this session may hold locks or units. Weak, so a freed object
+    /// is not kept alive by a session that once locked it.
+    holds: HashMap<ObjectId, Weak<dyn SharedObject>>,
+    /// `holds` is pruned of freed objects when it grows past this.
+    prune_holds_at: usize,
+    parked: HashMap<CallId, ParkedCall>,
+    park_futures: FuturesUnordered<ParkFuture>,
+}
+
+impl<B: Backend> Session<B> {
+    /// Opens a session on `node` (the backend gives it its identity).
+    pub async fn open(node: Arc<Node<B>>) -> Result<Self, RemoteError> {
+        let id = node.backend.open_session().await?;
+        Ok(Session {
+            id,
+            node,
+            refs: HashMap::new(),
+            holds: HashMap::new(),
+            prune_holds_at: 64,
+            parked: HashMap::new(),
+            park_futures: FuturesUnordered::new(),
+        })
+    }
+
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    pub fn node(&self) -> &Arc<Node<B>> {
+        &self.node
+    }
+
+    /// Calls `method` on `object`. `Some(reply)`: answered now. `None`: the call parked;
+    /// its answer comes from [`next_answer`](Self::next_answer).
+    pub fn call(
+        &mut self,
+        call: CallId,
+        object: ObjectId,
+        method: &str,
+        args: Args,
+    ) -> Option<Reply> {
+        let reply = self.run(call, object, method, args)?;
+        if let Err(e) = &reply {
+            // The client's business, not the operator's.
+            debug!(session = self.id, object, method, "error reply: {e}");
+        }
+        Some(reply)
+    }
+
+    /// Runs a call: its answer, or `None` if it parked (and is kept here).
+    fn run(&mut self, call: CallId, object: ObjectId, method: &str, args: Args) -> Option<Reply> {
+        if self.parked.contains_key(&call) {
+            // A client bug: two waiting calls under one id. Refused before the object
+            // runs it, so it changes nothing.
+            let why = RemoteError::protocol_error(format!("request id {call} is already waiting"));
+            return Some(Err(why));
+        }
+        let Some(target) = self.node.backend.object(object) else {
+            return Some(Err(no_such_object(object)));
+        };
+        let mut ctx = CallCtx::new(self.id);
+        ctx.may_park = self.parked.len() < self.node.config.max_parked_per_session;
+        // A bug in one object must not take the session (and what it holds) down without
+        // cleanup: a panic becomes an error reply and a log line.
+        let run = std::panic::AssertUnwindSafe(|| target.call(method, args, &mut ctx));
+        let outcome = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+            error!(session = self.id, object, method, "object method panicked");
+            Outcome::Ready(Err(RemoteError::runtime_error(
+                "internal error in the node (logged there)",
+            )))
+        });
+        if ctx.holds_state {
+            self.note_hold(object, &target);
+        }
+        match outcome {
+            Outcome::Ready(reply) => Some(reply),
+            Outcome::Park(parked) => {
+                self.park(call, target, parked);
+                None
+            }
+        }
+    }
+
+    fn note_hold(&mut self, object: ObjectId, target: &Arc<dyn SharedObject>) {
+        self.holds
+            .entry(object)
+            .or_insert_with(|| Arc::downgrade(target));
+        if self.holds.len() > self.prune_holds_at {
+            self.holds.retain(|_, o| o.strong_count() > 0);
+            self.prune_holds_at = (self.holds.len() * 2).max(64);
+        }
+    }
+
+    fn park(&mut self, call: CallId, object: Arc<dyn SharedObject>, parked: Parked) {
+        let Parked {
+            waiter,
+            reply,
+            deadline,
+            handover,
+        } = parked;
+        self.parked.insert(
+            call,
+            ParkedCall {
+                object,
+                waiter,
+                handover,
+                cancelled: false,
+            },
+        );
+        self.park_futures
+            .push(Box::pin(wait_parked(call, reply, deadline)));
+    }
+
+    /// Calls waiting now.
+    pub fn parked(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// The client gave up on `call`. `Some(reply)`: the call was withdrawn and this is its
+    /// answer. `None`: nothing waits under that id any more, or the object had answered
+    /// already, and [`next_answer`](Self::next_answer) will give that answer back to the
+    /// object and answer the call `Cancelled`.
+    pub fn cancel(&mut self, call: CallId) -> Option<Reply> {
+        let parked = self.parked.get_mut(&call)?;
+        match parked
+            .object
+            .withdraw(parked.waiter, WithdrawReason::Cancelled)
+        {
+            Withdrawal::Answer(reply) => {
+                self.parked.remove(&call);
+                Some(reply)
+            }
+            Withdrawal::AlreadyAnswered | Withdrawal::StillWaiting => {
+                parked.cancelled = true;
+                None
+            }
+        }
+    }
+
+    /// The next answer to a parked call: answered by its object, ended by its deadline,
+    /// or cancelled. Pending while nothing is parked. Cancel-safe: dropping the future
+    /// loses no answer.
+    pub async fn next_answer(&mut self) -> (CallId, Reply) {
+        loop {
+            let Some((call, end)) = self.park_futures.next().await else {
+                return std::future::pending().await;
+            };
+            if let Some(reply) = self.finish_parked(call, end) {
+                return (call, reply);
+            }
+        }
+    }
+
+    fn finish_parked(&mut self, call: CallId, end: ParkEnd) -> Option<Reply> {
+        match end {
+            ParkEnd::Answered(reply) => Some(self.deliver(call, reply)),
+            ParkEnd::TimedOut(mut rx) => {
+                let parked = self.parked.get(&call)?;
+                match parked
+                    .object
+                    .withdraw(parked.waiter, WithdrawReason::Timeout)
+                {
+                    Withdrawal::Answer(reply) => {
+                        self.parked.remove(&call);
+                        Some(reply)
+                    }
+                    // Answered just before the deadline: the answer is in the channel.
+                    Withdrawal::AlreadyAnswered => match rx.try_recv() {
+                        Ok(reply) => Some(self.deliver(call, reply)),
+                        Err(_) => self.finish_dropped(call),
+                    },
+                    Withdrawal::StillWaiting => {
+                        self.park_futures
+                            .push(Box::pin(wait_parked(call, rx, None)));
+                        None
+                    }
+                }
+            }
+            ParkEnd::Dropped => self.finish_dropped(call),
+        }
+    }
+
+    /// An answer came for a parked call: it goes to the client, or back to the object if
+    /// the call was cancelled meanwhile.
+    fn deliver(&mut self, call: CallId, reply: Reply) -> Reply {
+        match self.parked.remove(&call) {
+            Some(parked) if parked.cancelled => {
+                parked.object.undelivered(parked.handover, self.id, reply);
+                Err(cancelled())
+            }
+            _ => reply,
+        }
+    }
+
+    /// The object dropped a waiter without answering it.
+    fn finish_dropped(&mut self, call: CallId) -> Option<Reply> {
+        let parked = self.parked.remove(&call)?;
+        Some(Err(if parked.cancelled {
+            cancelled()
+        } else {
+            RemoteError::not_found("the object was freed while the call waited")
+        }))
+    }
+
+    // -- References and the node's own operations ----------------------------------------
+
+    /// Creates an anonymous object this session holds once.
+    pub async fn create(&mut self, typeid: &str, ctor: Args) -> Result<ObjectId, RemoteError> {
+        let id = self.node.backend.create(typeid, ctor).await?;
+        self.add_ref(id);
+        Ok(id)
+    }
+
+    /// The object named `name`, created from `ctor` if absent; true if this call created
+    /// it. Named objects are not reference-counted.
+    pub async fn get_or_create(
+        &mut self,
+        typeid: &str,
+        name: &str,
+        ctor: Args,
+    ) -> Result<(ObjectId, bool), RemoteError> {
+        self.node.backend.get_or_create(name, typeid, ctor).await
+    }
+
+    /// Takes a reference on an object whose id came from elsewhere.
+    pub async fn incref(&mut self, id: ObjectId) -> Result<(), RemoteError> {
+        self.node.backend.incref(id).await?;
+        self.add_ref(id);
+        Ok(())
+    }
+
+    /// Drops one of this session's references to an anonymous object.
+    pub async fn release(&mut self, object: ObjectId) {
+        match self.refs.get_mut(&object) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                if *n == 0 {
+                    self.refs.remove(&object);
+                }
+                self.node.backend.decref(object).await;
+            }
+            _ => debug!(
+                session = self.id,
+                object, "release of a reference this session does not hold"
+            ),
+        }
+    }
+
+    fn add_ref(&mut self, object: ObjectId) {
+        let n = self.refs.entry(object).or_insert(0);
+        *n = n.saturating_add(1);
+    }
+
+    /// Ends the session: withdraws its parked calls (giving back anything already handed
+    /// to them but not yet sent), releases what it holds, drops its references. Returns
+    /// the answers of the withdrawn calls, for a client that is still there to hear them
+    /// (`ShuttingDown` when the node stops).
+    pub async fn end(mut self, why: WithdrawReason) -> Vec<(CallId, Reply)> {
+        let mut answered = HashMap::new();
+        let mut replies = Vec::new();
+        for (call, parked) in self.parked.drain() {
+            match parked.object.withdraw(parked.waiter, why) {
+                Withdrawal::Answer(reply) => replies.push((call, reply)),
+                _ => {
+                    answered.insert(call, parked);
+                }
+            }
+        }
+        // Every parked future is ready now (answered, or its sender dropped); polled
+        // outside tokio's cooperative budget so none looks pending for budget reasons.
+        while let Some(Some((call, end))) =
+            tokio::task::unconstrained(self.park_futures.next()).now_or_never()
+        {
+            let reply = match end {
+                ParkEnd::Answered(reply) => reply,
+                ParkEnd::TimedOut(mut rx) => match rx.try_recv() {
+                    Ok(reply) => reply,
+                    Err(_) => continue,
+                },
+                ParkEnd::Dropped => continue,
+            };
+            if let Some(parked) = answered.remove(&call) {
+                parked.object.undelivered(parked.handover, self.id, reply);
+            }
+        }
+        self.park_futures = FuturesUnordered::new();
+        if self.node.config.release_on_disconnect {
+            for (_, object) in self.holds.drain() {
+                if let Some(object) = object.upgrade() {
+                    object.session_ended(self.id);
+                }
+            }
+        }
+        for (object, n) in std::mem::take(&mut self.refs) {
+            for _ in 0..n {
+                self.node.backend.decref(object).await;
+            }
+        }
+        self.node.backend.close_session(self.id).await;
+        replies
+    }
+}
+
+fn cancelled() -> RemoteError {
+    RemoteError::new(ErrorKind::Cancelled, "the call was cancelled by its caller")
+}
+
+async fn wait_parked(
+    call: CallId,
+    mut rx: oneshot::Receiver<Reply>,
+    deadline: Option<Instant>,
+) -> (CallId, ParkEnd) {
+    let end = match deadline {
+        None => match (&mut rx).await {
+            Ok(reply) => ParkEnd::Answered(reply),
+            Err(_) => ParkEnd::Dropped,
+        },
+        Some(deadline) => tokio::select! {
+            r = &mut rx => match r {
+                Ok(reply) => ParkEnd::Answered(reply),
+                Err(_) => ParkEnd::Dropped,
+            },
+            _ = tokio::time::sleep_until(deadline) => ParkEnd::TimedOut(rx),
+        },
+    };
+    (call, end)
+}
