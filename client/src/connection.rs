@@ -1,10 +1,13 @@
 //! One multiplexed connection: a writer task, a reader task routing replies by id, and a
-//! table of calls in flight.
+//! table of calls in flight. Proxies call [`Connection::call`] directly; it encodes the
+//! request, waits for the reply and decodes it, in one place.
 //!
 //! # Cancellation
 //! A call's future registers itself before its request is sent; if it is dropped before the
 //! reply arrives, it removes itself and sends `Cancel` so the node withdraws a parked wait
-//! (a queue get or lock acquire) instead of handing an item or permit to nobody.
+//! (a queue get or lock acquire) instead of handing an item or permit to nobody. A call
+//! that may be granted something carries an [`Undo`]: if the grant raced the drop, the
+//! client gives it back.
 //!
 //! # Drop behaviour
 //! When the last `Manager` clone and proxy is dropped, the writer closes the socket's write
@@ -16,16 +19,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
-use syncman_protocol::frame::{encode_frame_with, FrameError};
-use syncman_protocol::handshake::client_handshake;
-use syncman_protocol::message::{self, decode_response, HELLO_ID, NATIVE_VERSION};
+use syncman_protocol::frame::{FrameBuilder, FrameError};
+use syncman_protocol::message::{self, decode_response, FORGET_ID};
+use syncman_protocol::opening::{open_native, OpenError};
 use syncman_protocol::FrameCodec;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{Framed, FramedRead};
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 
@@ -82,25 +87,6 @@ struct PendingCalls {
     closed: bool,
 }
 
-/// Sends an undo for a late answer. A `false`/nil answer granted nothing.
-fn run_undo(out: &mpsc::UnboundedSender<Bytes>, max_frame: usize, undo: Undo, result: Reply) {
-    let Ok(value) = result else { return };
-    if undo.ignore_falsy && matches!(&value[..], [0xc2] | [0xc0]) {
-        return;
-    }
-    let mut buf = BytesMut::new();
-    let encoded = encode_frame_with(&mut buf, max_frame, |b| {
-        message::encode_request_head(b, message::FORGET_ID, undo.object, undo.method);
-        message::encode_args_len(b, undo.pass_result as u32);
-        if undo.pass_result {
-            b.put_slice(&value);
-        }
-    });
-    if encoded.is_ok() {
-        let _ = out.send(buf.freeze());
-    }
-}
-
 impl Pending {
     fn lock(&self) -> std::sync::MutexGuard<'_, PendingCalls> {
         self.calls.lock().unwrap_or_else(|p| p.into_inner())
@@ -121,6 +107,69 @@ impl Pending {
     }
 }
 
+/// One request frame: `[0, id, object, method, args]`, with the arguments written by
+/// `write_args` as one array.
+fn request_frame(
+    id: u64,
+    object: u64,
+    method: &str,
+    max_frame: usize,
+    write_args: impl FnOnce(&mut FrameBuilder) -> Result<()>,
+) -> Result<Bytes> {
+    let mut frame = FrameBuilder::default();
+    message::encode_request_head(&mut frame, id, object, method);
+    write_args(&mut frame)?;
+    frame.finish(max_frame).map_err(|e| match e {
+        FrameError::TooLarge { len, max } => Error::FrameTooLarge { len, max },
+        other => Error::Protocol(other.to_string()),
+    })
+}
+
+/// Writes serde arguments: a tuple (an array), or `()` for none. Structs become maps, so
+/// other languages see field names.
+fn serde_args<A: Serialize + ?Sized>(
+    args: &A,
+) -> impl FnOnce(&mut FrameBuilder) -> Result<()> + '_ {
+    move |frame| {
+        let start = frame.payload_len();
+        rmp_serde::encode::write_named(&mut frame.writer(), args)
+            .map_err(|e| Error::Encode(e.to_string()))?;
+        match frame.payload()[start..].first() {
+            Some(0x90..=0x9f | 0xdc | 0xdd) => Ok(()),
+            // `()` encodes as nil: no arguments.
+            Some(0xc0) => {
+                frame.truncate_payload(start);
+                message::encode_args_len(frame, 0);
+                Ok(())
+            }
+            _ => Err(Error::Encode("arguments must be a tuple".into())),
+        }
+    }
+}
+
+/// Sends an undo for a late answer. A `false`/nil answer granted nothing.
+fn run_undo(out: &mpsc::UnboundedSender<Bytes>, max_frame: usize, undo: Undo, result: Reply) {
+    let Ok(value) = result else { return };
+    if undo.ignore_falsy && matches!(&value[..], [0xc2] | [0xc0]) {
+        return;
+    }
+    let frame = request_frame(FORGET_ID, undo.object, undo.method, max_frame, |f| {
+        message::encode_args_len(f, undo.pass_result as u32);
+        if undo.pass_result {
+            f.put_slice(&value);
+        }
+        Ok(())
+    });
+    if let Ok(frame) = frame {
+        let _ = out.send(frame);
+    }
+}
+
+/// Decodes a result into the caller's type.
+fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<R> {
+    rmp_serde::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))
+}
+
 pub(crate) struct Connection {
     outgoing: mpsc::UnboundedSender<Bytes>,
     pending: Arc<Pending>,
@@ -138,36 +187,14 @@ impl Connection {
             let stream = TcpStream::connect(addr).await?;
             let _ = stream.set_nodelay(true);
             let mut framed = Framed::new(stream, FrameCodec::handshake());
-            client_handshake(&mut framed, authkey).await.map_err(|e| {
-                if e.is_auth_failure() {
-                    Error::Auth(e.to_string())
-                } else {
-                    Error::Handshake(e.to_string())
-                }
-            })?;
-            framed.codec_mut().set_max_len(opts.max_frame);
-            let mut hello = BytesMut::new();
-            message::encode_hello(&mut hello);
-            framed
-                .send(hello.freeze())
+            open_native(&mut framed, authkey, opts.max_frame)
                 .await
-                .map_err(|e| Error::Handshake(e.to_string()))?;
-            let answer = match framed.next().await {
-                Some(Ok(frame)) => frame.freeze(),
-                Some(Err(e)) => return Err(Error::Handshake(e.to_string())),
-                None => {
-                    return Err(Error::Handshake(
-                        "the node closed the connection after authentication".into(),
-                    ))
-                }
-            };
-            match decode_response(answer) {
-                Ok((HELLO_ID, Ok(_))) => Ok(framed),
-                Ok((_, Err(e))) => Err(Error::Handshake(e.to_string())),
-                _ => Err(Error::Handshake(format!(
-                    "unexpected hello answer (this client speaks version {NATIVE_VERSION})"
-                ))),
-            }
+                .map_err(|e| match e {
+                    e if e.is_auth_failure() => Error::Auth(e.to_string()),
+                    OpenError::Refused(e) => Error::Handshake(e.to_string()),
+                    e => Error::Handshake(e.to_string()),
+                })?;
+            Ok::<_, Error>(framed)
         };
         let framed = tokio::time::timeout(opts.connect_timeout, setup)
             .await
@@ -182,7 +209,7 @@ impl Connection {
 
         // Writer: coalesce whatever requests are queued into one write. It stops when every
         // handle is gone, or when the reader has lost the connection (`reader_gone`).
-        let reader_gone = tokio_util::sync::CancellationToken::new();
+        let reader_gone = CancellationToken::new();
         let writer_stop = reader_gone.clone();
         tokio::spawn(async move {
             let mut buf = BytesMut::new();
@@ -260,33 +287,65 @@ impl Connection {
         })
     }
 
-    /// Starts a request; arguments are appended to the returned builder.
-    pub(crate) fn request(&self, object: u64, method: &str, nargs: u32) -> RequestBuilder {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut buf = BytesMut::with_capacity(64);
-        buf.put_u32(0); // frame length, patched in `finish`
-        message::encode_request_head(&mut buf, id, object, method);
-        message::encode_args_len(&mut buf, nargs);
-        RequestBuilder {
-            id,
-            buf,
-            error: None,
-        }
+    /// Calls `method` on `object` with `args` (a tuple, or `()` for none) and decodes the
+    /// result.
+    pub(crate) async fn call<A, R>(&self, object: u64, method: &str, args: &A) -> Result<R>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let answer = self.send(object, method, serde_args(args), None).await?;
+        decode(&answer)
     }
 
-    /// Sends a built request and waits for its reply.
-    pub(crate) async fn call(&self, req: RequestBuilder) -> Result<Bytes> {
-        self.call_with_undo(req, None).await
-    }
-
-    /// Like [`call`](Self::call); if the caller drops the future and the node's answer
-    /// comes anyway (it won the race with `Cancel`), `undo` gives back what was granted.
-    pub(crate) async fn call_with_undo(
+    /// Like [`call`](Self::call), for a call that may be granted something: if the caller
+    /// drops the future and the node's answer comes anyway (it won the race with `Cancel`),
+    /// `undo` gives back what was granted.
+    pub(crate) async fn call_undoable<A, R>(
         &self,
-        req: RequestBuilder,
+        object: u64,
+        method: &str,
+        args: &A,
+        undo: Undo,
+    ) -> Result<R>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let answer = self
+            .send(object, method, serde_args(args), Some(undo))
+            .await?;
+        decode(&answer)
+    }
+
+    /// Calls with arguments that are already encoded, one MessagePack value each.
+    pub(crate) async fn call_encoded<R: DeserializeOwned>(
+        &self,
+        object: u64,
+        method: &str,
+        args: &[&[u8]],
+    ) -> Result<R> {
+        let write = |frame: &mut FrameBuilder| {
+            message::encode_args_len(frame, args.len() as u32);
+            for arg in args {
+                frame.put_slice(arg);
+            }
+            Ok(())
+        };
+        let answer = self.send(object, method, write, None).await?;
+        decode(&answer)
+    }
+
+    /// Sends a request and waits for its reply, cancelling it if this future is dropped.
+    async fn send(
+        &self,
+        object: u64,
+        method: &str,
+        write_args: impl FnOnce(&mut FrameBuilder) -> Result<()>,
         undo: Option<Undo>,
     ) -> Result<Bytes> {
-        let (id, frame) = req.finish(self.max_frame)?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = request_frame(id, object, method, self.max_frame, write_args)?;
         let (tx, rx) = oneshot::channel();
         {
             let mut calls = self.pending.lock();
@@ -315,33 +374,29 @@ impl Connection {
     }
 
     /// Sends a call whose answer nobody awaits (releases from destructors).
-    pub(crate) fn send_forget(&self, object: u64, method: &str, arg: Option<&[u8]>) {
-        let mut buf = BytesMut::new();
-        let encoded = encode_frame_with(&mut buf, self.max_frame, |b| {
-            message::encode_request_head(b, message::FORGET_ID, object, method);
-            message::encode_args_len(b, arg.is_some() as u32);
-            if let Some(arg) = arg {
-                b.put_slice(arg);
-            }
-        });
-        if encoded.is_ok() {
-            let _ = self.outgoing.send(buf.freeze());
+    pub(crate) fn forget<A: Serialize + ?Sized>(&self, object: u64, method: &str, args: &A) {
+        if let Ok(frame) =
+            request_frame(FORGET_ID, object, method, self.max_frame, serde_args(args))
+        {
+            let _ = self.outgoing.send(frame);
         }
     }
 
     /// Drops one reference to an anonymous object (fire and forget).
     pub(crate) fn release(&self, object: u64) {
-        let mut buf = BytesMut::new();
-        let _ = encode_frame_with(&mut buf, self.max_frame, |b| {
-            message::encode_release(b, object)
-        });
-        let _ = self.outgoing.send(buf.freeze());
+        let mut frame = FrameBuilder::default();
+        message::encode_release(&mut frame, object);
+        if let Ok(frame) = frame.finish(self.max_frame) {
+            let _ = self.outgoing.send(frame);
+        }
     }
 
     fn send_cancel(&self, id: u64) {
-        let mut buf = BytesMut::new();
-        let _ = encode_frame_with(&mut buf, self.max_frame, |b| message::encode_cancel(b, id));
-        let _ = self.outgoing.send(buf.freeze());
+        let mut frame = FrameBuilder::default();
+        message::encode_cancel(&mut frame, id);
+        if let Ok(frame) = frame.finish(self.max_frame) {
+            let _ = self.outgoing.send(frame);
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -392,57 +447,5 @@ impl Drop for CallGuard<'_> {
         if let (Ok(reply), Some(undo)) = (rx.try_recv(), self.undo) {
             run_undo(&self.conn.outgoing, self.conn.max_frame, undo, reply);
         }
-    }
-}
-
-/// A request being built: its head is written; arguments follow.
-pub(crate) struct RequestBuilder {
-    id: u64,
-    buf: BytesMut,
-    error: Option<Error>,
-}
-
-impl RequestBuilder {
-    /// Appends a serde value (structs become maps, so other languages see field names).
-    pub(crate) fn arg<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-        if self.error.is_none() {
-            let mut w = (&mut self.buf).writer();
-            if let Err(e) = rmp_serde::encode::write_named(&mut w, value) {
-                self.error = Some(Error::Encode(e.to_string()));
-            }
-        }
-        self
-    }
-
-    /// Appends an already-encoded MessagePack value.
-    pub(crate) fn raw_arg(mut self, encoded: &[u8]) -> Self {
-        self.buf.put_slice(encoded);
-        self
-    }
-
-    fn finish(mut self, max_frame: usize) -> Result<(u64, Bytes)> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        let len = self.buf.len() - 4;
-        if len > max_frame {
-            return Err(Error::FrameTooLarge {
-                len: len as u64,
-                max: max_frame,
-            });
-        }
-        if len > i32::MAX as usize {
-            // Over 2 GiB: re-frame with CPython's long header.
-            let mut framed = BytesMut::new();
-            encode_frame_with(&mut framed, max_frame, |b| b.put_slice(&self.buf[4..])).map_err(
-                |e| match e {
-                    FrameError::TooLarge { len, max } => Error::FrameTooLarge { len, max },
-                    other => Error::Protocol(other.to_string()),
-                },
-            )?;
-            return Ok((self.id, framed.freeze()));
-        }
-        self.buf[..4].copy_from_slice(&(len as u32).to_be_bytes());
-        Ok((self.id, self.buf.freeze()))
     }
 }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use syncman_protocol::message::CONTROL_OBJECT;
+use syncman_protocol::value::encode;
 use tokio::net::ToSocketAddrs;
 
-use crate::connection::{ConnectOptions, Connection, RequestBuilder};
-use crate::error::{Error, Result};
+use crate::connection::{ConnectOptions, Connection};
+use crate::error::Result;
 use crate::proxy::{
     ArrayElement, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy,
     LockProxy, NamespaceProxy, ObjectHandle, QueueProxy, SemaphoreProxy, ValueProxy,
@@ -47,17 +48,8 @@ pub struct ObjectStatus {
     pub detail: String,
 }
 
-/// An empty constructor argument array.
-const NO_ARGS: &[u8] = &[0x90];
-
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    rmp_serde::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))
-}
-
-/// Encodes constructor arguments (a tuple) as one MessagePack array.
-pub(crate) fn ctor_args<T: Serialize>(args: &T) -> Result<Vec<u8>> {
-    rmp_serde::to_vec_named(args).map_err(|e| Error::Encode(e.to_string()))
-}
+/// No constructor arguments: an empty array (`()` would encode as nil).
+const NO_ARGS: [(); 0] = [];
 
 impl Manager {
     /// Connects and authenticates with `authkey`, with default [`ConnectOptions`].
@@ -76,13 +68,13 @@ impl Manager {
         })
     }
 
-    pub(crate) async fn invoke<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
-        let bytes = self.conn.call(req).await?;
-        decode(&bytes)
-    }
-
-    fn control(&self, method: &str, nargs: u32) -> RequestBuilder {
-        self.conn.request(CONTROL_OBJECT, method, nargs)
+    /// A call to the node itself.
+    async fn control<A, R>(&self, method: &str, args: &A) -> Result<R>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        self.conn.call(CONTROL_OBJECT, method, args).await
     }
 
     /// Gets the object called `name`, creating it with `ctor` (an encoded argument array)
@@ -93,197 +85,179 @@ impl Manager {
         name: &str,
         ctor: &[u8],
     ) -> Result<Arc<ObjectHandle>> {
-        let req = self
-            .control("get_or_create", 3)
-            .arg(typeid)
-            .arg(name)
-            .raw_arg(ctor);
-        let id: u64 = self.invoke(req).await?;
-        Ok(ObjectHandle::new(self.clone(), id, false))
+        let args = [&encode::str(typeid)[..], &encode::str(name)[..], ctor];
+        let id = self
+            .conn
+            .call_encoded(CONTROL_OBJECT, "get_or_create", &args)
+            .await?;
+        Ok(ObjectHandle::new(self.conn.clone(), id, false))
     }
 
     /// Creates an anonymous object, freed when its last handle anywhere is dropped.
     pub async fn create_raw(&self, typeid: &str, ctor: &[u8]) -> Result<Arc<ObjectHandle>> {
-        let req = self.control("create", 2).arg(typeid).raw_arg(ctor);
-        let id: u64 = self.invoke(req).await?;
-        Ok(ObjectHandle::new(self.clone(), id, true))
+        let args = [&encode::str(typeid)[..], ctor];
+        let id = self
+            .conn
+            .call_encoded(CONTROL_OBJECT, "create", &args)
+            .await?;
+        Ok(ObjectHandle::new(self.conn.clone(), id, true))
     }
 
     /// Takes a reference on an anonymous object whose id came from another process.
     pub async fn adopt(&self, id: u64) -> Result<Arc<ObjectHandle>> {
-        self.invoke::<()>(self.control("incref", 1).arg(&id))
-            .await?;
-        Ok(ObjectHandle::new(self.clone(), id, true))
+        self.control::<_, ()>("incref", &(id,)).await?;
+        Ok(ObjectHandle::new(self.conn.clone(), id, true))
     }
 
-    /// Opens a named object (get-or-create) or, with no name, creates an anonymous one.
-    async fn open<P>(
+    /// Opens a named object (get-or-create) or, with no name, creates an anonymous one,
+    /// with constructor arguments `ctor` (a tuple).
+    async fn open<C, P>(
         &self,
         typeid: &str,
         name: Option<&str>,
-        ctor: &[u8],
+        ctor: &C,
         wrap: fn(Arc<ObjectHandle>) -> P,
-    ) -> Result<P> {
+    ) -> Result<P>
+    where
+        C: Serialize + ?Sized,
+    {
         let handle = match name {
-            Some(name) => self.get_or_create_raw(typeid, name, ctor).await?,
-            None => self.create_raw(typeid, ctor).await?,
+            Some(name) => {
+                let id = self.control("get_or_create", &(typeid, name, ctor)).await?;
+                ObjectHandle::new(self.conn.clone(), id, false)
+            }
+            None => {
+                let id = self.control("create", &(typeid, ctor)).await?;
+                ObjectHandle::new(self.conn.clone(), id, true)
+            }
         };
         Ok(wrap(handle))
     }
 
     /// A named `dict`, created empty if absent.
     pub async fn dict<K, V>(&self, name: &str) -> Result<DictProxy<K, V>> {
-        self.open("dict", Some(name), NO_ARGS, DictProxy::new).await
+        self.open("dict", Some(name), &NO_ARGS, DictProxy::new)
+            .await
     }
 
     /// A new anonymous `dict`.
     pub async fn new_dict<K, V>(&self) -> Result<DictProxy<K, V>> {
-        self.open("dict", None, NO_ARGS, DictProxy::new).await
+        self.open("dict", None, &NO_ARGS, DictProxy::new).await
     }
 
     /// A named `list`, created empty if absent.
     pub async fn list<T>(&self, name: &str) -> Result<ListProxy<T>> {
-        self.open("list", Some(name), NO_ARGS, ListProxy::new).await
+        self.open("list", Some(name), &NO_ARGS, ListProxy::new)
+            .await
     }
 
     /// A new anonymous `list`.
     pub async fn new_list<T>(&self) -> Result<ListProxy<T>> {
-        self.open("list", None, NO_ARGS, ListProxy::new).await
+        self.open("list", None, &NO_ARGS, ListProxy::new).await
     }
 
     /// A named `Namespace`, created empty if absent.
     pub async fn namespace(&self, name: &str) -> Result<NamespaceProxy> {
-        self.open("Namespace", Some(name), NO_ARGS, NamespaceProxy::new)
+        self.open("Namespace", Some(name), &NO_ARGS, NamespaceProxy::new)
             .await
     }
 
     /// A new anonymous `Namespace`.
     pub async fn new_namespace(&self) -> Result<NamespaceProxy> {
-        self.open("Namespace", None, NO_ARGS, NamespaceProxy::new)
+        self.open("Namespace", None, &NO_ARGS, NamespaceProxy::new)
             .await
     }
 
     /// A named `Value`, holding `init` if it is created by this call.
     pub async fn value<T: Serialize>(&self, name: &str, init: T) -> Result<ValueProxy<T>> {
-        self.open(
-            "Value",
-            Some(name),
-            &ctor_args(&((), init))?,
-            ValueProxy::new,
-        )
-        .await
+        self.open("Value", Some(name), &((), init), ValueProxy::new)
+            .await
     }
 
     /// A new anonymous `Value`.
     pub async fn new_value<T: Serialize>(&self, init: T) -> Result<ValueProxy<T>> {
-        self.open("Value", None, &ctor_args(&((), init))?, ValueProxy::new)
-            .await
+        self.open("Value", None, &((), init), ValueProxy::new).await
     }
 
     /// A named fixed-length typed `Array` (Python's `Array(typecode, sequence)`), holding
     /// `init` if it is created by this call.
     pub async fn array<T: ArrayElement>(&self, name: &str, init: &[T]) -> Result<ArrayProxy<T>> {
-        self.open(
-            "Array",
-            Some(name),
-            &ctor_args(&(T::TYPECODE, init))?,
-            ArrayProxy::new,
-        )
-        .await
+        self.open("Array", Some(name), &(T::TYPECODE, init), ArrayProxy::new)
+            .await
     }
 
     /// A new anonymous `Array`.
     pub async fn new_array<T: ArrayElement>(&self, init: &[T]) -> Result<ArrayProxy<T>> {
-        self.open(
-            "Array",
-            None,
-            &ctor_args(&(T::TYPECODE, init))?,
-            ArrayProxy::new,
-        )
-        .await
+        self.open("Array", None, &(T::TYPECODE, init), ArrayProxy::new)
+            .await
     }
 
     /// A named unbounded `Queue`.
     pub async fn queue<T>(&self, name: &str) -> Result<QueueProxy<T>> {
-        self.open("Queue", Some(name), NO_ARGS, QueueProxy::new)
+        self.open("Queue", Some(name), &NO_ARGS, QueueProxy::new)
             .await
     }
 
     /// A new anonymous unbounded `Queue`.
     pub async fn new_queue<T>(&self) -> Result<QueueProxy<T>> {
-        self.open("Queue", None, NO_ARGS, QueueProxy::new).await
+        self.open("Queue", None, &NO_ARGS, QueueProxy::new).await
     }
 
     /// A named `Queue` holding at most `maxsize` items (the bound is set on creation).
     pub async fn bounded_queue<T>(&self, name: &str, maxsize: usize) -> Result<QueueProxy<T>> {
-        self.open(
-            "Queue",
-            Some(name),
-            &ctor_args(&(maxsize,))?,
-            QueueProxy::new,
-        )
-        .await
+        self.open("Queue", Some(name), &(maxsize,), QueueProxy::new)
+            .await
     }
 
     /// A new anonymous bounded `Queue`.
     pub async fn new_bounded_queue<T>(&self, maxsize: usize) -> Result<QueueProxy<T>> {
-        self.open("Queue", None, &ctor_args(&(maxsize,))?, QueueProxy::new)
-            .await
+        self.open("Queue", None, &(maxsize,), QueueProxy::new).await
     }
 
     /// A named `JoinableQueue` (adds `task_done` and `join`).
     pub async fn joinable_queue<T>(&self, name: &str) -> Result<QueueProxy<T>> {
-        self.open("JoinableQueue", Some(name), NO_ARGS, QueueProxy::new)
+        self.open("JoinableQueue", Some(name), &NO_ARGS, QueueProxy::new)
             .await
     }
 
     /// A new anonymous `JoinableQueue`.
     pub async fn new_joinable_queue<T>(&self) -> Result<QueueProxy<T>> {
-        self.open("JoinableQueue", None, NO_ARGS, QueueProxy::new)
+        self.open("JoinableQueue", None, &NO_ARGS, QueueProxy::new)
             .await
     }
 
     /// A named `Lock`.
     pub async fn lock(&self, name: &str) -> Result<LockProxy> {
-        self.open("Lock", Some(name), NO_ARGS, LockProxy::new).await
+        self.open("Lock", Some(name), &NO_ARGS, LockProxy::new)
+            .await
     }
 
     /// A new anonymous `Lock`.
     pub async fn new_lock(&self) -> Result<LockProxy> {
-        self.open("Lock", None, NO_ARGS, LockProxy::new).await
+        self.open("Lock", None, &NO_ARGS, LockProxy::new).await
     }
 
     /// A named `RLock` (re-entrant for the connection that holds it).
     pub async fn rlock(&self, name: &str) -> Result<LockProxy> {
-        self.open("RLock", Some(name), NO_ARGS, LockProxy::new)
+        self.open("RLock", Some(name), &NO_ARGS, LockProxy::new)
             .await
     }
 
     /// A new anonymous `RLock`.
     pub async fn new_rlock(&self) -> Result<LockProxy> {
-        self.open("RLock", None, NO_ARGS, LockProxy::new).await
+        self.open("RLock", None, &NO_ARGS, LockProxy::new).await
     }
 
     /// A named `Semaphore` with `value` units (set on creation).
     pub async fn semaphore(&self, name: &str, value: u64) -> Result<SemaphoreProxy> {
-        self.open(
-            "Semaphore",
-            Some(name),
-            &ctor_args(&(value,))?,
-            SemaphoreProxy::new,
-        )
-        .await
+        self.open("Semaphore", Some(name), &(value,), SemaphoreProxy::new)
+            .await
     }
 
     /// A new anonymous `Semaphore`.
     pub async fn new_semaphore(&self, value: u64) -> Result<SemaphoreProxy> {
-        self.open(
-            "Semaphore",
-            None,
-            &ctor_args(&(value,))?,
-            SemaphoreProxy::new,
-        )
-        .await
+        self.open("Semaphore", None, &(value,), SemaphoreProxy::new)
+            .await
     }
 
     /// A named `BoundedSemaphore`: releasing past `value` is a `ValueError`.
@@ -291,7 +265,7 @@ impl Manager {
         self.open(
             "BoundedSemaphore",
             Some(name),
-            &ctor_args(&(value,))?,
+            &(value,),
             SemaphoreProxy::new,
         )
         .await
@@ -299,73 +273,63 @@ impl Manager {
 
     /// A new anonymous `BoundedSemaphore`.
     pub async fn new_bounded_semaphore(&self, value: u64) -> Result<SemaphoreProxy> {
-        self.open(
-            "BoundedSemaphore",
-            None,
-            &ctor_args(&(value,))?,
-            SemaphoreProxy::new,
-        )
-        .await
+        self.open("BoundedSemaphore", None, &(value,), SemaphoreProxy::new)
+            .await
     }
 
     /// A named `Condition`.
     pub async fn condition(&self, name: &str) -> Result<ConditionProxy> {
-        self.open("Condition", Some(name), NO_ARGS, ConditionProxy::new)
+        self.open("Condition", Some(name), &NO_ARGS, ConditionProxy::new)
             .await
     }
 
     /// A new anonymous `Condition`.
     pub async fn new_condition(&self) -> Result<ConditionProxy> {
-        self.open("Condition", None, NO_ARGS, ConditionProxy::new)
+        self.open("Condition", None, &NO_ARGS, ConditionProxy::new)
             .await
     }
 
     /// A named `Event`.
     pub async fn event(&self, name: &str) -> Result<EventProxy> {
-        self.open("Event", Some(name), NO_ARGS, EventProxy::new)
+        self.open("Event", Some(name), &NO_ARGS, EventProxy::new)
             .await
     }
 
     /// A new anonymous `Event`.
     pub async fn new_event(&self) -> Result<EventProxy> {
-        self.open("Event", None, NO_ARGS, EventProxy::new).await
+        self.open("Event", None, &NO_ARGS, EventProxy::new).await
     }
 
     /// A named `Barrier` for `parties` callers (set on creation).
     pub async fn barrier(&self, name: &str, parties: u64) -> Result<BarrierProxy> {
-        self.open(
-            "Barrier",
-            Some(name),
-            &ctor_args(&(parties,))?,
-            BarrierProxy::new,
-        )
-        .await
+        self.open("Barrier", Some(name), &(parties,), BarrierProxy::new)
+            .await
     }
 
     /// A new anonymous `Barrier`.
     pub async fn new_barrier(&self, parties: u64) -> Result<BarrierProxy> {
-        self.open("Barrier", None, &ctor_args(&(parties,))?, BarrierProxy::new)
+        self.open("Barrier", None, &(parties,), BarrierProxy::new)
             .await
     }
 
     /// Deletes a named object; its proxies get `NotFound` from then on.
     pub async fn delete(&self, name: &str) -> Result<()> {
-        self.invoke(self.control("delete", 1).arg(name)).await
+        self.control("delete", &(name,)).await
     }
 
     /// Round trip to the node.
     pub async fn ping(&self) -> Result<()> {
-        self.invoke(self.control("ping", 0)).await
+        self.control("ping", &()).await
     }
 
     /// Objects and sessions on the node.
     pub async fn status(&self) -> Result<Status> {
-        self.invoke(self.control("status", 0)).await
+        self.control("status", &()).await
     }
 
     /// Asks the node to shut down (as `BaseManager.shutdown()`): it stops accepting, ends
     /// every session and exits.
     pub async fn shutdown(&self) -> Result<()> {
-        self.invoke(self.control("shutdown", 0)).await
+        self.control("shutdown", &()).await
     }
 }

@@ -264,24 +264,16 @@ pub struct RawSession {
 impl RawSession {
     /// Connects, authenticates and says hello.
     pub async fn connect(addr: SocketAddr, authkey: &[u8]) -> RawSession {
-        use futures_util::{SinkExt, StreamExt};
-        use syncman_protocol::message;
         let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let mut framed =
             tokio_util::codec::Framed::new(stream, syncman_protocol::FrameCodec::handshake());
-        syncman_protocol::handshake::client_handshake(&mut framed, authkey)
-            .await
-            .expect("handshake");
-        framed
-            .codec_mut()
-            .set_max_len(syncman_protocol::DEFAULT_MAX_FRAME);
-        let mut hello = bytes::BytesMut::new();
-        message::encode_hello(&mut hello);
-        framed.send(hello.freeze()).await.expect("send hello");
-        let answer = framed.next().await.expect("hello answer").expect("frame");
-        let (id, result) = message::decode_response(answer.freeze()).expect("decode hello answer");
-        assert_eq!(id, message::HELLO_ID);
-        result.expect("hello accepted");
+        syncman_protocol::opening::open_native(
+            &mut framed,
+            authkey,
+            syncman_protocol::DEFAULT_MAX_FRAME,
+        )
+        .await
+        .expect("open a native session");
         RawSession { framed, next_id: 1 }
     }
 

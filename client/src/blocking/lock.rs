@@ -1,4 +1,4 @@
-//! Blocking `Lock`/`RLock` and `Semaphore` proxies, with their guard and permit.
+//! Blocking `Lock`/`RLock` proxy and its guard.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,58 +53,6 @@ impl LockGuard {
 impl FromAsync<crate::proxy::LockGuard> for LockGuard {
     fn from_async(inner: crate::proxy::LockGuard, rt: &Arc<Rt>) -> Self {
         LockGuard {
-            inner,
-            rt: rt.clone(),
-        }
-    }
-}
-
-blocking_type! {
-    /// A shared `Semaphore` or `BoundedSemaphore` (blocking form of
-    /// [`crate::proxy::SemaphoreProxy`]).
-    SemaphoreProxy<>
-}
-
-impl SemaphoreProxy {
-    blocking_fns! {
-        crate::proxy::SemaphoreProxy;
-        /// Waits for a unit.
-        fn acquire(&self) -> Result<SemaphorePermit> => wrap;
-        /// Takes a unit if one is free now.
-        fn try_acquire(&self) -> Result<Option<SemaphorePermit>> => wrap;
-        /// Waits up to `timeout` for a unit.
-        fn acquire_timeout(&self, timeout: Duration) -> Result<Option<SemaphorePermit>> => wrap;
-        /// `s.release()`: adds a unit (`ValueError` past a bounded semaphore's initial value).
-        fn release(&self) -> Result<()>;
-        /// Free units now.
-        fn value(&self) -> Result<u64>;
-    }
-}
-
-/// One acquired unit; dropping it releases the unit (fire and forget).
-#[must_use = "the unit is released when the permit is dropped"]
-#[derive(Debug)]
-pub struct SemaphorePermit {
-    inner: crate::proxy::SemaphorePermit,
-    rt: Arc<Rt>,
-}
-
-impl SemaphorePermit {
-    /// Releases the unit and waits for the node to confirm.
-    pub fn release(self) -> Result<()> {
-        let SemaphorePermit { inner, rt } = self;
-        rt.block_on(inner.release())
-    }
-
-    /// Keeps the unit acquired (someone else will `release` it).
-    pub fn forget(self) {
-        self.inner.forget();
-    }
-}
-
-impl FromAsync<crate::proxy::SemaphorePermit> for SemaphorePermit {
-    fn from_async(inner: crate::proxy::SemaphorePermit, rt: &Arc<Rt>) -> Self {
-        SemaphorePermit {
             inner,
             rt: rt.clone(),
         }

@@ -31,26 +31,39 @@
 //!
 //! # Layout
 //! - `manager.rs`: [`Manager`], connect and the object constructors.
-//! - `collections.rs` (dict, list), `values.rs` (Namespace, Value, Array), `queue.rs`,
-//!   `lock.rs` (locks, semaphores, their guards), `sync.rs` (Condition, Event, Barrier).
+//! - One file per object type, as in [`crate::proxy`]: `dict.rs`, `list.rs`,
+//!   `namespace.rs`, `value.rs`, `array.rs`, `queue.rs`, `lock.rs` (with its guard),
+//!   `semaphore.rs` (with its permit), `condition.rs`, `event.rs`, `barrier.rs`.
 //! - `macros.rs`: `blocking_type!` (a wrapper type) and `blocking_fns!` (its methods).
 //! - `runtime.rs`: the owned runtime and the refusal inside async code.
 
-mod collections;
+mod array;
+mod barrier;
+mod condition;
+mod dict;
+mod event;
+mod list;
 mod lock;
 mod macros;
 mod manager;
+mod namespace;
 mod queue;
 mod runtime;
-mod sync;
-mod values;
+mod semaphore;
+mod value;
 
-pub use collections::{DictProxy, ListProxy};
-pub use lock::{LockGuard, LockProxy, SemaphorePermit, SemaphoreProxy};
+pub use array::ArrayProxy;
+pub use barrier::BarrierProxy;
+pub use condition::ConditionProxy;
+pub use dict::DictProxy;
+pub use event::EventProxy;
+pub use list::ListProxy;
+pub use lock::{LockGuard, LockProxy};
 pub use manager::Manager;
+pub use namespace::NamespaceProxy;
 pub use queue::QueueProxy;
-pub use sync::{BarrierProxy, ConditionProxy, EventProxy};
-pub use values::{ArrayProxy, NamespaceProxy, ValueProxy};
+pub use semaphore::{SemaphorePermit, SemaphoreProxy};
+pub use value::ValueProxy;
 
 pub use crate::connection::ConnectOptions;
 pub use crate::manager::{ObjectStatus, Status};

@@ -25,7 +25,8 @@ proxy_type! {
 impl<T: ArrayElement> ArrayProxy<T> {
     /// `len(a)`.
     pub async fn len(&self) -> Result<usize> {
-        self.handle.send(self.handle.req("__len__", 0)).await
+        let h = &self.handle;
+        h.conn.call(h.id, "__len__", &()).await
     }
 
     pub async fn is_empty(&self) -> Result<bool> {
@@ -34,20 +35,19 @@ impl<T: ArrayElement> ArrayProxy<T> {
 
     /// `a[index]` (negative from the end); `IndexError` if out of range.
     pub async fn get(&self, index: i64) -> Result<T> {
-        self.handle
-            .send(self.handle.req("__getitem__", 1).arg(&index))
-            .await
+        let h = &self.handle;
+        h.conn.call(h.id, "__getitem__", &(index,)).await
     }
 
     /// `a[index] = value`; `OverflowError` if the value does not fit the typecode.
     pub async fn set(&self, index: i64, value: T) -> Result<()> {
-        self.handle
-            .send(self.handle.req("__setitem__", 2).arg(&index).arg(&value))
-            .await
+        let h = &self.handle;
+        h.conn.call(h.id, "__setitem__", &(index, value)).await
     }
 
     /// `a.tolist()`.
     pub async fn to_vec(&self) -> Result<Vec<T>> {
-        self.handle.send(self.handle.req("tolist", 0)).await
+        let h = &self.handle;
+        h.conn.call(h.id, "tolist", &()).await
     }
 }

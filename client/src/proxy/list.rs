@@ -1,11 +1,11 @@
 use std::ops::{Bound, RangeBounds};
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use syncman_protocol::value::EXT_SLICE;
 use syncman_protocol::Value;
 
-use super::dict::none_on;
-use super::proxy_type;
+use super::{none_on, proxy_type};
 use crate::error::{ErrorKind, Result};
 
 proxy_type! {
@@ -13,19 +13,42 @@ proxy_type! {
     ListProxy<T>
 }
 
-/// Encodes a Python slice `[start:stop]` for a range.
-fn slice_of(range: impl RangeBounds<i64>) -> Vec<u8> {
-    let start = match range.start_bound() {
-        Bound::Included(&s) => Some(s as i128),
-        Bound::Excluded(&s) => Some(s as i128 + 1),
-        Bound::Unbounded => None,
-    };
-    let stop = match range.end_bound() {
-        Bound::Included(&e) => Some(e as i128 + 1),
-        Bound::Excluded(&e) => Some(e as i128),
-        Bound::Unbounded => None,
-    };
-    Value::Slice(start, stop, None).to_bytes().to_vec()
+/// A Python slice `[start:stop]`, sent as syncman's slice extension type: an encoded
+/// `[start, stop, step]` (serde's `_ExtStruct` is how rmp-serde writes an extension).
+struct Slice(Vec<u8>);
+
+impl Slice {
+    fn of(range: impl RangeBounds<i64>) -> Slice {
+        let bound = |b: Option<i128>| b.map_or(Value::Nil, Value::Int);
+        let start = match range.start_bound() {
+            Bound::Included(&s) => Some(s as i128),
+            Bound::Excluded(&s) => Some(s as i128 + 1),
+            Bound::Unbounded => None,
+        };
+        let stop = match range.end_bound() {
+            Bound::Included(&e) => Some(e as i128 + 1),
+            Bound::Excluded(&e) => Some(e as i128),
+            Bound::Unbounded => None,
+        };
+        let parts = Value::Array(vec![bound(start), bound(stop), Value::Nil]);
+        Slice(parts.to_bytes().to_vec())
+    }
+}
+
+impl Serialize for Slice {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        /// Bytes as MessagePack `bin`, not as an array of integers.
+        struct Bin<'a>(&'a [u8]);
+        impl Serialize for Bin<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_bytes(self.0)
+            }
+        }
+        s.serialize_newtype_struct(
+            rmp_serde::MSGPACK_EXT_STRUCT_NAME,
+            &(EXT_SLICE, Bin(&self.0)),
+        )
+    }
 }
 
 impl<T> ListProxy<T>
@@ -34,61 +57,52 @@ where
 {
     /// `l.append(value)`.
     pub async fn push(&self, value: &T) -> Result<()> {
-        self.handle
-            .send(self.handle.req("append", 1).arg(value))
-            .await
+        let h = &self.handle;
+        h.conn.call(h.id, "append", &(value,)).await
     }
 
     /// `l.pop()`: the last item, `None` if empty.
     pub async fn pop(&self) -> Result<Option<T>> {
-        none_on(
-            self.handle.send(self.handle.req("pop", 0)).await,
-            ErrorKind::IndexError,
-        )
+        let h = &self.handle;
+        none_on(h.conn.call(h.id, "pop", &()).await, ErrorKind::IndexError)
     }
 
     /// `l.pop(index)`: an `IndexError` if out of range.
     pub async fn pop_at(&self, index: i64) -> Result<T> {
-        self.handle
-            .send(self.handle.req("pop", 1).arg(&index))
-            .await
+        let h = &self.handle;
+        h.conn.call(h.id, "pop", &(index,)).await
     }
 
     /// `l[index]`, `None` if out of range.
     pub async fn get(&self, index: i64) -> Result<Option<T>> {
-        none_on(
-            self.handle
-                .send(self.handle.req("__getitem__", 1).arg(&index))
-                .await,
-            ErrorKind::IndexError,
-        )
+        let h = &self.handle;
+        let r = h.conn.call(h.id, "__getitem__", &(index,)).await;
+        none_on(r, ErrorKind::IndexError)
     }
 
     /// `l[index] = value`: an `IndexError` if out of range.
     pub async fn set(&self, index: i64, value: &T) -> Result<()> {
-        self.handle
-            .send(self.handle.req("__setitem__", 2).arg(&index).arg(value))
-            .await
+        let h = &self.handle;
+        h.conn.call(h.id, "__setitem__", &(index, value)).await
     }
 
     /// `l.insert(index, value)`.
     pub async fn insert(&self, index: i64, value: &T) -> Result<()> {
-        self.handle
-            .send(self.handle.req("insert", 2).arg(&index).arg(value))
-            .await
+        let h = &self.handle;
+        h.conn.call(h.id, "insert", &(index, value)).await
     }
 
     /// `l.extend(values)`.
     pub async fn extend<I: IntoIterator<Item = T>>(&self, values: I) -> Result<()> {
         let values: Vec<T> = values.into_iter().collect();
-        self.handle
-            .send(self.handle.req("extend", 1).arg(&values))
-            .await
+        let h = &self.handle;
+        h.conn.call(h.id, "extend", &(values,)).await
     }
 
     /// `len(l)`.
     pub async fn len(&self) -> Result<usize> {
-        self.handle.send(self.handle.req("__len__", 0)).await
+        let h = &self.handle;
+        h.conn.call(h.id, "__len__", &()).await
     }
 
     pub async fn is_empty(&self) -> Result<bool> {
@@ -97,14 +111,14 @@ where
 
     /// `l[:]`: every item.
     pub async fn to_vec(&self) -> Result<Vec<T>> {
-        self.handle.send(self.handle.req("copy", 0)).await
+        let h = &self.handle;
+        h.conn.call(h.id, "copy", &()).await
     }
 
     /// `l[start:stop]` (Python slice rules: out-of-range bounds are clamped).
     pub async fn slice(&self, range: impl RangeBounds<i64>) -> Result<Vec<T>> {
-        self.handle
-            .send(self.handle.req("__getitem__", 1).raw_arg(&slice_of(range)))
-            .await
+        let h = &self.handle;
+        h.conn.call(h.id, "__getitem__", &(Slice::of(range),)).await
     }
 
     /// `l[start:stop] = values` (may change the length).
@@ -114,70 +128,80 @@ where
         values: I,
     ) -> Result<()> {
         let values: Vec<T> = values.into_iter().collect();
-        let req = self
-            .handle
-            .req("__setitem__", 2)
-            .raw_arg(&slice_of(range))
-            .arg(&values);
-        self.handle.send(req).await
+        let h = &self.handle;
+        h.conn
+            .call(h.id, "__setitem__", &(Slice::of(range), values))
+            .await
     }
 
     /// `del l[start:stop]`.
     pub async fn delete_range(&self, range: impl RangeBounds<i64>) -> Result<()> {
-        self.handle
-            .send(self.handle.req("__delitem__", 1).raw_arg(&slice_of(range)))
-            .await
+        let h = &self.handle;
+        h.conn.call(h.id, "__delitem__", &(Slice::of(range),)).await
     }
 
     /// `value in l`.
     pub async fn contains(&self, value: &T) -> Result<bool> {
-        self.handle
-            .send(self.handle.req("__contains__", 1).arg(value))
-            .await
+        let h = &self.handle;
+        h.conn.call(h.id, "__contains__", &(value,)).await
     }
 
     /// `l.index(value)`, `None` if absent.
     pub async fn index_of(&self, value: &T) -> Result<Option<usize>> {
+        let h = &self.handle;
         none_on(
-            self.handle
-                .send(self.handle.req("index", 1).arg(value))
-                .await,
+            h.conn.call(h.id, "index", &(value,)).await,
             ErrorKind::ValueError,
         )
     }
 
     /// `l.count(value)`.
     pub async fn count(&self, value: &T) -> Result<usize> {
-        self.handle
-            .send(self.handle.req("count", 1).arg(value))
-            .await
+        let h = &self.handle;
+        h.conn.call(h.id, "count", &(value,)).await
     }
 
     /// `l.remove(value)`: removes the first equal item; false if there was none.
     pub async fn remove(&self, value: &T) -> Result<bool> {
-        Ok(none_on(
-            self.handle
-                .send::<()>(self.handle.req("remove", 1).arg(value))
-                .await,
-            ErrorKind::ValueError,
-        )?
-        .is_some())
+        let h = &self.handle;
+        let r = h.conn.call::<_, ()>(h.id, "remove", &(value,)).await;
+        Ok(none_on(r, ErrorKind::ValueError)?.is_some())
     }
 
     /// `l.reverse()`.
     pub async fn reverse(&self) -> Result<()> {
-        self.handle.send(self.handle.req("reverse", 0)).await
+        let h = &self.handle;
+        h.conn.call(h.id, "reverse", &()).await
     }
 
     /// `l.sort(reverse=...)` with Python's ordering (`TypeError` for mixed types).
     pub async fn sort(&self, reverse: bool) -> Result<()> {
-        self.handle
-            .send(self.handle.req("sort", 1).arg(&reverse))
-            .await
+        let h = &self.handle;
+        h.conn.call(h.id, "sort", &(reverse,)).await
     }
 
     /// `l.clear()`.
     pub async fn clear(&self) -> Result<()> {
-        self.handle.send(self.handle.req("clear", 0)).await
+        let h = &self.handle;
+        h.conn.call(h.id, "clear", &()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slice_is_sent_as_the_slice_extension() {
+        let encoded = rmp_serde::to_vec(&Slice::of(2..5)).unwrap();
+        assert_eq!(
+            syncman_protocol::value::decode(&encoded).unwrap(),
+            Value::Slice(Some(2), Some(5), None)
+        );
+        let encoded = rmp_serde::to_vec(&Slice::of(..=-2)).unwrap();
+        assert_eq!(
+            syncman_protocol::value::decode(&encoded).unwrap(),
+            Value::Slice(None, Some(-1), None)
+        );
     }
 }

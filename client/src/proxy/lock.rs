@@ -1,8 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::proxy_type;
-use super::ObjectHandle;
+use super::{proxy_type, ObjectHandle};
 use crate::connection::Undo;
 use crate::error::Result;
 
@@ -47,33 +46,29 @@ impl LockGuard {
     /// not held under this token any more (e.g. released when the session was cut).
     pub async fn release(mut self) -> Result<()> {
         self.released = true;
-        self.handle
-            .send(self.handle.req("release_fenced", 1).arg(&self.token))
-            .await
+        let h = &self.handle;
+        h.conn.call(h.id, "release_fenced", &(self.token,)).await
     }
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
         if !self.released {
-            let token = rmp_serde::to_vec(&self.token).unwrap_or_default();
-            self.handle.manager().conn.send_forget(
-                self.handle.id(),
-                "release_fenced",
-                Some(&token),
-            );
+            let h = &self.handle;
+            h.conn.forget(h.id, "release_fenced", &(self.token,));
         }
     }
 }
 
 impl LockProxy {
-    fn undo(&self) -> Option<Undo> {
-        Some(Undo {
-            object: self.handle.id(),
+    /// A late grant is released by its token.
+    fn release_late_grant(&self) -> Undo {
+        Undo {
+            object: self.handle.id,
             method: "release_fenced",
             pass_result: true,
             ignore_falsy: true,
-        })
+        }
     }
 
     fn guard(&self, token: Option<u64>) -> Option<LockGuard> {
@@ -86,9 +81,11 @@ impl LockProxy {
 
     /// Waits for the lock.
     pub async fn acquire(&self) -> Result<LockGuard> {
-        let token: Option<u64> = self
-            .handle
-            .send_with_undo(self.handle.req("acquire_fenced", 0), self.undo())
+        let h = &self.handle;
+        let undo = self.release_late_grant();
+        let token = h
+            .conn
+            .call_undoable(h.id, "acquire_fenced", &(), undo)
             .await?;
         self.guard(token)
             .ok_or_else(|| crate::Error::Protocol("a blocking acquire returned no grant".into()))
@@ -96,29 +93,30 @@ impl LockProxy {
 
     /// Takes the lock if it is free now.
     pub async fn try_acquire(&self) -> Result<Option<LockGuard>> {
-        let token = self
-            .handle
-            .send_with_undo(
-                self.handle.req("acquire_fenced", 1).arg(&false),
-                self.undo(),
-            )
+        let h = &self.handle;
+        let undo = self.release_late_grant();
+        let token = h
+            .conn
+            .call_undoable(h.id, "acquire_fenced", &(false,), undo)
             .await?;
         Ok(self.guard(token))
     }
 
     /// Waits up to `timeout` for the lock; `None` if it did not come.
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<LockGuard>> {
-        let req = self
-            .handle
-            .req("acquire_fenced", 2)
-            .arg(&true)
-            .arg(&timeout.as_secs_f64());
-        let token = self.handle.send_with_undo(req, self.undo()).await?;
+        let h = &self.handle;
+        let args = (true, timeout.as_secs_f64());
+        let undo = self.release_late_grant();
+        let token = h
+            .conn
+            .call_undoable(h.id, "acquire_fenced", &args, undo)
+            .await?;
         Ok(self.guard(token))
     }
 
     /// Whether anyone holds the lock.
     pub async fn locked(&self) -> Result<bool> {
-        self.handle.send(self.handle.req("locked", 0)).await
+        let h = &self.handle;
+        h.conn.call(h.id, "locked", &()).await
     }
 }

@@ -1,106 +1,74 @@
-//! Typed proxies. Each is a cheap handle (an `Arc` inside): clones share one reference to
-//! the remote object. Every method is one remote call.
+//! Typed proxies, one file per object type. Each is a cheap handle (an `Arc` inside):
+//! clones share one reference to the remote object. Every method is one remote call, made
+//! straight on the connection.
 
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::connection::{RequestBuilder, Undo};
-use crate::error::Result;
-use crate::manager::Manager;
+use crate::connection::Connection;
+use crate::error::{ErrorKind, Result};
 
 mod array;
+mod barrier;
+mod condition;
 mod dict;
+mod event;
 mod list;
 mod lock;
 mod namespace;
 mod queue;
 mod semaphore;
-mod sync;
 mod value;
 
 pub use array::{ArrayElement, ArrayProxy};
+pub use barrier::{is_broken_barrier, BarrierProxy};
+pub use condition::ConditionProxy;
 pub use dict::DictProxy;
+pub use event::EventProxy;
 pub use list::ListProxy;
 pub use lock::{LockGuard, LockProxy};
 pub use namespace::NamespaceProxy;
 pub use queue::QueueProxy;
 pub use semaphore::{SemaphorePermit, SemaphoreProxy};
-pub use sync::{is_broken_barrier, BarrierProxy, ConditionProxy, EventProxy};
 pub use value::ValueProxy;
 
 /// A reference to one object on the node. Dropping the last clone of an anonymous
 /// object's handle releases the reference (the node frees the object when no session
 /// holds it any more).
 pub struct ObjectHandle {
-    manager: Manager,
-    id: u64,
+    pub(crate) conn: Arc<Connection>,
+    pub(crate) id: u64,
     owned: bool,
 }
 
 impl ObjectHandle {
-    pub(crate) fn new(manager: Manager, id: u64, owned: bool) -> Arc<ObjectHandle> {
-        Arc::new(ObjectHandle { manager, id, owned })
+    pub(crate) fn new(conn: Arc<Connection>, id: u64, owned: bool) -> Arc<ObjectHandle> {
+        Arc::new(ObjectHandle { conn, id, owned })
     }
 
     /// The object's id on the node (stable for its lifetime; may be sent to another
-    /// process, which takes its own reference with [`Manager::adopt`]).
+    /// process, which takes its own reference with [`crate::Manager::adopt`]).
     pub fn id(&self) -> u64 {
         self.id
-    }
-
-    /// The manager this handle calls through.
-    pub fn manager(&self) -> &Manager {
-        &self.manager
     }
 
     /// Calls any method by name with positional `args` (a tuple, or `()` for none): the
     /// way to reach methods of types an embedding program registered on its node.
     pub async fn call<A, R>(&self, method: &str, args: &A) -> Result<R>
     where
-        A: serde::Serialize + ?Sized,
+        A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        let encoded = bytes::Bytes::from(
-            rmp_serde::to_vec_named(args).map_err(|e| crate::Error::Encode(e.to_string()))?,
-        );
-        let items = match syncman_protocol::value::split_array(&encoded) {
-            Ok(Some(items)) => items,
-            Ok(None) if encoded[..] == [0xc0] => Vec::new(), // `()` encodes as nil
-            _ => return Err(crate::Error::Encode("arguments must be a tuple".into())),
-        };
-        let mut req = self.req(method, items.len() as u32);
-        for item in &items {
-            req = req.raw_arg(item);
-        }
-        self.send(req).await
-    }
-
-    /// Starts a call to `method` with `nargs` arguments.
-    pub(crate) fn req(&self, method: &str, nargs: u32) -> RequestBuilder {
-        self.manager.conn.request(self.id, method, nargs)
-    }
-
-    /// Sends a call and decodes its result.
-    pub(crate) async fn send<R: DeserializeOwned>(&self, req: RequestBuilder) -> Result<R> {
-        self.manager.invoke(req).await
-    }
-
-    /// Sends a call that may be granted something; see [`Undo`].
-    pub(crate) async fn send_with_undo<R: DeserializeOwned>(
-        &self,
-        req: RequestBuilder,
-        undo: Option<Undo>,
-    ) -> Result<R> {
-        let bytes = self.manager.conn.call_with_undo(req, undo).await?;
-        crate::manager::decode(&bytes)
+        self.conn.call(self.id, method, args).await
     }
 }
 
 impl Drop for ObjectHandle {
     fn drop(&mut self) {
         if self.owned {
-            self.manager.conn.release(self.id);
+            self.conn.release(self.id);
         }
     }
 }
@@ -111,6 +79,15 @@ impl std::fmt::Debug for ObjectHandle {
             .field("id", &self.id)
             .field("anonymous", &self.owned)
             .finish()
+    }
+}
+
+/// Maps one remote error kind to `Ok(None)` (Python raises where Rust returns `None`).
+pub(crate) fn none_on<T>(r: Result<T>, kind: ErrorKind) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_kind(kind) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -137,7 +114,7 @@ macro_rules! proxy_type {
 
             /// The object's id on the node.
             pub fn id(&self) -> u64 {
-                self.handle.id()
+                self.handle.id
             }
 
             /// The underlying handle.
@@ -154,7 +131,7 @@ macro_rules! proxy_type {
 
         impl<$($t),*> std::fmt::Debug for $name<$($t),*> {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_tuple(stringify!($name)).field(&self.handle.id()).finish()
+                f.debug_tuple(stringify!($name)).field(&self.handle.id).finish()
             }
         }
     };

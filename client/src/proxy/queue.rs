@@ -3,8 +3,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::dict::none_on;
-use super::proxy_type;
+use super::{none_on, proxy_type};
 use crate::connection::Undo;
 use crate::error::{ErrorKind, Result};
 
@@ -19,91 +18,83 @@ proxy_type! {
 }
 
 impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
-    fn undo_get(&self) -> Option<Undo> {
-        Some(Undo {
-            object: self.handle.id(),
+    /// A late item goes back to the front of the queue.
+    fn unget(&self) -> Undo {
+        Undo {
+            object: self.handle.id,
             method: "unget",
             pass_result: true,
             ignore_falsy: false,
-        })
+        }
     }
 
     /// `q.put(item)`: waits for room in a bounded queue.
     pub async fn put(&self, item: &T) -> Result<()> {
-        self.handle.send(self.handle.req("put", 1).arg(item)).await
+        let h = &self.handle;
+        h.conn.call(h.id, "put", &(item,)).await
     }
 
     /// `q.put(item, timeout=...)`: false if still full when the timeout passes.
     pub async fn put_timeout(&self, item: &T, timeout: Duration) -> Result<bool> {
-        let req = self
-            .handle
-            .req("put", 3)
-            .arg(item)
-            .arg(&true)
-            .arg(&timeout.as_secs_f64());
-        full_is_false(self.handle.send::<()>(req).await)
+        let h = &self.handle;
+        let args = (item, true, timeout.as_secs_f64());
+        full_is_false(h.conn.call(h.id, "put", &args).await)
     }
 
     /// `q.put_nowait(item)`: false if the queue is full.
     pub async fn try_put(&self, item: &T) -> Result<bool> {
-        full_is_false(
-            self.handle
-                .send::<()>(self.handle.req("put_nowait", 1).arg(item))
-                .await,
-        )
+        let h = &self.handle;
+        full_is_false(h.conn.call(h.id, "put_nowait", &(item,)).await)
     }
 
     /// `q.get()`: waits for an item.
     pub async fn get(&self) -> Result<T> {
-        self.handle
-            .send_with_undo(self.handle.req("get", 0), self.undo_get())
-            .await
+        let h = &self.handle;
+        h.conn.call_undoable(h.id, "get", &(), self.unget()).await
     }
 
     /// `q.get(timeout=...)`: `None` if no item came in time (Python raises `Empty`).
     pub async fn get_timeout(&self, timeout: Duration) -> Result<Option<T>> {
-        let req = self
-            .handle
-            .req("get", 2)
-            .arg(&true)
-            .arg(&timeout.as_secs_f64());
-        none_on(
-            self.handle.send_with_undo(req, self.undo_get()).await,
-            ErrorKind::Empty,
-        )
+        let h = &self.handle;
+        let args = (true, timeout.as_secs_f64());
+        let r = h.conn.call_undoable(h.id, "get", &args, self.unget()).await;
+        none_on(r, ErrorKind::Empty)
     }
 
     /// `q.get_nowait()`: `None` if empty.
     pub async fn try_get(&self) -> Result<Option<T>> {
-        none_on(
-            self.handle.send(self.handle.req("get_nowait", 0)).await,
-            ErrorKind::Empty,
-        )
+        let h = &self.handle;
+        none_on(h.conn.call(h.id, "get_nowait", &()).await, ErrorKind::Empty)
     }
 
     /// `q.qsize()`.
     pub async fn len(&self) -> Result<usize> {
-        self.handle.send(self.handle.req("qsize", 0)).await
+        let h = &self.handle;
+        h.conn.call(h.id, "qsize", &()).await
     }
 
     /// `q.empty()`.
     pub async fn is_empty(&self) -> Result<bool> {
-        self.handle.send(self.handle.req("empty", 0)).await
+        let h = &self.handle;
+        h.conn.call(h.id, "empty", &()).await
     }
 
     /// `q.full()`.
     pub async fn is_full(&self) -> Result<bool> {
-        self.handle.send(self.handle.req("full", 0)).await
+        let h = &self.handle;
+        h.conn.call(h.id, "full", &()).await
     }
 
     /// `q.task_done()` (joinable queues): `ValueError` if called more times than items put.
     pub async fn task_done(&self) -> Result<()> {
-        self.handle.send(self.handle.req("task_done", 0)).await
+        let h = &self.handle;
+        h.conn.call(h.id, "task_done", &()).await
     }
 
     /// `q.join()` (joinable queues): waits until every item put has been marked done.
     pub async fn join(&self) -> Result<()> {
-        self.handle.send(self.handle.req("join", 0)).await
+        let h = &self.handle;
+        h.conn.call(h.id, "join", &()).await
     }
 }
 

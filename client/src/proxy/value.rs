@@ -12,11 +12,13 @@ proxy_type! {
 impl<T: Serialize + DeserializeOwned> ValueProxy<T> {
     /// `v.value`.
     pub async fn get(&self) -> Result<T> {
-        self.handle.send(self.handle.req("get", 0)).await
+        let h = &self.handle;
+        h.conn.call(h.id, "get", &()).await
     }
 
     /// `v.value = value`.
     pub async fn set(&self, value: &T) -> Result<()> {
-        self.handle.send(self.handle.req("set", 1).arg(value)).await
+        let h = &self.handle;
+        h.conn.call(h.id, "set", &(value,)).await
     }
 }
