@@ -294,7 +294,9 @@ impl Connection {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        let answer = self.send(object, method, serde_args(args), None).await?;
+        let answer = self
+            .round_trip(object, method, serde_args(args), None)
+            .await?;
         decode(&answer)
     }
 
@@ -313,7 +315,7 @@ impl Connection {
         R: DeserializeOwned,
     {
         let answer = self
-            .send(object, method, serde_args(args), Some(undo))
+            .round_trip(object, method, serde_args(args), Some(undo))
             .await?;
         decode(&answer)
     }
@@ -332,12 +334,12 @@ impl Connection {
             }
             Ok(())
         };
-        let answer = self.send(object, method, write, None).await?;
+        let answer = self.round_trip(object, method, write, None).await?;
         decode(&answer)
     }
 
     /// Sends a request and waits for its reply, cancelling it if this future is dropped.
-    async fn send(
+    async fn round_trip(
         &self,
         object: u64,
         method: &str,

@@ -25,5 +25,6 @@ pub use config::{Config, ConfigError};
 pub use net::server::{bind, Server, ServerBuilder, ShutdownHandle};
 pub use node::backend::{Backend, FencingTokens, ObjectId};
 pub use node::memory::MemoryBackend;
-pub use node::object::{check_call, CallCtx, MethodSpec, Outcome, Reply, SessionId, SharedObject};
+pub use node::object::{CallCtx, MethodSpec, Outcome, Reply, SessionId, SharedObject};
 pub use node::registry::Registry;
+pub use node::session::check_call;

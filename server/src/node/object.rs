@@ -139,6 +139,14 @@ pub trait SharedObject: Send + Sync + 'static {
     /// The typeid this object was created as (`dict`, `Queue`, ...).
     fn typeid(&self) -> &str;
 
+    /// The methods this type exposes, with the arguments each takes. The session checks
+    /// every call against them before the object runs it ([`crate::check_call`]), so an
+    /// unknown method or a wrong argument count changes nothing. `None`: the object checks
+    /// its own calls.
+    fn methods(&self) -> Option<&'static [MethodSpec]> {
+        None
+    }
+
     /// Runs `method`. Unknown methods and bad arguments are error replies, never panics.
     fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome;
 
@@ -177,34 +185,3 @@ pub fn no_such_method(typeid: &str, method: &str) -> RemoteError {
 
 /// A method an object exposes: name, and the least and most positional arguments it takes.
 pub type MethodSpec = (&'static str, usize, usize);
-
-/// Checks a call against an object's method table *before* anything runs, so a call with
-/// the wrong number of arguments changes nothing. Unknown methods get Python's
-/// `AttributeError`; wrong counts Python's `TypeError` wording.
-pub fn check_call(
-    typeid: &str,
-    methods: &[MethodSpec],
-    method: &str,
-    args: &Args,
-) -> Result<(), RemoteError> {
-    let Some(&(_, min, max)) = methods.iter().find(|(name, _, _)| *name == method) else {
-        return Err(no_such_method(typeid, method));
-    };
-    let got = args.len();
-    let plural = |n: usize| if n == 1 { "argument" } else { "arguments" };
-    if got < min {
-        let bound = if min == max { "exactly" } else { "at least" };
-        return Err(RemoteError::type_error(format!(
-            "{method} expected {bound} {min} {}, got {got}",
-            plural(min)
-        )));
-    }
-    if got > max {
-        let bound = if min == max { "exactly" } else { "at most" };
-        return Err(RemoteError::type_error(format!(
-            "{method} expected {bound} {max} {}, got {got}",
-            plural(max)
-        )));
-    }
-    Ok(())
-}

@@ -33,8 +33,8 @@ use tracing::{debug, error};
 
 use super::backend::{no_such_object, Backend, ObjectId};
 use super::object::{
-    CallCtx, Handover, Outcome, Parked, Reply, SessionId, SharedObject, WaiterId, WithdrawReason,
-    Withdrawal,
+    no_such_method, CallCtx, Handover, MethodSpec, Outcome, Parked, Reply, SessionId, SharedObject,
+    WaiterId, WithdrawReason, Withdrawal,
 };
 use super::Node;
 
@@ -127,8 +127,16 @@ impl<B: Backend> Session<B> {
         let Some(target) = self.node.backend.object(object) else {
             return Some(Err(no_such_object(object)));
         };
-        let mut ctx = CallCtx::new(self.id);
-        ctx.may_park = self.parked.len() < self.node.config.max_parked_per_session;
+        if let Some(methods) = target.methods() {
+            if let Err(e) = check_call(target.typeid(), methods, method, &args) {
+                return Some(Err(e));
+            }
+        }
+        let mut ctx = CallCtx {
+            session: self.id,
+            holds_state: false,
+            may_park: self.parked.len() < self.node.config.max_parked_per_session,
+        };
         // A bug in one object must not take the session (and what it holds) down without
         // cleanup: a panic becomes an error reply and a log line.
         let run = std::panic::AssertUnwindSafe(|| target.call(method, args, &mut ctx));
@@ -368,6 +376,37 @@ impl<B: Backend> Session<B> {
         self.node.backend.close_session(self.id).await;
         replies
     }
+}
+
+/// Checks a call against an object's method table *before* anything runs, so a call with
+/// the wrong number of arguments changes nothing. Unknown methods get Python's
+/// `AttributeError`; wrong counts Python's `TypeError` wording.
+pub fn check_call(
+    typeid: &str,
+    methods: &[MethodSpec],
+    method: &str,
+    args: &Args,
+) -> Result<(), RemoteError> {
+    let Some(&(_, min, max)) = methods.iter().find(|(name, _, _)| *name == method) else {
+        return Err(no_such_method(typeid, method));
+    };
+    let got = args.len();
+    let plural = |n: usize| if n == 1 { "argument" } else { "arguments" };
+    if got < min {
+        let bound = if min == max { "exactly" } else { "at least" };
+        return Err(RemoteError::type_error(format!(
+            "{method} expected {bound} {min} {}, got {got}",
+            plural(min)
+        )));
+    }
+    if got > max {
+        let bound = if min == max { "exactly" } else { "at most" };
+        return Err(RemoteError::type_error(format!(
+            "{method} expected {bound} {max} {}, got {got}",
+            plural(max)
+        )));
+    }
+    Ok(())
 }
 
 fn cancelled() -> RemoteError {

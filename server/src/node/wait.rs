@@ -107,10 +107,6 @@ impl<T> WaitQueue<T> {
         self.waiters.pop_front()
     }
 
-    pub fn front(&self) -> Option<&Waiter<T>> {
-        self.waiters.front()
-    }
-
     /// Removes a waiter by id; `None` if it was already answered.
     pub fn remove(&mut self, id: WaiterId) -> Option<Waiter<T>> {
         let at = self.waiters.iter().position(|w| w.id == id)?;
@@ -130,10 +126,6 @@ impl<T> WaitQueue<T> {
         }
         self.waiters = kept;
         gone
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.closed
     }
 
     /// Answers every waiter with `NotFound` (their object is gone) and refuses new ones.

@@ -6,8 +6,8 @@ use syncman_protocol::{Args, RemoteError, Value};
 use tracing::info;
 
 use crate::node::backend::Backend;
-use crate::node::object::{check_call, MethodSpec, Reply};
-use crate::node::session::Session;
+use crate::node::object::{MethodSpec, Reply};
+use crate::node::session::{check_call, Session};
 use crate::node::Node;
 
 const METHODS: &[MethodSpec] = &[

@@ -8,9 +8,7 @@ use bytes::Bytes;
 use syncman_protocol::value::{decode, split_array};
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
-use crate::node::object::{
-    check_call, unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject,
-};
+use crate::node::object::{unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject};
 use syncman_protocol::value::encode;
 
 const METHODS: &[MethodSpec] = &[
@@ -142,10 +140,12 @@ impl SharedObject for Array {
         "Array"
     }
 
+    fn methods(&self) -> Option<&'static [MethodSpec]> {
+        Some(METHODS)
+    }
+
     fn call(&self, method: &str, mut args: Args, _ctx: &mut CallCtx) -> Outcome {
-        check_call("Array", METHODS, method, &args)
-            .and_then(|()| self.dispatch(method, &mut args))
-            .into()
+        Outcome::Ready(self.dispatch(method, &mut args))
     }
 
     fn describe(&self) -> String {

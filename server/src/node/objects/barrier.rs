@@ -8,8 +8,7 @@ use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
 use super::timeout::{timeout, wait, withdrawn_error, Wait};
 use crate::node::object::{
-    check_call, CallCtx, Handover, MethodSpec, Outcome, SharedObject, WaiterId, WithdrawReason,
-    Withdrawal,
+    CallCtx, Handover, MethodSpec, Outcome, SharedObject, WaiterId, WithdrawReason, Withdrawal,
 };
 use crate::node::wait::WaitQueue;
 use syncman_protocol::value::encode;
@@ -143,10 +142,13 @@ impl SharedObject for Barrier {
         "Barrier"
     }
 
+    fn methods(&self) -> Option<&'static [MethodSpec]> {
+        Some(METHODS)
+    }
+
     fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
-        check_call("Barrier", METHODS, method, &args)
-            .and_then(|()| self.dispatch(method, args, ctx))
-            .into()
+        self.dispatch(method, args, ctx)
+            .unwrap_or_else(|e| Outcome::Ready(Err(e)))
     }
 
     fn withdraw(&self, waiter: WaiterId, why: WithdrawReason) -> Withdrawal {

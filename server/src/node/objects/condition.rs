@@ -12,7 +12,7 @@ use super::lock::{GrantAnswer, LockState, Want};
 use super::timeout::{block_timeout, timeout_only, withdrawn_error, Wait};
 use crate::node::backend::FencingTokens;
 use crate::node::object::{
-    check_call, CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
+    CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
     WithdrawReason, Withdrawal,
 };
 use crate::node::wait::WaitQueue;
@@ -161,10 +161,13 @@ impl<T: FencingTokens> SharedObject for Condition<T> {
         "Condition"
     }
 
+    fn methods(&self) -> Option<&'static [MethodSpec]> {
+        Some(METHODS)
+    }
+
     fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
-        check_call("Condition", METHODS, method, &args)
-            .and_then(|()| self.dispatch(method, args, ctx))
-            .into()
+        self.dispatch(method, args, ctx)
+            .unwrap_or_else(|e| Outcome::Ready(Err(e)))
     }
 
     fn withdraw(&self, waiter: WaiterId, why: WithdrawReason) -> Withdrawal {

@@ -9,9 +9,7 @@ use hashlink::LinkedHashMap;
 use syncman_protocol::value::{canonical_key, decode, split_array, split_map};
 use syncman_protocol::{Args, RemoteError};
 
-use crate::node::object::{
-    check_call, unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject,
-};
+use crate::node::object::{unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject};
 use syncman_protocol::value::encode;
 
 /// Python's `dict` methods as exposed by `DictProxy`, with their argument counts.
@@ -107,10 +105,12 @@ impl SharedObject for Dict {
         "dict"
     }
 
+    fn methods(&self) -> Option<&'static [MethodSpec]> {
+        Some(METHODS)
+    }
+
     fn call(&self, method: &str, mut args: Args, _ctx: &mut CallCtx) -> Outcome {
-        check_call("dict", METHODS, method, &args)
-            .and_then(|()| self.dispatch(method, &mut args))
-            .into()
+        Outcome::Ready(self.dispatch(method, &mut args))
     }
 
     fn describe(&self) -> String {

@@ -6,8 +6,7 @@ use syncman_protocol::{Args, RemoteError};
 
 use super::timeout::{timeout_only, withdrawn_reply, Wait};
 use crate::node::object::{
-    check_call, CallCtx, Handover, MethodSpec, Outcome, SharedObject, WaiterId, WithdrawReason,
-    Withdrawal,
+    CallCtx, Handover, MethodSpec, Outcome, SharedObject, WaiterId, WithdrawReason, Withdrawal,
 };
 use crate::node::wait::WaitQueue;
 use syncman_protocol::value::encode;
@@ -78,10 +77,13 @@ impl SharedObject for Event {
         "Event"
     }
 
+    fn methods(&self) -> Option<&'static [MethodSpec]> {
+        Some(METHODS)
+    }
+
     fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
-        check_call("Event", METHODS, method, &args)
-            .and_then(|()| self.dispatch(method, args, ctx))
-            .into()
+        self.dispatch(method, args, ctx)
+            .unwrap_or_else(|e| Outcome::Ready(Err(e)))
     }
 
     fn withdraw(&self, waiter: WaiterId, why: WithdrawReason) -> Withdrawal {

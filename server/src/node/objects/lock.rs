@@ -15,8 +15,8 @@ use syncman_protocol::{Args, RemoteError, Value};
 use super::timeout::{block_timeout, withdrawn_reply, Wait};
 use crate::node::backend::FencingTokens;
 use crate::node::object::{
-    check_call, no_such_method, CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId,
-    SharedObject, WaiterId, WithdrawReason, Withdrawal,
+    no_such_method, CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject,
+    WaiterId, WithdrawReason, Withdrawal,
 };
 use crate::node::wait::WaitQueue;
 
@@ -222,10 +222,13 @@ impl<T: FencingTokens> SharedObject for Lock<T> {
         self.typeid_str()
     }
 
+    fn methods(&self) -> Option<&'static [MethodSpec]> {
+        Some(METHODS)
+    }
+
     fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
-        check_call(self.typeid_str(), METHODS, method, &args)
-            .and_then(|()| self.dispatch(method, args, ctx))
-            .into()
+        self.dispatch(method, args, ctx)
+            .unwrap_or_else(|e| Outcome::Ready(Err(e)))
     }
 
     fn withdraw(&self, waiter: WaiterId, why: WithdrawReason) -> Withdrawal {

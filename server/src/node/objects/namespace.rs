@@ -7,9 +7,7 @@ use hashlink::LinkedHashMap;
 use syncman_protocol::value::{decode, split_map};
 use syncman_protocol::{Args, RemoteError, Value};
 
-use crate::node::object::{
-    check_call, unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject,
-};
+use crate::node::object::{unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject};
 use syncman_protocol::value::encode;
 
 const METHODS: &[MethodSpec] = &[
@@ -120,10 +118,12 @@ impl SharedObject for Namespace {
         "Namespace"
     }
 
+    fn methods(&self) -> Option<&'static [MethodSpec]> {
+        Some(METHODS)
+    }
+
     fn call(&self, method: &str, mut args: Args, _ctx: &mut CallCtx) -> Outcome {
-        check_call("Namespace", METHODS, method, &args)
-            .and_then(|()| self.dispatch(method, &mut args))
-            .into()
+        Outcome::Ready(self.dispatch(method, &mut args))
     }
 
     fn describe(&self) -> String {

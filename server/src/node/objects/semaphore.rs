@@ -8,7 +8,7 @@ use syncman_protocol::{Args, RemoteError};
 
 use super::timeout::{block_timeout, withdrawn_reply, Wait};
 use crate::node::object::{
-    check_call, CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
+    CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
     WithdrawReason, Withdrawal,
 };
 use crate::node::wait::WaitQueue;
@@ -188,10 +188,13 @@ impl SharedObject for Semaphore {
         self.typeid_str()
     }
 
+    fn methods(&self) -> Option<&'static [MethodSpec]> {
+        Some(METHODS)
+    }
+
     fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
-        check_call(self.typeid_str(), METHODS, method, &args)
-            .and_then(|()| self.dispatch(method, args, ctx))
-            .into()
+        self.dispatch(method, args, ctx)
+            .unwrap_or_else(|e| Outcome::Ready(Err(e)))
     }
 
     fn withdraw(&self, waiter: WaiterId, why: WithdrawReason) -> Withdrawal {

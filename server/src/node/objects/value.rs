@@ -6,9 +6,7 @@ use parking_lot::Mutex;
 use bytes::Bytes;
 use syncman_protocol::{Args, RemoteError};
 
-use crate::node::object::{
-    check_call, unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject,
-};
+use crate::node::object::{unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject};
 use syncman_protocol::value::encode;
 
 const METHODS: &[MethodSpec] = &[("get", 0, 0), ("set", 1, 1)];
@@ -48,10 +46,12 @@ impl SharedObject for ValueCell {
         "Value"
     }
 
+    fn methods(&self) -> Option<&'static [MethodSpec]> {
+        Some(METHODS)
+    }
+
     fn call(&self, method: &str, mut args: Args, _ctx: &mut CallCtx) -> Outcome {
-        check_call("Value", METHODS, method, &args)
-            .and_then(|()| self.dispatch(method, &mut args))
-            .into()
+        Outcome::Ready(self.dispatch(method, &mut args))
     }
 
     fn describe(&self) -> String {
