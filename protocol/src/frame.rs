@@ -207,6 +207,7 @@ impl Default for FrameBuilder {
 
 impl FrameBuilder {
     /// A frame with room for a payload of `capacity` bytes before it reallocates.
+    #[inline]
     pub fn with_capacity(capacity: usize) -> Self {
         let mut buf = BytesMut::with_capacity(4 + capacity);
         buf.put_i32(0);
@@ -214,21 +215,25 @@ impl FrameBuilder {
     }
 
     /// Bytes of payload written so far.
+    #[inline]
     pub fn payload_len(&self) -> usize {
         self.buf.len() - 4
     }
 
     /// The payload written so far.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buf[4..]
     }
 
     /// Drops the payload past its first `len` bytes (to rewrite a part just written).
+    #[inline]
     pub fn truncate_payload(&mut self, len: usize) {
         self.buf.truncate(4 + len);
     }
 
     /// The whole frame, header included; `TooLarge` if the payload is over `max`.
+    #[inline]
     pub fn finish(mut self, max: usize) -> Result<Bytes, FrameError> {
         close_frame(&mut self.buf, 0, max)?;
         Ok(self.buf.freeze())
@@ -238,18 +243,37 @@ impl FrameBuilder {
 // SAFETY: every method forwards to the inner `BytesMut`, which upholds `BufMut`'s contract;
 // writes only ever append after the reserved header.
 unsafe impl BufMut for FrameBuilder {
+    #[inline]
     fn remaining_mut(&self) -> usize {
         self.buf.remaining_mut()
     }
 
+    #[inline]
     unsafe fn advance_mut(&mut self, cnt: usize) {
         // SAFETY: the caller initialised `cnt` bytes of `chunk_mut`, which is the inner
         // buffer's own spare capacity.
         unsafe { self.buf.advance_mut(cnt) }
     }
 
+    #[inline]
     fn chunk_mut(&mut self) -> &mut bytes::buf::UninitSlice {
         self.buf.chunk_mut()
+    }
+
+    // `BytesMut`'s own versions: one reserve and copy instead of the chunked default.
+    #[inline]
+    fn put_slice(&mut self, src: &[u8]) {
+        self.buf.put_slice(src);
+    }
+
+    #[inline]
+    fn put_u8(&mut self, n: u8) {
+        self.buf.put_u8(n);
+    }
+
+    #[inline]
+    fn put_bytes(&mut self, val: u8, cnt: usize) {
+        self.buf.put_bytes(val, cnt);
     }
 }
 

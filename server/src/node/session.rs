@@ -193,6 +193,12 @@ impl<B: Backend> Session<B> {
         self.parked.len()
     }
 
+    /// True while [`next_answer`](Self::next_answer) has something to wait for; a dialect
+    /// may skip polling it otherwise.
+    pub fn awaits_answers(&self) -> bool {
+        !self.park_futures.is_empty()
+    }
+
     /// The client gave up on `call`. `Some(reply)`: the call was withdrawn and this is its
     /// answer. `None`: nothing waits under that id any more, or the object had answered
     /// already, and [`next_answer`](Self::next_answer) will give that answer back to the

@@ -135,7 +135,9 @@ impl<B: Backend> NativeSession<B> {
                     return "node shutting down".into();
                 }
                 () = &mut lost => return "the backend ended the session".into(),
-                (call, reply) = self.session.next_answer() => self.replies.send(call, reply).await,
+                (call, reply) = self.session.next_answer(), if self.session.awaits_answers() => {
+                    self.replies.send(call, reply).await;
+                }
                 frame = reader.next() => match frame {
                     None => return "client closed the connection".into(),
                     Some(Err(e)) => {
