@@ -12,9 +12,12 @@
 //!
 //! # Layout
 //! - [`Manager`] (`manager.rs`): connect, create and find objects, status, shutdown.
-//! - `connection.rs`: the multiplexed connection (writer task, reader task, calls in flight).
-//! - [`proxy`]: one file per proxy type over serde types.
-//! - [`blocking`]: the same proxies with plain (blocking) methods, for code without a runtime.
+//! - `connection.rs`: the multiplexed connection (writer task, reader task, calls in flight);
+//!   `Connection::call` encodes a request, waits for its answer and decodes it.
+//! - [`proxy`]: one file per proxy type over serde types; each method calls the connection
+//!   directly.
+//! - [`blocking`]: the same proxies with plain (blocking) methods, for code without a runtime,
+//!   one file per type.
 //! - [`Error`] (`error.rs`): transport, auth and remote errors with Python's kinds.
 //!
 //! # Values
