@@ -283,15 +283,9 @@ impl<T: FencingTokens> SharedObject for Lock<T> {
 mod tests {
     use super::*;
     use crate::node::memory::TokenCounter;
+    use crate::node::objects::testing::park;
 
     type TestLock = Lock<TokenCounter>;
-
-    fn park(o: Outcome) -> crate::node::object::Parked {
-        match o {
-            Outcome::Park(p) => p,
-            Outcome::Ready(r) => panic!("expected to park, got {r:?}"),
-        }
-    }
 
     fn token(o: Outcome) -> Bytes {
         match o {

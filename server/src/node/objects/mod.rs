@@ -22,6 +22,8 @@ pub mod lock;
 pub mod namespace;
 pub mod queue;
 pub mod semaphore;
+#[cfg(test)]
+mod testing;
 pub mod timeout;
 pub mod value;
 

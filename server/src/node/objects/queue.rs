@@ -269,25 +269,8 @@ fn hand_off(st: &mut State, mut item: Bytes) -> Option<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::node::objects::testing::{args, park, ready};
     use syncman_protocol::Value;
-
-    fn args(values: &[Value]) -> Args {
-        Args::from_array(Value::Array(values.to_vec()).to_bytes()).unwrap()
-    }
-
-    fn ready(o: Outcome) -> Reply {
-        match o {
-            Outcome::Ready(r) => r,
-            Outcome::Park(_) => panic!("expected an immediate answer"),
-        }
-    }
-
-    fn park(o: Outcome) -> crate::node::object::Parked {
-        match o {
-            Outcome::Park(p) => p,
-            Outcome::Ready(r) => panic!("expected to park, got {r:?}"),
-        }
-    }
 
     fn int(i: i128) -> Bytes {
         Value::Int(i).to_bytes()

@@ -245,14 +245,8 @@ impl SharedObject for Semaphore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::node::objects::testing::ready;
     use syncman_protocol::Value;
-
-    fn ready(o: Outcome) -> Reply {
-        match o {
-            Outcome::Ready(r) => r,
-            Outcome::Park(_) => panic!("expected an immediate answer"),
-        }
-    }
 
     fn value(s: &Semaphore) -> Reply {
         ready(s.call("get_value", Args::empty(), &mut CallCtx::new(99)))
