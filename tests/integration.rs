@@ -2,6 +2,7 @@
 //! One test binary with a module tree (faster to link than one binary per file).
 
 mod integration {
+    pub mod admission;
     pub mod bad_input;
     pub mod blocking;
     pub mod blocking_facade;

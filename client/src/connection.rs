@@ -23,6 +23,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use syncman_protocol::frame::{FrameBuilder, FrameError};
+use syncman_protocol::handshake::HandshakeError;
 use syncman_protocol::message::{self, decode_response, FORGET_ID};
 use syncman_protocol::opening::{open_native, OpenError};
 use syncman_protocol::FrameCodec;
@@ -191,7 +192,7 @@ impl Connection {
                 .await
                 .map_err(|e| match e {
                     e if e.is_auth_failure() => Error::Auth(e.to_string()),
-                    OpenError::Refused(e) => Error::Handshake(e.to_string()),
+                    OpenError::Handshake(HandshakeError::Refused(why)) => Error::Refused(why),
                     e => Error::Handshake(e.to_string()),
                 })?;
             Ok::<_, Error>(framed)

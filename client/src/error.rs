@@ -15,6 +15,10 @@ pub enum Error {
     /// The authkeys differ (either side rejected the other's answer).
     #[error("authentication failed: {0}")]
     Auth(String),
+    /// The node would not take the connection now, and said why (e.g. too many
+    /// connections still in the handshake from this address). Retrying later may work.
+    #[error("the node refused the connection: {0}")]
+    Refused(String),
     /// The handshake or hello failed for another reason (not a syncman node, bad version).
     #[error("handshake failed: {0}")]
     Handshake(String),

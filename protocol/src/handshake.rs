@@ -28,6 +28,10 @@ use crate::frame::{FrameCodec, FrameError};
 pub const CHALLENGE: &[u8] = b"#CHALLENGE#";
 pub const WELCOME: &[u8] = b"#WELCOME#";
 pub const FAILURE: &[u8] = b"#FAILURE#";
+/// syncman's own: sent instead of a challenge when the node will not take the connection
+/// now, followed by the reason in words. CPython clients show it in their
+/// `AuthenticationError` ("expected challenge").
+pub const REFUSED: &[u8] = b"#REFUSED#";
 /// Random bytes in a challenge (CPython 3.12+ uses 40; it must be over 20).
 const CHALLENGE_RANDOM_LEN: usize = 40;
 /// The digest syncman challenges with, as CPython 3.12+ does.
@@ -51,6 +55,12 @@ pub enum HandshakeError {
     Malformed(&'static str),
     #[error("connection closed during the handshake")]
     Closed,
+    /// The peer did not answer our challenge in time.
+    #[error("the peer did not answer the challenge within {0:?}")]
+    NoAnswer(std::time::Duration),
+    /// The node refused the connection before the handshake, and said why.
+    #[error("the node refused the connection: {0}")]
+    Refused(String),
     #[error("handshake frame: {0}")]
     Frame(#[from] FrameError),
 }
@@ -67,11 +77,28 @@ impl HandshakeError {
     }
 }
 
-/// What a challenger accepts as an answer.
+/// What a challenger accepts as an answer, and how long it waits for it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ChallengePolicy {
     /// Refuse legacy raw HMAC-MD5 answers (this locks out CPython 3.11 and older).
     pub require_sha256: bool,
+    /// How long the peer has to answer the challenge (a client answers at once; a silent
+    /// peer is let go early instead of holding its slot for the whole handshake).
+    /// `None`: no limit of its own.
+    pub answer_timeout: Option<std::time::Duration>,
+}
+
+/// The frame a node sends instead of a challenge when it refuses a connection: `#REFUSED#`
+/// and the reason, cut to fit the 256 bytes a handshake frame may hold.
+pub fn refusal(reason: &str) -> Vec<u8> {
+    let mut frame = REFUSED.to_vec();
+    let room = crate::frame::HANDSHAKE_MAX_FRAME - REFUSED.len();
+    let mut end = reason.len().min(room);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    frame.extend_from_slice(&reason.as_bytes()[..end]);
+    frame
 }
 
 type Transport<S> = Framed<S, FrameCodec>;
@@ -123,7 +150,12 @@ where
     frame.put_slice(&message);
     framed.send(frame.freeze()).await?;
 
-    let answer = recv(framed).await?;
+    let answer = match policy.answer_timeout {
+        None => recv(framed).await?,
+        Some(limit) => tokio::time::timeout(limit, recv(framed))
+            .await
+            .map_err(|_| HandshakeError::NoAnswer(limit))??,
+    };
     match verify_answer(authkey, &message, &answer, policy) {
         Ok(()) => {
             framed.send(WELCOME).await?;
@@ -146,6 +178,11 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let challenge = recv(framed).await?;
+    if let Some(reason) = challenge.strip_prefix(REFUSED) {
+        return Err(HandshakeError::Refused(
+            String::from_utf8_lossy(reason).into_owned(),
+        ));
+    }
     let message = challenge
         .strip_prefix(CHALLENGE)
         .ok_or(HandshakeError::Malformed("expected #CHALLENGE#"))?;
@@ -336,6 +373,7 @@ mod tests {
         verify_answer(b"k", &message, &md5, ChallengePolicy::default()).unwrap();
         let strict = ChallengePolicy {
             require_sha256: true,
+            ..ChallengePolicy::default()
         };
         assert!(matches!(
             verify_answer(b"k", &message, &md5, strict),
@@ -368,5 +406,37 @@ mod tests {
         }
         assert!(create_answer(b"k", b"short").is_err());
         assert!(create_answer(b"k", b"{whirlpool}0123456789012345").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_tells_the_client_why() {
+        let (a, b) = tokio::io::duplex(1024);
+        let mut node = Framed::new(a, FrameCodec::handshake());
+        let mut client = Framed::new(b, FrameCodec::handshake());
+        let reason = "x".repeat(400);
+        let frame = refusal(&reason);
+        assert_eq!(frame.len(), crate::frame::HANDSHAKE_MAX_FRAME);
+        node.send(&frame[..]).await.unwrap();
+        match client_handshake(&mut client, b"key").await {
+            Err(HandshakeError::Refused(why)) => assert!(reason.starts_with(&why)),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_silent_peer_is_let_go_at_the_answer_deadline() {
+        let (a, _silent) = tokio::io::duplex(1024);
+        let mut node = Framed::new(a, FrameCodec::handshake());
+        let policy = ChallengePolicy {
+            answer_timeout: Some(std::time::Duration::from_millis(50)),
+            ..ChallengePolicy::default()
+        };
+        let started = std::time::Instant::now();
+        let result = server_handshake(&mut node, b"key", policy).await;
+        assert!(
+            matches!(result, Err(HandshakeError::NoAnswer(_))),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }

@@ -349,6 +349,7 @@ async fn client_is_rejected_by_python_listener_with_a_wrong_key(py: Py) {
 async fn require_sha256_policy(py: Py) {
     let strict = ChallengePolicy {
         require_sha256: true,
+        ..ChallengePolicy::default()
     };
     let (ours, theirs) = our_server(py, KEY, KEY, strict).await;
     if py == Py::V311 {

@@ -14,11 +14,22 @@ pub struct Config {
     /// Largest frame accepted or sent after authentication. Default 64 MiB. Before
     /// authentication the limit is always CPython's 256 bytes.
     pub max_frame: usize,
-    /// Connections served at once; further clients wait in the listen backlog. Default 1024.
+    /// Connections served at once, authenticated or not; further clients wait in the listen
+    /// backlog. Each needs a file descriptor (the `syncman` binary raises its open-file
+    /// limit to the hard limit at start). Default 8192.
     pub max_connections: usize,
-    /// Connections still in the handshake (not yet authenticated) at once; more are closed
-    /// at once. Bounds what peers without the key can hold. Default 64.
+    /// Connections in the handshake (not yet authenticated) at once, node-wide; when
+    /// reached, the node stops accepting until one finishes, so new clients wait in the
+    /// listen backlog rather than being turned away. Default 4096.
     pub max_handshakes: usize,
+    /// Connections in the handshake at once from one IP address; past it a connection is
+    /// refused with a reason (`#REFUSED#`), so one address cannot take every handshake
+    /// place. High enough for a burst of a thousand honest connects. Default 1024.
+    pub max_handshakes_per_address: usize,
+    /// Time a client has to answer the node's challenge: honest clients answer at once,
+    /// so a silent peer is let go after this instead of holding its place for the whole
+    /// `handshake_timeout`. Default 3 s.
+    pub first_answer_timeout: Duration,
     /// How long a connection may be silent before the node probes whether its peer is
     /// still there (TCP keepalive; then 3 probes `keepalive / 3` apart, at least 1 s). A
     /// peer cut off without a FIN or RST (network cut, host down) is thereby found dead
@@ -50,9 +61,13 @@ impl Config {
     /// Default of [`Config::max_frame`].
     pub const DEFAULT_MAX_FRAME: usize = DEFAULT_MAX_FRAME;
     /// Default of [`Config::max_connections`].
-    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
     /// Default of [`Config::max_handshakes`].
-    pub const DEFAULT_MAX_HANDSHAKES: usize = 64;
+    pub const DEFAULT_MAX_HANDSHAKES: usize = 4096;
+    /// Default of [`Config::max_handshakes_per_address`].
+    pub const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS: usize = 1024;
+    /// Default of [`Config::first_answer_timeout`].
+    pub const DEFAULT_FIRST_ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
     /// Default of [`Config::handshake_timeout`].
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default of [`Config::keepalive`].
@@ -72,6 +87,8 @@ impl Config {
             max_frame: Self::DEFAULT_MAX_FRAME,
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             max_handshakes: Self::DEFAULT_MAX_HANDSHAKES,
+            max_handshakes_per_address: Self::DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+            first_answer_timeout: Self::DEFAULT_FIRST_ANSWER_TIMEOUT,
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             keepalive: Some(Self::DEFAULT_KEEPALIVE),
             require_sha256: false,
@@ -89,10 +106,17 @@ impl Config {
                 "max_frame must be at least {HANDSHAKE_MAX_FRAME} bytes"
             )));
         }
-        if self.max_connections == 0 || self.max_handshakes == 0 {
+        if self.max_connections == 0
+            || self.max_handshakes == 0
+            || self.max_handshakes_per_address == 0
+        {
             return Err(ConfigError(
-                "max_connections and max_handshakes must be at least 1".into(),
+                "max_connections, max_handshakes and max_handshakes_per_address must be at least 1"
+                    .into(),
             ));
+        }
+        if self.first_answer_timeout.is_zero() {
+            return Err(ConfigError("first_answer_timeout must be positive".into()));
         }
         if self.keepalive.is_some_and(|k| k < Duration::from_secs(1)) {
             return Err(ConfigError("keepalive must be at least 1 s".into()));
@@ -121,6 +145,8 @@ impl std::fmt::Debug for Config {
             max_frame,
             max_connections,
             max_handshakes,
+            max_handshakes_per_address,
+            first_answer_timeout,
             keepalive,
             handshake_timeout,
             require_sha256,
@@ -140,6 +166,8 @@ impl std::fmt::Debug for Config {
             .field("max_frame", max_frame)
             .field("max_connections", max_connections)
             .field("max_handshakes", max_handshakes)
+            .field("max_handshakes_per_address", max_handshakes_per_address)
+            .field("first_answer_timeout", first_answer_timeout)
             .field("keepalive", keepalive)
             .field("handshake_timeout", handshake_timeout)
             .field("require_sha256", require_sha256)

@@ -28,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Upper bound for every single wait in this file.
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 /// The named dict written before each attack and checked after it.
 const PRECIOUS: &str = "precious";
@@ -41,7 +41,7 @@ fn precious_items() -> Vec<(String, i64)> {
 // Helpers: bounded waits, the node's log, the data that must survive.
 
 /// Runs `fut`, failing the test if it takes longer than [`WAIT`].
-async fn within<F: Future>(what: &str, fut: F) -> F::Output {
+pub(crate) async fn within<F: Future>(what: &str, fut: F) -> F::Output {
     match tokio::time::timeout(WAIT, fut).await {
         Ok(out) => out,
         Err(_) => panic!("timed out after {WAIT:?}: {what}"),
@@ -49,7 +49,7 @@ async fn within<F: Future>(what: &str, fut: F) -> F::Output {
 }
 
 /// The log with its ANSI colour codes removed (the node colours fields even into a file).
-fn plain_log(node: &TestNode) -> String {
+pub(crate) fn plain_log(node: &TestNode) -> String {
     let raw = node.log();
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars();
@@ -74,7 +74,7 @@ fn has_field(line: &str, field: &str) -> bool {
 }
 
 /// Waits (bounded) until the node logs a line for which `pred` holds, and returns it.
-async fn log_line(node: &TestNode, what: &str, pred: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn log_line(node: &TestNode, what: &str, pred: impl Fn(&str) -> bool) -> String {
     let end = Instant::now() + WAIT;
     loop {
         let log = plain_log(node);
@@ -89,7 +89,7 @@ async fn log_line(node: &TestNode, what: &str, pred: impl Fn(&str) -> bool) -> S
 }
 
 /// Waits for a log line containing `needle` about the connection from `peer`.
-async fn logged_for_peer(node: &TestNode, peer: SocketAddr, needle: &str) -> String {
+pub(crate) async fn logged_for_peer(node: &TestNode, peer: SocketAddr, needle: &str) -> String {
     let field = format!("peer={peer}");
     log_line(node, &format!("{needle:?} for {field}"), |l| {
         l.contains(needle) && has_field(l, &field)
@@ -107,7 +107,7 @@ async fn logged_for_session(node: &TestNode, session: u64, needle: &str) -> Stri
 }
 
 /// Connects a well-behaved client and stores the data every test checks after its attack.
-async fn seed(node: &TestNode) -> Manager {
+pub(crate) async fn seed(node: &TestNode) -> Manager {
     let mgr = within("connect the first good client", node.manager()).await;
     let d = within("open the precious dict", mgr.dict::<String, i64>(PRECIOUS))
         .await
@@ -122,7 +122,7 @@ async fn seed(node: &TestNode) -> Manager {
 
 /// The client connected before the attack and a fresh one both work, and both see the
 /// precious dict exactly as it was written.
-async fn assert_intact(node: &TestNode, before: &Manager) {
+pub(crate) async fn assert_intact(node: &TestNode, before: &Manager) {
     let fresh = within("connect a fresh good client", node.manager()).await;
     for (who, mgr) in [("the earlier client", before), ("a fresh client", &fresh)] {
         within("ping", mgr.ping())
@@ -895,51 +895,6 @@ async fn unsupported_dialects_are_refused_and_logged() {
     raw.expect_closed("an unsupported version").await;
     logged_for_peer(&node, raw.local, "unsupported native protocol version 99").await;
     assert_intact(&node, &good).await;
-}
-
-#[tokio::test]
-async fn peers_without_the_key_hold_only_the_handshake_slots() {
-    let node = TestNode::start_with(&["--max-handshakes", "2", "--handshake-timeout", "30"]);
-    let before = seed(&node).await;
-    // Two silent peers take both handshake slots (each has been sent its challenge).
-    let mut silent = Vec::new();
-    for _ in 0..2 {
-        let mut s = within("connect", TcpStream::connect(node.addr()))
-            .await
-            .unwrap();
-        let mut challenge = [0u8; 4 + 59];
-        within("read the challenge", s.read_exact(&mut challenge))
-            .await
-            .unwrap();
-        assert_eq!(&challenge[4..15], b"#CHALLENGE#");
-        silent.push(s);
-    }
-    // A third unauthenticated peer is refused at once, not parked for the deadline.
-    let mut third = within("connect", TcpStream::connect(node.addr()))
-        .await
-        .unwrap();
-    let peer = third.local_addr().unwrap();
-    let mut buf = [0u8; 64];
-    let n = within("the refused peer sees EOF", third.read(&mut buf))
-        .await
-        .unwrap();
-    assert_eq!(n, 0, "refused peer got bytes");
-    logged_for_peer(&node, peer, "handshakes already in progress").await;
-    // Authenticated sessions do not count against the handshake slots ...
-    within("ping", before.ping()).await.unwrap();
-    // ... and a slot comes back as soon as a silent peer leaves.
-    drop(silent.pop());
-    let end = Instant::now() + WAIT;
-    let fresh = loop {
-        match Manager::connect(node.addr(), node.authkey()).await {
-            Ok(m) => break m,
-            Err(e) => {
-                assert!(Instant::now() < end, "no slot came back: {e}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
-    within("ping", fresh.ping()).await.unwrap();
 }
 
 #[tokio::test]

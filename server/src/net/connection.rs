@@ -14,6 +14,8 @@ use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, FramedRead};
 use tracing::{debug, info, warn};
 
+use super::admission::HandshakeSlots;
+use super::log_limit::LogLimit;
 use super::native;
 use crate::node::backend::Backend;
 use crate::node::session::Session;
@@ -22,12 +24,12 @@ use crate::node::Node;
 /// First byte of a CPython pickle (the PROTO opcode).
 const PICKLE_PROTO: u8 = 0x80;
 
-/// Serves one connection. `handshake_slot` is held until the peer has authenticated.
+/// Serves one connection. `handshake_slots` are held until the peer has authenticated.
 pub(crate) async fn handle<B: Backend>(
     stream: TcpStream,
     peer: SocketAddr,
     node: Arc<Node<B>>,
-    handshake_slot: tokio::sync::OwnedSemaphorePermit,
+    handshake_slots: HandshakeSlots,
 ) {
     let _ = stream.set_nodelay(true);
     if let Some(idle) = node.config.keepalive {
@@ -38,6 +40,7 @@ pub(crate) async fn handle<B: Backend>(
     let mut framed = Framed::new(stream, FrameCodec::handshake());
     let policy = ChallengePolicy {
         require_sha256: node.config.require_sha256,
+        answer_timeout: Some(node.config.first_answer_timeout),
     };
     let handshake = server_handshake(&mut framed, &node.config.authkey, policy);
     let shutdown = node.shutdown.clone();
@@ -45,22 +48,33 @@ pub(crate) async fn handle<B: Backend>(
         _ = shutdown.cancelled() => return,
         r = tokio::time::timeout(node.config.handshake_timeout, handshake) => r,
     };
+    // Storms of failures (a scan, a client with the wrong key in a loop) are rate-limited
+    // in the log: a few lines a second per kind, then a count of those left out.
+    static TIMED_OUT: LogLimit = LogLimit::new();
+    static AUTH_FAILED: LogLimit = LogLimit::new();
+    static FAILED: LogLimit = LogLimit::new();
     match result {
         Err(_) => {
-            warn!(%peer, "handshake timed out after {:?}; closing", node.config.handshake_timeout);
+            if let Some(left_out) = TIMED_OUT.allow() {
+                warn!(%peer, left_out, "handshake timed out after {:?}; closing", node.config.handshake_timeout);
+            }
             return;
         }
         Ok(Err(e)) if e.is_auth_failure() => {
-            warn!(%peer, "authentication failed: {e}");
+            if let Some(left_out) = AUTH_FAILED.allow() {
+                warn!(%peer, left_out, "authentication failed: {e}");
+            }
             return;
         }
         Ok(Err(e)) => {
-            warn!(%peer, "handshake failed: {e}");
+            if let Some(left_out) = FAILED.allow() {
+                warn!(%peer, left_out, "handshake failed: {e}");
+            }
             return;
         }
         Ok(Ok(())) => debug!(%peer, "authenticated"),
     }
-    drop(handshake_slot);
+    drop(handshake_slots);
     framed.codec_mut().set_max_len(node.config.max_frame);
 
     let first = tokio::select! {
@@ -131,4 +145,17 @@ async fn refuse(framed: &mut Framed<TcpStream, FrameCodec>, peer: SocketAddr, wh
         &Err(RemoteError::protocol_error(why)),
     );
     let _ = framed.send(payload.freeze()).await;
+}
+
+/// Turns a connection away before its handshake with a `#REFUSED#` frame that says why
+/// (CPython clients show it in their `AuthenticationError`), then closes it.
+pub(crate) async fn refuse_before_handshake(stream: TcpStream, peer: SocketAddr, why: String) {
+    static REFUSED: LogLimit = LogLimit::new();
+    if let Some(left_out) = REFUSED.allow() {
+        warn!(%peer, left_out, "refusing connection: {why}");
+    }
+    let mut framed = Framed::new(stream, FrameCodec::handshake());
+    let frame = syncman_protocol::handshake::refusal(&why);
+    // Best effort and bounded: a peer that does not read is simply closed.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), framed.send(&frame[..])).await;
 }

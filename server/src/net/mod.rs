@@ -3,10 +3,14 @@
 //! # Layout
 //! - [`server`]: [`Server`](server::Server) and its builder; the accept loop, connection
 //!   limits, shutdown.
+//! - `admission`: who may start a handshake (node-wide and per-address limits).
 //! - `connection`: one socket from accept to close: keepalive, handshake, dialect choice.
+//! - `log_limit`: rate-limited log lines for storms of failed handshakes.
 //! - `native`: the native (MessagePack) dialect: the request loop, control-call decoding,
 //!   and the reply writer.
 
+mod admission;
 mod connection;
+mod log_limit;
 mod native;
 pub mod server;

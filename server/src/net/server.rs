@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use syncman_protocol::{Args, RemoteError};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use super::admission::{HandshakeSlots, PerAddress};
 use crate::config::{Config, ConfigError};
 use crate::node::backend::Backend;
 use crate::node::memory::{MemoryBackend, TokenCounter};
@@ -107,19 +108,24 @@ impl<B: Backend> Server<B> {
         let node = self.node;
         let local = listener.local_addr()?;
         info!(%local, "serving");
-        let limit = Arc::new(Semaphore::new(node.config.max_connections));
-        // Unauthenticated peers may hold only these slots, so they cannot crowd out
-        // clients that hold the key.
+        let connections = Arc::new(Semaphore::new(node.config.max_connections));
+        // Peers that have not authenticated yet hold these: node-wide (when all are taken,
+        // accepting waits and new peers queue in the backlog) and per source address.
         let handshakes = Arc::new(Semaphore::new(node.config.max_handshakes));
+        let per_address = PerAddress::new(node.config.max_handshakes_per_address);
         let tracker = TaskTracker::new();
         let mut backoff = Duration::from_millis(5);
         loop {
-            let permit = tokio::select! {
+            let taken = tokio::select! {
                 _ = node.shutdown.cancelled() => break,
-                p = limit.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
+                p = async {
+                    let connection = connections.clone().acquire_owned().await?;
+                    let handshake = handshakes.clone().acquire_owned().await?;
+                    Ok::<_, tokio::sync::AcquireError>((connection, handshake))
+                } => p,
+            };
+            let Ok((connection, node_wide)) = taken else {
+                break;
             };
             let accepted = tokio::select! {
                 _ = node.shutdown.cancelled() => break,
@@ -128,15 +134,21 @@ impl<B: Backend> Server<B> {
             match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
-                    let Ok(handshake_slot) = handshakes.clone().try_acquire_owned() else {
-                        warn!(%peer, "refusing connection: {} handshakes already in progress", node.config.max_handshakes);
-                        continue;
-                    };
                     let node = node.clone();
-                    tracker.spawn(async move {
-                        super::connection::handle(stream, peer, node, handshake_slot).await;
-                        drop(permit);
-                    });
+                    match per_address.admit(peer.ip()) {
+                        Ok(address) => {
+                            let slots = HandshakeSlots::new(node_wide, address);
+                            tracker.spawn(async move {
+                                super::connection::handle(stream, peer, node, slots).await;
+                                drop(connection);
+                            });
+                        }
+                        Err(why) => {
+                            tracker.spawn(super::connection::refuse_before_handshake(
+                                stream, peer, why,
+                            ));
+                        }
+                    }
                 }
                 Err(e) => {
                     // Typically EMFILE: wait a little rather than spin.
@@ -158,9 +170,35 @@ impl<B: Backend> Server<B> {
     }
 }
 
+/// Connections the kernel may queue before the node accepts them (bursts of connects wait
+/// here, not refused); the kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
 /// Binds `addr` and returns the listener with its actual address (port 0 picks one).
 pub async fn bind(addr: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
-    let listener = TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    Ok((listener, local))
+    let mut last = None;
+    for candidate in tokio::net::lookup_host(addr).await? {
+        let socket = if candidate.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(candidate)
+            .and_then(|()| socket.listen(LISTEN_BACKLOG))
+        {
+            Ok(listener) => {
+                let local = listener.local_addr()?;
+                return Ok((listener, local));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{addr} resolves to no address"),
+        )
+    }))
 }

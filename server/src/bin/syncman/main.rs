@@ -72,7 +72,7 @@ struct ServeArgs {
     #[arg(long, default_value_t = Config::DEFAULT_MAX_FRAME)]
     max_frame: usize,
 
-    /// Connections served at once.
+    /// Connections served at once, authenticated or not; more wait in the listen backlog.
     #[arg(long, default_value_t = Config::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
 
@@ -81,9 +81,20 @@ struct ServeArgs {
     #[arg(long, default_value_t = Config::DEFAULT_MAX_PARKED)]
     max_parked: usize,
 
-    /// Connections allowed in the handshake (not yet authenticated) at once.
+    /// Connections in the handshake (not yet authenticated) at once; more wait in the
+    /// listen backlog until one finishes.
     #[arg(long, default_value_t = Config::DEFAULT_MAX_HANDSHAKES)]
     max_handshakes: usize,
+
+    /// Connections in the handshake at once from one IP address; more are refused with a
+    /// reason.
+    #[arg(long, default_value_t = Config::DEFAULT_MAX_HANDSHAKES_PER_ADDRESS)]
+    max_handshakes_per_address: usize,
+
+    /// Seconds a client has to answer the node's challenge; a silent peer is closed after
+    /// this.
+    #[arg(long, default_value_t = Config::DEFAULT_FIRST_ANSWER_TIMEOUT.as_secs_f64())]
+    first_answer_timeout: f64,
 
     /// Seconds a connection may be silent before the node checks its peer is still there
     /// (TCP keepalive); a peer cut off without closing is found dead within about twice
@@ -157,17 +168,19 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if authkey.is_empty() {
         tracing::warn!("serving WITHOUT an authkey: anyone who can reach the port can connect");
     }
-    if !args.handshake_timeout.is_finite() || args.handshake_timeout <= 0.0 {
-        return Err("--handshake-timeout must be a positive number of seconds".into());
-    }
+    let handshake_timeout = positive_secs("--handshake-timeout", args.handshake_timeout)?;
+    let first_answer_timeout = positive_secs("--first-answer-timeout", args.first_answer_timeout)?;
+    raise_open_file_limit(args.max_connections);
     let server = Server::builder(authkey)
         .configure(|c| {
             c.max_frame = args.max_frame;
             c.max_connections = args.max_connections;
             c.max_parked_per_session = args.max_parked;
             c.max_handshakes = args.max_handshakes;
+            c.max_handshakes_per_address = args.max_handshakes_per_address;
+            c.first_answer_timeout = first_answer_timeout;
             c.keepalive = (args.keepalive > 0).then(|| Duration::from_secs(args.keepalive));
-            c.handshake_timeout = Duration::from_secs_f64(args.handshake_timeout);
+            c.handshake_timeout = handshake_timeout;
             c.require_sha256 = args.require_sha256;
             c.release_on_disconnect = !args.keep_locks_on_disconnect;
         })
@@ -187,6 +200,51 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         handle.shutdown();
     });
     server.run(listener).await.map_err(|e| e.to_string())
+}
+
+fn positive_secs(flag: &str, secs: f64) -> Result<Duration, String> {
+    if secs.is_finite() && secs > 0.0 && secs < 1e9 {
+        Ok(Duration::from_secs_f64(secs))
+    } else {
+        Err(format!("{flag} must be a positive number of seconds"))
+    }
+}
+
+/// Every connection needs a file descriptor; the usual soft limit (1024) is far below
+/// `--max-connections`. Raise the soft limit to the hard limit, and say so if that is
+/// still too low, rather than failing accepts later.
+fn raise_open_file_limit(max_connections: usize) {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return;
+            }
+            if limit.rlim_cur < limit.rlim_max {
+                let raised = libc::rlimit {
+                    rlim_cur: limit.rlim_max,
+                    rlim_max: limit.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    limit = raised;
+                }
+            }
+        }
+        // Room for the listener, logs and the like besides the connections.
+        let needed = max_connections as u64 + 64;
+        if limit.rlim_cur < needed {
+            tracing::warn!(
+                "the open-file limit is {}, below --max-connections {max_connections}: \
+                 accepts will fail past it (raise it with `ulimit -n` or LimitNOFILE=)",
+                limit.rlim_cur
+            );
+        }
+    }
 }
 
 async fn show_status(args: StatusArgs) -> Result<(), String> {
