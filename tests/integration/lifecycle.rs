@@ -367,3 +367,73 @@ async fn deleting_an_object_ends_the_calls_waiting_on_it() {
         assert_eq!(result.unwrap_err().kind(), Some(&ErrorKind::NotFound));
     }
 }
+
+#[tokio::test]
+async fn shutdown_ends_every_session_even_one_whose_client_does_not_read() {
+    let mut node = TestNode::start_with(&["--drain-timeout", "1"]);
+    let m = node.manager().await;
+    let q = m.queue::<i32>("q").await.unwrap();
+    let parked = tokio::spawn({
+        let q = q.clone();
+        async move { q.get().await }
+    });
+    let end = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !m.status().await.unwrap().objects[0]
+        .detail
+        .contains("1 getters")
+    {
+        assert!(tokio::time::Instant::now() < end, "get never parked");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A client that asks for 400 MiB of replies and reads none: its session stops on the
+    // reply byte budget (64 MiB) and waits for it to read.
+    let mut raw = RawSession::connect(node.addr(), node.authkey()).await;
+    let list = match raw
+        .call(0, "create", &[Value::Str("list".into())])
+        .await
+        .unwrap()
+    {
+        Value::Int(id) => id as u64,
+        other => panic!("{other:?}"),
+    };
+    raw.call(list, "append", &[Value::Str("x".repeat(4 << 20))])
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        raw.feed(list, "copy", &[]).await;
+    }
+    raw.flush().await;
+    assert!(
+        node.wait_for_log("reply queue full", Duration::from_secs(10)),
+        "the unread session never filled its reply queue"
+    );
+
+    let stopping = std::time::Instant::now();
+    let status = node
+        .terminate(Duration::from_secs(20))
+        .expect("node stopped");
+    assert!(status.success());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "stopping took {:?} with a 1 s drain",
+        stopping.elapsed()
+    );
+    let err = tokio::time::timeout(Duration::from_secs(5), parked)
+        .await
+        .expect("parked get ended")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), Some(&ErrorKind::ShuttingDown), "{err}");
+    // `run` returned only after every session had ended, the unread one included.
+    let log = node.log();
+    let stopped = log
+        .find("stopped: every session has ended")
+        .expect("the node logged that it stopped");
+    let before = &log[..stopped];
+    assert_eq!(
+        before.matches("session started").count(),
+        before.matches("session ended").count(),
+        "a session was still running when the node stopped:\n{log}"
+    );
+    drop(raw);
+}

@@ -25,13 +25,16 @@ use crate::config::Config;
 use backend::Backend;
 use memory::MemoryBackend;
 
-/// What every session of a node shares: its settings, its backend, and the token that
-/// stops it.
+/// What every session of a node shares: its settings, its backend, and the tokens that
+/// stop it.
 pub struct Node<B: Backend = MemoryBackend> {
     pub config: Config,
     pub backend: B,
     /// Cancelled once, when the node starts shutting down.
     pub shutdown: CancellationToken,
+    /// Cancelled `drain_timeout` after `shutdown`: whatever still waits to hand a reply to
+    /// a client (one that does not read) gives up, so every session ends.
+    pub drain_over: CancellationToken,
 }
 
 impl<B: Backend> Node<B> {
@@ -40,6 +43,7 @@ impl<B: Backend> Node<B> {
             config,
             backend,
             shutdown: CancellationToken::new(),
+            drain_over: CancellationToken::new(),
         }
     }
 

@@ -85,6 +85,19 @@ pub enum WithdrawReason {
     Shutdown,
 }
 
+impl WithdrawReason {
+    /// The error a call ends with when it is withdrawn for this reason and its object has
+    /// no answer of its own: `ShuttingDown` when the node stops, else `Cancelled`.
+    pub fn error(self) -> RemoteError {
+        match self {
+            WithdrawReason::Shutdown => {
+                RemoteError::new(ErrorKind::ShuttingDown, "the node is shutting down")
+            }
+            _ => RemoteError::new(ErrorKind::Cancelled, "the call was cancelled"),
+        }
+    }
+}
+
 /// What withdrawing a parked call found.
 #[derive(Debug)]
 pub enum Withdrawal {

@@ -26,7 +26,7 @@ use std::sync::{Arc, Weak};
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
-use syncman_protocol::{Args, ErrorKind, RemoteError};
+use syncman_protocol::{Args, RemoteError};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::{debug, error};
@@ -335,9 +335,9 @@ impl<B: Backend> Session<B> {
     }
 
     /// Ends the session: withdraws its parked calls (giving back anything already handed
-    /// to them but not yet sent), releases what it holds, drops its references. Returns
-    /// the answers of the withdrawn calls, for a client that is still there to hear them
-    /// (`ShuttingDown` when the node stops).
+    /// to them but not yet sent), releases what it holds, drops its references. Returns an
+    /// answer for every call that was parked, for a client still there to hear them: the
+    /// object's own answer to the withdrawal, or `ShuttingDown` / `Cancelled`.
     pub async fn end(mut self, why: WithdrawReason) -> Vec<(CallId, Reply)> {
         let mut answered = HashMap::new();
         let mut replies = Vec::new();
@@ -362,10 +362,13 @@ impl<B: Backend> Session<B> {
                 },
                 ParkEnd::Dropped => continue,
             };
+            // Answered, but not sent: it goes back, and the call ends like the others.
             if let Some(parked) = answered.remove(&call) {
                 parked.object.undelivered(parked.handover, self.id, reply);
+                replies.push((call, Err(why.error())));
             }
         }
+        replies.extend(answered.into_keys().map(|call| (call, Err(why.error()))));
         self.park_futures = FuturesUnordered::new();
         if self.node.config.release_on_disconnect {
             for (_, object) in self.holds.drain() {
@@ -416,7 +419,7 @@ pub fn check_call(
 }
 
 fn cancelled() -> RemoteError {
-    RemoteError::new(ErrorKind::Cancelled, "the call was cancelled by its caller")
+    WithdrawReason::Cancelled.error()
 }
 
 async fn wait_parked(
@@ -438,4 +441,61 @@ async fn wait_parked(
         },
     };
     (call, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::node::memory::{MemoryBackend, TokenCounter};
+    use crate::node::objects::register_builtins;
+    use crate::node::registry::Registry;
+    use syncman_protocol::value::encode;
+    use syncman_protocol::{ErrorKind, Value};
+
+    fn node() -> Arc<Node<MemoryBackend>> {
+        let mut registry = Registry::default();
+        register_builtins::<TokenCounter>(&mut registry);
+        Arc::new(Node::new(
+            Config::new(b"k".to_vec()),
+            MemoryBackend::new(registry),
+        ))
+    }
+
+    fn args(values: &[Value]) -> Args {
+        Args::from_array(Value::Array(values.to_vec()).to_bytes()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn at_shutdown_every_parked_call_ends_and_an_unsent_answer_goes_back() {
+        let node = node();
+        let mut consumer = Session::open(node.clone()).await.unwrap();
+        let mut producer = Session::open(node.clone()).await.unwrap();
+        let (q, _) = consumer
+            .get_or_create("Queue", "jobs", Args::empty())
+            .await
+            .unwrap();
+        assert!(consumer.call(1, q, "get", Args::empty()).is_none(), "parks");
+        assert!(consumer.call(2, q, "get", Args::empty()).is_none(), "parks");
+        // The first get is answered, but the answer has not left the session yet.
+        let put = producer.call(1, q, "put", args(&[Value::Int(7)]));
+        assert!(matches!(put, Some(Ok(_))), "{put:?}");
+
+        let mut replies = consumer.end(WithdrawReason::Shutdown).await;
+        replies.sort_by_key(|(call, _)| *call);
+        let kinds: Vec<_> = replies
+            .iter()
+            .map(|(call, r)| (*call, r.as_ref().map_err(|e| e.kind.clone())))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (1, Err(ErrorKind::ShuttingDown)),
+                (2, Err(ErrorKind::ShuttingDown))
+            ]
+        );
+        // The item handed to the first get is back in the queue.
+        let item = producer.call(2, q, "get_nowait", Args::empty());
+        assert_eq!(item, Some(Ok(encode::int(7))));
+    }
 }

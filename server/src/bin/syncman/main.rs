@@ -102,6 +102,11 @@ struct ServeArgs {
     #[arg(long, default_value_t = Config::DEFAULT_KEEPALIVE.as_secs())]
     keepalive: u64,
 
+    /// Seconds a stopping node waits for clients to read their last replies; then every
+    /// session is ended regardless.
+    #[arg(long, default_value_t = Config::DEFAULT_DRAIN_TIMEOUT.as_secs_f64())]
+    drain_timeout: f64,
+
     /// Seconds a client has to complete the handshake.
     #[arg(long, default_value_t = Config::DEFAULT_HANDSHAKE_TIMEOUT.as_secs_f64())]
     handshake_timeout: f64,
@@ -170,6 +175,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     let handshake_timeout = positive_secs("--handshake-timeout", args.handshake_timeout)?;
     let first_answer_timeout = positive_secs("--first-answer-timeout", args.first_answer_timeout)?;
+    let drain_timeout = positive_secs("--drain-timeout", args.drain_timeout)?;
     raise_open_file_limit(args.max_connections);
     let server = Server::builder(authkey)
         .configure(|c| {
@@ -181,6 +187,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             c.first_answer_timeout = first_answer_timeout;
             c.keepalive = (args.keepalive > 0).then(|| Duration::from_secs(args.keepalive));
             c.handshake_timeout = handshake_timeout;
+            c.drain_timeout = drain_timeout;
             c.require_sha256 = args.require_sha256;
             c.release_on_disconnect = !args.keep_locks_on_disconnect;
         })

@@ -26,10 +26,11 @@ use syncman_protocol::FrameCodec;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::codec::{Decoder, FramedRead};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::node::backend::Backend;
-use crate::node::object::{Reply, WithdrawReason};
+use crate::node::object::{Reply, SessionId, WithdrawReason};
 use crate::node::session::{CallId, Session};
 use writer::{reply_cost, write_replies, QueuedReply};
 
@@ -48,19 +49,25 @@ pub(crate) async fn serve<R, W, B>(
     let node = session.node().clone();
     let id = session.id();
     let (tx, rx) = mpsc::channel(node.config.reply_queue);
-    let writer_task = tokio::spawn(write_replies(writer, node.config.max_frame, rx));
+    let mut writer_task = tokio::spawn(write_replies(writer, node.config.max_frame, rx));
     let mut conn = NativeSession {
         session,
         replies: Replies {
             tx,
             budget: Arc::new(Semaphore::new(node.config.reply_queue_bytes)),
             max_bytes: node.config.reply_queue_bytes,
+            drain_over: node.drain_over.clone(),
+            session: id,
         },
     };
-    conn.replies
+    let hello = conn
+        .replies
         .send(HELLO_ID, Ok(encode::int(NATIVE_VERSION as i128)))
         .await;
-    let ending = conn.serve(reader).await;
+    let ending = match hello {
+        Ok(()) => conn.serve(reader).await,
+        Err(gone) => gone.to_string(),
+    };
     info!(session = id, %peer, "session ended: {ending}");
     let NativeSession {
         session,
@@ -75,16 +82,34 @@ pub(crate) async fn serve<R, W, B>(
     if why == WithdrawReason::Shutdown {
         // The client is still there to hear `ShuttingDown`.
         for (call, reply) in withdrawn {
-            replies.send(call, reply).await;
+            if replies.send(call, reply).await.is_err() {
+                break;
+            }
         }
     }
-    // Dropping the last sender lets the writer flush what is queued and finish.
+    // Dropping the last sender lets the writer flush what is queued and finish; a client
+    // that does not read is given until the node's drain is over.
     drop(replies);
-    match tokio::time::timeout(node.config.drain_timeout, writer_task).await {
-        Ok(Ok(Err(e))) => debug!(session = id, "reply writer: {e}"),
-        Err(_) => warn!(session = id, "reply writer did not drain in time"),
-        _ => {}
+    tokio::select! {
+        done = &mut writer_task => {
+            if let Ok(Err(e)) = done {
+                debug!(session = id, "reply writer: {e}");
+            }
+        }
+        _ = node.drain_over.cancelled() => {
+            writer_task.abort();
+            warn!(session = id, "replies not flushed by the end of the drain; closing");
+        }
     }
+}
+
+/// Why a reply could not be queued.
+#[derive(Debug, thiserror::Error)]
+enum ReplyError {
+    #[error("the reply writer is gone (the socket failed)")]
+    WriterGone,
+    #[error("the client did not read its replies before the node's drain ended")]
+    DrainOver,
 }
 
 /// The sending side of a session's reply queue.
@@ -93,22 +118,47 @@ struct Replies {
     /// Bytes of replies this session may have queued (`reply_queue_bytes`).
     budget: Arc<Semaphore>,
     max_bytes: usize,
+    /// The node's drain is over: stop waiting for a client to make room.
+    drain_over: CancellationToken,
+    /// For log lines.
+    session: SessionId,
 }
 
 impl Replies {
-    /// Queues a reply, waiting for room (which stops this session reading requests). Fails
-    /// only if the writer is gone (socket dead), which the read side notices.
-    async fn send(&mut self, call: CallId, reply: Reply) {
+    /// Queues a reply, waiting for room (which stops this session reading requests), but
+    /// never past the end of the node's drain.
+    async fn send(&mut self, call: CallId, reply: Reply) -> Result<(), ReplyError> {
         let cost = reply_cost(&reply).min(self.max_bytes) as u32;
-        let Ok(budget) = self.budget.clone().acquire_many_owned(cost).await else {
-            return;
+        let queue = async {
+            let budget = match self.budget.clone().try_acquire_many_owned(cost) {
+                Ok(budget) => budget,
+                Err(_) => {
+                    debug!(
+                        session = self.session,
+                        "reply queue full: not reading requests until the client reads"
+                    );
+                    self.budget
+                        .clone()
+                        .acquire_many_owned(cost)
+                        .await
+                        .map_err(|_| ReplyError::WriterGone)?
+                }
+            };
+            let queued = QueuedReply {
+                id: call,
+                reply,
+                budget,
+            };
+            self.tx
+                .send(queued)
+                .await
+                .map_err(|_| ReplyError::WriterGone)
         };
-        let queued = QueuedReply {
-            id: call,
-            reply,
-            budget,
-        };
-        let _ = self.tx.send(queued).await;
+        tokio::select! {
+            biased;
+            queued = queue => queued,
+            _ = self.drain_over.cancelled() => Err(ReplyError::DrainOver),
+        }
     }
 }
 
@@ -136,7 +186,9 @@ impl<B: Backend> NativeSession<B> {
                 }
                 () = &mut lost => return "the backend ended the session".into(),
                 (call, reply) = self.session.next_answer(), if self.session.awaits_answers() => {
-                    self.replies.send(call, reply).await;
+                    if let Err(e) = self.replies.send(call, reply).await {
+                        return e.to_string();
+                    }
                 }
                 frame = reader.next() => match frame {
                     None => return "client closed the connection".into(),
@@ -177,6 +229,10 @@ impl<B: Backend> NativeSession<B> {
     /// longer be trusted to mean what the client meant); everything else is a reply.
     async fn handle_frame(&mut self, frame: Bytes) -> Result<(), String> {
         let message = decode_client_message(&frame).map_err(|e| e.to_string())?;
+        self.dispatch(message).await.map_err(|e| e.to_string())
+    }
+
+    async fn dispatch(&mut self, message: ClientMessage<'_>) -> Result<(), ReplyError> {
         match message {
             ClientMessage::Request {
                 id,
@@ -191,7 +247,7 @@ impl<B: Backend> NativeSession<B> {
                         method, "control error reply: {e}"
                     );
                 }
-                self.replies.send(id, reply).await;
+                self.replies.send(id, reply).await?;
             }
             ClientMessage::Request {
                 id,
@@ -200,12 +256,12 @@ impl<B: Backend> NativeSession<B> {
                 args,
             } => {
                 if let Some(reply) = self.session.call(id, object, method, args) {
-                    self.replies.send(id, reply).await;
+                    self.replies.send(id, reply).await?;
                 }
             }
             ClientMessage::Cancel { id } => {
                 if let Some(reply) = self.session.cancel(id) {
-                    self.replies.send(id, reply).await;
+                    self.replies.send(id, reply).await?;
                 }
             }
             ClientMessage::Release { object } => self.session.release(object).await,

@@ -6,7 +6,7 @@ use parking_lot::Mutex;
 
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
-use super::timeout::{timeout, wait, withdrawn_error, Wait};
+use super::timeout::{timeout, wait, Wait};
 use crate::node::object::{
     CallCtx, Handover, MethodSpec, Outcome, SharedObject, WaiterId, WithdrawReason, Withdrawal,
 };
@@ -160,7 +160,7 @@ impl SharedObject for Barrier {
         // barrier for everyone, as a timeout does in Python.
         Self::break_barrier(&mut st);
         Withdrawal::Answer(Err(match why {
-            WithdrawReason::Shutdown => withdrawn_error(why),
+            WithdrawReason::Shutdown => why.error(),
             _ => broken_error(),
         }))
     }

@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use syncman_protocol::{Args, RemoteError};
 
 use super::lock::{GrantAnswer, LockState, Want};
-use super::timeout::{block_timeout, timeout_only, withdrawn_error, Wait};
+use super::timeout::{block_timeout, timeout_only, Wait};
 use crate::node::backend::FencingTokens;
 use crate::node::object::{
     CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
@@ -199,7 +199,7 @@ impl<T: FencingTokens> SharedObject for Condition<T> {
             };
         }
         if st.notified.remove(waiter).is_some() || st.lock.waiters.remove(waiter).is_some() {
-            return Withdrawal::Answer(Err(withdrawn_error(why)));
+            return Withdrawal::Answer(Err(why.error()));
         }
         Withdrawal::AlreadyAnswered
     }

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use syncman_protocol::{Args, ErrorKind, RemoteError};
 
-use super::timeout::{block_timeout, withdrawn_error, Wait};
+use super::timeout::{block_timeout, Wait};
 use crate::node::object::{
     CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
     WithdrawReason, Withdrawal,
@@ -201,21 +201,21 @@ impl SharedObject for Queue {
             return Withdrawal::Answer(Err(if why == WithdrawReason::Timeout {
                 empty()
             } else {
-                withdrawn_error(why)
+                why.error()
             }));
         }
         if st.putters.remove(waiter).is_some() {
             return Withdrawal::Answer(Err(if why == WithdrawReason::Timeout {
                 full()
             } else {
-                withdrawn_error(why)
+                why.error()
             }));
         }
         if st.joiners.remove(waiter).is_some() {
             let err = if why == WithdrawReason::Timeout {
                 RemoteError::new(ErrorKind::Timeout, "join timed out")
             } else {
-                withdrawn_error(why)
+                why.error()
             };
             return Withdrawal::Answer(Err(err));
         }

@@ -3,6 +3,8 @@
 use syncman_protocol::{Args, RemoteError, Value};
 use tokio::time::Instant;
 
+use crate::node::object::{Reply, WithdrawReason};
+
 /// Longest timeout honoured; longer ones (and infinities) wait forever.
 const MAX_TIMEOUT_SECS: f64 = 100.0 * 365.0 * 24.0 * 3600.0;
 
@@ -67,26 +69,11 @@ pub fn timeout_only(args: &mut Args) -> Result<Wait, RemoteError> {
     Ok(wait(true, secs))
 }
 
-/// The error a parked call ends with when it is withdrawn for a reason other than its
-/// timeout.
-pub fn withdrawn_error(why: crate::node::object::WithdrawReason) -> RemoteError {
-    use syncman_protocol::ErrorKind;
-    match why {
-        crate::node::object::WithdrawReason::Shutdown => {
-            RemoteError::new(ErrorKind::ShuttingDown, "the node is shutting down")
-        }
-        _ => RemoteError::new(ErrorKind::Cancelled, "the wait was cancelled"),
-    }
-}
-
 /// The answer for a withdrawn call: `on_timeout()` when its own timeout passed (Python's
 /// `False`, `Empty`, ...), else the cancellation or shutdown error.
-pub fn withdrawn_reply(
-    why: crate::node::object::WithdrawReason,
-    on_timeout: impl FnOnce() -> crate::node::object::Reply,
-) -> crate::node::object::Reply {
+pub fn withdrawn_reply(why: WithdrawReason, on_timeout: impl FnOnce() -> Reply) -> Reply {
     match why {
-        crate::node::object::WithdrawReason::Timeout => on_timeout(),
-        other => Err(withdrawn_error(other)),
+        WithdrawReason::Timeout => on_timeout(),
+        other => Err(other.error()),
     }
 }
