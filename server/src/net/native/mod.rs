@@ -24,7 +24,8 @@ use syncman_protocol::message::{
 use syncman_protocol::value::encode;
 use syncman_protocol::FrameCodec;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, Semaphore, TryAcquireError};
 use tokio_util::codec::{Decoder, FramedRead};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -129,35 +130,36 @@ impl Replies {
     /// never past the end of the node's drain.
     async fn send(&mut self, call: CallId, reply: Reply) -> Result<(), ReplyError> {
         let cost = reply_cost(&reply).min(self.max_bytes) as u32;
-        let queue = async {
-            let budget = match self.budget.clone().try_acquire_many_owned(cost) {
-                Ok(budget) => budget,
-                Err(_) => {
-                    debug!(
-                        session = self.session,
-                        "reply queue full: not reading requests until the client reads"
-                    );
-                    self.budget
-                        .clone()
-                        .acquire_many_owned(cost)
-                        .await
-                        .map_err(|_| ReplyError::WriterGone)?
+        // The common case: room in both the byte budget and the queue, no waiting.
+        let budget = match self.budget.clone().try_acquire_many_owned(cost) {
+            Ok(budget) => budget,
+            Err(TryAcquireError::Closed) => return Err(ReplyError::WriterGone),
+            Err(TryAcquireError::NoPermits) => {
+                debug!(
+                    session = self.session,
+                    "reply queue full: not reading requests until the client reads"
+                );
+                let wait = self.budget.clone().acquire_many_owned(cost);
+                tokio::select! {
+                    biased;
+                    budget = wait => budget.map_err(|_| ReplyError::WriterGone)?,
+                    _ = self.drain_over.cancelled() => return Err(ReplyError::DrainOver),
                 }
-            };
-            let queued = QueuedReply {
-                id: call,
-                reply,
-                budget,
-            };
-            self.tx
-                .send(queued)
-                .await
-                .map_err(|_| ReplyError::WriterGone)
+            }
         };
-        tokio::select! {
-            biased;
-            queued = queue => queued,
-            _ = self.drain_over.cancelled() => Err(ReplyError::DrainOver),
+        let queued = QueuedReply {
+            id: call,
+            reply,
+            budget,
+        };
+        match self.tx.try_send(queued) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(_)) => Err(ReplyError::WriterGone),
+            Err(TrySendError::Full(queued)) => tokio::select! {
+                biased;
+                sent = self.tx.send(queued) => sent.map_err(|_| ReplyError::WriterGone),
+                _ = self.drain_over.cancelled() => Err(ReplyError::DrainOver),
+            },
         }
     }
 }
