@@ -6,6 +6,7 @@ mod integration {
     pub mod bad_input;
     pub mod blocking;
     pub mod blocking_facade;
+    pub mod cancel_safety;
     pub mod cpython_auth;
     pub mod lifecycle;
     pub mod objects;

@@ -55,17 +55,85 @@ impl Default for ConnectOptions {
 
 type Reply = Result<Bytes>;
 
-/// What to do with an answer that arrives after its caller gave up: give back what the node
-/// handed out (an item, a lock grant, a permit) with a fire-and-forget call.
-#[derive(Debug, Clone, Copy)]
+/// What to do with an answer its caller never took (it dropped the call first, or the
+/// answer could not be decoded into the caller's type): give back what the node handed out
+/// (an item, a lock grant, a unit) with a fire-and-forget call.
+#[derive(Debug, Clone)]
 pub(crate) struct Undo {
-    pub object: u64,
-    pub method: &'static str,
-    /// Pass the late result as the call's one argument (a queue item, a fencing token).
-    pub pass_result: bool,
+    object: u64,
+    method: &'static str,
+    args: UndoArgs,
     /// A `false` or nil answer granted nothing (a failed try-acquire): no undo. Off for
-    /// queue items, where `false` and nil are items like any other.
-    pub ignore_falsy: bool,
+    /// items, where `false` and nil are items like any other.
+    ignore_falsy: bool,
+}
+
+/// The arguments of an undo call, built around the late answer.
+#[derive(Debug, Clone)]
+enum UndoArgs {
+    /// None (`release` a unit or a Condition's lock).
+    None,
+    /// The answer (`unget(item)`, `append(item)`, `release_fenced(token)`).
+    Answer,
+    /// An encoded argument, then the answer (`insert(index, item)`, `setdefault(key, value)`).
+    AfterArg(Bytes),
+    /// The answer is an array of the arguments (`popitem`'s `[key, value]` for
+    /// `setdefault(key, value)`).
+    Spread,
+}
+
+impl Undo {
+    /// `method(item)`: an item taken out goes back.
+    pub(crate) fn give_back(object: u64, method: &'static str) -> Undo {
+        Undo {
+            object,
+            method,
+            args: UndoArgs::Answer,
+            ignore_falsy: false,
+        }
+    }
+
+    /// `method(first, item)`: an item goes back with the argument it was taken by
+    /// (`insert(index, item)`, `setdefault(key, value)`).
+    pub(crate) fn give_back_with<T: Serialize + ?Sized>(
+        object: u64,
+        method: &'static str,
+        first: &T,
+    ) -> Result<Undo> {
+        let first = rmp_serde::to_vec_named(first).map_err(|e| Error::Encode(e.to_string()))?;
+        Ok(Undo {
+            object,
+            method,
+            args: UndoArgs::AfterArg(first.into()),
+            ignore_falsy: false,
+        })
+    }
+
+    /// `method(key, value)` from a `[key, value]` answer (`popitem` given back with
+    /// `setdefault`).
+    pub(crate) fn give_back_pair(object: u64, method: &'static str) -> Undo {
+        Undo {
+            object,
+            method,
+            args: UndoArgs::Spread,
+            ignore_falsy: false,
+        }
+    }
+
+    /// Releases a grant: `method(token)` with the answer, or `method()`; a `None` or
+    /// `False` answer granted nothing.
+    pub(crate) fn release(object: u64, method: &'static str, pass_answer: bool) -> Undo {
+        Undo {
+            object,
+            method,
+            args: if pass_answer {
+                UndoArgs::Answer
+            } else {
+                UndoArgs::None
+            },
+            ignore_falsy: true,
+        }
+    }
 }
 
 enum Slot {
@@ -86,6 +154,15 @@ struct Pending {
 struct PendingCalls {
     waiting: HashMap<u64, Slot>,
     closed: bool,
+}
+
+impl PendingCalls {
+    /// Calls whose caller gave up and whose answer must still be given back.
+    fn has_abandoned(&self) -> bool {
+        self.waiting
+            .values()
+            .any(|s| matches!(s, Slot::Abandoned(_)))
+    }
 }
 
 impl Pending {
@@ -148,16 +225,26 @@ fn serde_args<A: Serialize + ?Sized>(
     }
 }
 
-/// Sends an undo for a late answer. A `false`/nil answer granted nothing.
-fn run_undo(out: &mpsc::UnboundedSender<Bytes>, max_frame: usize, undo: Undo, result: Reply) {
+/// Sends an undo for an answer nobody took. A `false`/nil answer granted nothing; an error
+/// handed out nothing.
+fn run_undo(out: &mpsc::UnboundedSender<Bytes>, max_frame: usize, undo: &Undo, result: Reply) {
     let Ok(value) = result else { return };
     if undo.ignore_falsy && matches!(&value[..], [0xc2] | [0xc0]) {
         return;
     }
     let frame = request_frame(FORGET_ID, undo.object, undo.method, max_frame, |f| {
-        message::encode_args_len(f, undo.pass_result as u32);
-        if undo.pass_result {
-            f.put_slice(&value);
+        match &undo.args {
+            UndoArgs::None => message::encode_args_len(f, 0),
+            UndoArgs::Answer => {
+                message::encode_args_len(f, 1);
+                f.put_slice(&value);
+            }
+            UndoArgs::AfterArg(first) => {
+                message::encode_args_len(f, 2);
+                f.put_slice(first);
+                f.put_slice(&value);
+            }
+            UndoArgs::Spread => f.put_slice(&value),
         }
         Ok(())
     });
@@ -176,6 +263,83 @@ pub(crate) struct Connection {
     pending: Arc<Pending>,
     next_id: AtomicU64,
     max_frame: usize,
+    /// Cancelled when this, the last handle, is dropped.
+    closing: CancellationToken,
+    /// Cancelled when the writer has closed the socket.
+    closed: CancellationToken,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.closing.cancel();
+    }
+}
+
+/// How long a connection whose handles are all gone stays open for the answers of calls
+/// its callers abandoned, so that what they were given is given back.
+const LINGER: Duration = Duration::from_secs(5);
+
+/// The reader task: routes replies by id; runs undos for answers nobody takes; after the
+/// last handle is gone, lingers until no abandoned call is left.
+async fn read_replies(
+    mut reader: FramedRead<tokio::net::tcp::OwnedReadHalf, FrameCodec>,
+    routes: Arc<Pending>,
+    out: mpsc::UnboundedSender<Bytes>,
+    max_frame: usize,
+    closing: CancellationToken,
+    lost: CancellationToken,
+) {
+    let linger = async {
+        closing.cancelled().await;
+        tokio::time::sleep(LINGER).await;
+    };
+    tokio::pin!(linger);
+    loop {
+        if closing.is_cancelled() && !routes.lock().has_abandoned() {
+            // A clean close: nothing more to give back. The writer sends what is queued.
+            routes.close();
+            return;
+        }
+        let frame = tokio::select! {
+            frame = reader.next() => frame,
+            // Woken when the last handle goes, to check for abandoned calls.
+            _ = closing.cancelled(), if !closing.is_cancelled() => continue,
+            _ = &mut linger => {
+                tracing::debug!("closing with abandoned calls unanswered");
+                break;
+            }
+        };
+        let frame = match frame {
+            Some(Ok(frame)) => frame,
+            Some(Err(e)) => {
+                // e.g. a reply over this client's `max_frame`: framing is lost.
+                tracing::warn!("closing the connection to the node: {e}");
+                break;
+            }
+            None => break,
+        };
+        let Ok((id, result)) = decode_response(frame.freeze()) else {
+            tracing::warn!("undecodable reply from the node; closing the connection");
+            break;
+        };
+        let slot = routes.lock().waiting.remove(&id);
+        match slot {
+            Some(Slot::Waiting(tx, undo)) => {
+                // The caller may have dropped its future after we took the slot: then the
+                // answer comes back here and is given back.
+                if let (Err(result), Some(undo)) = (tx.send(result.map_err(Error::from)), undo) {
+                    run_undo(&out, max_frame, &undo, result);
+                }
+            }
+            Some(Slot::Abandoned(undo)) => {
+                run_undo(&out, max_frame, &undo, result.map_err(Error::from));
+            }
+            None => tracing::trace!(id, "reply for a call nobody awaits"),
+        }
+    }
+    // The connection is lost (or gave up lingering): fail what is in flight, stop writing.
+    routes.close();
+    lost.cancel();
 }
 
 impl Connection {
@@ -209,83 +373,65 @@ impl Connection {
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
 
         // Writer: coalesce whatever requests are queued into one write. It stops when every
-        // handle is gone, or when the reader has lost the connection (`reader_gone`).
-        let reader_gone = CancellationToken::new();
-        let writer_stop = reader_gone.clone();
-        tokio::spawn(async move {
-            let mut buf = BytesMut::new();
-            loop {
-                let first = tokio::select! {
-                    _ = writer_stop.cancelled() => break,
-                    next = rx.recv() => match next {
-                        Some(first) => first,
-                        None => break,
-                    },
-                };
-                buf.put_slice(&first);
-                while buf.len() < 64 * 1024 {
-                    match rx.try_recv() {
-                        Ok(more) => buf.put_slice(&more),
-                        Err(_) => break,
+        // sender is gone (the handles and the reader), or when the reader has lost the
+        // connection (`lost`); then it closes the socket and says so (`closed`).
+        let lost = CancellationToken::new();
+        let closed = CancellationToken::new();
+        tokio::spawn({
+            let (lost, closed) = (lost.clone(), closed.clone());
+            async move {
+                let mut buf = BytesMut::new();
+                loop {
+                    let first = tokio::select! {
+                        _ = lost.cancelled() => break,
+                        next = rx.recv() => match next {
+                            Some(first) => first,
+                            None => break,
+                        },
+                    };
+                    buf.put_slice(&first);
+                    while buf.len() < 64 * 1024 {
+                        match rx.try_recv() {
+                            Ok(more) => buf.put_slice(&more),
+                            Err(_) => break,
+                        }
                     }
-                }
-                if wr.write_all_buf(&mut buf).await.is_err() {
-                    break;
-                }
-            }
-            let _ = wr.shutdown().await;
-        });
-
-        // Reader: route each reply to the call waiting for it. It holds only a weak sender
-        // (for undo calls), so the connection still closes when the last handle goes.
-        let routes = pending.clone();
-        let undo_out = tx.downgrade();
-        let max_frame = opts.max_frame;
-        tokio::spawn(async move {
-            while let Some(frame) = reader.next().await {
-                let frame = match frame {
-                    Ok(frame) => frame,
-                    Err(e) => {
-                        // e.g. a reply over this client's `max_frame`: framing is lost.
-                        tracing::warn!("closing the connection to the node: {e}");
+                    if wr.write_all_buf(&mut buf).await.is_err() {
                         break;
                     }
-                };
-                let Ok((id, result)) = decode_response(frame.freeze()) else {
-                    tracing::warn!("undecodable reply from the node; closing the connection");
-                    break;
-                };
-                let slot = routes.lock().waiting.remove(&id);
-                match slot {
-                    Some(Slot::Waiting(tx, undo)) => {
-                        // The caller may have dropped its future after we took the slot:
-                        // then the answer comes back here and is given back.
-                        if let (Err(result), Some(undo)) =
-                            (tx.send(result.map_err(Error::from)), undo)
-                        {
-                            if let Some(out) = undo_out.upgrade() {
-                                run_undo(&out, max_frame, undo, result);
-                            }
-                        }
-                    }
-                    Some(Slot::Abandoned(undo)) => {
-                        if let Some(out) = undo_out.upgrade() {
-                            run_undo(&out, max_frame, undo, result.map_err(Error::from));
-                        }
-                    }
-                    None => tracing::trace!(id, "reply for a call nobody awaits"),
                 }
+                let _ = wr.shutdown().await;
+                closed.cancel();
             }
-            routes.close();
-            reader_gone.cancel();
         });
+
+        // Reader: route each reply to the call waiting for it. Once every handle is gone
+        // (`closing`), it stays until the answers of abandoned calls have come and been
+        // given back (bounded by `LINGER`), then drops its sender so the writer can finish.
+        let closing = CancellationToken::new();
+        tokio::spawn(read_replies(
+            reader,
+            pending.clone(),
+            tx.clone(),
+            opts.max_frame,
+            closing.clone(),
+            lost,
+        ));
 
         Ok(Connection {
             outgoing: tx,
             pending,
             next_id: AtomicU64::new(1),
             max_frame: opts.max_frame,
+            closing,
+            closed,
         })
+    }
+
+    /// Cancelled once the socket is closed, after the last handle is gone and the answers
+    /// of abandoned calls have been given back.
+    pub(crate) fn closed(&self) -> CancellationToken {
+        self.closed.clone()
     }
 
     /// Calls `method` on `object` with `args` (a tuple, or `()` for none) and decodes the
@@ -316,9 +462,12 @@ impl Connection {
         R: DeserializeOwned,
     {
         let answer = self
-            .round_trip(object, method, serde_args(args), Some(undo))
+            .round_trip(object, method, serde_args(args), Some(undo.clone()))
             .await?;
-        decode(&answer)
+        decode(&answer).inspect_err(|_| {
+            // The caller cannot take what it was given: give it back.
+            run_undo(&self.outgoing, self.max_frame, &undo, Ok(answer));
+        })
     }
 
     /// Calls with arguments that are already encoded, one MessagePack value each.
@@ -355,7 +504,7 @@ impl Connection {
             if calls.closed {
                 return Err(Error::Disconnected);
             }
-            calls.waiting.insert(id, Slot::Waiting(tx, undo));
+            calls.waiting.insert(id, Slot::Waiting(tx, undo.clone()));
         }
         // Armed before the request leaves, so a drop at any point after cancels it.
         let mut guard = CallGuard {
@@ -431,14 +580,13 @@ impl Drop for CallGuard<'_> {
         let Some(mut rx) = self.rx.take() else { return };
         let still_waiting = {
             let mut calls = self.conn.pending.lock();
-            match (calls.waiting.remove(&self.id), self.undo) {
-                (Some(_), Some(undo)) => {
+            let waiting = calls.waiting.remove(&self.id).is_some();
+            if waiting {
+                if let Some(undo) = self.undo.take() {
                     calls.waiting.insert(self.id, Slot::Abandoned(undo));
-                    true
                 }
-                (Some(_), None) => true,
-                (None, _) => false,
             }
+            waiting
         };
         if still_waiting {
             self.conn.send_cancel(self.id);
@@ -447,7 +595,7 @@ impl Drop for CallGuard<'_> {
         // The reader took the slot. Closing first makes its send fail from now on (it then
         // runs the undo itself); an answer it already sent is still here to give back.
         rx.close();
-        if let (Ok(reply), Some(undo)) = (rx.try_recv(), self.undo) {
+        if let (Ok(reply), Some(undo)) = (rx.try_recv(), &self.undo) {
             run_undo(&self.conn.outgoing, self.conn.max_frame, undo, reply);
         }
     }

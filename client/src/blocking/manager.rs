@@ -51,6 +51,7 @@ impl Manager {
     ) -> Result<Manager> {
         let rt = Rt::new()?;
         let inner = rt.block_on(crate::Manager::connect_with(addr, authkey, options))?;
+        rt.wait_on_drop(inner.conn.closed());
         Ok(Manager {
             inner,
             rt: Arc::new(rt),

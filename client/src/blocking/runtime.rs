@@ -2,9 +2,14 @@
 //! proxies to their blocking wrappers.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::runtime::{Builder, Runtime};
+use tokio_util::sync::CancellationToken;
+
+/// Longest wait for a connection to close when the runtime is dropped (a little over the
+/// connection's own linger).
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(6);
 
 use crate::error::{Error, Result};
 
@@ -21,6 +26,9 @@ fn inside_runtime() -> bool {
 pub(crate) struct Rt {
     /// `Some` until dropped.
     runtime: Option<Runtime>,
+    /// Cancelled when each connection driven here has closed its socket; waited for before
+    /// the runtime stops, so answers to abandoned calls are given back first.
+    connections_closed: Mutex<Vec<CancellationToken>>,
 }
 
 impl Rt {
@@ -35,7 +43,16 @@ impl Rt {
             .build()?;
         Ok(Rt {
             runtime: Some(runtime),
+            connections_closed: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Waits, when this runtime is dropped, for a connection it drives to close cleanly.
+    pub(crate) fn wait_on_drop(&self, closed: CancellationToken) {
+        self.connections_closed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(closed);
     }
 
     /// Runs one call to completion on the calling thread.
@@ -58,9 +75,22 @@ impl Drop for Rt {
         if inside_runtime() {
             // A plain drop waits for the worker and panics in async code; this does not wait.
             runtime.shutdown_background();
+            return;
         }
-        // Otherwise drop normally: it waits for the worker, so the socket is closed (and
-        // the node ends the session) by the time the last handle is gone.
+        // Every handle is gone, so each connection is closing: it gives back what abandoned
+        // calls were handed, then closes its socket (bounded by its own linger time). Only
+        // then stop the tasks, so the node ends the session with nothing lost.
+        let closed = std::mem::take(
+            &mut *self
+                .connections_closed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        runtime.block_on(async {
+            for c in closed {
+                let _ = tokio::time::timeout(CLOSE_WAIT, c.cancelled()).await;
+            }
+        });
     }
 }
 

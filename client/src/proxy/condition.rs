@@ -20,12 +20,7 @@ impl ConditionProxy {
     /// again (as for [`crate::LockProxy::acquire`]).
     pub async fn acquire(&self) -> Result<()> {
         let h = &self.handle;
-        let undo = Undo {
-            object: h.id,
-            method: "release",
-            pass_result: false,
-            ignore_falsy: true,
-        };
+        let undo = Undo::release(h.id, "release", false);
         h.conn
             .call_undoable::<_, bool>(h.id, "acquire", &(), undo)
             .await

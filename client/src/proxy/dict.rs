@@ -2,6 +2,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{none_on, proxy_type};
+use crate::connection::Undo;
 use crate::error::{ErrorKind, Result};
 
 proxy_type! {
@@ -28,10 +29,14 @@ where
         none_on(r, ErrorKind::KeyError)
     }
 
-    /// `d.pop(key)`, with `None` for a missing key.
+    /// `d.pop(key)`, with `None` for a missing key. If this future is dropped after the
+    /// value was taken (or it cannot be decoded into `V`), the entry is put back with
+    /// `setdefault` (unless the key was set again meanwhile, which supersedes it).
     pub async fn remove(&self, key: &K) -> Result<Option<V>> {
         let h = &self.handle;
-        none_on(h.conn.call(h.id, "pop", &(key,)).await, ErrorKind::KeyError)
+        let undo = Undo::give_back_with(h.id, "setdefault", key)?;
+        let r = h.conn.call_undoable(h.id, "pop", &(key,), undo).await;
+        none_on(r, ErrorKind::KeyError)
     }
 
     /// `key in d`.
@@ -84,10 +89,13 @@ where
         h.conn.call(h.id, "setdefault", &(key, default)).await
     }
 
-    /// `d.popitem()`: the most recently inserted pair, `None` if empty.
+    /// `d.popitem()`: the most recently inserted pair, `None` if empty. If this future is
+    /// dropped after the pair was taken, it is put back as `remove` does.
     pub async fn pop_item(&self) -> Result<Option<(K, V)>> {
         let h = &self.handle;
-        none_on(h.conn.call(h.id, "popitem", &()).await, ErrorKind::KeyError)
+        let undo = Undo::give_back_pair(h.id, "setdefault");
+        let r = h.conn.call_undoable(h.id, "popitem", &(), undo).await;
+        none_on(r, ErrorKind::KeyError)
     }
 
     /// `d.clear()`.

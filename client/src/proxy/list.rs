@@ -6,6 +6,7 @@ use syncman_protocol::value::EXT_SLICE;
 use syncman_protocol::Value;
 
 use super::{none_on, proxy_type};
+use crate::connection::Undo;
 use crate::error::{ErrorKind, Result};
 
 proxy_type! {
@@ -61,16 +62,21 @@ where
         h.conn.call(h.id, "append", &(value,)).await
     }
 
-    /// `l.pop()`: the last item, `None` if empty.
+    /// `l.pop()`: the last item, `None` if empty. If this future is dropped after the item
+    /// was taken (or it cannot be decoded into `T`), the item is appended back.
     pub async fn pop(&self) -> Result<Option<T>> {
         let h = &self.handle;
-        none_on(h.conn.call(h.id, "pop", &()).await, ErrorKind::IndexError)
+        let undo = Undo::give_back(h.id, "append");
+        let r = h.conn.call_undoable(h.id, "pop", &(), undo).await;
+        none_on(r, ErrorKind::IndexError)
     }
 
-    /// `l.pop(index)`: an `IndexError` if out of range.
+    /// `l.pop(index)`: an `IndexError` if out of range. If this future is dropped after the
+    /// item was taken, it is inserted back at `index`.
     pub async fn pop_at(&self, index: i64) -> Result<T> {
         let h = &self.handle;
-        h.conn.call(h.id, "pop", &(index,)).await
+        let undo = Undo::give_back_with(h.id, "insert", &index)?;
+        h.conn.call_undoable(h.id, "pop", &(index,), undo).await
     }
 
     /// `l[index]`, `None` if out of range.

@@ -63,12 +63,7 @@ impl Drop for LockGuard {
 impl LockProxy {
     /// A late grant is released by its token.
     fn release_late_grant(&self) -> Undo {
-        Undo {
-            object: self.handle.id,
-            method: "release_fenced",
-            pass_result: true,
-            ignore_falsy: true,
-        }
+        Undo::release(self.handle.id, "release_fenced", true)
     }
 
     fn guard(&self, token: Option<u64>) -> Option<LockGuard> {

@@ -12,20 +12,16 @@ proxy_type! {
     /// and cost no thread there; timeouts are kept by the node.
     ///
     /// # Cancellation
-    /// Dropping a `get` future withdraws the wait on the node, so it takes no item. If the
-    /// node had already handed an item over, the item goes back to the queue's front.
+    /// Dropping a `get`, `get_timeout` or `try_get` future withdraws the wait on the node, so
+    /// it takes no item. If the node had already handed an item over (or the item cannot be
+    /// decoded into `T`), the item goes back to the queue's front.
     QueueProxy<T>
 }
 
 impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// A late item goes back to the front of the queue.
     fn unget(&self) -> Undo {
-        Undo {
-            object: self.handle.id,
-            method: "unget",
-            pass_result: true,
-            ignore_falsy: false,
-        }
+        Undo::give_back(self.handle.id, "unget")
     }
 
     /// `q.put(item)`: waits for room in a bounded queue.
@@ -64,7 +60,11 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
     /// `q.get_nowait()`: `None` if empty.
     pub async fn try_get(&self) -> Result<Option<T>> {
         let h = &self.handle;
-        none_on(h.conn.call(h.id, "get_nowait", &()).await, ErrorKind::Empty)
+        let r = h
+            .conn
+            .call_undoable(h.id, "get_nowait", &(), self.unget())
+            .await;
+        none_on(r, ErrorKind::Empty)
     }
 
     /// `q.qsize()`.

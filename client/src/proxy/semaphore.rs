@@ -48,12 +48,7 @@ impl Drop for SemaphorePermit {
 impl SemaphoreProxy {
     /// A late unit is released.
     fn release_late_unit(&self) -> Undo {
-        Undo {
-            object: self.handle.id,
-            method: "release",
-            pass_result: false,
-            ignore_falsy: true,
-        }
+        Undo::release(self.handle.id, "release", false)
     }
 
     fn permit(&self, granted: bool) -> Option<SemaphorePermit> {
