@@ -22,9 +22,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use syncman_protocol::frame::{FrameBuilder, FrameError};
+use syncman_protocol::frame::{FrameBuilder, FrameError, Received, SkippingFrameCodec};
 use syncman_protocol::handshake::HandshakeError;
-use syncman_protocol::message::{self, decode_response, FORGET_ID};
+use syncman_protocol::message::{self, decode_response, peek_response_id, FORGET_ID};
 use syncman_protocol::opening::{open_native, OpenError};
 use syncman_protocol::FrameCodec;
 use tokio::io::AsyncWriteExt;
@@ -262,6 +262,7 @@ pub(crate) struct Connection {
     outgoing: mpsc::UnboundedSender<Bytes>,
     pending: Arc<Pending>,
     next_id: AtomicU64,
+    /// The largest request sent: the client's own limit and the node's, the smaller.
     max_frame: usize,
     /// Cancelled when this, the last handle, is dropped.
     closing: CancellationToken,
@@ -282,13 +283,14 @@ const LINGER: Duration = Duration::from_secs(5);
 /// The reader task: routes replies by id; runs undos for answers nobody takes; after the
 /// last handle is gone, lingers until no abandoned call is left.
 async fn read_replies(
-    mut reader: FramedRead<tokio::net::tcp::OwnedReadHalf, FrameCodec>,
+    mut reader: FramedRead<tokio::net::tcp::OwnedReadHalf, SkippingFrameCodec>,
     routes: Arc<Pending>,
     out: mpsc::UnboundedSender<Bytes>,
     max_frame: usize,
     closing: CancellationToken,
     lost: CancellationToken,
 ) {
+    let reply_limit = reader.decoder().max_len();
     let linger = async {
         closing.cancelled().await;
         tokio::time::sleep(LINGER).await;
@@ -309,31 +311,45 @@ async fn read_replies(
                 break;
             }
         };
-        let frame = match frame {
-            Some(Ok(frame)) => frame,
+        let (id, result) = match frame {
+            Some(Ok(Received::Frame(frame))) => match decode_response(frame.freeze()) {
+                Ok((id, result)) => (id, result.map_err(Error::from)),
+                Err(_) => {
+                    tracing::warn!("undecodable reply from the node; closing the connection");
+                    break;
+                }
+            },
+            // A reply over this client's limit (a node that did not learn it) was skipped:
+            // that call fails, the connection carries on.
+            Some(Ok(Received::TooLarge { len, head })) => match peek_response_id(&head) {
+                Some(id) => (
+                    id,
+                    Err(Error::FrameTooLarge {
+                        len,
+                        max: reply_limit,
+                    }),
+                ),
+                None => {
+                    tracing::warn!("an oversized frame from the node that is not a reply");
+                    break;
+                }
+            },
             Some(Err(e)) => {
-                // e.g. a reply over this client's `max_frame`: framing is lost.
                 tracing::warn!("closing the connection to the node: {e}");
                 break;
             }
             None => break,
-        };
-        let Ok((id, result)) = decode_response(frame.freeze()) else {
-            tracing::warn!("undecodable reply from the node; closing the connection");
-            break;
         };
         let slot = routes.lock().waiting.remove(&id);
         match slot {
             Some(Slot::Waiting(tx, undo)) => {
                 // The caller may have dropped its future after we took the slot: then the
                 // answer comes back here and is given back.
-                if let (Err(result), Some(undo)) = (tx.send(result.map_err(Error::from)), undo) {
+                if let (Err(result), Some(undo)) = (tx.send(result), undo) {
                     run_undo(&out, max_frame, &undo, result);
                 }
             }
-            Some(Slot::Abandoned(undo)) => {
-                run_undo(&out, max_frame, &undo, result.map_err(Error::from));
-            }
+            Some(Slot::Abandoned(undo)) => run_undo(&out, max_frame, &undo, result),
             None => tracing::trace!(id, "reply for a call nobody awaits"),
         }
     }
@@ -352,22 +368,24 @@ impl Connection {
             let stream = TcpStream::connect(addr).await?;
             let _ = stream.set_nodelay(true);
             let mut framed = Framed::new(stream, FrameCodec::handshake());
-            open_native(&mut framed, authkey, opts.max_frame)
+            let opened = open_native(&mut framed, authkey, opts.max_frame)
                 .await
                 .map_err(|e| match e {
                     e if e.is_auth_failure() => Error::Auth(e.to_string()),
                     OpenError::Handshake(HandshakeError::Refused(why)) => Error::Refused(why),
                     e => Error::Handshake(e.to_string()),
                 })?;
-            Ok::<_, Error>(framed)
+            Ok::<_, Error>((framed, opened))
         };
-        let framed = tokio::time::timeout(opts.connect_timeout, setup)
+        let (framed, opened) = tokio::time::timeout(opts.connect_timeout, setup)
             .await
             .map_err(|_| Error::Timeout("connecting"))??;
+        // Requests fit both limits: over either, the call fails here, before it is sent.
+        let send_limit = opened.send_limit(opts.max_frame);
 
         let parts = framed.into_parts();
         let (rd, mut wr) = parts.io.into_split();
-        let mut reader = FramedRead::new(rd, parts.codec);
+        let mut reader = FramedRead::new(rd, SkippingFrameCodec::new(opts.max_frame));
         reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
         let pending = Arc::new(Pending::default());
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
@@ -413,7 +431,7 @@ impl Connection {
             reader,
             pending.clone(),
             tx.clone(),
-            opts.max_frame,
+            send_limit,
             closing.clone(),
             lost,
         ));
@@ -422,7 +440,7 @@ impl Connection {
             outgoing: tx,
             pending,
             next_id: AtomicU64::new(1),
-            max_frame: opts.max_frame,
+            max_frame: send_limit,
             closing,
             closed,
         })

@@ -25,9 +25,10 @@ pub enum Error {
     /// Connecting or the handshake took longer than allowed.
     #[error("timed out while {0}")]
     Timeout(&'static str),
-    /// This call's request is larger than the frame limit; nothing was sent and the
-    /// connection carries on.
-    #[error("request of {len} bytes exceeds the frame limit of {max} bytes")]
+    /// This call's request is larger than the frame limit (the client's own, or the
+    /// node's, learnt when connecting): nothing was sent. Or its reply was larger than the
+    /// client's limit and was skipped. Either way the connection carries on.
+    #[error("a frame of {len} bytes exceeds the limit of {max} bytes")]
     FrameTooLarge { len: u64, max: usize },
     /// The node raised an error: `kind` is the Python exception name (`KeyError`, ...).
     #[error("{kind}: {message}")]

@@ -64,26 +64,34 @@ impl FrameCodec {
     }
 }
 
+/// A frame header at the front of `src`: its own length and the payload's, or `None` if
+/// the header has not fully arrived.
+fn read_header(src: &[u8]) -> Result<Option<(usize, u64)>, FrameError> {
+    if src.len() < 4 {
+        return Ok(None);
+    }
+    let short = i32::from_be_bytes([src[0], src[1], src[2], src[3]]);
+    match short {
+        -1 => {
+            if src.len() < 12 {
+                return Ok(None);
+            }
+            let mut long = [0u8; 8];
+            long.copy_from_slice(&src[4..12]);
+            Ok(Some((12, u64::from_be_bytes(long))))
+        }
+        n if n < 0 => Err(FrameError::BadLength(n)),
+        n => Ok(Some((4, n as u64))),
+    }
+}
+
 impl Decoder for FrameCodec {
     type Item = BytesMut;
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
-        if src.len() < 4 {
+        let Some((header, len)) = read_header(src)? else {
             return Ok(None);
-        }
-        let short = i32::from_be_bytes([src[0], src[1], src[2], src[3]]);
-        let (header, len) = match short {
-            -1 => {
-                if src.len() < 12 {
-                    return Ok(None);
-                }
-                let mut long = [0u8; 8];
-                long.copy_from_slice(&src[4..12]);
-                (12, u64::from_be_bytes(long))
-            }
-            n if n < 0 => return Err(FrameError::BadLength(n)),
-            n => (4, n as u64),
         };
         if len > self.max_len as u64 {
             return Err(FrameError::TooLarge {
@@ -133,6 +141,107 @@ impl Encoder<Bytes> for FrameCodec {
 
     fn encode(&mut self, payload: Bytes, dst: &mut BytesMut) -> Result<(), FrameError> {
         self.encode(&payload[..], dst)
+    }
+}
+
+/// Bytes of an oversized frame kept (its start, where a request or response id is).
+pub const OVERSIZED_HEAD: usize = 64;
+
+/// What [`SkippingFrameCodec`] yields.
+#[derive(Debug)]
+pub enum Received {
+    /// A frame within the limit.
+    Frame(BytesMut),
+    /// A frame over the limit: its length and its first [`OVERSIZED_HEAD`] bytes, yielded
+    /// as soon as those have arrived, so the one message it carries can be answered or
+    /// failed at once. The rest is read and thrown away as it arrives, and the connection
+    /// carries on after it.
+    TooLarge { len: u64, head: Bytes },
+}
+
+/// The framing after authentication, where one oversized message must not cost the whole
+/// connection: a frame over the limit is never buffered; its start is reported as
+/// [`Received::TooLarge`] and the rest skipped.
+#[derive(Debug, Clone)]
+pub struct SkippingFrameCodec {
+    frames: FrameCodec,
+    skipping: Option<Skipping>,
+}
+
+#[derive(Debug, Clone)]
+struct Skipping {
+    len: u64,
+    /// Payload bytes still to come.
+    left: u64,
+    head: BytesMut,
+    reported: bool,
+}
+
+impl SkippingFrameCodec {
+    pub fn new(max_len: usize) -> Self {
+        SkippingFrameCodec {
+            frames: FrameCodec::new(max_len),
+            skipping: None,
+        }
+    }
+
+    pub fn max_len(&self) -> usize {
+        self.frames.max_len()
+    }
+}
+
+impl Decoder for SkippingFrameCodec {
+    type Item = Received;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Received>, FrameError> {
+        loop {
+            let Some(skip) = self.skipping.as_mut() else {
+                let Some((header, len)) = read_header(src)? else {
+                    return Ok(None);
+                };
+                if len <= self.frames.max_len() as u64 {
+                    return Ok(self.frames.decode(src)?.map(Received::Frame));
+                }
+                src.advance(header);
+                self.skipping = Some(Skipping {
+                    len,
+                    left: len,
+                    head: BytesMut::with_capacity(OVERSIZED_HEAD),
+                    reported: false,
+                });
+                continue;
+            };
+            let keep = (OVERSIZED_HEAD - skip.head.len())
+                .min(src.len())
+                .min(skip.left as usize);
+            skip.head.extend_from_slice(&src[..keep]);
+            src.advance(keep);
+            skip.left -= keep as u64;
+            let head_done = skip.head.len() == OVERSIZED_HEAD || skip.left == 0;
+            if head_done && !skip.reported {
+                skip.reported = true;
+                return Ok(Some(Received::TooLarge {
+                    len: skip.len,
+                    head: skip.head.clone().freeze(),
+                }));
+            }
+            let drop = (src.len() as u64).min(skip.left) as usize;
+            src.advance(drop);
+            skip.left -= drop as u64;
+            if skip.left > 0 {
+                return Ok(None);
+            }
+            self.skipping = None;
+        }
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Received>, FrameError> {
+        match self.decode(buf)? {
+            Some(frame) => Ok(Some(frame)),
+            None if buf.is_empty() && self.skipping.is_none() => Ok(None),
+            None => Err(FrameError::Truncated),
+        }
     }
 }
 
@@ -410,6 +519,62 @@ mod tests {
         assert!(matches!(
             big.finish(16),
             Err(FrameError::TooLarge { len: 17, max: 16 })
+        ));
+    }
+
+    #[test]
+    fn an_oversized_frame_is_reported_as_soon_as_its_head_arrives() {
+        let mut codec = SkippingFrameCodec::new(16);
+        let mut buf = BytesMut::from(&(1_000_000i32).to_be_bytes()[..]);
+        assert!(codec.decode(&mut buf).unwrap().is_none(), "no head yet");
+        buf.extend_from_slice(&[1u8; 100]);
+        match codec.decode(&mut buf).unwrap() {
+            Some(Received::TooLarge { len, head }) => {
+                assert_eq!(len, 1_000_000);
+                assert_eq!(head.len(), OVERSIZED_HEAD);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert!(buf.is_empty(), "the rest is thrown away as it arrives");
+    }
+
+    #[test]
+    fn an_oversized_frame_is_skipped_as_it_arrives_and_the_next_one_is_read() {
+        let mut codec = SkippingFrameCodec::new(16);
+        let mut wire = BytesMut::new();
+        FrameCodec::new(1 << 20)
+            .encode(&[7u8; 100_000][..], &mut wire)
+            .unwrap();
+        FrameCodec::new(16).encode(&b"next"[..], &mut wire).unwrap();
+        // Fed in small pieces, as a socket would: the buffer never holds the big frame.
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for chunk in wire.chunks(1000) {
+            buf.extend_from_slice(chunk);
+            while let Some(item) = codec.decode(&mut buf).unwrap() {
+                out.push(item);
+            }
+            assert!(buf.len() <= 1000 + 4, "buffered {} bytes", buf.len());
+        }
+        match &out[..] {
+            [Received::TooLarge { len, head }, Received::Frame(next)] => {
+                assert_eq!(*len, 100_000);
+                assert_eq!(&head[..], &[7u8; OVERSIZED_HEAD][..]);
+                assert_eq!(&next[..], b"next");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A connection cut in the middle of a skipped frame is a truncation.
+        let mut codec = SkippingFrameCodec::new(16);
+        let mut cut = BytesMut::from(&wire[..500]);
+        assert!(matches!(
+            codec.decode_eof(&mut cut),
+            Ok(Some(Received::TooLarge { len: 100_000, .. }))
+        ));
+        assert!(matches!(
+            codec.decode_eof(&mut cut),
+            Err(FrameError::Truncated)
         ));
     }
 }

@@ -2,14 +2,17 @@
 //! calls in flight and replies arrive in any order.
 //!
 //! ```text
-//! client → node   hello     ["syncman", version]
+//! client → node   hello     ["syncman", version, max_frame]   (max_frame optional)
 //!                 request   [0, id, object, method, [args...]]
 //!                 cancel    [1, id]            withdraw a parked call (dropped future)
 //!                 release   [2, object]        drop one reference to an anonymous object
 //! node → client   response  [id, 0, value]  |  [id, 1, kind, message]
 //! ```
 //!
-//! The node answers the hello with response id 0 (ok: the version it speaks). Arguments and
+//! The node answers the hello with response id 0: `[version, max_frame]` when the hello
+//! gave the client's frame limit, so each side learns the other's (a request over the
+//! node's limit fails on the client before it is sent), or just the version otherwise.
+//! Arguments and
 //! results are raw MessagePack values: the node slices them out of the frame without
 //! decoding them unless the method needs to look inside.
 
@@ -57,19 +60,84 @@ fn w<B: BufMut>(dst: &mut B) -> Writer<&mut B> {
     dst.writer()
 }
 
+/// What a client's hello says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hello {
+    pub version: u64,
+    /// The largest frame the client sends or accepts; `None` from a client that does not
+    /// say (the node then assumes its own limit).
+    pub max_frame: Option<u64>,
+}
+
+/// A hello that does not state a frame limit.
 pub fn encode_hello(dst: &mut impl BufMut) {
     let _ = rmp::encode::write_array_len(&mut w(dst), 2);
     let _ = rmp::encode::write_str(&mut w(dst), NATIVE_MAGIC);
     let _ = rmp::encode::write_uint(&mut w(dst), NATIVE_VERSION);
 }
 
+/// A hello that states the client's frame limit.
+pub fn encode_hello_with_limit(dst: &mut impl BufMut, max_frame: u64) {
+    let _ = rmp::encode::write_array_len(&mut w(dst), 3);
+    let _ = rmp::encode::write_str(&mut w(dst), NATIVE_MAGIC);
+    let _ = rmp::encode::write_uint(&mut w(dst), NATIVE_VERSION);
+    let _ = rmp::encode::write_uint(&mut w(dst), max_frame);
+}
+
 /// Reads a hello; `None` if the frame is not a native hello at all (another dialect).
-pub fn decode_hello(frame: &[u8]) -> Option<Result<u64, DecodeError>> {
+pub fn decode_hello(frame: &[u8]) -> Option<Result<Hello, DecodeError>> {
     let mut r = Reader::new(frame);
-    if r.read_array_len().ok()? != 2 || r.read_str().ok()? != NATIVE_MAGIC {
+    let len = r.read_array_len().ok()?;
+    if !(2..=3).contains(&len) || r.read_str().ok()? != NATIVE_MAGIC {
         return None;
     }
-    Some(r.read_u64())
+    let hello = (|| {
+        let version = r.read_u64()?;
+        let max_frame = if len == 3 { Some(r.read_u64()?) } else { None };
+        Ok(Hello { version, max_frame })
+    })();
+    Some(hello)
+}
+
+/// The node's answer to a hello that stated a limit: its version and its own limit.
+pub fn encode_hello_answer(max_frame: u64) -> Bytes {
+    let mut out = BytesMut::new();
+    let _ = rmp::encode::write_array_len(&mut w(&mut out), 2);
+    let _ = rmp::encode::write_uint(&mut w(&mut out), NATIVE_VERSION);
+    let _ = rmp::encode::write_uint(&mut w(&mut out), max_frame);
+    out.freeze()
+}
+
+/// The node's frame limit from its answer to a hello: `None` from a node that answered
+/// with its version alone.
+pub fn decode_hello_answer(answer: &[u8]) -> Result<Option<u64>, DecodeError> {
+    let mut r = Reader::new(answer);
+    match r.read_array_len() {
+        Ok(2) => {
+            r.read_u64()?;
+            Ok(Some(r.read_u64()?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The request id at the start of a request envelope (what an oversized frame's first
+/// bytes tell); `None` if they are not the start of a request.
+pub fn peek_request_id(head: &[u8]) -> Option<u64> {
+    let mut r = Reader::new(head);
+    if r.read_array_len().ok()? != 5 || r.read_u64().ok()? != TAG_REQUEST {
+        return None;
+    }
+    r.read_u64().ok()
+}
+
+/// The response id at the start of a response envelope.
+pub fn peek_response_id(head: &[u8]) -> Option<u64> {
+    let mut r = Reader::new(head);
+    if !(3..=4).contains(&r.read_array_len().ok()?) {
+        return None;
+    }
+    r.read_u64().ok()
 }
 
 /// Writes the head of a request; the caller appends the arguments as one MessagePack array
@@ -408,7 +476,30 @@ mod tests {
     fn hello_is_recognised_and_pickles_are_not() {
         let mut b = BytesMut::new();
         encode_hello(&mut b);
-        assert_eq!(decode_hello(&b), Some(Ok(NATIVE_VERSION)));
+        let plain = Hello {
+            version: NATIVE_VERSION,
+            max_frame: None,
+        };
+        assert_eq!(decode_hello(&b.split()), Some(Ok(plain)));
+        encode_hello_with_limit(&mut b, 4096);
+        let stated = Hello {
+            max_frame: Some(4096),
+            ..plain
+        };
+        assert_eq!(decode_hello(&b.split()), Some(Ok(stated)));
         assert_eq!(decode_hello(b"\x80\x04\x95"), None);
+        assert_eq!(decode_hello_answer(&encode_hello_answer(77)), Ok(Some(77)));
+        assert_eq!(decode_hello_answer(&[0x01]), Ok(None));
+    }
+
+    #[test]
+    fn ids_are_read_from_the_start_of_an_envelope() {
+        let head = request("m", &[Value::Str("x".repeat(100))]);
+        assert_eq!(peek_request_id(&head[..12]), Some(7));
+        let mut b = BytesMut::new();
+        encode_response(&mut b, 9, &Ok(Value::Str("y".repeat(100)).to_bytes()));
+        assert_eq!(peek_response_id(&b.split()[..6]), Some(9));
+        encode_cancel(&mut b, 3);
+        assert_eq!(peek_request_id(&b.split()[..]), None);
     }
 }

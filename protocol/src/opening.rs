@@ -9,7 +9,9 @@ use tokio_util::codec::Framed;
 use crate::error::RemoteError;
 use crate::frame::{FrameCodec, FrameError};
 use crate::handshake::{client_handshake, HandshakeError};
-use crate::message::{decode_response, encode_hello, HELLO_ID, NATIVE_VERSION};
+use crate::message::{
+    decode_hello_answer, decode_response, encode_hello_with_limit, HELLO_ID, NATIVE_VERSION,
+};
 
 /// Why a native session could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -35,28 +37,46 @@ impl OpenError {
     }
 }
 
+/// What the node said in answer to the hello.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    /// The node's frame limit; `None` from a node that does not say.
+    pub node_max_frame: Option<u64>,
+}
+
+impl Opened {
+    /// The largest request this client may send: its own limit and the node's, the smaller.
+    pub fn send_limit(&self, own: usize) -> usize {
+        self.node_max_frame.map_or(own, |node| {
+            own.min(usize::try_from(node).unwrap_or(usize::MAX))
+        })
+    }
+}
+
 /// Runs the client's side of the handshake on `framed`, raises its frame limit to
-/// `max_frame`, sends the hello and waits for the node to accept it. Afterwards `framed`
-/// carries native requests and responses.
+/// `max_frame`, sends the hello (stating that limit) and waits for the node to accept it.
+/// Afterwards `framed` carries native requests and responses.
 pub async fn open_native<S>(
     framed: &mut Framed<S, FrameCodec>,
     authkey: &[u8],
     max_frame: usize,
-) -> Result<(), OpenError>
+) -> Result<Opened, OpenError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     client_handshake(framed, authkey).await?;
     framed.codec_mut().set_max_len(max_frame);
     let mut hello = BytesMut::new();
-    encode_hello(&mut hello);
+    encode_hello_with_limit(&mut hello, max_frame as u64);
     framed.send(hello.freeze()).await?;
     let answer = match framed.next().await {
         Some(frame) => frame?.freeze(),
         None => return Err(OpenError::Closed),
     };
     match decode_response(answer) {
-        Ok((HELLO_ID, Ok(_))) => Ok(()),
+        Ok((HELLO_ID, Ok(answer))) => Ok(Opened {
+            node_max_frame: decode_hello_answer(&answer).map_err(|_| OpenError::BadHello)?,
+        }),
         Ok((HELLO_ID, Err(e))) => Err(OpenError::Refused(e)),
         _ => Err(OpenError::BadHello),
     }

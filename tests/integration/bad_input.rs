@@ -541,7 +541,7 @@ async fn bad_frames_after_auth_close_only_that_connection() {
     let good = seed(&node).await;
 
     // At the limit exactly: served.
-    let (mut raw, session) = Raw::session(&node).await;
+    let (mut raw, _) = Raw::session(&node).await;
     let Value::Int(scratch) = raw
         .ok(
             CONTROL_OBJECT,
@@ -577,24 +577,49 @@ async fn bad_frames_after_auth_close_only_that_connection() {
     );
     assert_eq!(raw.ok(scratch, "__len__", &[]).await, Value::Int(2));
 
-    // One byte over: the connection is closed, the node says why.
-    let over = sized("a", 4097 - overhead);
+    // One byte over: skipped as it arrives and answered with an error for that request;
+    // the connection carries on, and the write did not happen.
+    let over = sized("c", 4097 - overhead);
     assert_eq!(over.len(), 4097);
-    let _ = raw.write_raw(&frame(&over)).await; // the node may close mid-write
-    raw.expect_closed("a frame over --max-frame").await;
-    logged_for_session(
-        &node,
-        session,
-        "closing connection: frame of 4097 bytes exceeds the limit of 4096 bytes",
-    )
-    .await;
+    raw.write_raw(&frame(&over)).await.unwrap();
+    let (id, result) = message::decode_response(raw.must_recv("the reply").await).unwrap();
+    assert_eq!(id, 1000);
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::ValueError);
+    assert!(
+        err.message
+            .contains("request of 4097 bytes exceeds the node's frame limit of 4096 bytes"),
+        "{}",
+        err.message
+    );
+    assert_eq!(raw.ok(scratch, "__len__", &[]).await, Value::Int(2));
     assert_intact(&node, &good).await;
 
-    // Only a header announcing a huge frame: closed at once, nothing buffered.
+    // A header announcing 2 GiB then the start of a request: answered at once, before the
+    // body (which is never buffered) arrives.
+    let (mut raw, _) = Raw::session(&node).await;
+    let mut start = 0x7fff_ffffi32.to_be_bytes().to_vec();
+    start.extend_from_slice(&sized("d", 100)[..64]);
+    raw.write_raw(&start).await.unwrap();
+    let (id, result) = message::decode_response(raw.must_recv("the reply").await).unwrap();
+    assert_eq!(id, 1000);
+    assert!(
+        result
+            .unwrap_err()
+            .message
+            .contains("request of 2147483647 bytes"),
+        "answered with the announced length"
+    );
+    assert_intact(&node, &good).await;
+
+    // A huge frame that is not a request: closed, the node says why.
     let (mut raw, session) = Raw::session(&node).await;
-    raw.write_raw(&0x7fff_ffffi32.to_be_bytes()).await.unwrap();
-    raw.expect_closed("a header announcing 2 GiB").await;
-    logged_for_session(&node, session, "exceeds the limit of 4096 bytes").await;
+    let mut start = 0x7fff_ffffi32.to_be_bytes().to_vec();
+    start.extend_from_slice(&[7u8; 64]);
+    raw.write_raw(&start).await.unwrap();
+    raw.expect_closed("a huge frame that is not a request")
+        .await;
+    logged_for_session(&node, session, "over the limit that is not a request").await;
     assert_intact(&node, &good).await;
 
     // Truncated: the header promises 100 bytes, 10 come, then the write side closes.
@@ -943,4 +968,96 @@ async fn a_client_that_does_not_read_cannot_make_the_node_hoard_replies() {
     }
     // Other clients were served all along.
     within("ping", node.manager().await.ping()).await.unwrap();
+}
+
+#[tokio::test]
+async fn frame_limits_are_learnt_at_the_hello_and_an_oversized_call_fails_alone() {
+    let node = TestNode::start_with(&["--max-frame", "4096"]);
+    let good = seed(&node).await;
+    // This client allows 64 MiB itself, but learns the node's 4 KiB limit at the hello.
+    let mgr = within("connect", node.manager()).await;
+    let lock = mgr.lock("held").await.unwrap();
+    let guard = within("acquire", lock.acquire()).await.unwrap();
+    let q = mgr.queue::<String>("q").await.unwrap();
+    match within("put 8 KiB", q.put(&"x".repeat(8192))).await {
+        Err(Error::FrameTooLarge { len, max }) => {
+            assert_eq!(max, 4096, "the node's limit, not the client's");
+            assert!(len > 8192, "len {len}");
+        }
+        other => panic!("expected FrameTooLarge before sending, got {other:?}"),
+    }
+    // Nothing reached the node; the connection, its other calls and its lock carry on.
+    within("put small", q.put(&"ok".into())).await.unwrap();
+    assert_eq!(within("len", q.len()).await.unwrap(), 1);
+    assert!(within("locked", lock.locked()).await.unwrap());
+    within("release", guard.release()).await.unwrap();
+    assert_intact(&node, &good).await;
+}
+
+#[tokio::test]
+async fn an_item_too_large_for_its_reader_stays_where_it_is() {
+    let node = TestNode::start();
+    let writer = within("connect", node.manager()).await;
+    let small = ConnectOptions {
+        max_frame: 4096,
+        ..Default::default()
+    };
+    let reader = within(
+        "connect with a 4 KiB limit",
+        Manager::connect_with(node.addr(), node.authkey(), small),
+    )
+    .await
+    .unwrap();
+    let big = "x".repeat(8192);
+    let q = writer.queue::<String>("q").await.unwrap();
+    q.put(&big).await.unwrap();
+    let rq = reader.queue::<String>("q").await.unwrap();
+    for (what, result) in [
+        ("get", rq.get().await.map(Some)),
+        ("try_get", rq.try_get().await),
+    ] {
+        let err = result.expect_err(what);
+        assert_eq!(err.kind(), Some(&ErrorKind::ValueError), "{what}: {err}");
+        assert!(
+            err.to_string().contains("frame limit of 4096"),
+            "{what}: {err}"
+        );
+    }
+    // The item is still there for a reader that can take it.
+    assert_eq!(within("take the item", q.get()).await.unwrap(), big);
+    // A parked get is answered with the same error when such an item arrives.
+    let parked = tokio::spawn({
+        let rq = rq.clone();
+        async move { rq.get().await }
+    });
+    let end = Instant::now() + WAIT;
+    while !writer.status().await.unwrap().objects[0]
+        .detail
+        .contains("1 getters")
+    {
+        assert!(Instant::now() < end, "the get never parked");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    q.put(&big).await.unwrap();
+    let err = within("the parked get", parked).await.unwrap().unwrap_err();
+    assert_eq!(err.kind(), Some(&ErrorKind::ValueError), "{err}");
+    // That item went into the queue instead.
+    assert_eq!(q.len().await.unwrap(), 1);
+    assert_eq!(within("take the item", q.get()).await.unwrap(), big);
+    // The same for a list and a dict.
+    let l = writer.list::<String>("l").await.unwrap();
+    l.push(&big).await.unwrap();
+    let rl = reader.list::<String>("l").await.unwrap();
+    assert!(rl.pop().await.is_err());
+    assert_eq!(l.len().await.unwrap(), 1);
+    let d = writer.dict::<String, String>("d").await.unwrap();
+    d.insert(&"k".into(), &big).await.unwrap();
+    let rd = reader.dict::<String, String>("d").await.unwrap();
+    assert!(rd.remove(&"k".into()).await.is_err());
+    assert!(rd.pop_item().await.is_err());
+    assert_eq!(d.len().await.unwrap(), 1);
+    // Results that take nothing are refused the same way, and the reader carries on.
+    let err = rl.to_vec().await.unwrap_err();
+    assert_eq!(err.kind(), Some(&ErrorKind::ValueError), "{err}");
+    within("ping", reader.ping()).await.unwrap();
 }

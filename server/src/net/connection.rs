@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
+use syncman_protocol::frame::SkippingFrameCodec;
 use syncman_protocol::handshake::{server_handshake, ChallengePolicy};
-use syncman_protocol::message::{decode_hello, encode_response, HELLO_ID, NATIVE_VERSION};
+use syncman_protocol::message::{decode_hello, encode_response, Hello, HELLO_ID, NATIVE_VERSION};
 use syncman_protocol::{FrameCodec, RemoteError};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Framed, FramedRead};
@@ -86,15 +87,15 @@ pub(crate) async fn handle<B: Backend>(
         Some(Err(e)) => return warn!(%peer, "bad first frame: {e}"),
         Some(Ok(frame)) => frame,
     };
-    match decode_hello(&first) {
-        Some(Ok(NATIVE_VERSION)) => {}
-        Some(Ok(v)) => {
+    let hello = match decode_hello(&first) {
+        Some(Ok(hello)) if hello.version == NATIVE_VERSION => hello,
+        Some(Ok(Hello { version, .. })) => {
             return refuse(
                 &mut framed,
                 peer,
                 format!(
-                    "unsupported native protocol version {v}; this node speaks {NATIVE_VERSION}"
-                ),
+                "unsupported native protocol version {version}; this node speaks {NATIVE_VERSION}"
+            ),
             )
             .await
         }
@@ -105,7 +106,7 @@ pub(crate) async fn handle<B: Backend>(
         None => {
             return warn!(%peer, "unknown dialect (first frame is neither a hello nor a pickle); closing")
         }
-    }
+    };
 
     let session = match Session::open(node).await {
         Ok(session) => session,
@@ -114,11 +115,13 @@ pub(crate) async fn handle<B: Backend>(
     info!(session = session.id(), %peer, "session started");
     // Split the socket so replies are written while requests are read; keep any bytes the
     // client already pipelined after its hello.
+    // From here an oversized request is skipped and answered, not a reason to close.
     let parts = framed.into_parts();
     let (rd, wr) = parts.io.into_split();
-    let mut reader = FramedRead::new(rd, parts.codec);
+    let codec = SkippingFrameCodec::new(parts.codec.max_len());
+    let mut reader = FramedRead::new(rd, codec);
     reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
-    native::serve(session, reader, wr, peer).await;
+    native::serve(session, reader, wr, peer, hello).await;
 }
 
 /// TCP keepalive, plus a user timeout so that unacknowledged data (replies to a vanished

@@ -120,6 +120,9 @@ pub struct CallCtx {
     /// False when the session has as many calls parked as it may: a call that would
     /// wait fails with `Busy` instead, before it changes anything.
     pub may_park: bool,
+    /// The largest answer the caller can receive: an object refuses to hand out an item
+    /// larger than this (`ValueError`) instead of taking it and losing it on the way.
+    pub reply_limit: usize,
 }
 
 impl CallCtx {
@@ -128,7 +131,13 @@ impl CallCtx {
             session,
             holds_state: false,
             may_park: true,
+            reply_limit: usize::MAX,
         }
+    }
+
+    /// `Err(ValueError)` if an answer carrying `item` could not reach this caller.
+    pub fn check_fits(&self, item: &[u8]) -> Result<(), RemoteError> {
+        fits(item.len(), self.reply_limit)
     }
 
     /// `Err(Busy)` if this call may not park.
@@ -184,6 +193,22 @@ pub trait SharedObject: Send + Sync + 'static {
     /// One line for `syncman status`.
     fn describe(&self) -> String {
         self.typeid().to_owned()
+    }
+}
+
+/// Room an answer needs besides its value: the response envelope and the frame header.
+const ANSWER_OVERHEAD: usize = 32;
+
+/// `Err(ValueError)` if an answer carrying `len` bytes of items would exceed a frame limit
+/// of `limit`.
+pub fn fits(len: usize, limit: usize) -> Result<(), RemoteError> {
+    if len.saturating_add(ANSWER_OVERHEAD) <= limit {
+        Ok(())
+    } else {
+        Err(RemoteError::value_error(format!(
+            "an item of {len} bytes exceeds this connection's frame limit of {limit} bytes; \
+             it stays where it is"
+        )))
     }
 }
 

@@ -74,14 +74,18 @@ pub struct Session<B: Backend> {
     prune_holds_at: usize,
     parked: HashMap<CallId, ParkedCall>,
     park_futures: FuturesUnordered<ParkFuture>,
+    /// The largest answer the client can receive (its dialect's frame limit).
+    reply_limit: usize,
 }
 
 impl<B: Backend> Session<B> {
     /// Opens a session on `node` (the backend gives it its identity).
     pub async fn open(node: Arc<Node<B>>) -> Result<Self, RemoteError> {
         let id = node.backend.open_session().await?;
+        let reply_limit = node.config.max_frame;
         Ok(Session {
             id,
+            reply_limit,
             node,
             refs: HashMap::new(),
             holds: HashMap::new(),
@@ -97,6 +101,12 @@ impl<B: Backend> Session<B> {
 
     pub fn node(&self) -> &Arc<Node<B>> {
         &self.node
+    }
+
+    /// The largest answer this session's client can receive (default: the node's frame
+    /// limit). Objects refuse to hand out an item larger than this rather than lose it.
+    pub fn set_reply_limit(&mut self, limit: usize) {
+        self.reply_limit = limit;
     }
 
     /// Calls `method` on `object`. `Some(reply)`: answered now. `None`: the call parked;
@@ -136,6 +146,7 @@ impl<B: Backend> Session<B> {
             session: self.id,
             holds_state: false,
             may_park: self.parked.len() < self.node.config.max_parked_per_session,
+            reply_limit: self.reply_limit,
         };
         // A bug in one object must not take the session (and what it holds) down without
         // cleanup: a panic becomes an error reply and a log line.

@@ -18,11 +18,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use syncman_protocol::frame::{Received, SkippingFrameCodec};
 use syncman_protocol::message::{
-    decode_client_message, ClientMessage, CONTROL_OBJECT, HELLO_ID, NATIVE_VERSION,
+    decode_client_message, encode_hello_answer, peek_request_id, ClientMessage, Hello,
+    CONTROL_OBJECT, HELLO_ID, NATIVE_VERSION,
 };
 use syncman_protocol::value::encode;
-use syncman_protocol::FrameCodec;
+use syncman_protocol::RemoteError;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, Semaphore, TryAcquireError};
@@ -38,10 +40,11 @@ use writer::{reply_cost, write_replies, QueuedReply};
 /// Serves a native session until the client leaves, the node shuts down, or the backend
 /// ends the session.
 pub(crate) async fn serve<R, W, B>(
-    session: Session<B>,
-    reader: FramedRead<R, FrameCodec>,
+    mut session: Session<B>,
+    reader: FramedRead<R, SkippingFrameCodec>,
     writer: W,
     peer: SocketAddr,
+    hello: Hello,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -49,8 +52,15 @@ pub(crate) async fn serve<R, W, B>(
 {
     let node = session.node().clone();
     let id = session.id();
+    // Replies never exceed what the client said it accepts, nor the node's own limit.
+    let reply_limit = hello.max_frame.map_or(node.config.max_frame, |client| {
+        node.config
+            .max_frame
+            .min(usize::try_from(client).unwrap_or(usize::MAX))
+    });
+    session.set_reply_limit(reply_limit);
     let (tx, rx) = mpsc::channel(node.config.reply_queue);
-    let mut writer_task = tokio::spawn(write_replies(writer, node.config.max_frame, rx));
+    let mut writer_task = tokio::spawn(write_replies(writer, reply_limit, rx));
     let mut conn = NativeSession {
         session,
         replies: Replies {
@@ -61,10 +71,12 @@ pub(crate) async fn serve<R, W, B>(
             session: id,
         },
     };
-    let hello = conn
-        .replies
-        .send(HELLO_ID, Ok(encode::int(NATIVE_VERSION as i128)))
-        .await;
+    // A client that stated its limit learns the node's.
+    let answer = match hello.max_frame {
+        Some(_) => encode_hello_answer(node.config.max_frame as u64),
+        None => encode::int(NATIVE_VERSION as i128),
+    };
+    let hello = conn.replies.send(HELLO_ID, Ok(answer)).await;
     let ending = match hello {
         Ok(()) => conn.serve(reader).await,
         Err(gone) => gone.to_string(),
@@ -172,7 +184,7 @@ struct NativeSession<B: Backend> {
 
 impl<B: Backend> NativeSession<B> {
     /// Reads and answers requests until the session should end; returns why.
-    async fn serve<R>(&mut self, mut reader: FramedRead<R, FrameCodec>) -> String
+    async fn serve<R>(&mut self, mut reader: FramedRead<R, SkippingFrameCodec>) -> String
     where
         R: AsyncRead + Unpin,
     {
@@ -198,8 +210,8 @@ impl<B: Backend> NativeSession<B> {
                         warn!(session = self.session.id(), "closing connection: {e}");
                         return format!("bad frame: {e}");
                     }
-                    Some(Ok(frame)) => {
-                        if let Err(why) = self.handle_frame(frame.freeze()).await {
+                    Some(Ok(received)) => {
+                        if let Err(why) = self.handle_received(received).await {
                             warn!(session = self.session.id(), "closing connection: {why}");
                             return why;
                         }
@@ -211,18 +223,42 @@ impl<B: Backend> NativeSession<B> {
 
     /// On shutdown, answers the requests that already arrived (they are in the read
     /// buffer) instead of dropping them; nothing more is read from the socket.
-    async fn drain_buffered<R>(&mut self, reader: &mut FramedRead<R, FrameCodec>)
+    async fn drain_buffered<R>(&mut self, reader: &mut FramedRead<R, SkippingFrameCodec>)
     where
         R: AsyncRead + Unpin,
     {
         loop {
             let mut codec = reader.decoder().clone();
-            let frame = match codec.decode(reader.read_buffer_mut()) {
-                Ok(Some(frame)) => frame,
+            let received = match codec.decode(reader.read_buffer_mut()) {
+                Ok(Some(received)) => received,
                 _ => return,
             };
-            if self.handle_frame(frame.freeze()).await.is_err() {
+            if self.handle_received(received).await.is_err() {
                 return;
+            }
+        }
+    }
+
+    /// Handles one frame. A request over the frame limit was skipped as it arrived: it is
+    /// answered with an error and the connection carries on.
+    async fn handle_received(&mut self, received: Received) -> Result<(), String> {
+        match received {
+            Received::Frame(frame) => self.handle_frame(frame.freeze()).await,
+            Received::TooLarge { len, head } => {
+                let Some(id) = peek_request_id(&head) else {
+                    return Err(format!(
+                        "a frame of {len} bytes over the limit that is not a request"
+                    ));
+                };
+                let max = self.session.node().config.max_frame;
+                let why = RemoteError::value_error(format!(
+                    "request of {len} bytes exceeds the node's frame limit of {max} bytes"
+                ));
+                debug!(session = self.session.id(), id, "{why}");
+                self.replies
+                    .send(id, Err(why))
+                    .await
+                    .map_err(|e| e.to_string())
             }
         }
     }

@@ -9,7 +9,9 @@ use hashlink::LinkedHashMap;
 use syncman_protocol::value::{canonical_key, decode, split_array, split_map};
 use syncman_protocol::{Args, RemoteError};
 
-use crate::node::object::{unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject};
+use crate::node::object::{
+    fits, unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject,
+};
 use syncman_protocol::value::encode;
 
 /// Python's `dict` methods as exposed by `DictProxy`, with their argument counts.
@@ -109,8 +111,8 @@ impl SharedObject for Dict {
         Some(METHODS)
     }
 
-    fn call(&self, method: &str, mut args: Args, _ctx: &mut CallCtx) -> Outcome {
-        Outcome::Ready(self.dispatch(method, &mut args))
+    fn call(&self, method: &str, mut args: Args, ctx: &mut CallCtx) -> Outcome {
+        Outcome::Ready(self.dispatch(method, &mut args, ctx))
     }
 
     fn describe(&self) -> String {
@@ -119,7 +121,7 @@ impl SharedObject for Dict {
 }
 
 impl Dict {
-    fn dispatch(&self, method: &str, args: &mut Args) -> Reply {
+    fn dispatch(&self, method: &str, args: &mut Args, ctx: &CallCtx) -> Reply {
         match method {
             "__getitem__" => {
                 let key = args.raw("key")?;
@@ -187,7 +189,13 @@ impl Dict {
                 let key = args.raw("key")?;
                 let default = args.opt_raw();
                 let canon = canonical_key(&key)?;
-                let removed = self.entries.lock().remove(&canon);
+                let mut entries = self.entries.lock();
+                // A value the caller could not receive stays in the dict.
+                if let Some((_, v)) = entries.get(&canon) {
+                    ctx.check_fits(v)?;
+                }
+                let removed = entries.remove(&canon);
+                drop(entries);
                 match (removed, default) {
                     (Some((_, v)), _) => Ok(v),
                     (None, Some(d)) => Ok(d),
@@ -195,7 +203,12 @@ impl Dict {
                 }
             }
             "popitem" => {
-                let last = self.entries.lock().pop_back();
+                let mut entries = self.entries.lock();
+                if let Some((_, (k, v))) = entries.back() {
+                    fits(k.len() + v.len(), ctx.reply_limit)?;
+                }
+                let last = entries.pop_back();
+                drop(entries);
                 match last {
                     Some((_, (k, v))) => Ok(encode::array([k, v].iter())),
                     None => Err(RemoteError::key_error("'popitem(): dictionary is empty'")),

@@ -66,8 +66,8 @@ impl SharedObject for List {
         Some(METHODS)
     }
 
-    fn call(&self, method: &str, mut args: Args, _ctx: &mut CallCtx) -> Outcome {
-        Outcome::Ready(self.dispatch(method, &mut args))
+    fn call(&self, method: &str, mut args: Args, ctx: &mut CallCtx) -> Outcome {
+        Outcome::Ready(self.dispatch(method, &mut args, ctx))
     }
 
     fn describe(&self) -> String {
@@ -199,7 +199,7 @@ fn repeat(items: &[Bytes], n: i128) -> Result<Vec<Bytes>, RemoteError> {
 }
 
 impl List {
-    fn dispatch(&self, method: &str, args: &mut Args) -> Reply {
+    fn dispatch(&self, method: &str, args: &mut Args, ctx: &CallCtx) -> Reply {
         match method {
             "__getitem__" => {
                 let index = index_arg(args.value("index")?)?;
@@ -321,6 +321,8 @@ impl List {
                 }
                 let at = resolve(i, items.len())
                     .ok_or_else(|| RemoteError::index_error("pop index out of range"))?;
+                // An item the caller could not receive stays in the list.
+                ctx.check_fits(&items[at])?;
                 Ok(items.remove(at))
             }
             "remove" => {

@@ -13,7 +13,7 @@ use syncman_protocol::{Args, ErrorKind, RemoteError};
 
 use super::timeout::{block_timeout, Wait};
 use crate::node::object::{
-    CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
+    fits, CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
     WithdrawReason, Withdrawal,
 };
 use crate::node::wait::WaitQueue;
@@ -37,7 +37,8 @@ const METHODS: &[MethodSpec] = &[
 #[derive(Default)]
 struct State {
     items: VecDeque<Bytes>,
-    getters: WaitQueue<()>,
+    /// Parked gets, each with the largest item its caller can receive.
+    getters: WaitQueue<usize>,
     putters: WaitQueue<Bytes>,
     joiners: WaitQueue<()>,
     unfinished: u64,
@@ -115,13 +116,21 @@ impl Queue {
 
     fn get(&self, wait: Wait, ctx: &CallCtx) -> Outcome {
         let mut st = self.state.lock();
-        if let Some(item) = st.items.pop_front() {
+        if let Some(front) = st.items.front() {
+            // An item the caller could not receive stays at the front.
+            if let Err(too_large) = ctx.check_fits(front) {
+                return Outcome::Ready(Err(too_large));
+            }
+            let item = st.items.pop_front();
             self.admit_putters(&mut st);
-            return Outcome::Ready(Ok(item));
+            return Outcome::Ready(item.ok_or_else(empty));
         }
         match wait {
             Wait::No => Outcome::Ready(Err(empty())),
-            Wait::Until(deadline) => st.getters.park(ctx, (), deadline, Handover::Item),
+            Wait::Until(deadline) => {
+                st.getters
+                    .park(ctx, ctx.reply_limit, deadline, Handover::Item)
+            }
         }
     }
 
@@ -253,9 +262,14 @@ impl SharedObject for Queue {
 }
 
 /// Gives `item` to the first parked getter whose caller is still there; returns it if
-/// there is none.
+/// there is none. A getter that could not receive the item (over its connection's frame
+/// limit) is answered with that error instead, and the item goes on to the next.
 fn hand_off(st: &mut State, mut item: Bytes) -> Option<Bytes> {
     while let Some(getter) = st.getters.pop_front() {
+        if let Err(too_large) = fits(item.len(), getter.want) {
+            let _ = getter.answer(Err(too_large));
+            continue;
+        }
         match getter.answer(Ok(item)) {
             Ok(()) => return None,
             Err(Ok(back)) => item = back,
