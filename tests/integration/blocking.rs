@@ -426,3 +426,90 @@ async fn a_thousand_parked_waiters_cost_no_threads() {
         timeout(LONG, w).await.unwrap().unwrap().unwrap();
     }
 }
+
+/// Polls `cond` on the node's state until it holds (bounded by 10 s).
+async fn until<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = Instant::now() + Duration::from_secs(10);
+    while !cond().await {
+        assert!(Instant::now() < end, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn leased_units_come_back_once_and_forgotten_ones_are_consumed() {
+    let node = TestNode::start();
+    let producer = node.manager().await;
+    let sem = producer.semaphore("signals", 0).await.unwrap();
+    let sessions = producer.status().await.unwrap().sessions;
+
+    // A process takes 100 units through permits while a producer releases them, then
+    // exits holding them (its connection simply goes: no release is ever sent).
+    let mut holder = RawSession::connect(node.addr(), node.authkey()).await;
+    let id = match holder
+        .call(
+            0,
+            "get_or_create",
+            &[Value::Str("Semaphore".into()), Value::Str("signals".into())],
+        )
+        .await
+        .unwrap()
+    {
+        Value::Int(id) => id as u64,
+        other => panic!("{other:?}"),
+    };
+    for _ in 0..100 {
+        let lease = holder.feed(id, "acquire_lease", &[]).await;
+        holder.flush().await;
+        sem.release().await.unwrap();
+        let (got, granted) = timeout(Duration::from_secs(10), holder.recv())
+            .await
+            .expect("a unit leased");
+        assert_eq!((got, granted), (lease, Ok(Value::Bool(true))));
+    }
+    assert_eq!(sem.value().await.unwrap(), 0);
+    drop(holder);
+    until("the holder's session ended", || async {
+        producer.status().await.unwrap().sessions == sessions
+    })
+    .await;
+    assert_eq!(
+        sem.value().await.unwrap(),
+        100,
+        "every leased unit came back once"
+    );
+    for _ in 0..100 {
+        sem.acquire().await.unwrap().forget();
+    }
+    assert_eq!(sem.value().await.unwrap(), 0);
+
+    // The same 100 units taken and forgotten (consumed signals): they never come back.
+    let consumer = node.manager().await;
+    let cs = consumer.semaphore("signals", 0).await.unwrap();
+    let takes = tokio::spawn(async move {
+        for _ in 0..100 {
+            cs.acquire().await.unwrap().forget();
+        }
+    });
+    for _ in 0..100 {
+        sem.release().await.unwrap();
+    }
+    timeout(Duration::from_secs(10), takes)
+        .await
+        .expect("100 units taken")
+        .unwrap();
+    drop(consumer);
+    until("the consumer's session ended", || async {
+        producer.status().await.unwrap().sessions == sessions
+    })
+    .await;
+    assert_eq!(
+        sem.value().await.unwrap(),
+        0,
+        "forgotten units stay consumed"
+    );
+}

@@ -6,12 +6,17 @@ use crate::connection::Undo;
 use crate::error::Result;
 
 proxy_type! {
-    /// A shared `Semaphore` or `BoundedSemaphore`. Units this connection holds when it
-    /// ends are returned by the node.
+    /// A shared `Semaphore` or `BoundedSemaphore`.
+    ///
+    /// A unit taken with [`acquire`](Self::acquire) is a lease held by its
+    /// [`SemaphorePermit`]: it comes back exactly once, when the permit is released or
+    /// dropped, or when this connection ends. [`SemaphorePermit::forget`] consumes it
+    /// instead (a signal a producer sent). [`release`](Self::release) adds a unit, as a
+    /// producer does; it is never booked against anyone's lease.
     SemaphoreProxy<>
 }
 
-/// One acquired unit; dropping it releases the unit.
+/// One leased unit; dropping it gives the unit back.
 #[must_use = "the unit is released when the permit is dropped"]
 #[derive(Debug)]
 pub struct SemaphorePermit {
@@ -20,11 +25,11 @@ pub struct SemaphorePermit {
 }
 
 impl SemaphorePermit {
-    /// Releases the unit and waits for the node to confirm.
+    /// Gives the unit back and waits for the node to confirm.
     pub async fn release(mut self) -> Result<()> {
         self.released = true;
         let h = &self.handle;
-        h.conn.call(h.id, "release", &()).await
+        h.conn.call(h.id, "release_lease", &()).await
     }
 
     /// Keeps the unit for good (a consumer of a signalling semaphore): it is not
@@ -40,15 +45,15 @@ impl Drop for SemaphorePermit {
     fn drop(&mut self) {
         if !self.released {
             let h = &self.handle;
-            h.conn.forget(h.id, "release", &());
+            h.conn.forget(h.id, "release_lease", &());
         }
     }
 }
 
 impl SemaphoreProxy {
-    /// A late unit is released.
+    /// A late lease is given back.
     fn release_late_unit(&self) -> Undo {
-        Undo::release(self.handle.id, "release", false)
+        Undo::release(self.handle.id, "release_lease", false)
     }
 
     fn permit(&self, granted: bool) -> Option<SemaphorePermit> {
@@ -62,7 +67,10 @@ impl SemaphoreProxy {
     pub async fn acquire(&self) -> Result<SemaphorePermit> {
         let h = &self.handle;
         let undo = self.release_late_unit();
-        let granted: bool = h.conn.call_undoable(h.id, "acquire", &(), undo).await?;
+        let granted: bool = h
+            .conn
+            .call_undoable(h.id, "acquire_lease", &(), undo)
+            .await?;
         self.permit(granted)
             .ok_or_else(|| crate::Error::Protocol("a blocking acquire returned no grant".into()))
     }
@@ -73,7 +81,7 @@ impl SemaphoreProxy {
         let undo = self.release_late_unit();
         let granted = h
             .conn
-            .call_undoable(h.id, "acquire", &(false,), undo)
+            .call_undoable(h.id, "acquire_lease", &(false,), undo)
             .await?;
         Ok(self.permit(granted))
     }
@@ -83,11 +91,15 @@ impl SemaphoreProxy {
         let h = &self.handle;
         let args = (true, timeout.as_secs_f64());
         let undo = self.release_late_unit();
-        let granted = h.conn.call_undoable(h.id, "acquire", &args, undo).await?;
+        let granted = h
+            .conn
+            .call_undoable(h.id, "acquire_lease", &args, undo)
+            .await?;
         Ok(self.permit(granted))
     }
 
-    /// `s.release()`: adds a unit (`ValueError` past a bounded semaphore's initial value).
+    /// `s.release()`: adds a unit, as a producer does (`ValueError` past a bounded
+    /// semaphore's initial value). To give back a unit you hold, release its permit.
     pub async fn release(&self) -> Result<()> {
         let h = &self.handle;
         h.conn.call(h.id, "release", &()).await

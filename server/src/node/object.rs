@@ -57,6 +57,9 @@ pub enum Handover {
     Item,
     /// Something the caller now holds (a lock, a semaphore unit): it is released.
     Grant,
+    /// A unit the caller holds through a guard until it gives it back or its session
+    /// ends (a semaphore lease): it is released and taken off the session's books.
+    Lease,
 }
 
 /// A call parked on an object: the half of its answer channel the session keeps.

@@ -1,5 +1,17 @@
-//! `Semaphore` and `BoundedSemaphore`. Units a session acquired and did not release are
-//! returned when it ends (unless the node keeps CPython's behaviour).
+//! `Semaphore` and `BoundedSemaphore`, with one rule for units whose holder goes away:
+//!
+//! - A unit taken through a permit guard (`acquire_lease`, the Rust client's `acquire`) is
+//!   a **lease**: it comes back exactly once, when the guard releases it
+//!   (`release_lease`) or when its session ends. A `release` by anyone else is never
+//!   booked against it.
+//! - A unit taken without a guard (`acquire`: every CPython client, `__enter__`) or whose
+//!   lease was given up (`disown`, the Rust permit's `forget`) is a **consumed signal**: on
+//!   a `Semaphore` it never comes back.
+//! - A `BoundedSemaphore` is a **pool**: every unit a session holds, however taken, goes
+//!   back when the session ends, and a `release` returns the releaser's units first, then
+//!   other sessions' (so no unit is counted twice and the value never passes its bound).
+//!
+//! (With `--keep-locks-on-disconnect`, nothing is returned when a session ends.)
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -17,63 +29,80 @@ use syncman_protocol::value::encode;
 const METHODS: &[MethodSpec] = &[
     ("acquire", 0, 2),
     ("release", 0, 1),
+    ("acquire_lease", 0, 2),
+    ("release_lease", 0, 0),
     ("get_value", 0, 0),
     ("disown", 0, 0),
     ("__enter__", 0, 0),
     ("__exit__", 0, 3),
 ];
 
+/// How an acquire takes its unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taking {
+    /// Through a guard: held by the session until released or the session ends.
+    Lease,
+    /// Without one: a consumed signal (held only by a bounded pool).
+    Signal,
+}
+
 #[derive(Default)]
 struct State {
     value: u64,
-    waiters: WaitQueue<()>,
-    /// Units each session holds.
+    waiters: WaitQueue<Taking>,
+    /// Units each session holds and gets back when it ends: its leases, and on a bounded
+    /// semaphore every unit it took.
     held: HashMap<SessionId, u64>,
 }
 
 impl State {
-    fn take(&mut self, session: SessionId) {
-        self.value -= 1;
+    fn held_by(&self, session: SessionId) -> u64 {
+        self.held.get(&session).copied().unwrap_or(0)
+    }
+
+    fn hold(&mut self, session: SessionId) {
         *self.held.entry(session).or_insert(0) += 1;
     }
 
-    /// Units are fungible: a release first returns the releaser's own units, then units
-    /// other sessions hold (Python lets anyone release), so no unit is counted as held
-    /// twice and a departing session never returns a unit someone else already did.
-    fn unhold(&mut self, session: SessionId, mut n: u64) {
-        fn take_from(held: &mut HashMap<SessionId, u64>, s: SessionId, n: &mut u64) {
-            if let Some(h) = held.get_mut(&s) {
-                let k = (*h).min(*n);
-                *h -= k;
-                *n -= k;
-                if *h == 0 {
-                    held.remove(&s);
-                }
-            }
+    /// Takes up to `n` of `session`'s held units off its books; how many it had.
+    fn unhold_own(&mut self, session: SessionId, n: u64) -> u64 {
+        let Some(h) = self.held.get_mut(&session) else {
+            return 0;
+        };
+        let k = (*h).min(n);
+        *h -= k;
+        if *h == 0 {
+            self.held.remove(&session);
         }
-        take_from(&mut self.held, session, &mut n);
-        if n > 0 {
-            let others: Vec<SessionId> = self.held.keys().copied().collect();
-            for other in others {
-                take_from(&mut self.held, other, &mut n);
-                if n == 0 {
-                    break;
-                }
+        k
+    }
+
+    /// A bounded pool's release: the releaser's own units first, then other sessions'.
+    fn unhold_pooled(&mut self, session: SessionId, n: u64) {
+        let mut left = n - self.unhold_own(session, n);
+        let others: Vec<SessionId> = self.held.keys().copied().collect();
+        for other in others {
+            if left == 0 {
+                break;
             }
+            left -= self.unhold_own(other, left);
         }
     }
 
     /// Adds `n` free units and wakes waiters while units are free; a waiter whose caller
     /// is gone gets nothing.
-    fn add_free(&mut self, n: u64) {
+    fn add_free(&mut self, n: u64, bounded: bool) {
         self.value += n;
         while self.value > 0 {
             let Some(w) = self.waiters.pop_front() else {
                 break;
             };
-            let session = w.session;
+            let (session, taking) = (w.session, w.want);
             if w.answer(Ok(encode::bool(true))).is_ok() {
-                self.take(session);
+                self.value -= 1;
+                if taking == Taking::Lease || bounded {
+                    self.hold(session);
+                }
             }
         }
     }
@@ -115,6 +144,40 @@ impl Semaphore {
         }
     }
 
+    fn acquire(&self, taking: Taking, wait: Wait, ctx: &mut CallCtx) -> Outcome {
+        let mut st = self.state.lock();
+        ctx.holds_state = true;
+        if st.value > 0 && st.waiters.is_empty() {
+            st.value -= 1;
+            if taking == Taking::Lease || self.bounded {
+                st.hold(ctx.session);
+            }
+            return Outcome::Ready(Ok(encode::bool(true)));
+        }
+        let handover = match taking {
+            Taking::Lease => Handover::Lease,
+            Taking::Signal => Handover::Grant,
+        };
+        match wait {
+            Wait::No => Outcome::Ready(Ok(encode::bool(false))),
+            Wait::Until(deadline) => st.waiters.park(ctx, taking, deadline, handover),
+        }
+    }
+
+    /// Refuses a release of `n` units that would overflow or pass a bounded semaphore's
+    /// bound, before anything changes.
+    fn check_release(&self, st: &State, n: u64) -> Result<(), RemoteError> {
+        let Some(after) = st.value.checked_add(n) else {
+            return Err(RemoteError::overflow_error("semaphore value too large"));
+        };
+        if self.bounded && after > self.initial {
+            return Err(RemoteError::value_error(
+                "Semaphore released too many times",
+            ));
+        }
+        Ok(())
+    }
+
     fn dispatch(
         &self,
         method: &str,
@@ -124,16 +187,11 @@ impl Semaphore {
         Ok(match method {
             "acquire" | "__enter__" => {
                 let wait = block_timeout(&mut args, false)?;
-                let mut st = self.state.lock();
-                ctx.holds_state = true;
-                if st.value > 0 && st.waiters.is_empty() {
-                    st.take(ctx.session);
-                    return Ok(Outcome::Ready(Ok(encode::bool(true))));
-                }
-                match wait {
-                    Wait::No => Outcome::Ready(Ok(encode::bool(false))),
-                    Wait::Until(deadline) => st.waiters.park(ctx, (), deadline, Handover::Grant),
-                }
+                self.acquire(Taking::Signal, wait, ctx)
+            }
+            "acquire_lease" => {
+                let wait = block_timeout(&mut args, false)?;
+                self.acquire(Taking::Lease, wait, ctx)
             }
             "release" | "__exit__" => {
                 let n = if method == "release" {
@@ -151,24 +209,34 @@ impl Semaphore {
                 }
                 let n = u64::try_from(n).map_err(|_| RemoteError::value_error("n is too large"))?;
                 let mut st = self.state.lock();
-                let Some(after) = st.value.checked_add(n) else {
-                    return Err(RemoteError::overflow_error("semaphore value too large"));
-                };
-                if self.bounded && after > self.initial {
-                    return Err(RemoteError::value_error(
-                        "Semaphore released too many times",
-                    ));
+                self.check_release(&st, n)?;
+                // Off the books before the units are handed to waiters, whose grants are
+                // booked anew.
+                if self.bounded {
+                    st.unhold_pooled(ctx.session, n);
                 }
-                st.unhold(ctx.session, n);
-                st.add_free(n);
+                st.add_free(n, self.bounded);
                 Outcome::Ready(Ok(encode::nil()))
             }
-            // syncman's own: the caller keeps a unit for good (a consumer of a signalling
-            // semaphore), so it is not returned when the caller's session ends.
-            "disown" => {
+            // A guard gives its leased unit back.
+            "release_lease" => {
                 let mut st = self.state.lock();
-                if let Some(h) = st.held.get_mut(&ctx.session) {
-                    *h = h.saturating_sub(1);
+                if st.held_by(ctx.session) == 0 {
+                    return Err(RemoteError::runtime_error(
+                        "this connection holds no leased unit (returned already, or its session was ended)",
+                    ));
+                }
+                self.check_release(&st, 1)?;
+                st.unhold_own(ctx.session, 1);
+                st.add_free(1, self.bounded);
+                Outcome::Ready(Ok(encode::nil()))
+            }
+            // syncman's own: the caller keeps a leased unit for good (a consumer of a
+            // signalling semaphore), so it is not returned when its session ends. A
+            // bounded pool's units always go back.
+            "disown" => {
+                if !self.bounded {
+                    self.state.lock().unhold_own(ctx.session, 1);
                 }
                 Outcome::Ready(Ok(encode::nil()))
             }
@@ -205,11 +273,22 @@ impl SharedObject for Semaphore {
     }
 
     fn undelivered(&self, handover: Handover, session: SessionId, reply: Reply) {
-        if handover == Handover::Grant && matches!(reply.as_deref(), Ok([0xc3])) {
-            let mut st = self.state.lock();
-            st.unhold(session, 1);
-            st.add_free(1);
+        // A unit granted to a caller that never heard of it was not taken after all.
+        if !matches!(reply.as_deref(), Ok([0xc3])) {
+            return;
         }
+        let mut st = self.state.lock();
+        match handover {
+            Handover::Lease => {
+                st.unhold_own(session, 1);
+            }
+            Handover::Grant if self.bounded => {
+                st.unhold_own(session, 1);
+            }
+            Handover::Grant => {}
+            _ => return,
+        }
+        st.add_free(1, self.bounded);
     }
 
     fn session_ended(&self, session: SessionId) {
@@ -222,7 +301,7 @@ impl SharedObject for Semaphore {
             } else {
                 n
             };
-            st.add_free(n);
+            st.add_free(n, self.bounded);
         }
     }
 
@@ -245,7 +324,7 @@ impl SharedObject for Semaphore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::objects::testing::ready;
+    use crate::node::objects::testing::{args, park, ready};
     use syncman_protocol::Value;
 
     fn value(s: &Semaphore) -> Reply {
@@ -292,5 +371,88 @@ mod tests {
         let e = ready(s.call("release", n, &mut CallCtx::new(1))).unwrap_err();
         assert_eq!(e.kind, syncman_protocol::ErrorKind::OverflowError);
         assert_eq!(value(&s).unwrap(), encode::int(1));
+    }
+
+    fn lease(s: &Semaphore, ctx: &mut CallCtx) -> Outcome {
+        s.call("acquire_lease", Args::empty(), ctx)
+    }
+
+    #[test]
+    fn leases_come_back_exactly_once_and_a_signal_is_not_booked_against_them() {
+        // A Semaphore(0): a producer releases 100 units, a consumer leases them all and
+        // leaves holding them: all 100 come back.
+        let s = Semaphore::new(args(&[Value::Int(0)]), false).unwrap();
+        let (mut producer, mut consumer) = (CallCtx::new(1), CallCtx::new(2));
+        for _ in 0..100 {
+            let parked = park(lease(&s, &mut consumer));
+            ready(s.call("release", Args::empty(), &mut producer)).unwrap();
+            drop(parked);
+        }
+        // Interleaved the other way round too: units first, then leases.
+        for _ in 0..100 {
+            ready(s.call("release", Args::empty(), &mut producer)).unwrap();
+        }
+        for _ in 0..100 {
+            assert_eq!(ready(lease(&s, &mut consumer)).unwrap(), encode::bool(true));
+        }
+        assert_eq!(value(&s).unwrap(), encode::int(0));
+        s.session_ended(2);
+        assert_eq!(
+            value(&s).unwrap(),
+            encode::int(200),
+            "every lease came back"
+        );
+        s.session_ended(2);
+        assert_eq!(value(&s).unwrap(), encode::int(200), "and only once");
+    }
+
+    #[test]
+    fn a_returned_lease_is_not_returned_again_and_a_disowned_one_is_consumed() {
+        let s = Semaphore::new(args(&[Value::Int(2)]), false).unwrap();
+        let mut c = CallCtx::new(1);
+        ready(lease(&s, &mut c)).unwrap();
+        ready(lease(&s, &mut c)).unwrap();
+        ready(s.call("release_lease", Args::empty(), &mut c)).unwrap();
+        ready(s.call("disown", Args::empty(), &mut c)).unwrap();
+        let e = ready(s.call("release_lease", Args::empty(), &mut c)).unwrap_err();
+        assert_eq!(e.kind, syncman_protocol::ErrorKind::RuntimeError);
+        s.session_ended(1);
+        assert_eq!(
+            value(&s).unwrap(),
+            encode::int(1),
+            "the disowned unit stays consumed"
+        );
+    }
+
+    #[test]
+    fn plain_acquires_of_a_semaphore_are_consumed_signals() {
+        let s = Semaphore::new(args(&[Value::Int(0)]), false).unwrap();
+        let (mut producer, mut consumer) = (CallCtx::new(1), CallCtx::new(2));
+        for _ in 0..100 {
+            ready(s.call("release", Args::empty(), &mut producer)).unwrap();
+            ready(s.call("acquire", Args::empty(), &mut consumer)).unwrap();
+        }
+        s.session_ended(2);
+        assert_eq!(value(&s).unwrap(), encode::int(0));
+    }
+
+    #[test]
+    fn a_bounded_pool_gets_its_units_back_and_stays_bounded() {
+        let s = Semaphore::new(args(&[Value::Int(2)]), true).unwrap();
+        let (mut a, mut b, mut c) = (CallCtx::new(1), CallCtx::new(2), CallCtx::new(3));
+        ready(s.call("acquire", Args::empty(), &mut a)).unwrap();
+        ready(lease(&s, &mut a)).unwrap();
+        let mut waiting = park(lease(&s, &mut b));
+        // A release by a session that holds nothing hands a unit to the waiter.
+        ready(s.call("release", Args::empty(), &mut c)).unwrap();
+        assert_eq!(
+            waiting.reply.try_recv().unwrap().unwrap(),
+            encode::bool(true)
+        );
+        s.session_ended(1);
+        s.session_ended(2);
+        assert_eq!(value(&s).unwrap(), encode::int(2), "never past its bound");
+        let e = ready(s.call("release", Args::empty(), &mut c)).unwrap_err();
+        assert_eq!(e.kind, syncman_protocol::ErrorKind::ValueError);
     }
 }
