@@ -45,7 +45,24 @@ pub struct ObjectStatus {
     pub typeid: String,
     /// References held on an anonymous object (named objects are not counted).
     pub refs: u64,
+    /// Calls parked on the object now (0 from a node that does not say).
+    #[serde(default)]
+    pub waiters: u64,
     pub detail: String,
+}
+
+impl Status {
+    /// The named object's row, if it exists.
+    pub fn named(&self, name: &str) -> Option<&ObjectStatus> {
+        self.objects
+            .iter()
+            .find(|o| o.name.as_deref() == Some(name))
+    }
+
+    /// The row of the object with `id`, if it exists.
+    pub fn object(&self, id: u64) -> Option<&ObjectStatus> {
+        self.objects.iter().find(|o| o.id == id)
+    }
 }
 
 /// No constructor arguments: an empty array (`()` would encode as nil).

@@ -952,7 +952,11 @@ async fn a_client_that_does_not_read_cannot_make_the_node_hoard_replies() {
         raw.feed(list, "copy", &[]).await;
     }
     raw.flush().await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The node says when it stops reading this client (its reply budget is spent).
+    log_line(&node, "a full reply queue", |l| {
+        l.contains("reply queue full")
+    })
+    .await;
     let grown_mib = rss_kib().saturating_sub(before) / 1024;
     assert!(
         grown_mib < 200,
@@ -1030,14 +1034,7 @@ async fn an_item_too_large_for_its_reader_stays_where_it_is() {
         let rq = rq.clone();
         async move { rq.get().await }
     });
-    let end = Instant::now() + WAIT;
-    while !writer.status().await.unwrap().objects[0]
-        .detail
-        .contains("1 getters")
-    {
-        assert!(Instant::now() < end, "the get never parked");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    syncman_tests::wait_for_waiters(&writer, "q", 1).await;
     q.put(&big).await.unwrap();
     let err = within("the parked get", parked).await.unwrap().unwrap_err();
     assert_eq!(err.kind(), Some(&ErrorKind::ValueError), "{err}");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use syncman_client::{proxy::is_broken_barrier, ErrorKind};
 use syncman_protocol::Value;
-use syncman_tests::{RawSession, TestNode};
+use syncman_tests::{wait_for_waiters, RawSession, TestNode};
 use tokio::time::{timeout, Instant};
 
 const LONG: Duration = Duration::from_secs(10);
@@ -400,22 +400,7 @@ async fn a_thousand_parked_waiters_cost_no_threads() {
         waiters.push(tokio::spawn(async move { e.wait().await }));
     }
     // Wait until all 1000 are parked on the node.
-    let end = Instant::now() + LONG;
-    loop {
-        let status = m.status().await.unwrap();
-        let detail = status
-            .objects
-            .iter()
-            .find(|o| o.name.as_deref() == Some("many"))
-            .unwrap()
-            .detail
-            .clone();
-        if detail.contains("1000 waiting") {
-            break;
-        }
-        assert!(Instant::now() < end, "not all parked: {detail}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_waiters(&m, "many", 1000).await;
     let threads_parked = node.threads().expect("thread count");
     assert!(
         threads_parked <= threads_before,

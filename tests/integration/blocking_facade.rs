@@ -32,25 +32,6 @@ fn join_within<T>(handle: JoinHandle<T>, within: Duration) -> T {
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-/// Waits until the named object's status detail contains `needle`.
-fn wait_for_detail(m: &Manager, name: &str, needle: &str) {
-    let end = Instant::now() + LONG;
-    loop {
-        let status = m.status().unwrap();
-        let detail = status
-            .objects
-            .iter()
-            .find(|o| o.name.as_deref() == Some(name))
-            .map(|o| o.detail.clone())
-            .unwrap_or_default();
-        if detail.contains(needle) {
-            return;
-        }
-        assert!(Instant::now() < end, "{name}: {needle:?} not in {detail:?}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn dict_and_list_are_shared_between_two_managers() {
     let node = Arc::new(TestNode::start());
@@ -260,7 +241,7 @@ fn an_event_set_on_one_thread_wakes_waiters_on_others() {
         })
         .collect();
     // All three are parked on the node before the flag is set.
-    wait_for_detail(&m, "go", ", 3 waiting");
+    syncman_tests::wait_for_waiters_blocking(&m, "go", 3);
     let set_at = Instant::now();
     let setter = thread::spawn(move || e.set().unwrap());
     join_within(setter, LONG);

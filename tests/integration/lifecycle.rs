@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use syncman_client::{ErrorKind, Manager};
 use syncman_protocol::Value;
-use syncman_tests::{RawSession, TestNode};
+use syncman_tests::{wait_for_waiters, RawSession, TestNode};
 
 /// Polls `status()` until `pred` holds on the number of objects (bounded).
 async fn wait_for_objects(m: &Manager, pred: impl Fn(usize) -> bool) -> usize {
@@ -180,14 +180,7 @@ async fn stopping_the_node_ends_parked_calls_with_shutting_down() {
         let q = q.clone();
         async move { q.get().await }
     });
-    let end = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !m.status().await.unwrap().objects[0]
-        .detail
-        .contains("1 getters")
-    {
-        assert!(tokio::time::Instant::now() < end, "get never parked");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_waiters(&m, "q", 1).await;
     let status = node
         .terminate(Duration::from_secs(10))
         .expect("node stopped");
@@ -210,14 +203,7 @@ async fn too_many_parked_calls_get_busy_not_a_stall() {
         let e = e.clone();
         waits.push(tokio::spawn(async move { e.wait().await }));
     }
-    let end = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !m.status().await.unwrap().objects[0]
-        .detail
-        .contains("3 waiting")
-    {
-        assert!(tokio::time::Instant::now() < end, "waits never parked");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_waiters(&m, "e", 3).await;
     let err = e.wait().await.unwrap_err();
     assert_eq!(err.kind(), Some(&ErrorKind::Busy), "{err}");
     // A refused call changes nothing: the barrier is not broken, the condition's lock
@@ -377,14 +363,7 @@ async fn shutdown_ends_every_session_even_one_whose_client_does_not_read() {
         let q = q.clone();
         async move { q.get().await }
     });
-    let end = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !m.status().await.unwrap().objects[0]
-        .detail
-        .contains("1 getters")
-    {
-        assert!(tokio::time::Instant::now() < end, "get never parked");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_waiters(&m, "q", 1).await;
     // A client that asks for 400 MiB of replies and reads none: its session stops on the
     // reply byte budget (64 MiB) and waits for it to read.
     let mut raw = RawSession::connect(node.addr(), node.authkey()).await;

@@ -355,24 +355,7 @@ fn a_killed_lock_holder_lets_the_next_process_in() {
     let mut counter = Proc::spawn(&node, "lock_counter", &["L", "V", "1"]);
 
     // Wait until the counter's acquire is parked behind the holder.
-    let end = Instant::now() + LONG;
-    loop {
-        let status = rt.block_on(m.status()).unwrap();
-        let detail = status
-            .objects
-            .iter()
-            .find(|o| o.name.as_deref() == Some("L"))
-            .map(|o| o.detail.clone())
-            .unwrap_or_default();
-        if detail.contains("1 waiting") {
-            break;
-        }
-        assert!(
-            Instant::now() < end,
-            "counter never parked on L: {detail:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    rt.block_on(syncman_tests::wait_for_waiters(&m, "L", 1));
     assert_eq!(counter.line_count(), 0, "a grant while the holder lives");
     assert!(counter.running());
 

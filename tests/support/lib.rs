@@ -14,40 +14,53 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Path of the `syncman` binary, built on first use.
+/// The cargo profile this test executable was built with (`debug`, `release`, ...): the
+/// `syncman` binary and the examples are built with the same one, so a test never runs a
+/// binary older than the code it tests.
+fn profile_dir() -> PathBuf {
+    // target/<profile>/deps/<test-exe> -> target/<profile>
+    let exe = std::env::current_exe().expect("current test executable");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Runs `cargo build --quiet <args>` in this package, with the test executable's profile.
+fn cargo_build(args: &[&str], what: &str) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let profile = profile_dir()
+        .file_name()
+        .and_then(|p| p.to_str())
+        .unwrap_or("debug")
+        .to_owned();
+    // Cargo's names for the built-in profiles' folders.
+    let profile = match profile.as_str() {
+        "debug" => "dev".to_owned(),
+        other => other.to_owned(),
+    };
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "--profile", &profile])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap_or_else(|e| panic!("run cargo build for {what}: {e}"));
+    assert!(status.success(), "building {what} failed");
+}
+
+/// Path of the `syncman` binary, built on first use (so it is never stale), or
+/// `SYNCMAN_BIN` if set.
 pub fn syncman_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         if let Some(path) = std::env::var_os("SYNCMAN_BIN") {
             return PathBuf::from(path);
         }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "syncman-server",
-                "--bin",
-                "syncman",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build for the syncman binary");
-        assert!(status.success(), "building the syncman binary failed");
-        // target/<profile>/deps/<test-exe> -> target/<profile>/syncman
-        let exe = std::env::current_exe().expect("current test executable");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable lives in target/<profile>/deps");
-        let debug = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debug/syncman");
-        let beside = profile_dir.join("syncman");
-        if beside.exists() {
-            beside
-        } else {
-            debug
-        }
+        cargo_build(
+            &["-p", "syncman-server", "--bin", "syncman"],
+            "the syncman binary",
+        );
+        profile_dir().join("syncman")
     })
 }
 
@@ -254,6 +267,40 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
+/// Waits (bounded) until the node reports `n` calls parked on the object named `name`.
+pub async fn wait_for_waiters(m: &syncman_client::Manager, name: &str, n: u64) {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = m.status().await.expect("status");
+        let now = status.named(name).map_or(0, |o| o.waiters);
+        if now == n {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{name}: {now} calls parked, never {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// [`wait_for_waiters`] for the blocking client.
+pub fn wait_for_waiters_blocking(m: &syncman_client::blocking::Manager, name: &str, n: u64) {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = m.status().expect("status");
+        let now = status.named(name).map_or(0, |o| o.waiters);
+        if now == n {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{name}: {now} calls parked, never {n}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Raises this process's soft open-file limit to its hard limit, for tests that hold many
 /// sockets at once (the usual soft limit is 1024). Returns the limit now in force.
 pub fn raise_open_file_limit() -> u64 {
@@ -365,26 +412,8 @@ impl RawSession {
 pub fn example_bin(name: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "--examples"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo build for the examples");
-        assert!(status.success(), "building the examples failed");
-        // target/<profile>/deps/<test-exe> -> target/<profile>/examples/
-        let exe = std::env::current_exe().expect("current test executable");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable lives in target/<profile>/deps");
-        let debug = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debug/examples");
-        let beside = profile_dir.join("examples");
-        if beside.exists() {
-            beside
-        } else {
-            debug
-        }
+        cargo_build(&["--examples"], "the examples");
+        profile_dir().join("examples")
     });
     dir.join(name)
 }

@@ -30,6 +30,8 @@ pub struct ObjectInfo {
     pub typeid: String,
     /// References held on an anonymous object (named objects are not counted).
     pub refs: u64,
+    /// Calls parked on it now.
+    pub waiters: u64,
     /// The object's own one-line description (holder, waiters, size).
     pub detail: String,
 }

@@ -187,6 +187,7 @@ impl Backend for MemoryBackend {
                         name: e.name.clone(),
                         typeid: e.object.typeid().to_owned(),
                         refs: e.refs,
+                        waiters: 0,
                         detail: String::new(),
                     };
                     (info, e.object.clone())
@@ -198,6 +199,7 @@ impl Backend for MemoryBackend {
         rows.into_iter()
             .map(|(mut info, object)| {
                 info.detail = object.describe();
+                info.waiters = object.waiting() as u64;
                 info
             })
             .collect()

@@ -193,6 +193,12 @@ pub trait SharedObject: Send + Sync + 'static {
     /// parked call with `NotFound` so none waits on an object nobody can reach.
     fn closed(&self) {}
 
+    /// Calls parked on this object now (for `status`, and for tests that must see a call
+    /// parked before they go on).
+    fn waiting(&self) -> usize {
+        0
+    }
+
     /// One line for `syncman status`.
     fn describe(&self) -> String {
         self.typeid().to_owned()

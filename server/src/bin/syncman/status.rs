@@ -74,16 +74,17 @@ pub fn render(status: &Value) -> String {
     out.push_str(&format!("{} object(s)\n", objects.len()));
     if !objects.is_empty() {
         out.push_str(&format!(
-            "{:>6}  {:<20} {:<16} {:>5}  {}\n",
-            "ID", "NAME", "TYPEID", "REFS", "STATE"
+            "{:>6}  {:<20} {:<16} {:>5} {:>7}  {}\n",
+            "ID", "NAME", "TYPEID", "REFS", "WAITERS", "STATE"
         ));
         for o in objects {
             out.push_str(&format!(
-                "{:>6}  {:<20} {:<16} {:>5}  {}\n",
+                "{:>6}  {:<20} {:<16} {:>5} {:>7}  {}\n",
                 text(field(o, "id")),
                 text(field(o, "name")),
                 text(field(o, "typeid")),
                 text(field(o, "refs")),
+                text(field(o, "waiters")),
                 text(field(o, "detail")),
             ));
         }

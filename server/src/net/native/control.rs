@@ -105,6 +105,7 @@ async fn status<B: Backend>(node: &Node<B>) -> bytes::Bytes {
                 (field("name"), info.name.map_or(Value::Nil, Value::Str)),
                 (field("typeid"), Value::Str(info.typeid)),
                 (field("refs"), Value::Int(info.refs as i128)),
+                (field("waiters"), Value::Int(info.waiters as i128)),
                 (field("detail"), Value::Str(info.detail)),
             ])
         })

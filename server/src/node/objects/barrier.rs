@@ -169,6 +169,10 @@ impl SharedObject for Barrier {
         self.state.lock().waiting.close_all();
     }
 
+    fn waiting(&self) -> usize {
+        self.state.lock().waiting.len()
+    }
+
     fn describe(&self) -> String {
         let st = self.state.lock();
         format!(

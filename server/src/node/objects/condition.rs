@@ -226,6 +226,11 @@ impl<T: FencingTokens> SharedObject for Condition<T> {
         st.lock.waiters.close_all();
     }
 
+    fn waiting(&self) -> usize {
+        let st = self.state.lock();
+        st.notified.len() + st.lock.waiters.len()
+    }
+
     fn describe(&self) -> String {
         let st = self.state.lock();
         format!(

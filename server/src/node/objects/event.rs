@@ -97,6 +97,10 @@ impl SharedObject for Event {
         self.state.lock().waiters.close_all();
     }
 
+    fn waiting(&self) -> usize {
+        self.state.lock().waiters.len()
+    }
+
     fn describe(&self) -> String {
         let st = self.state.lock();
         format!(

@@ -266,6 +266,10 @@ impl<T: FencingTokens> SharedObject for Lock<T> {
         self.state.lock().waiters.close_all();
     }
 
+    fn waiting(&self) -> usize {
+        self.state.lock().waiters.len()
+    }
+
     fn describe(&self) -> String {
         let st = self.state.lock();
         match st.holder {

@@ -249,6 +249,11 @@ impl SharedObject for Queue {
         st.joiners.close_all();
     }
 
+    fn waiting(&self) -> usize {
+        let st = self.state.lock();
+        st.getters.len() + st.putters.len() + st.joiners.len()
+    }
+
     fn describe(&self) -> String {
         let st = self.state.lock();
         format!(

@@ -309,6 +309,10 @@ impl SharedObject for Semaphore {
         self.state.lock().waiters.close_all();
     }
 
+    fn waiting(&self) -> usize {
+        self.state.lock().waiters.len()
+    }
+
     fn describe(&self) -> String {
         let st = self.state.lock();
         format!(
