@@ -26,6 +26,7 @@ use syncman_protocol::frame::{FrameBuilder, FrameError, Received, SkippingFrameC
 use syncman_protocol::handshake::HandshakeError;
 use syncman_protocol::message::{self, decode_response, peek_response_id, FORGET_ID};
 use syncman_protocol::opening::{open_native, OpenError};
+use syncman_protocol::value::split_array;
 use syncman_protocol::FrameCodec;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, ToSocketAddrs};
@@ -80,6 +81,8 @@ enum UndoArgs {
     /// The answer is an array of the arguments (`popitem`'s `[key, value]` for
     /// `setdefault(key, value)`).
     Spread,
+    /// One element of an array answer (the token in a Condition wait's `[notified, token]`).
+    Element(usize),
 }
 
 impl Undo {
@@ -117,6 +120,17 @@ impl Undo {
             method,
             args: UndoArgs::Spread,
             ignore_falsy: false,
+        }
+    }
+
+    /// Releases a grant named by element `index` of an array answer:
+    /// `method(answer[index])` (a Condition wait's re-grant, `[notified, token]`).
+    pub(crate) fn release_element(object: u64, method: &'static str, index: usize) -> Undo {
+        Undo {
+            object,
+            method,
+            args: UndoArgs::Element(index),
+            ignore_falsy: true,
         }
     }
 
@@ -245,6 +259,16 @@ fn run_undo(out: &mpsc::UnboundedSender<Bytes>, max_frame: usize, undo: &Undo, r
                 f.put_slice(&value);
             }
             UndoArgs::Spread => f.put_slice(&value),
+            UndoArgs::Element(i) => {
+                let Ok(Some(items)) = split_array(&value) else {
+                    return Err(Error::Protocol("an undo expected an array answer".into()));
+                };
+                let Some(item) = items.get(*i) else {
+                    return Err(Error::Protocol("an undo's answer is too short".into()));
+                };
+                message::encode_args_len(f, 1);
+                f.put_slice(item);
+            }
         }
         Ok(())
     });

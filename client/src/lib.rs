@@ -38,8 +38,8 @@ pub use connection::ConnectOptions;
 pub use error::{Error, ErrorKind, Result};
 pub use manager::{Manager, ObjectStatus, Status};
 pub use proxy::{
-    ArrayElement, ArrayProxy, BarrierProxy, ConditionProxy, DictProxy, EventProxy, ListProxy,
-    LockGuard, LockProxy, NamespaceProxy, ObjectHandle, QueueProxy, SemaphorePermit,
+    ArrayElement, ArrayProxy, BarrierProxy, ConditionGuard, ConditionProxy, DictProxy, EventProxy,
+    ListProxy, LockGuard, LockProxy, NamespaceProxy, ObjectHandle, QueueProxy, SemaphorePermit,
     SemaphoreProxy, ValueProxy,
 };
 

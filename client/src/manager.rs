@@ -254,7 +254,7 @@ impl Manager {
         self.open("Lock", None, &NO_ARGS, LockProxy::new).await
     }
 
-    /// A named `RLock` (re-entrant for the connection that holds it).
+    /// A named `RLock` (re-entered through the guard that holds it).
     pub async fn rlock(&self, name: &str) -> Result<LockProxy> {
         self.open("RLock", Some(name), &NO_ARGS, LockProxy::new)
             .await

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use syncman_client::{proxy::is_broken_barrier, ErrorKind};
 use syncman_protocol::Value;
 use syncman_tests::{wait_for_waiters, RawSession, TestNode};
@@ -221,12 +222,74 @@ async fn lock_guard_drop_and_timeouts_and_rlock() {
 
     let r = m.new_rlock().await.unwrap();
     let a = r.acquire().await.unwrap();
-    let b = r.acquire().await.unwrap(); // re-entrant for this connection
+    // Re-entry goes through the guard; another acquire, even on this connection, waits.
+    assert!(r.try_acquire().await.unwrap().is_none());
+    let b = a.reenter().await.unwrap();
     assert_eq!(a.fencing_token(), b.fencing_token());
     b.release().await.unwrap();
     assert!(r.locked().await.unwrap());
     a.release().await.unwrap();
     assert!(!r.locked().await.unwrap());
+    // A plain Lock is not re-entrant.
+    let g = lock.acquire().await.unwrap();
+    assert_eq!(
+        g.reenter().await.unwrap_err().kind(),
+        Some(&ErrorKind::RuntimeError)
+    );
+}
+
+#[tokio::test]
+async fn an_rlock_and_a_condition_exclude_two_tasks_of_one_manager() {
+    let node = TestNode::start();
+    let m = node.manager().await;
+    for typeid in ["RLock", "Condition"] {
+        let name = format!("shared-{typeid}");
+        // Task A holds it; task B, on the same Manager, must wait until A lets go.
+        let (a_holds, b_tries) = (
+            std::sync::Arc::new(tokio::sync::Notify::new()),
+            std::sync::Arc::new(tokio::sync::Notify::new()),
+        );
+        let holder = tokio::spawn({
+            let (m, name) = (m.clone(), name.clone());
+            let (a_holds, b_tries) = (a_holds.clone(), b_tries.clone());
+            async move {
+                if typeid == "RLock" {
+                    let g = m.rlock(&name).await.unwrap().acquire().await.unwrap();
+                    a_holds.notify_one();
+                    b_tries.notified().await;
+                    g.release().await.unwrap();
+                } else {
+                    let g = m.condition(&name).await.unwrap().acquire().await.unwrap();
+                    a_holds.notify_one();
+                    b_tries.notified().await;
+                    g.release().await.unwrap();
+                }
+            }
+        });
+        a_holds.notified().await;
+        let excluded = if typeid == "RLock" {
+            let r = m.rlock(&name).await.unwrap();
+            r.try_acquire().await.unwrap().is_none()
+        } else {
+            let c = m.condition(&name).await.unwrap();
+            c.try_acquire().await.unwrap().is_none()
+        };
+        assert!(
+            excluded,
+            "{typeid}: a second task of the same Manager got it"
+        );
+        b_tries.notify_one();
+        timeout(LONG, holder).await.unwrap().unwrap();
+        // Once A let go, B gets it.
+        let got = if typeid == "RLock" {
+            let r = m.rlock(&name).await.unwrap();
+            timeout(LONG, r.acquire()).await.unwrap().is_ok()
+        } else {
+            let c = m.condition(&name).await.unwrap();
+            timeout(LONG, c.acquire()).await.unwrap().is_ok()
+        };
+        assert!(got, "{typeid}: B never got it");
+    }
 }
 
 #[tokio::test]
@@ -285,35 +348,42 @@ async fn condition_wait_and_notify() {
     let cb = b.condition("c").await.unwrap();
     let flag = a.value("flag", false).await.unwrap();
 
-    // Waiting without the lock is Python's RuntimeError.
-    assert_eq!(
-        ca.wait().await.unwrap_err().kind(),
-        Some(&ErrorKind::RuntimeError)
-    );
-
-    ca.acquire().await.unwrap();
+    let mut ga = ca.acquire().await.unwrap();
     assert!(
-        !ca.wait_timeout(Duration::from_millis(50)).await.unwrap(),
+        !ga.wait_timeout(Duration::from_millis(50)).await.unwrap(),
         "timed out, lock held again"
     );
+    assert!(ga.is_held());
+    // A wait dropped once it has begun leaves the lock released, and the guard knows.
+    assert!(ga.wait().now_or_never().is_none(), "the wait parks");
+    assert!(!ga.is_held());
+    let gb = timeout(LONG, cb.acquire()).await.unwrap().unwrap();
+    gb.release().await.unwrap();
+    // Waiting through a guard that does not hold the lock is Python's RuntimeError.
+    assert_eq!(
+        ga.wait().await.unwrap_err().kind(),
+        Some(&ErrorKind::RuntimeError)
+    );
+    drop(ga);
+    let mut ga = ca.acquire().await.unwrap();
     let waiter = tokio::spawn({
-        let (ca, flag) = (ca.clone(), flag.clone());
+        let flag = flag.clone();
         async move {
-            let ok = ca.wait_for(|| async { flag.get().await }, Some(LONG)).await;
-            ca.release().await.unwrap();
+            let ok = ga.wait_for(|| async { flag.get().await }, Some(LONG)).await;
+            ga.release().await.unwrap();
             ok
         }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    cb.acquire().await.unwrap(); // possible only because wait released the lock
+    wait_for_waiters(&a, "c", 1).await;
+    let gb = cb.acquire().await.unwrap(); // possible only because wait released the lock
     b.value("flag", false)
         .await
         .unwrap()
         .set(&true)
         .await
         .unwrap();
-    cb.notify_all().await.unwrap();
-    cb.release().await.unwrap();
+    gb.notify_all().await.unwrap();
+    gb.release().await.unwrap();
     assert!(timeout(LONG, waiter).await.unwrap().unwrap().unwrap());
 }
 

@@ -259,30 +259,30 @@ fn condition_wait_for_takes_a_blocking_predicate() {
     let m = connect(&node);
     let c = m.condition("c").unwrap();
     let flag = m.value("flag", false).unwrap();
-    c.acquire().unwrap();
+    let mut guard = c.acquire().unwrap();
     let start = Instant::now();
-    assert!(!c
+    assert!(!guard
         .wait_for(|| flag.get(), Some(Duration::from_millis(200)))
         .unwrap());
     assert!(start.elapsed() >= Duration::from_millis(190));
-    c.release().unwrap();
+    guard.release().unwrap();
 
     let waiter = thread::spawn({
         let (c, flag) = (c.clone(), flag.clone());
         move || {
-            c.acquire().unwrap();
-            let ok = c.wait_for(|| flag.get(), Some(LONG)).unwrap();
-            c.release().unwrap();
+            let mut guard = c.acquire().unwrap();
+            let ok = guard.wait_for(|| flag.get(), Some(LONG)).unwrap();
+            guard.release().unwrap();
             ok
         }
     });
-    // Another connection changes the flag under the lock and notifies.
-    let other = connect(&node);
-    let c2 = other.condition("c").unwrap();
-    c2.acquire().unwrap();
-    other.value("flag", false).unwrap().set(&true).unwrap();
-    c2.notify_all().unwrap();
-    c2.release().unwrap();
+    // Another thread of the same Manager changes the flag under the lock and notifies:
+    // it can take the lock only because the waiter's wait released it.
+    syncman_tests::wait_for_waiters_blocking(&m, "c", 1);
+    let g2 = c.acquire().unwrap();
+    m.value("flag", false).unwrap().set(&true).unwrap();
+    g2.notify_all().unwrap();
+    g2.release().unwrap();
     assert!(join_within(waiter, LONG * 2));
 }
 
@@ -338,4 +338,32 @@ async fn inside_a_runtime_the_facade_returns_inside_runtime() {
     assert!(matches!(q.try_get().unwrap_err(), Error::InsideRuntime));
     drop(q);
     drop(m);
+}
+
+#[test]
+fn an_rlock_excludes_two_threads_of_one_manager_and_reenters_through_its_guard() {
+    let node = TestNode::start();
+    let m = connect(&node);
+    let r = m.rlock("r").unwrap();
+    let held = r.acquire().unwrap();
+    // Another thread of the same Manager is excluded while the guard holds the lock.
+    let other = thread::spawn({
+        let r = r.clone();
+        move || r.try_acquire().unwrap().is_none()
+    });
+    assert!(join_within(other, LONG), "a second thread got a held RLock");
+    // Re-entry goes through the guard.
+    let again = held.reenter().unwrap();
+    assert_eq!(again.fencing_token(), held.fencing_token());
+    again.release().unwrap();
+    let waiter = thread::spawn({
+        let r = r.clone();
+        move || r.acquire_timeout(LONG).unwrap().is_some()
+    });
+    syncman_tests::wait_for_waiters_blocking(&m, "r", 1);
+    held.release().unwrap();
+    assert!(
+        join_within(waiter, LONG * 2),
+        "the waiting thread got it once released"
+    );
 }

@@ -304,3 +304,66 @@ fn an_item_that_cannot_be_decoded_goes_back_blocking_facade_too() {
     ));
     assert_eq!(dict.get(&"k".to_string()).unwrap().as_deref(), Some("v"));
 }
+
+#[tokio::test]
+async fn a_dropped_condition_wait_leaves_the_lock_held_by_its_guard_or_released() {
+    let node = TestNode::start();
+    let m = within("connect", node.manager()).await;
+    let observer = within("connect", node.manager()).await;
+    let c = m.condition("c").await.unwrap();
+    let oc = observer.condition("c").await.unwrap();
+    // Another connection notifies all the time, so waits end at every point of the race.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let notifier = tokio::spawn({
+        let (oc, stop) = (oc.clone(), stop.clone());
+        async move {
+            while !stop.is_cancelled() {
+                if let Some(g) = oc.acquire_timeout(Duration::from_millis(50)).await.unwrap() {
+                    g.notify_all().await.unwrap();
+                    g.release().await.unwrap();
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    let mut cuts = Cuts(13);
+    let (mut completed, mut dropped) = (0, 0);
+    for _ in 0..(iterations() / 4).max(200) {
+        // Bounded: a hold that no guard knows of would block this forever.
+        let mut guard = within("acquire", c.acquire()).await.unwrap();
+        // A wait dropped before its first poll never began: the guard still holds.
+        drop(guard.wait());
+        assert!(guard.is_held());
+        match poll_at_most(guard.wait(), 1 + cuts.next(10)).await {
+            Some(result) => {
+                result.unwrap();
+                assert!(guard.is_held(), "a wait that returned holds the lock");
+                completed += 1;
+            }
+            None => {
+                assert!(!guard.is_held(), "a dropped wait says the lock is released");
+                dropped += 1;
+            }
+        }
+        // Whatever happened, no hold is left that no guard knows of: once this guard lets
+        // go (if it holds), another connection can take the lock.
+        drop(guard);
+    }
+    stop.cancel();
+    within("the notifier", notifier).await.unwrap();
+    let free = within("the lock comes free", async {
+        loop {
+            if let Some(g) = oc.try_acquire().await.unwrap() {
+                break g;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    free.release().await.unwrap();
+    eprintln!("Condition.wait: {completed} completed, {dropped} dropped, lock free at the end");
+    assert!(
+        completed > 0 && dropped > 0,
+        "both sides of the race were exercised"
+    );
+}

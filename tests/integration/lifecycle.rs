@@ -213,9 +213,13 @@ async fn too_many_parked_calls_get_busy_not_a_stall() {
     assert!(!b.broken().await.unwrap());
     assert_eq!(b.n_waiting().await.unwrap(), 0);
     let c = m.condition("c").await.unwrap();
-    c.acquire().await.unwrap();
-    assert_eq!(c.wait().await.unwrap_err().kind(), Some(&ErrorKind::Busy));
-    c.release().await.unwrap();
+    let mut guard = c.acquire().await.unwrap();
+    assert_eq!(
+        guard.wait().await.unwrap_err().kind(),
+        Some(&ErrorKind::Busy)
+    );
+    assert!(guard.is_held(), "a refused wait leaves the lock held");
+    guard.release().await.unwrap();
     // Another connection has its own allowance, and the refused wait left nothing behind.
     let other = node.manager().await.event("e").await.unwrap();
     assert!(!other.wait_timeout(Duration::from_millis(10)).await.unwrap());

@@ -9,7 +9,8 @@ use crate::error::Result;
 
 blocking_type! {
     /// A shared `Lock` or `RLock` (blocking form of [`crate::proxy::LockProxy`]). The holder
-    /// is the connection: all clones of one [`Manager`](super::Manager) are one holder.
+    /// is the [`LockGuard`]: threads sharing one [`Manager`](super::Manager) exclude each
+    /// other, and an `RLock` is re-entered through the guard.
     LockProxy<>
 }
 
@@ -40,6 +41,13 @@ impl LockGuard {
     /// This grant's fencing token: larger than every earlier grant's.
     pub fn fencing_token(&self) -> u64 {
         self.inner.fencing_token()
+    }
+
+    /// Takes an `RLock` once more through this guard (re-entry): another guard for the
+    /// same grant, released on its own.
+    pub fn reenter(&self) -> Result<LockGuard> {
+        let inner = self.rt.block_on(self.inner.reenter())?;
+        Ok(LockGuard::from_async(inner, &self.rt))
     }
 
     /// Releases the lock and waits for the node to confirm. An error means the lock was

@@ -108,7 +108,7 @@ impl Manager {
         fn lock(&self, name: &str) -> Result<LockProxy> => wrap;
         /// A new anonymous `Lock`.
         fn new_lock(&self) -> Result<LockProxy> => wrap;
-        /// A named `RLock` (re-entrant for the connection that holds it).
+        /// A named `RLock` (re-entered through the guard that holds it).
         fn rlock(&self, name: &str) -> Result<LockProxy> => wrap;
         /// A new anonymous `RLock`.
         fn new_rlock(&self) -> Result<LockProxy> => wrap;

@@ -54,7 +54,7 @@ mod value;
 
 pub use array::ArrayProxy;
 pub use barrier::BarrierProxy;
-pub use condition::ConditionProxy;
+pub use condition::{ConditionGuard, ConditionProxy};
 pub use dict::DictProxy;
 pub use event::EventProxy;
 pub use list::ListProxy;

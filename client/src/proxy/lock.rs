@@ -8,10 +8,13 @@ use crate::error::Result;
 proxy_type! {
     /// A shared `Lock` or `RLock`.
     ///
-    /// The holder is this connection (session): all clones of one [`crate::Manager`] are
-    /// one holder, so an `RLock` is re-entrant across them. Each grant carries a fencing
-    /// token that grows with every grant. If the connection ends, the node releases what
-    /// it held and the next waiter gets a larger token.
+    /// # Ownership
+    /// The holder is the [`LockGuard`], not the connection: tasks and threads that share
+    /// one [`crate::Manager`] exclude each other, as CPython threads do. An `RLock` is
+    /// re-entered through the guard ([`LockGuard::reenter`]), never by a second
+    /// `acquire`. Each grant carries a fencing token that grows with every grant. If the
+    /// connection ends, the node releases what it held and the next waiter gets a larger
+    /// token.
     ///
     /// # Cancellation
     /// Dropping an `acquire` future withdraws the wait; a grant that raced with the drop
@@ -40,6 +43,23 @@ impl LockGuard {
     /// This grant's fencing token: larger than every earlier grant's.
     pub fn fencing_token(&self) -> u64 {
         self.token
+    }
+
+    /// Takes an `RLock` once more through this guard (Python's re-entry by the owning
+    /// thread): another guard for the same grant, released on its own. A `Lock` is not
+    /// re-entrant: `RuntimeError`.
+    pub async fn reenter(&self) -> Result<LockGuard> {
+        let h = &self.handle;
+        let undo = Undo::release(h.id, "release_fenced", true);
+        let token = h
+            .conn
+            .call_undoable(h.id, "reenter_fenced", &(self.token,), undo)
+            .await?;
+        Ok(LockGuard {
+            handle: self.handle.clone(),
+            token,
+            released: false,
+        })
     }
 
     /// Releases the lock and waits for the node to confirm. An error means the lock was

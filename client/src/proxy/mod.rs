@@ -24,7 +24,7 @@ mod value;
 
 pub use array::{ArrayElement, ArrayProxy};
 pub use barrier::{is_broken_barrier, BarrierProxy};
-pub use condition::ConditionProxy;
+pub use condition::{ConditionGuard, ConditionProxy};
 pub use dict::DictProxy;
 pub use event::EventProxy;
 pub use list::ListProxy;

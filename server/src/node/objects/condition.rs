@@ -1,21 +1,27 @@
-//! `Condition`: a reentrant lock (owned by a session) plus waiters for `notify`.
+//! `Condition`: a reentrant lock plus waiters for `notify`.
 //!
 //! `wait` releases the lock completely, parks until notified (or timed out), then
 //! re-acquires the lock at the depth it had before returning, exactly as Python's
 //! `Condition.wait`. `wait_for(predicate)` runs on the client as a loop of `wait` calls.
+//!
+//! Python's calls (`acquire`, `wait`, `notify`, ...) are owned by the connection, as a
+//! CPython thread owns its connection. The Rust client's guards use the `*_fenced` calls,
+//! owned by their grant's token: tasks sharing one connection exclude each other, and a
+//! `wait_fenced` answers `[notified, token]` with the new grant's token, so a guard always
+//! knows whether it holds the lock (see `lock.rs`, [`Owner`]).
 
 use parking_lot::Mutex;
 
 use syncman_protocol::{Args, RemoteError};
 
-use super::lock::{GrantAnswer, LockState, Want};
+use super::lock::{GrantAnswer, LockState, Owner, Want};
 use super::timeout::{block_timeout, timeout_only, Wait};
 use crate::node::backend::FencingTokens;
 use crate::node::object::{
     CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
     WithdrawReason, Withdrawal,
 };
-use crate::node::wait::WaitQueue;
+use crate::node::wait::{WaitQueue, Waiter};
 use syncman_protocol::value::encode;
 
 const METHODS: &[MethodSpec] = &[
@@ -26,27 +32,41 @@ const METHODS: &[MethodSpec] = &[
     ("wait", 0, 1),
     ("notify", 0, 1),
     ("notify_all", 0, 0),
+    ("acquire_fenced", 0, 2),
+    ("release_fenced", 1, 1),
+    ("reenter_fenced", 1, 1),
+    ("wait_fenced", 1, 2),
+    ("notify_fenced", 1, 2),
+    ("notify_all_fenced", 1, 1),
 ];
+
+/// A wait parked for a notify: the depth to restore and who will own the lock again.
+#[derive(Clone, Copy)]
+struct Asleep {
+    depth: u32,
+    owner: Owner,
+}
 
 #[derive(Default)]
 struct State<T> {
     lock: LockState<T>,
-    /// Waiting for a notify; carries the lock depth to restore.
-    notified: WaitQueue<u32>,
+    notified: WaitQueue<Asleep>,
 }
 
 pub struct Condition<T> {
     state: Mutex<State<T>>,
 }
 
-/// A lock waiter: `reacquire` for a wait taking its lock back (answers `result`), else a
-/// plain acquire.
-fn want(depth: u32, result: bool, reacquire: bool) -> Want {
-    Want {
-        depth,
-        answer: GrantAnswer::Flag(result),
-        reacquire,
-    }
+/// A wait taking its lock back; it answers whether it was notified.
+fn reacquire(w: Waiter<Asleep>, notified: bool) -> Waiter<Want> {
+    w.map(|a| Want {
+        depth: a.depth,
+        answer: match a.owner {
+            Owner::Session => GrantAnswer::Flag(notified),
+            Owner::Grant => GrantAnswer::FlagAndToken(notified),
+        },
+        reacquire: true,
+    })
 }
 
 impl<T: FencingTokens> Condition<T> {
@@ -57,10 +77,110 @@ impl<T: FencingTokens> Condition<T> {
         })
     }
 
-    fn held_by(st: &State<T>, session: SessionId) -> Option<u32> {
-        match st.lock.holder {
-            Some((s, depth, _)) if s == session => Some(depth),
-            _ => None,
+    /// The depth of the caller's hold: through Python's calls (`token` is `None`) or the
+    /// grant `token`.
+    fn hold(st: &State<T>, session: SessionId, token: Option<i128>) -> Option<u32> {
+        match token {
+            None => st.lock.held_by_session(session),
+            Some(token) => st.lock.held_under(token),
+        }
+    }
+
+    fn acquire(st: &mut State<T>, answer: GrantAnswer, wait: Wait, ctx: &mut CallCtx) -> Outcome {
+        ctx.holds_state = true;
+        let owner = answer.owner();
+        if let Some(token) = st.lock.try_acquire(ctx.session, owner, true) {
+            return Outcome::Ready(Ok(match answer {
+                GrantAnswer::Token => encode::int(token as i128),
+                _ => encode::bool(true),
+            }));
+        }
+        let want = Want {
+            depth: 1,
+            answer,
+            reacquire: false,
+        };
+        match wait {
+            Wait::No => Outcome::Ready(Ok(match answer {
+                GrantAnswer::Token => encode::nil(),
+                _ => encode::bool(false),
+            })),
+            Wait::Until(deadline) => st.lock.waiters.park(ctx, want, deadline, Handover::Grant),
+        }
+    }
+
+    /// Releases the caller's hold completely, waits for a notify, takes the lock back at
+    /// the same depth.
+    fn wait(
+        st: &mut State<T>,
+        token: Option<i128>,
+        wait: Wait,
+        ctx: &mut CallCtx,
+    ) -> Result<Outcome, RemoteError> {
+        let depth = Self::hold(st, ctx.session, token)
+            .ok_or_else(|| RemoteError::runtime_error("cannot wait on un-acquired lock"))?;
+        // Refuse before giving up the lock, so a refused wait changes nothing.
+        ctx.check_park()?;
+        ctx.holds_state = true;
+        let owner = if token.is_some() {
+            Owner::Grant
+        } else {
+            Owner::Session
+        };
+        st.lock.hand_over();
+        Ok(match wait {
+            // wait(0): release, then take the lock back at once if possible.
+            Wait::No if st.lock.holder.is_none() && st.lock.waiters.is_empty() => {
+                let token = st.lock.try_acquire(ctx.session, owner, true).unwrap_or(0);
+                st.lock.set_depth(depth);
+                let answer = match owner {
+                    Owner::Session => GrantAnswer::Flag(false),
+                    Owner::Grant => GrantAnswer::FlagAndToken(false),
+                };
+                Outcome::Ready(Ok(answer_with(answer, token)))
+            }
+            Wait::No => {
+                let asleep = Asleep { depth, owner };
+                // Parked straight into the lock's queue, as a timed-out wait is.
+                let want = Want {
+                    depth: asleep.depth,
+                    answer: match owner {
+                        Owner::Session => GrantAnswer::Flag(false),
+                        Owner::Grant => GrantAnswer::FlagAndToken(false),
+                    },
+                    reacquire: true,
+                };
+                st.lock.waiters.park(ctx, want, None, Handover::Grant)
+            }
+            Wait::Until(deadline) => {
+                st.notified
+                    .park(ctx, Asleep { depth, owner }, deadline, Handover::Grant)
+            }
+        })
+    }
+
+    /// Moves up to `n` waits from waiting for a notify to waiting for the lock.
+    fn notify(st: &mut State<T>, n: i128) {
+        let mut moved = 0;
+        while moved < n {
+            let Some(w) = st.notified.pop_front() else {
+                break;
+            };
+            st.lock.waiters.push_back(reacquire(w, true));
+            moved += 1;
+        }
+    }
+
+    fn check_notify(
+        st: &State<T>,
+        session: SessionId,
+        token: Option<i128>,
+    ) -> Result<(), RemoteError> {
+        match Self::hold(st, session, token) {
+            Some(_) => Ok(()),
+            None => Err(RemoteError::runtime_error(
+                "cannot notify on un-acquired lock",
+            )),
         }
     }
 
@@ -71,88 +191,80 @@ impl<T: FencingTokens> Condition<T> {
         ctx: &mut CallCtx,
     ) -> Result<Outcome, RemoteError> {
         let mut st = self.state.lock();
+        let count = |args: &mut Args| -> Result<i128, RemoteError> {
+            match args.opt_value()? {
+                None => Ok(1),
+                Some(v) => v
+                    .as_int()
+                    .ok_or_else(|| RemoteError::type_error("n must be an integer")),
+            }
+        };
         Ok(match method {
             "acquire" | "__enter__" => {
                 let wait = block_timeout(&mut args, true)?;
-                ctx.holds_state = true;
-                if st.lock.try_acquire(ctx.session, true).is_some() {
-                    return Ok(Outcome::Ready(Ok(encode::bool(true))));
-                }
-                match wait {
-                    Wait::No => Outcome::Ready(Ok(encode::bool(false))),
-                    Wait::Until(deadline) => {
-                        st.lock
-                            .waiters
-                            .park(ctx, want(1, true, false), deadline, Handover::Grant)
-                    }
-                }
+                Self::acquire(&mut st, GrantAnswer::Flag(true), wait, ctx)
+            }
+            "acquire_fenced" => {
+                let wait = block_timeout(&mut args, true)?;
+                Self::acquire(&mut st, GrantAnswer::Token, wait, ctx)
+            }
+            "reenter_fenced" => {
+                let token = st.lock.reenter(args.int("token")?)?;
+                Outcome::Ready(Ok(encode::int(token as i128)))
             }
             "release" | "__exit__" => {
                 st.lock.release(ctx.session, true)?;
                 Outcome::Ready(Ok(encode::nil()))
             }
+            "release_fenced" => {
+                st.lock.release_fenced(args.int("token")?)?;
+                Outcome::Ready(Ok(encode::nil()))
+            }
             "wait" => {
                 let wait = timeout_only(&mut args)?;
-                let depth = Self::held_by(&st, ctx.session)
-                    .ok_or_else(|| RemoteError::runtime_error("cannot wait on un-acquired lock"))?;
-                // Refuse before giving up the lock, so a refused wait changes nothing.
-                ctx.check_park()?;
-                ctx.holds_state = true;
-                st.lock.hand_over();
-                match wait {
-                    // wait(0): release, then take the lock back at once if possible.
-                    Wait::No => {
-                        if st.lock.holder.is_none() && st.lock.waiters.is_empty() {
-                            st.lock.try_acquire(ctx.session, true);
-                            if let Some((_, d, _)) = &mut st.lock.holder {
-                                *d = depth;
-                            }
-                            Outcome::Ready(Ok(encode::bool(false)))
-                        } else {
-                            st.lock.waiters.park(
-                                ctx,
-                                want(depth, false, true),
-                                None,
-                                Handover::Grant,
-                            )
-                        }
-                    }
-                    Wait::Until(deadline) => {
-                        st.notified.park(ctx, depth, deadline, Handover::Grant)
-                    }
-                }
+                Self::wait(&mut st, None, wait, ctx)?
             }
-            "notify" | "notify_all" => {
-                if Self::held_by(&st, ctx.session).is_none() {
-                    return Err(RemoteError::runtime_error(
-                        "cannot notify on un-acquired lock",
-                    ));
-                }
-                let n = if method == "notify" {
-                    match args.opt_value()? {
-                        None => 1,
-                        Some(v) => v
-                            .as_int()
-                            .ok_or_else(|| RemoteError::type_error("n must be an integer"))?,
-                    }
-                } else {
-                    i128::MAX
-                };
-                let mut moved = 0;
-                while moved < n {
-                    let Some(w) = st.notified.pop_front() else {
-                        break;
-                    };
-                    // Notified: now it waits for the lock, and will return True.
-                    st.lock
-                        .waiters
-                        .push_back(w.map(|depth| want(depth, true, true)));
-                    moved += 1;
-                }
+            "wait_fenced" => {
+                let token = args.int("token")?;
+                let wait = timeout_only(&mut args)?;
+                Self::wait(&mut st, Some(token), wait, ctx)?
+            }
+            "notify" => {
+                Self::check_notify(&st, ctx.session, None)?;
+                let n = count(&mut args)?;
+                Self::notify(&mut st, n);
+                Outcome::Ready(Ok(encode::nil()))
+            }
+            "notify_all" => {
+                Self::check_notify(&st, ctx.session, None)?;
+                Self::notify(&mut st, i128::MAX);
+                Outcome::Ready(Ok(encode::nil()))
+            }
+            "notify_fenced" => {
+                let token = args.int("token")?;
+                Self::check_notify(&st, ctx.session, Some(token))?;
+                let n = count(&mut args)?;
+                Self::notify(&mut st, n);
+                Outcome::Ready(Ok(encode::nil()))
+            }
+            "notify_all_fenced" => {
+                let token = args.int("token")?;
+                Self::check_notify(&st, ctx.session, Some(token))?;
+                Self::notify(&mut st, i128::MAX);
                 Outcome::Ready(Ok(encode::nil()))
             }
             _ => return Err(crate::node::object::no_such_method("Condition", method)),
         })
+    }
+}
+
+fn answer_with(answer: GrantAnswer, token: u64) -> bytes::Bytes {
+    match answer {
+        GrantAnswer::Token => encode::int(token as i128),
+        GrantAnswer::Flag(b) => encode::bool(b),
+        GrantAnswer::FlagAndToken(b) => {
+            encode::array([encode::bool(b), encode::int(token as i128)].iter())
+        }
     }
 }
 
@@ -175,9 +287,7 @@ impl<T: FencingTokens> SharedObject for Condition<T> {
         if why == WithdrawReason::Timeout {
             // Timed out before a notify: like Python, re-acquire the lock, then return False.
             if let Some(w) = st.notified.remove(waiter) {
-                st.lock
-                    .waiters
-                    .push_back(w.map(|depth| want(depth, false, true)));
+                st.lock.waiters.push_back(reacquire(w, false));
                 if st.lock.holder.is_none() {
                     st.lock.hand_over();
                 }
@@ -189,11 +299,14 @@ impl<T: FencingTokens> SharedObject for Condition<T> {
             }
             // Waiting for the lock itself: an acquire's timeout applies; a wait that is
             // re-acquiring keeps waiting for the lock.
-            return match st.lock.waiters.get(waiter).map(|w| w.want.reacquire) {
-                Some(true) => Withdrawal::StillWaiting,
-                Some(false) => {
+            return match st.lock.waiters.get(waiter).map(|w| w.want) {
+                Some(want) if want.reacquire => Withdrawal::StillWaiting,
+                Some(want) => {
                     st.lock.waiters.remove(waiter);
-                    Withdrawal::Answer(Ok(encode::bool(false)))
+                    Withdrawal::Answer(Ok(match want.answer {
+                        GrantAnswer::Token => encode::nil(),
+                        _ => encode::bool(false),
+                    }))
                 }
                 None => Withdrawal::AlreadyAnswered,
             };
@@ -206,11 +319,8 @@ impl<T: FencingTokens> SharedObject for Condition<T> {
 
     fn undelivered(&self, handover: Handover, session: SessionId, reply: Reply) {
         // A lock grant (acquire, or a wait's re-acquire) nobody received: release it.
-        if handover == Handover::Grant && reply.is_ok() {
-            let mut st = self.state.lock();
-            if Self::held_by(&st, session).is_some() {
-                st.lock.hand_over();
-            }
+        if handover == Handover::Grant {
+            self.state.lock().lock.undelivered(session, reply);
         }
     }
 
@@ -560,6 +670,49 @@ mod tests {
         assert_eq!(
             ready(call(&c, 1, "wait", &[Value::Int(-1)])).unwrap(),
             encode::bool(false)
+        );
+    }
+
+    fn token_of(reply: Reply) -> i128 {
+        match syncman_protocol::value::decode(&reply.unwrap()).unwrap() {
+            Value::Int(t) => t,
+            Value::Array(items) => match items[1] {
+                Value::Int(t) => t,
+                _ => panic!("no token"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_guard_wait_is_owned_by_its_token_not_its_connection() {
+        let c = cond();
+        let s = 1; // one connection, two tasks
+        let a = token_of(ready(call(&c, s, "acquire_fenced", &[])));
+        // The other task of the same connection is excluded.
+        let mut b_acq = park(call(&c, s, "acquire_fenced", &[]));
+        // A wait through a stale token is refused and changes nothing.
+        let e = ready(call(&c, s, "wait_fenced", &[Value::Int(a + 100)])).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::RuntimeError);
+        // The wait releases the lock: the other task gets it.
+        let mut a_wait = park(call(&c, s, "wait_fenced", &[Value::Int(a)]));
+        let b = token_of(b_acq.reply.try_recv().unwrap());
+        // Python's notify from this connection does not count as holding a guard's lock.
+        assert!(ready(call(&c, s, "notify", &[])).is_err());
+        ready(call(&c, s, "notify_fenced", &[Value::Int(b)])).unwrap();
+        ready(call(&c, s, "release_fenced", &[Value::Int(b)])).unwrap();
+        // The waiter holds the lock again, under a new token it is told about.
+        let answer = a_wait.reply.try_recv().unwrap();
+        assert_eq!(
+            syncman_protocol::value::decode(answer.as_ref().unwrap()).unwrap(),
+            Value::Array(vec![Value::Bool(true), Value::Int(b + 1)])
+        );
+        let a2 = token_of(answer);
+        ready(call(&c, s, "release_fenced", &[Value::Int(a2)])).unwrap();
+        assert!(
+            c.describe().starts_with("Condition free"),
+            "{}",
+            c.describe()
         );
     }
 }

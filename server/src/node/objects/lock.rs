@@ -25,10 +25,35 @@ const METHODS: &[MethodSpec] = &[
     ("acquire_fenced", 0, 2),
     ("release", 0, 0),
     ("release_fenced", 1, 1),
+    ("reenter_fenced", 1, 1),
     ("locked", 0, 0),
     ("__enter__", 0, 0),
     ("__exit__", 0, 3),
 ];
+
+/// Who holds a lock.
+///
+/// Python's calls (`acquire`, `release`, `__enter__`, a Condition's `wait` and `notify`)
+/// are owned by the connection: CPython gives each client thread its own connection, so
+/// the connection is the thread. The Rust client's guards (`acquire_fenced`, ...) are owned
+/// by their grant: tasks that share one connection exclude each other, and re-entry goes
+/// through the guard (`reenter_fenced(token)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Session,
+    Grant,
+}
+
+/// The current hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Holder {
+    pub session: SessionId,
+    pub owner: Owner,
+    /// Recursion depth (an `RLock` or a Condition taken again by its owner).
+    pub depth: u32,
+    /// The grant's fencing token; a guard's identity.
+    pub token: u64,
+}
 
 /// What a grant answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +63,8 @@ pub enum GrantAnswer {
     /// A boolean: `True` for Python's `acquire`; a Condition's `wait` returns whether it
     /// was notified (`False` when its timeout passed).
     Flag(bool),
+    /// A Condition's `wait_fenced`: `[notified, token]`, the new grant's token.
+    FlagAndToken(bool),
 }
 
 impl GrantAnswer {
@@ -45,6 +72,9 @@ impl GrantAnswer {
         match self {
             GrantAnswer::Token => encode::int(token as i128),
             GrantAnswer::Flag(b) => encode::bool(b),
+            GrantAnswer::FlagAndToken(b) => {
+                encode::array([encode::bool(b), encode::int(token as i128)].iter())
+            }
         }
     }
 
@@ -52,7 +82,15 @@ impl GrantAnswer {
     fn refused(self) -> Bytes {
         match self {
             GrantAnswer::Token => encode::nil(),
-            GrantAnswer::Flag(_) => encode::bool(false),
+            GrantAnswer::Flag(_) | GrantAnswer::FlagAndToken(_) => encode::bool(false),
+        }
+    }
+
+    /// Who a grant answered this way belongs to.
+    pub fn owner(self) -> Owner {
+        match self {
+            GrantAnswer::Flag(_) => Owner::Session,
+            GrantAnswer::Token | GrantAnswer::FlagAndToken(_) => Owner::Grant,
         }
     }
 }
@@ -60,8 +98,7 @@ impl GrantAnswer {
 /// The lock's state, reusable by `Condition`.
 #[derive(Default)]
 pub struct LockState<T> {
-    /// Holder session, recursion depth, fencing token of the current grant.
-    pub holder: Option<(SessionId, u32, u64)>,
+    pub holder: Option<Holder>,
     pub waiters: WaitQueue<Want>,
     tokens: T,
 }
@@ -77,20 +114,64 @@ pub struct Want {
 }
 
 impl<T: FencingTokens> LockState<T> {
-    fn grant(&mut self, session: SessionId, depth: u32) -> u64 {
+    fn grant(&mut self, session: SessionId, owner: Owner, depth: u32) -> u64 {
         let token = self.tokens.next_token();
-        self.holder = Some((session, depth, token));
+        self.holder = Some(Holder {
+            session,
+            owner,
+            depth,
+            token,
+        });
         token
     }
 
-    /// Tries to take the lock now. `reentrant` lets the holder take it again.
-    pub fn try_acquire(&mut self, session: SessionId, reentrant: bool) -> Option<u64> {
+    /// Tries to take the lock now. `reentrant` lets a connection that holds it through
+    /// Python's calls take it again; a grant-owned hold is re-entered only through its
+    /// token ([`reenter`](Self::reenter)).
+    pub fn try_acquire(
+        &mut self,
+        session: SessionId,
+        owner: Owner,
+        reentrant: bool,
+    ) -> Option<u64> {
         match &mut self.holder {
-            None if self.waiters.is_empty() => Some(self.grant(session, 1)),
-            Some((holder, depth, token)) if reentrant && *holder == session => {
-                *depth = depth.saturating_add(1);
-                Some(*token)
+            None if self.waiters.is_empty() => Some(self.grant(session, owner, 1)),
+            Some(h)
+                if reentrant
+                    && owner == Owner::Session
+                    && h.owner == Owner::Session
+                    && h.session == session =>
+            {
+                h.depth = h.depth.saturating_add(1);
+                Some(h.token)
             }
+            _ => None,
+        }
+    }
+
+    /// Takes a re-entrant lock again through the grant `token` (a guard's re-entry).
+    pub fn reenter(&mut self, token: i128) -> Result<u64, RemoteError> {
+        match &mut self.holder {
+            Some(h) if h.token as i128 == token => {
+                h.depth = h.depth.saturating_add(1);
+                Ok(h.token)
+            }
+            _ => Err(not_held_under(token)),
+        }
+    }
+
+    /// The depth of the hold if `session` holds the lock through Python's calls.
+    pub fn held_by_session(&self, session: SessionId) -> Option<u32> {
+        match self.holder {
+            Some(h) if h.owner == Owner::Session && h.session == session => Some(h.depth),
+            _ => None,
+        }
+    }
+
+    /// The depth of the hold if it is the grant `token`.
+    pub fn held_under(&self, token: i128) -> Option<u32> {
+        match self.holder {
+            Some(h) if h.token as i128 == token => Some(h.depth),
             _ => None,
         }
     }
@@ -100,7 +181,7 @@ impl<T: FencingTokens> LockState<T> {
         self.holder = None;
         while let Some(w) = self.waiters.pop_front() {
             let (session, want) = (w.session, w.want);
-            let token = self.grant(session, want.depth);
+            let token = self.grant(session, want.answer.owner(), want.depth);
             if w.answer(Ok(want.answer.encode(token))).is_ok() {
                 return;
             }
@@ -108,34 +189,91 @@ impl<T: FencingTokens> LockState<T> {
         }
     }
 
-    /// Releases one level (or all, for a departed session). Errors as Python's.
+    /// Python's release: one level. `owner_checked` (an `RLock`, a Condition) lets only
+    /// the connection that holds it through Python's calls release it; a plain `Lock` may
+    /// be released by anyone, as in Python.
     pub fn release(&mut self, session: SessionId, owner_checked: bool) -> Result<(), RemoteError> {
-        match &mut self.holder {
-            None => Err(RemoteError::runtime_error(if owner_checked {
+        let Some(h) = &mut self.holder else {
+            return Err(RemoteError::runtime_error(if owner_checked {
                 "cannot release un-acquired lock"
             } else {
                 "release unlocked lock"
-            })),
-            Some((holder, _, _)) if owner_checked && *holder != session => Err(
-                RemoteError::runtime_error("cannot release un-acquired lock"),
-            ),
-            Some((_, depth, _)) => {
-                *depth -= 1;
-                if *depth == 0 {
-                    self.hand_over();
-                }
-                Ok(())
+            }));
+        };
+        if owner_checked && (h.owner != Owner::Session || h.session != session) {
+            return Err(RemoteError::runtime_error(
+                "cannot release un-acquired lock",
+            ));
+        }
+        self.release_one_level();
+        Ok(())
+    }
+
+    /// A guard's release: one level of the hold `token`.
+    pub fn release_fenced(&mut self, token: i128) -> Result<(), RemoteError> {
+        if self.held_under(token).is_none() {
+            return Err(not_held_under(token));
+        }
+        self.release_one_level();
+        Ok(())
+    }
+
+    fn release_one_level(&mut self) {
+        if let Some(h) = &mut self.holder {
+            h.depth -= 1;
+            if h.depth == 0 {
+                self.hand_over();
             }
+        }
+    }
+
+    /// Sets the depth of the current hold (a Condition's wait restoring its depth).
+    pub fn set_depth(&mut self, depth: u32) {
+        if let Some(h) = &mut self.holder {
+            h.depth = depth;
         }
     }
 
     /// Drops every hold and waiter of a session.
     pub fn session_ended(&mut self, session: SessionId) {
         self.waiters.remove_session(session);
-        if matches!(self.holder, Some((s, _, _)) if s == session) {
+        if matches!(self.holder, Some(h) if h.session == session) {
             self.hand_over();
         }
     }
+
+    /// An answer that granted the lock never reached its caller: release that grant if it
+    /// is still the one holding. A token names the grant exactly; a `True` answer (Python's
+    /// calls) is matched by its connection.
+    pub fn undelivered(&mut self, session: SessionId, reply: Reply) {
+        let granted = reply
+            .ok()
+            .and_then(|b| syncman_protocol::value::decode(&b).ok());
+        let token = match &granted {
+            Some(Value::Int(token)) => Some(*token),
+            Some(Value::Array(items)) => match items.get(1) {
+                Some(Value::Int(token)) => Some(*token),
+                _ => None,
+            },
+            _ => None,
+        };
+        let still_that_grant = match token {
+            Some(token) => self.held_under(token).is_some(),
+            None => {
+                matches!(granted, Some(Value::Bool(true)))
+                    && self.held_by_session(session).is_some()
+            }
+        };
+        if still_that_grant {
+            self.hand_over();
+        }
+    }
+}
+
+fn not_held_under(token: i128) -> RemoteError {
+    RemoteError::runtime_error(format!(
+        "lock is not held under fencing token {token} (released already, or re-granted)"
+    ))
 }
 
 pub struct Lock<T> {
@@ -163,7 +301,7 @@ impl<T: FencingTokens> Lock<T> {
     fn acquire(&self, wait: Wait, answer: GrantAnswer, ctx: &mut CallCtx) -> Outcome {
         let mut st = self.state.lock();
         ctx.holds_state = true;
-        if let Some(token) = st.try_acquire(ctx.session, self.reentrant) {
+        if let Some(token) = st.try_acquire(ctx.session, answer.owner(), self.reentrant) {
             return Outcome::Ready(Ok(answer.encode(token)));
         }
         let want = Want {
@@ -192,24 +330,24 @@ impl<T: FencingTokens> Lock<T> {
                 let wait = block_timeout(&mut args, true)?;
                 self.acquire(wait, GrantAnswer::Token, ctx)
             }
+            "reenter_fenced" => {
+                let token = args.int("token")?;
+                if !self.reentrant {
+                    return Err(RemoteError::runtime_error(
+                        "a Lock is not re-entrant (use an RLock)",
+                    ));
+                }
+                let token = self.state.lock().reenter(token)?;
+                Outcome::Ready(Ok(encode::int(token as i128)))
+            }
             "release" | "__exit__" => {
                 self.state.lock().release(ctx.session, self.reentrant)?;
                 Outcome::Ready(Ok(encode::nil()))
             }
             "release_fenced" => {
                 let token = args.int("token")?;
-                let mut st = self.state.lock();
-                match st.holder {
-                    Some((_, _, current)) if current as i128 == token => {
-                        st.release(ctx.session, self.reentrant)?;
-                        Outcome::Ready(Ok(encode::nil()))
-                    }
-                    _ => {
-                        return Err(RemoteError::runtime_error(format!(
-                            "lock is not held under fencing token {token} (released already, or re-granted)"
-                        )))
-                    }
-                }
+                self.state.lock().release_fenced(token)?;
+                Outcome::Ready(Ok(encode::nil()))
             }
             "locked" => Outcome::Ready(Ok(encode::bool(self.state.lock().holder.is_some()))),
             _ => return Err(no_such_method(self.typeid_str(), method)),
@@ -239,22 +377,8 @@ impl<T: FencingTokens> SharedObject for Lock<T> {
     }
 
     fn undelivered(&self, handover: Handover, session: SessionId, reply: Reply) {
-        if handover != Handover::Grant {
-            return;
-        }
-        // A grant nobody received: release it if it is still that grant. A token answer
-        // names the grant exactly; a `True` answer is matched by its session.
-        let granted = reply
-            .ok()
-            .and_then(|b| syncman_protocol::value::decode(&b).ok());
-        let mut st = self.state.lock();
-        let still_that_grant = match (granted, st.holder) {
-            (Some(Value::Int(token)), Some((_, _, current))) => token == current as i128,
-            (Some(Value::Bool(true)), Some((holder, _, _))) => holder == session,
-            _ => false,
-        };
-        if still_that_grant {
-            st.hand_over();
+        if handover == Handover::Grant {
+            self.state.lock().undelivered(session, reply);
         }
     }
 
@@ -273,9 +397,12 @@ impl<T: FencingTokens> SharedObject for Lock<T> {
     fn describe(&self) -> String {
         let st = self.state.lock();
         match st.holder {
-            Some((s, depth, token)) => format!(
-                "{} held by session {s} (depth {depth}, token {token}), {} waiting",
+            Some(h) => format!(
+                "{} held by session {} (depth {}, token {}), {} waiting",
                 self.typeid_str(),
+                h.session,
+                h.depth,
+                h.token,
                 st.waiters.len()
             ),
             None => format!("{} free", self.typeid_str()),
@@ -287,7 +414,7 @@ impl<T: FencingTokens> SharedObject for Lock<T> {
 mod tests {
     use super::*;
     use crate::node::memory::TokenCounter;
-    use crate::node::objects::testing::park;
+    use crate::node::objects::testing::{args, park};
 
     type TestLock = Lock<TokenCounter>;
 
@@ -367,5 +494,41 @@ mod tests {
             token(l.call("locked", Args::empty(), &mut b)),
             encode::bool(false)
         );
+    }
+
+    #[test]
+    fn guards_of_one_connection_exclude_each_other_and_reenter_through_their_token() {
+        let l = TestLock::new(Args::empty(), true).unwrap();
+        let mut same = CallCtx::new(1);
+        let first = token(l.call("acquire_fenced", Args::empty(), &mut same));
+        // A second caller on the same connection (another task) waits.
+        let mut second = park(l.call("acquire_fenced", Args::empty(), &mut same));
+        // Re-entry goes through the first guard's token, and only through it.
+        let t = Value::Int(decode(&first));
+        assert_eq!(
+            token(l.call("reenter_fenced", args(std::slice::from_ref(&t)), &mut same)),
+            first
+        );
+        let stale = args(&[Value::Int(999)]);
+        assert!(matches!(
+            l.call("reenter_fenced", stale, &mut same),
+            Outcome::Ready(Err(_))
+        ));
+        // Python's release by the connection does not release a guard's hold.
+        assert!(matches!(
+            l.call("release", Args::empty(), &mut same),
+            Outcome::Ready(Err(_))
+        ));
+        token(l.call("release_fenced", args(std::slice::from_ref(&t)), &mut same));
+        assert!(second.reply.try_recv().is_err(), "still held at depth 1");
+        token(l.call("release_fenced", args(&[t]), &mut same));
+        assert_eq!(second.reply.try_recv().unwrap().unwrap(), encode::int(2));
+    }
+
+    fn decode(b: &Bytes) -> i128 {
+        match syncman_protocol::value::decode(b).unwrap() {
+            Value::Int(i) => i,
+            other => panic!("{other:?}"),
+        }
     }
 }
