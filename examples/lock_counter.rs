@@ -18,6 +18,10 @@
 //!   more, then releases the lock. Finally prints `done`.
 //! - `hold <lock-name>`: takes the lock, prints `holding <t>`, then sleeps forever. When
 //!   the process dies the node releases the lock and the next waiter gets a larger token.
+//! - `hold-watch <lock-name>`: as `hold`, but asks the node every 200 ms whether the lock
+//!   is still locked; when that call fails (the session ended: say the process was stopped
+//!   past its heartbeat deadline), prints `lost: <error>` and `held <true|false>` (what the
+//!   guard says) and exits.
 //!
 //! Every line is flushed as it is printed. The node address comes from `SYNCMAN_ADDR`
 //! (default `127.0.0.1:50000`), the key from `SYNCMAN_AUTHKEY`.
@@ -29,7 +33,8 @@ mod common;
 use common::{connect, say, BoxError};
 
 const USAGE: &str = "usage: lock_counter <lock-name> <value-name> <rounds>\n       \
-                     lock_counter hold <lock-name>";
+                     lock_counter hold <lock-name>\n       \
+                     lock_counter hold-watch <lock-name>";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -37,6 +42,7 @@ async fn main() -> ExitCode {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         ["hold", lock] => hold(lock).await,
+        ["hold-watch", lock] => hold_watch(lock).await,
         [lock, value, rounds] => match rounds.parse() {
             Ok(rounds) => count(lock, value, rounds).await,
             Err(_) => return common::usage(USAGE),
@@ -70,5 +76,21 @@ async fn hold(lock: &str) -> Result<(), BoxError> {
     // Never released: only the process's death frees the lock.
     std::future::pending::<()>().await;
     drop(guard);
+    Ok(())
+}
+
+async fn hold_watch(lock: &str) -> Result<(), BoxError> {
+    let mgr = connect().await?;
+    let lock = mgr.lock(lock).await?;
+    let guard = lock.acquire().await?;
+    say(format_args!("holding {}", guard.fencing_token()))?;
+    let lost = loop {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        if let Err(e) = lock.locked().await {
+            break e;
+        }
+    };
+    say(format_args!("lost: {lost}"))?;
+    say(format_args!("held {}", guard.is_held()))?;
     Ok(())
 }

@@ -24,10 +24,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use syncman_protocol::frame::{FrameBuilder, FrameError, Received, SkippingFrameCodec};
 use syncman_protocol::handshake::HandshakeError;
-use syncman_protocol::message::{self, decode_response, peek_response_id, FORGET_ID};
+use syncman_protocol::message::{self, decode_response, peek_response_id, FORGET_ID, HELLO_ID};
 use syncman_protocol::opening::{open_native, OpenError};
 use syncman_protocol::value::split_array;
-use syncman_protocol::FrameCodec;
+use syncman_protocol::{FrameCodec, RemoteError};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot};
@@ -43,6 +43,13 @@ pub struct ConnectOptions {
     pub max_frame: usize,
     /// Time allowed for TCP connect plus handshake. Default 10 s.
     pub connect_timeout: Duration,
+    /// The heartbeat deadline asked of the node: the client sends a heartbeat whenever it
+    /// has sent nothing for a third of it, and the node ends the session (releasing its
+    /// locks, permits and parked calls) once it has heard nothing for all of it. This is
+    /// what frees a lock held by a stopped or wedged process, which TCP alone never
+    /// notices. The node keeps it within its bounds (1 s to 300 s by default). `None`: no
+    /// heartbeat; the session lasts as long as the connection. Default 10 s.
+    pub heartbeat_ttl: Option<Duration>,
 }
 
 impl Default for ConnectOptions {
@@ -50,6 +57,7 @@ impl Default for ConnectOptions {
         ConnectOptions {
             max_frame: syncman_protocol::DEFAULT_MAX_FRAME,
             connect_timeout: Duration::from_secs(10),
+            heartbeat_ttl: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -168,6 +176,18 @@ struct Pending {
 struct PendingCalls {
     waiting: HashMap<u64, Slot>,
     closed: bool,
+    /// Why the node ended the session, if it said (an expired heartbeat deadline).
+    ended_by_node: Option<RemoteError>,
+}
+
+impl PendingCalls {
+    /// The error for calls on a closed connection.
+    fn closed_error(&self) -> Error {
+        match &self.ended_by_node {
+            Some(why) => Error::from(why.clone()),
+            None => Error::Disconnected,
+        }
+    }
 }
 
 impl PendingCalls {
@@ -184,18 +204,33 @@ impl Pending {
         self.calls.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Fails every call in flight and refuses new ones.
-    fn close(&self) {
-        let waiting = {
+    /// Fails every call in flight and refuses new ones, with the node's reason if it gave
+    /// one.
+    fn close(&self, ended_by_node: Option<RemoteError>) {
+        let (waiting, error) = {
             let mut calls = self.lock();
             calls.closed = true;
-            std::mem::take(&mut calls.waiting)
+            if calls.ended_by_node.is_none() {
+                calls.ended_by_node = ended_by_node;
+            }
+            (std::mem::take(&mut calls.waiting), calls.closed_error())
         };
         for (_, slot) in waiting {
             if let Slot::Waiting(tx, _) = slot {
-                let _ = tx.send(Err(Error::Disconnected));
+                let _ = tx.send(Err(clone_error(&error)));
             }
         }
+    }
+}
+
+/// A copy of a connection-ending error, for each call it fails.
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::Remote { kind, message } => Error::Remote {
+            kind: kind.clone(),
+            message: message.clone(),
+        },
+        _ => Error::Disconnected,
     }
 }
 
@@ -315,6 +350,7 @@ async fn read_replies(
     lost: CancellationToken,
 ) {
     let reply_limit = reader.decoder().max_len();
+    let mut ended_by_node = None;
     let linger = async {
         closing.cancelled().await;
         tokio::time::sleep(LINGER).await;
@@ -323,7 +359,7 @@ async fn read_replies(
     loop {
         if closing.is_cancelled() && !routes.lock().has_abandoned() {
             // A clean close: nothing more to give back. The writer sends what is queued.
-            routes.close();
+            routes.close(None);
             return;
         }
         let frame = tokio::select! {
@@ -337,6 +373,12 @@ async fn read_replies(
         };
         let (id, result) = match frame {
             Some(Ok(Received::Frame(frame))) => match decode_response(frame.freeze()) {
+                // Id 0 is the session's own: the node ends it and says why.
+                Ok((HELLO_ID, Err(why))) => {
+                    tracing::warn!("the node ended the session: {why}");
+                    ended_by_node = Some(why);
+                    break;
+                }
                 Ok((id, result)) => (id, result.map_err(Error::from)),
                 Err(_) => {
                     tracing::warn!("undecodable reply from the node; closing the connection");
@@ -378,7 +420,7 @@ async fn read_replies(
         }
     }
     // The connection is lost (or gave up lingering): fail what is in flight, stop writing.
-    routes.close();
+    routes.close(ended_by_node);
     lost.cancel();
 }
 
@@ -392,7 +434,7 @@ impl Connection {
             let stream = TcpStream::connect(addr).await?;
             let _ = stream.set_nodelay(true);
             let mut framed = Framed::new(stream, FrameCodec::handshake());
-            let opened = open_native(&mut framed, authkey, opts.max_frame)
+            let opened = open_native(&mut framed, authkey, opts.max_frame, opts.heartbeat_ttl)
                 .await
                 .map_err(|e| match e {
                     e if e.is_auth_failure() => Error::Auth(e.to_string()),
@@ -419,10 +461,12 @@ impl Connection {
         // connection (`lost`); then it closes the socket and says so (`closed`).
         let lost = CancellationToken::new();
         let closed = CancellationToken::new();
+        let writes = Arc::new(AtomicU64::new(0));
         tokio::spawn({
-            let (lost, closed) = (lost.clone(), closed.clone());
+            let (lost, closed, writes) = (lost.clone(), closed.clone(), writes.clone());
             async move {
                 let mut buf = BytesMut::new();
+                let mut written = 0;
                 loop {
                     let first = tokio::select! {
                         _ = lost.cancelled() => break,
@@ -441,11 +485,16 @@ impl Connection {
                     if wr.write_all_buf(&mut buf).await.is_err() {
                         break;
                     }
+                    written += 1;
+                    writes.store(written, Ordering::Relaxed);
                 }
                 let _ = wr.shutdown().await;
                 closed.cancel();
             }
         });
+        if let Some(ttl) = opened.heartbeat_ttl {
+            tokio::spawn(heartbeat(ttl, tx.downgrade(), writes, lost.clone()));
+        }
 
         // Reader: route each reply to the call waiting for it. Once every handle is gone
         // (`closing`), it stays until the answers of abandoned calls have come and been
@@ -544,7 +593,7 @@ impl Connection {
         {
             let mut calls = self.pending.lock();
             if calls.closed {
-                return Err(Error::Disconnected);
+                return Err(calls.closed_error());
             }
             calls.waiting.insert(id, Slot::Waiting(tx, undo.clone()));
         }
@@ -595,6 +644,44 @@ impl Connection {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.pending.lock().closed || self.outgoing.is_closed()
+    }
+}
+
+/// The client's side of the heartbeat: whenever a third of the deadline passes with
+/// nothing written (two beats may be lost or late), queues a heartbeat. A timer task of its
+/// own, so the writer's loop carries no timer; it holds only a weak sender, so it never
+/// keeps the connection open, and it stops once the writer can take no more.
+async fn heartbeat(
+    ttl: Duration,
+    out: mpsc::WeakUnboundedSender<Bytes>,
+    writes: Arc<AtomicU64>,
+    lost: CancellationToken,
+) {
+    let period = (ttl / 3).max(Duration::from_millis(10));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut frame = FrameBuilder::default();
+    message::encode_heartbeat(&mut frame);
+    // Two bytes: within any limit.
+    let Ok(frame) = frame.finish(usize::MAX) else {
+        return;
+    };
+    let mut writes_at_last_tick = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = lost.cancelled() => return,
+        }
+        let writes = writes.load(Ordering::Relaxed);
+        if writes != writes_at_last_tick {
+            writes_at_last_tick = writes;
+            continue;
+        }
+        match out.upgrade() {
+            // The beat's own write is not a sign of other traffic.
+            Some(out) if out.send(frame.clone()).is_ok() => writes_at_last_tick = writes + 1,
+            _ => return,
+        }
     }
 }
 

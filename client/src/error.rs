@@ -57,6 +57,12 @@ impl Error {
         }
     }
 
+    /// The node ended the session because its heartbeat deadline passed (this process
+    /// was stopped or wedged): what the session held was released.
+    pub fn is_session_expired(&self) -> bool {
+        self.is_kind(ErrorKind::SessionExpired)
+    }
+
     pub fn is_disconnected(&self) -> bool {
         matches!(self, Error::Disconnected | Error::Io(_))
     }

@@ -33,6 +33,9 @@ pub enum ErrorKind {
     ShuttingDown,
     /// A per-session limit was reached; the caller may retry later.
     Busy,
+    /// The node ended the session because the client stopped heartbeating (a stopped or
+    /// wedged process): what it held was released, and its guards are void.
+    SessionExpired,
     /// The request was not understood (bad envelope, wrong argument encoding).
     ProtocolError,
     Other(String),
@@ -57,6 +60,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "Cancelled",
             ErrorKind::ShuttingDown => "ShuttingDown",
             ErrorKind::Busy => "Busy",
+            ErrorKind::SessionExpired => "SessionExpired",
             ErrorKind::ProtocolError => "ProtocolError",
             ErrorKind::Other(name) => name,
         }
@@ -79,6 +83,7 @@ impl ErrorKind {
             "Cancelled" => ErrorKind::Cancelled,
             "ShuttingDown" => ErrorKind::ShuttingDown,
             "Busy" => ErrorKind::Busy,
+            "SessionExpired" => ErrorKind::SessionExpired,
             "ProtocolError" => ErrorKind::ProtocolError,
             other => ErrorKind::Other(other.to_owned()),
         }

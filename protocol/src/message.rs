@@ -2,16 +2,21 @@
 //! calls in flight and replies arrive in any order.
 //!
 //! ```text
-//! client → node   hello     ["syncman", version, max_frame]   (max_frame optional)
+//! client → node   hello     ["syncman", version, max_frame, heartbeat_ttl_ms]
+//!                           (the last two optional)
 //!                 request   [0, id, object, method, [args...]]
 //!                 cancel    [1, id]            withdraw a parked call (dropped future)
 //!                 release   [2, object]        drop one reference to an anonymous object
+//!                 heartbeat [3]                the client is alive (no answer)
 //! node → client   response  [id, 0, value]  |  [id, 1, kind, message]
 //! ```
 //!
-//! The node answers the hello with response id 0: `[version, max_frame]` when the hello
-//! gave the client's frame limit, so each side learns the other's (a request over the
-//! node's limit fails on the client before it is sent), or just the version otherwise.
+//! The node answers the hello with response id 0: `[version, max_frame, heartbeat_ttl_ms]`
+//! when the hello gave the client's frame limit, so each side learns the other's (a request
+//! over the node's limit fails on the client before it is sent) and the client learns the
+//! heartbeat deadline the node granted (nil: none), or just the version otherwise. A client
+//! that asked for a heartbeat deadline and misses it is told with a last response id 0,
+//! `SessionExpired`, before the node closes the connection.
 //! Arguments and
 //! results are raw MessagePack values: the node slices them out of the frame without
 //! decoding them unless the method needs to look inside.
@@ -37,6 +42,7 @@ pub const FORGET_ID: u64 = u64::MAX;
 const TAG_REQUEST: u64 = 0;
 const TAG_CANCEL: u64 = 1;
 const TAG_RELEASE: u64 = 2;
+const TAG_HEARTBEAT: u64 = 3;
 
 /// A decoded client frame. Method names and arguments borrow from / share the frame.
 #[derive(Debug)]
@@ -53,6 +59,7 @@ pub enum ClientMessage<'a> {
     Release {
         object: u64,
     },
+    Heartbeat,
 }
 
 /// Writes MessagePack into a buffer (infallible: a `BufMut` grows as needed).
@@ -67,6 +74,10 @@ pub struct Hello {
     /// The largest frame the client sends or accepts; `None` from a client that does not
     /// say (the node then assumes its own limit).
     pub max_frame: Option<u64>,
+    /// How long the node may hear nothing from the client before it ends the session
+    /// (the client heartbeats well within it); `None`: the client does not heartbeat, and
+    /// its session lives as long as its connection.
+    pub heartbeat_ttl_ms: Option<u64>,
 }
 
 /// A hello that does not state a frame limit.
@@ -76,49 +87,95 @@ pub fn encode_hello(dst: &mut impl BufMut) {
     let _ = rmp::encode::write_uint(&mut w(dst), NATIVE_VERSION);
 }
 
-/// A hello that states the client's frame limit.
-pub fn encode_hello_with_limit(dst: &mut impl BufMut, max_frame: u64) {
-    let _ = rmp::encode::write_array_len(&mut w(dst), 3);
+/// A hello that states the client's frame limit and, if it heartbeats, the deadline it
+/// asks for.
+pub fn encode_hello_with_limit(
+    dst: &mut impl BufMut,
+    max_frame: u64,
+    heartbeat_ttl_ms: Option<u64>,
+) {
+    let len = if heartbeat_ttl_ms.is_some() { 4 } else { 3 };
+    let _ = rmp::encode::write_array_len(&mut w(dst), len);
     let _ = rmp::encode::write_str(&mut w(dst), NATIVE_MAGIC);
     let _ = rmp::encode::write_uint(&mut w(dst), NATIVE_VERSION);
     let _ = rmp::encode::write_uint(&mut w(dst), max_frame);
+    if let Some(ttl) = heartbeat_ttl_ms {
+        let _ = rmp::encode::write_uint(&mut w(dst), ttl);
+    }
 }
 
 /// Reads a hello; `None` if the frame is not a native hello at all (another dialect).
 pub fn decode_hello(frame: &[u8]) -> Option<Result<Hello, DecodeError>> {
     let mut r = Reader::new(frame);
     let len = r.read_array_len().ok()?;
-    if !(2..=3).contains(&len) || r.read_str().ok()? != NATIVE_MAGIC {
+    if !(2..=4).contains(&len) || r.read_str().ok()? != NATIVE_MAGIC {
         return None;
     }
     let hello = (|| {
         let version = r.read_u64()?;
-        let max_frame = if len == 3 { Some(r.read_u64()?) } else { None };
-        Ok(Hello { version, max_frame })
+        let max_frame = if len >= 3 { Some(r.read_u64()?) } else { None };
+        let heartbeat_ttl_ms = if len == 4 { Some(r.read_u64()?) } else { None };
+        Ok(Hello {
+            version,
+            max_frame,
+            heartbeat_ttl_ms,
+        })
     })();
     Some(hello)
 }
 
-/// The node's answer to a hello that stated a limit: its version and its own limit.
-pub fn encode_hello_answer(max_frame: u64) -> Bytes {
+/// What the node's answer to a hello that stated a limit says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HelloAnswer {
+    pub max_frame: Option<u64>,
+    /// The heartbeat deadline the node granted (the client's, within the node's bounds).
+    pub heartbeat_ttl_ms: Option<u64>,
+}
+
+/// The node's answer to a hello that stated a limit: its version, its own limit, and the
+/// heartbeat deadline it granted.
+pub fn encode_hello_answer(max_frame: u64, heartbeat_ttl_ms: Option<u64>) -> Bytes {
     let mut out = BytesMut::new();
-    let _ = rmp::encode::write_array_len(&mut w(&mut out), 2);
+    let _ = rmp::encode::write_array_len(&mut w(&mut out), 3);
     let _ = rmp::encode::write_uint(&mut w(&mut out), NATIVE_VERSION);
     let _ = rmp::encode::write_uint(&mut w(&mut out), max_frame);
+    match heartbeat_ttl_ms {
+        Some(ttl) => {
+            let _ = rmp::encode::write_uint(&mut w(&mut out), ttl);
+        }
+        None => {
+            let _ = rmp::encode::write_nil(&mut w(&mut out));
+        }
+    }
     out.freeze()
 }
 
-/// The node's frame limit from its answer to a hello: `None` from a node that answered
-/// with its version alone.
-pub fn decode_hello_answer(answer: &[u8]) -> Result<Option<u64>, DecodeError> {
+/// Reads the node's answer to a hello: empty from a node that answered with its version
+/// alone.
+pub fn decode_hello_answer(answer: &[u8]) -> Result<HelloAnswer, DecodeError> {
     let mut r = Reader::new(answer);
     match r.read_array_len() {
-        Ok(2) => {
+        Ok(n @ 2..=3) => {
             r.read_u64()?;
-            Ok(Some(r.read_u64()?))
+            let max_frame = Some(r.read_u64()?);
+            let heartbeat_ttl_ms = match (n, r.read_value()) {
+                (3, Ok(Value::Int(ttl))) => u64::try_from(ttl).ok(),
+                _ => None,
+            };
+            Ok(HelloAnswer {
+                max_frame,
+                heartbeat_ttl_ms,
+            })
         }
-        _ => Ok(None),
+        _ => Ok(HelloAnswer::default()),
     }
+}
+
+/// A heartbeat: the client is alive; nothing is answered.
+pub fn encode_heartbeat(dst: &mut impl BufMut) {
+    let mut wr = w(dst);
+    let _ = rmp::encode::write_array_len(&mut wr, 1);
+    let _ = rmp::encode::write_uint(&mut wr, TAG_HEARTBEAT);
 }
 
 /// The request id at the start of a request envelope (what an oversized frame's first
@@ -204,6 +261,7 @@ pub fn decode_client_message(frame: &Bytes) -> Result<ClientMessage<'_>, DecodeE
         (TAG_RELEASE, 2) => Ok(ClientMessage::Release {
             object: r.read_u64()?,
         }),
+        (TAG_HEARTBEAT, 1) => Ok(ClientMessage::Heartbeat),
         _ => Err(DecodeError("unknown message")),
     }
 }
@@ -479,17 +537,41 @@ mod tests {
         let plain = Hello {
             version: NATIVE_VERSION,
             max_frame: None,
+            heartbeat_ttl_ms: None,
         };
         assert_eq!(decode_hello(&b.split()), Some(Ok(plain)));
-        encode_hello_with_limit(&mut b, 4096);
+        encode_hello_with_limit(&mut b, 4096, None);
         let stated = Hello {
             max_frame: Some(4096),
             ..plain
         };
         assert_eq!(decode_hello(&b.split()), Some(Ok(stated)));
+        encode_hello_with_limit(&mut b, 4096, Some(10_000));
+        let heartbeating = Hello {
+            heartbeat_ttl_ms: Some(10_000),
+            ..stated
+        };
+        assert_eq!(decode_hello(&b.split()), Some(Ok(heartbeating)));
         assert_eq!(decode_hello(b"\x80\x04\x95"), None);
-        assert_eq!(decode_hello_answer(&encode_hello_answer(77)), Ok(Some(77)));
-        assert_eq!(decode_hello_answer(&[0x01]), Ok(None));
+        assert_eq!(
+            decode_hello_answer(&encode_hello_answer(77, Some(5))),
+            Ok(HelloAnswer {
+                max_frame: Some(77),
+                heartbeat_ttl_ms: Some(5)
+            })
+        );
+        assert_eq!(
+            decode_hello_answer(&encode_hello_answer(77, None))
+                .unwrap()
+                .heartbeat_ttl_ms,
+            None
+        );
+        assert_eq!(decode_hello_answer(&[0x01]), Ok(HelloAnswer::default()));
+        encode_heartbeat(&mut b);
+        assert!(matches!(
+            decode_client_message(&b.split().freeze()),
+            Ok(ClientMessage::Heartbeat)
+        ));
     }
 
     #[test]

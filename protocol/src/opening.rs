@@ -1,6 +1,8 @@
 //! The client's opening of a native session: CPython's handshake, then the hello. Written
 //! once here for every native client: the client crate, `syncman status` and the tests.
 
+use std::time::Duration;
+
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -42,6 +44,8 @@ impl OpenError {
 pub struct Opened {
     /// The node's frame limit; `None` from a node that does not say.
     pub node_max_frame: Option<u64>,
+    /// The heartbeat deadline the node granted; `None`: no heartbeat is expected.
+    pub heartbeat_ttl: Option<Duration>,
 }
 
 impl Opened {
@@ -54,12 +58,14 @@ impl Opened {
 }
 
 /// Runs the client's side of the handshake on `framed`, raises its frame limit to
-/// `max_frame`, sends the hello (stating that limit) and waits for the node to accept it.
-/// Afterwards `framed` carries native requests and responses.
+/// `max_frame`, sends the hello (stating that limit, and the heartbeat deadline the client
+/// asks for if it will heartbeat) and waits for the node to accept it. Afterwards `framed`
+/// carries native requests and responses.
 pub async fn open_native<S>(
     framed: &mut Framed<S, FrameCodec>,
     authkey: &[u8],
     max_frame: usize,
+    heartbeat_ttl: Option<Duration>,
 ) -> Result<Opened, OpenError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -67,16 +73,21 @@ where
     client_handshake(framed, authkey).await?;
     framed.codec_mut().set_max_len(max_frame);
     let mut hello = BytesMut::new();
-    encode_hello_with_limit(&mut hello, max_frame as u64);
+    let ttl_ms = heartbeat_ttl.map(|t| t.as_millis().min(u64::MAX as u128) as u64);
+    encode_hello_with_limit(&mut hello, max_frame as u64, ttl_ms);
     framed.send(hello.freeze()).await?;
     let answer = match framed.next().await {
         Some(frame) => frame?.freeze(),
         None => return Err(OpenError::Closed),
     };
     match decode_response(answer) {
-        Ok((HELLO_ID, Ok(answer))) => Ok(Opened {
-            node_max_frame: decode_hello_answer(&answer).map_err(|_| OpenError::BadHello)?,
-        }),
+        Ok((HELLO_ID, Ok(answer))) => {
+            let answer = decode_hello_answer(&answer).map_err(|_| OpenError::BadHello)?;
+            Ok(Opened {
+                node_max_frame: answer.max_frame,
+                heartbeat_ttl: answer.heartbeat_ttl_ms.map(Duration::from_millis),
+            })
+        }
         Ok((HELLO_ID, Err(e))) => Err(OpenError::Refused(e)),
         _ => Err(OpenError::BadHello),
     }

@@ -55,6 +55,11 @@ pub struct Config {
     pub reply_queue_bytes: usize,
     /// How long shutdown waits for connections to flush their replies. Default 5 s.
     pub drain_timeout: Duration,
+    /// Bounds on the heartbeat deadline a client may ask for in its hello: a client that
+    /// heartbeats and then falls silent this long (a stopped or wedged process, whose
+    /// kernel still answers TCP keepalive) loses its session and what it held. Clients
+    /// that do not heartbeat (CPython's) are not subject to it. Default 1 s to 300 s.
+    pub heartbeat_ttl_bounds: (Duration, Duration),
 }
 
 impl Config {
@@ -80,6 +85,9 @@ impl Config {
     pub const DEFAULT_REPLY_QUEUE_BYTES: usize = 64 * 1024 * 1024;
     /// Default of [`Config::drain_timeout`].
     pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default of [`Config::heartbeat_ttl_bounds`].
+    pub const DEFAULT_HEARTBEAT_TTL_BOUNDS: (Duration, Duration) =
+        (Duration::from_secs(1), Duration::from_secs(300));
 
     pub fn new(authkey: impl Into<Vec<u8>>) -> Self {
         Config {
@@ -97,6 +105,7 @@ impl Config {
             reply_queue: Self::DEFAULT_REPLY_QUEUE,
             reply_queue_bytes: Self::DEFAULT_REPLY_QUEUE_BYTES,
             drain_timeout: Self::DEFAULT_DRAIN_TIMEOUT,
+            heartbeat_ttl_bounds: Self::DEFAULT_HEARTBEAT_TTL_BOUNDS,
         }
     }
 
@@ -113,6 +122,12 @@ impl Config {
             return Err(ConfigError(
                 "max_connections, max_handshakes and max_handshakes_per_address must be at least 1"
                     .into(),
+            ));
+        }
+        let (low, high) = self.heartbeat_ttl_bounds;
+        if low.is_zero() || low > high {
+            return Err(ConfigError(
+                "heartbeat_ttl_bounds must be positive and in order".into(),
             ));
         }
         if self.first_answer_timeout.is_zero() {
@@ -155,6 +170,7 @@ impl std::fmt::Debug for Config {
             reply_queue,
             reply_queue_bytes,
             drain_timeout,
+            heartbeat_ttl_bounds,
         } = self;
         let key = if authkey.is_empty() {
             "<empty>"
@@ -176,6 +192,7 @@ impl std::fmt::Debug for Config {
             .field("reply_queue", reply_queue)
             .field("reply_queue_bytes", reply_queue_bytes)
             .field("drain_timeout", drain_timeout)
+            .field("heartbeat_ttl_bounds", heartbeat_ttl_bounds)
             .finish()
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use syncman_client::proxy::is_broken_barrier;
 use syncman_tests::netns::NetPair;
-use syncman_tests::{example_bin, TestNode};
+use syncman_tests::{example_bin, syncman_bin, TestNode};
 
 /// The bound on every wait for a process or a line.
 const LONG: Duration = Duration::from_secs(20);
@@ -28,6 +28,13 @@ struct Proc {
 impl Proc {
     fn spawn(node: &TestNode, example: &str, args: &[&str]) -> Proc {
         Self::spawn_cmd(Command::new(example_bin(example)), node, example, args)
+    }
+
+    /// As [`Proc::spawn`], with a heartbeat deadline of `ttl` seconds (`"0"`: none).
+    fn spawn_with_heartbeat(node: &TestNode, ttl: &str, example: &str, args: &[&str]) -> Proc {
+        let mut cmd = Command::new(example_bin(example));
+        cmd.env("SYNCMAN_HEARTBEAT_TTL", ttl);
+        Self::spawn_cmd(cmd, node, example, args)
     }
 
     /// Runs the example on another host: inside network namespace `netns`.
@@ -109,6 +116,16 @@ impl Proc {
 
     fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the process.
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {}", self.label);
     }
 
     /// SIGKILLs the process and reaps it; true if it was still running.
@@ -372,6 +389,48 @@ fn a_killed_lock_holder_lets_the_next_process_in() {
     assert_eq!(v, 1);
 }
 
+/// A holder that is stopped (SIGSTOP: its kernel still answers TCP, so keepalive sees
+/// nothing wrong) stops heartbeating: once its deadline passes the node ends its session,
+/// and the waiter gets the lock with a larger token. Resumed, the holder learns why.
+#[test]
+fn a_stopped_lock_holder_loses_its_lock_when_its_heartbeat_deadline_passes() {
+    const TTL: Duration = Duration::from_secs(2);
+    let node = TestNode::start();
+    let rt = runtime();
+    let m = rt.block_on(node.manager());
+    let ttl = TTL.as_secs().to_string();
+    let mut holder = Proc::spawn_with_heartbeat(&node, &ttl, "lock_counter", &["hold-watch", "L"]);
+    let held: u64 = holder.wait_for_line("holding ").parse().unwrap();
+    let mut waiter = Proc::spawn(&node, "lock_counter", &["L", "V", "1"]);
+    rt.block_on(syncman_tests::wait_for_waiters(&m, "L", 1));
+
+    holder.signal("STOP");
+    let stopped_at = Instant::now();
+    let token: u64 = waiter.wait_for_line("token ").parse().unwrap();
+    let released_after = stopped_at.elapsed();
+    assert!(token > held, "token {token} after the holder's {held}");
+    // The last sign of life came at most a third of the deadline before the stop.
+    assert!(
+        released_after >= TTL / 2,
+        "released {released_after:?} after the stop, before the deadline {TTL:?}"
+    );
+    assert!(
+        node.wait_for_log("session expired", LONG),
+        "no expiry in the log"
+    );
+    waiter.finish_ok();
+
+    holder.signal("CONT");
+    let lines = holder.finish_ok();
+    let lost = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("lost: "))
+        .unwrap_or_else(|| panic!("the holder did not report the loss: {lines:?}"));
+    assert!(lost.starts_with("SessionExpired"), "lost: {lost}");
+    assert_eq!(lines.last().map(String::as_str), Some("held false"));
+    eprintln!("lock released {released_after:?} after the holder stopped (deadline {TTL:?})");
+}
+
 #[test]
 fn barrier_phases_across_processes() {
     const PARTIES: usize = 3;
@@ -431,6 +490,35 @@ fn a_killed_barrier_party_breaks_the_barrier() {
     });
 }
 
+/// Waits (up to `LONG`) until `syncman status`, run inside `netns`, shows `n` calls parked
+/// on the object `name`.
+fn wait_for_waiters_in(net: &NetPair, netns: &str, node: &TestNode, name: &str, n: u64) {
+    let key = std::str::from_utf8(node.authkey()).expect("test keys are ASCII");
+    let end = Instant::now() + LONG;
+    loop {
+        let out = net
+            .exec(netns, syncman_bin())
+            .args(["status", "--addr", &node.addr().to_string()])
+            .env("SYNCMAN_AUTHKEY", key)
+            .output()
+            .expect("run syncman status");
+        let table = String::from_utf8_lossy(&out.stdout);
+        // Columns: ID NAME TYPEID REFS WAITERS STATE.
+        let waiters = table.lines().find_map(|row| {
+            let cols: Vec<&str> = row.split_whitespace().collect();
+            (cols.get(1) == Some(&name)).then(|| cols.get(4)?.parse::<u64>().ok())?
+        });
+        if waiters == Some(n) {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "{name}: {waiters:?} waiters, not {n}: {table}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Two hosts: the node and a waiter on one, a lock holder on the other. The link to the
 /// holder is cut (no FIN, no RST, the holder process lives on): the node's keepalive finds
 /// the peer dead, ends its session, and the waiter gets the lock with a larger token.
@@ -438,7 +526,17 @@ fn a_killed_barrier_party_breaks_the_barrier() {
 fn a_holder_cut_off_by_the_network_loses_its_lock() {
     let net = NetPair::new();
     let node = TestNode::start_in_netns(&net.a, &net.addr_a(), &["--keepalive", "1"]);
-    let mut holder = Proc::spawn_in(&net, &net.b, &node, "lock_counter", &["hold", "cut-lock"]);
+    // No heartbeat: the cut is found by keepalive alone.
+    let mut holder = Proc::spawn_cmd(
+        {
+            let mut cmd = net.exec(&net.b, example_bin("lock_counter"));
+            cmd.env("SYNCMAN_HEARTBEAT_TTL", "0");
+            cmd
+        },
+        &node,
+        "lock_counter",
+        &["hold", "cut-lock"],
+    );
     let held: u64 = holder.wait_for_line("holding ").parse().unwrap();
     let mut waiter = Proc::spawn_in(
         &net,
@@ -447,7 +545,7 @@ fn a_holder_cut_off_by_the_network_loses_its_lock() {
         "lock_counter",
         &["cut-lock", "cut-count", "1"],
     );
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_waiters_in(&net, &net.a, &node, "cut-lock", 1);
     assert_eq!(
         waiter.line_count(),
         0,

@@ -334,17 +334,45 @@ pub struct RawSession {
 impl RawSession {
     /// Connects, authenticates and says hello.
     pub async fn connect(addr: SocketAddr, authkey: &[u8]) -> RawSession {
+        Self::connect_with_heartbeat(addr, authkey, None).await.0
+    }
+
+    /// As [`RawSession::connect`], asking for a heartbeat deadline; returns the deadline
+    /// the node granted.
+    pub async fn connect_with_heartbeat(
+        addr: SocketAddr,
+        authkey: &[u8],
+        heartbeat_ttl: Option<Duration>,
+    ) -> (RawSession, Option<Duration>) {
         let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let mut framed =
             tokio_util::codec::Framed::new(stream, syncman_protocol::FrameCodec::handshake());
-        syncman_protocol::opening::open_native(
+        let opened = syncman_protocol::opening::open_native(
             &mut framed,
             authkey,
             syncman_protocol::DEFAULT_MAX_FRAME,
+            heartbeat_ttl,
         )
         .await
         .expect("open a native session");
-        RawSession { framed, next_id: 1 }
+        (RawSession { framed, next_id: 1 }, opened.heartbeat_ttl)
+    }
+
+    /// Sends one heartbeat.
+    pub async fn heartbeat(&mut self) {
+        use futures_util::SinkExt;
+        let mut frame = bytes::BytesMut::new();
+        syncman_protocol::message::encode_heartbeat(&mut frame);
+        self.framed
+            .send(frame.freeze())
+            .await
+            .expect("send heartbeat");
+    }
+
+    /// True once the node has closed the connection (waits for it).
+    pub async fn closed_by_node(&mut self) -> bool {
+        use futures_util::StreamExt;
+        matches!(self.framed.next().await, None | Some(Err(_)))
     }
 
     /// One call; arguments and result as values.

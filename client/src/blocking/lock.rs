@@ -43,6 +43,12 @@ impl LockGuard {
         self.inner.fencing_token()
     }
 
+    /// Whether this guard still holds the lock as far as the client knows: false once the
+    /// connection is gone and the node has released it.
+    pub fn is_held(&self) -> bool {
+        self.inner.is_held()
+    }
+
     /// Takes an `RLock` once more through this guard (re-entry): another guard for the
     /// same grant, released on its own.
     pub fn reenter(&self) -> Result<LockGuard> {

@@ -98,9 +98,10 @@ impl ConditionGuard {
 
     /// Whether this guard holds the lock: true after `acquire` and after every `wait`
     /// that returned; false after a `wait` whose future was dropped (the lock was
-    /// released) or a `release`.
+    /// released), a `release`, or once the connection is gone (the session ended and the
+    /// node released the lock).
     pub fn is_held(&self) -> bool {
-        self.held
+        self.held && !self.handle.conn.is_closed()
     }
 
     /// Releases the lock, waits for a notify, takes the lock back.

@@ -45,6 +45,15 @@ impl LockGuard {
         self.token
     }
 
+    /// Whether this guard still holds the lock as far as the client knows: false once the
+    /// connection is gone (its session ended, so the node released the lock; e.g. the
+    /// heartbeat deadline passed while this process was stopped). A true answer is not
+    /// proof against a node that has just expired the session: pass the fencing token to
+    /// whatever the lock protects.
+    pub fn is_held(&self) -> bool {
+        !self.released && !self.handle.conn.is_closed()
+    }
+
     /// Takes an `RLock` once more through this guard (Python's re-entry by the owning
     /// thread): another guard for the same grant, released on its own. A `Lock` is not
     /// re-entrant: `RuntimeError`.

@@ -18,7 +18,7 @@ pub async fn fetch(addr: &str, authkey: &[u8]) -> Result<Value, String> {
             .await
             .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
         let mut framed = Framed::new(stream, FrameCodec::handshake());
-        open_native(&mut framed, authkey, DEFAULT_MAX_FRAME)
+        open_native(&mut framed, authkey, DEFAULT_MAX_FRAME, None)
             .await
             .map_err(|e| format!("cannot open a session with {addr}: {e}"))?;
         let mut req = BytesMut::new();

@@ -11,10 +11,12 @@
 //! itself through TCP, never on other sessions.
 
 mod control;
+mod heartbeat;
 mod writer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -24,7 +26,7 @@ use syncman_protocol::message::{
     CONTROL_OBJECT, HELLO_ID, NATIVE_VERSION,
 };
 use syncman_protocol::value::encode;
-use syncman_protocol::RemoteError;
+use syncman_protocol::{ErrorKind, RemoteError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, Semaphore, TryAcquireError};
@@ -35,6 +37,7 @@ use tracing::{debug, info, warn};
 use crate::node::backend::Backend;
 use crate::node::object::{Reply, SessionId, WithdrawReason};
 use crate::node::session::{CallId, Session};
+use heartbeat::HeartbeatWatch;
 use writer::{reply_cost, write_replies, QueuedReply};
 
 /// Serves a native session until the client leaves, the node shuts down, or the backend
@@ -71,14 +74,22 @@ pub(crate) async fn serve<R, W, B>(
             session: id,
         },
     };
+    // A client that heartbeats gets the deadline it asked for, within the node's bounds.
+    let (low, high) = node.config.heartbeat_ttl_bounds;
+    let heartbeat_ttl = hello
+        .heartbeat_ttl_ms
+        .map(|ms| Duration::from_millis(ms).clamp(low, high));
     // A client that stated its limit learns the node's.
     let answer = match hello.max_frame {
-        Some(_) => encode_hello_answer(node.config.max_frame as u64),
+        Some(_) => encode_hello_answer(
+            node.config.max_frame as u64,
+            heartbeat_ttl.map(|t| t.as_millis() as u64),
+        ),
         None => encode::int(NATIVE_VERSION as i128),
     };
     let hello = conn.replies.send(HELLO_ID, Ok(answer)).await;
     let ending = match hello {
-        Ok(()) => conn.serve(reader).await,
+        Ok(()) => conn.serve(reader, heartbeat_ttl).await,
         Err(gone) => gone.to_string(),
     };
     info!(session = id, %peer, "session ended: {ending}");
@@ -101,7 +112,8 @@ pub(crate) async fn serve<R, W, B>(
         }
     }
     // Dropping the last sender lets the writer flush what is queued and finish; a client
-    // that does not read is given until the node's drain is over.
+    // that does not read (a stopped process) is given `drain_timeout`, or until the node's
+    // own drain is over.
     drop(replies);
     tokio::select! {
         done = &mut writer_task => {
@@ -112,6 +124,10 @@ pub(crate) async fn serve<R, W, B>(
         _ = node.drain_over.cancelled() => {
             writer_task.abort();
             warn!(session = id, "replies not flushed by the end of the drain; closing");
+        }
+        _ = tokio::time::sleep(node.config.drain_timeout) => {
+            writer_task.abort();
+            warn!(session = id, "the client read no replies for {:?}; closing", node.config.drain_timeout);
         }
     }
 }
@@ -138,6 +154,20 @@ struct Replies {
 }
 
 impl Replies {
+    /// Queues a reply if there is room now, without waiting; false if there was none.
+    fn try_send(&mut self, call: CallId, reply: Reply) -> bool {
+        let cost = reply_cost(&reply).min(self.max_bytes) as u32;
+        let Ok(budget) = self.budget.clone().try_acquire_many_owned(cost) else {
+            return false;
+        };
+        let queued = QueuedReply {
+            id: call,
+            reply,
+            budget,
+        };
+        self.tx.try_send(queued).is_ok()
+    }
+
     /// Queues a reply, waiting for room (which stops this session reading requests), but
     /// never past the end of the node's drain.
     async fn send(&mut self, call: CallId, reply: Reply) -> Result<(), ReplyError> {
@@ -184,17 +214,36 @@ struct NativeSession<B: Backend> {
 
 impl<B: Backend> NativeSession<B> {
     /// Reads and answers requests until the session should end; returns why.
-    async fn serve<R>(&mut self, mut reader: FramedRead<R, SkippingFrameCodec>) -> String
+    async fn serve<R>(
+        &mut self,
+        mut reader: FramedRead<R, SkippingFrameCodec>,
+        heartbeat_ttl: Option<Duration>,
+    ) -> String
     where
         R: AsyncRead + Unpin,
     {
         let node = self.session.node().clone();
         let lost = node.backend.session_lost(self.session.id());
         tokio::pin!(lost);
+        // Cancelled by the node's shutdown or by the heartbeat watchdog. Pinned once: a
+        // cancellation future made afresh on every turn would register and deregister a
+        // waiter each time.
+        let end = node.shutdown.child_token();
+        let mut heartbeat = heartbeat_ttl.map(|ttl| HeartbeatWatch::start(ttl, end.clone()));
+        let ended = end.cancelled();
+        tokio::pin!(ended);
         loop {
             tokio::select! {
                 biased;
-                _ = node.shutdown.cancelled() => {
+                () = &mut ended => {
+                    if let Some(ttl) = heartbeat.as_ref().and_then(HeartbeatWatch::expired) {
+                        let why = format!("no heartbeat from the client within {ttl:?}");
+                        // Best effort: a stopped client reads it when it resumes.
+                        let notice = RemoteError::new(ErrorKind::SessionExpired, why.clone());
+                        self.replies.try_send(HELLO_ID, Err(notice));
+                        warn!(session = self.session.id(), "session expired: {why}");
+                        return format!("expired: {why}");
+                    }
                     self.drain_buffered(&mut reader).await;
                     return "node shutting down".into();
                 }
@@ -211,6 +260,9 @@ impl<B: Backend> NativeSession<B> {
                         return format!("bad frame: {e}");
                     }
                     Some(Ok(received)) => {
+                        if let Some(heartbeat) = &mut heartbeat {
+                            heartbeat.heard();
+                        }
                         if let Err(why) = self.handle_received(received).await {
                             warn!(session = self.session.id(), "closing connection: {why}");
                             return why;
@@ -303,6 +355,8 @@ impl<B: Backend> NativeSession<B> {
                 }
             }
             ClientMessage::Release { object } => self.session.release(object).await,
+            // Counted as a sign of life by the loop; nothing to answer.
+            ClientMessage::Heartbeat => {}
         }
         Ok(())
     }
