@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use syncman_client::{proxy::is_broken_barrier, ErrorKind};
 use syncman_protocol::Value;
-use syncman_tests::{wait_for_waiters, RawSession, TestNode};
+use syncman_tests::{wait_for_object_waiters, wait_for_waiters, RawSession, TestNode};
 use tokio::time::{timeout, Instant};
 
 const LONG: Duration = Duration::from_secs(10);
@@ -20,6 +20,7 @@ async fn a_parked_get_does_not_stall_its_connection() {
         let q = q.clone();
         async move { q.get().await }
     });
+    wait_for_waiters(&m, "jobs", 1).await;
     // The same connection keeps serving while the get is parked.
     let d = m.dict::<String, i32>("d").await.unwrap();
     for i in 0..20 {
@@ -66,6 +67,7 @@ async fn queue_timeouts_bounds_and_nowait() {
         let q = q.clone();
         async move { q.put(&3).await }
     });
+    wait_for_object_waiters(&m, q.id(), 1).await;
     assert_eq!(q.get().await.unwrap(), 1);
     timeout(LONG, putter).await.unwrap().unwrap().unwrap();
     assert_eq!(q.len().await.unwrap(), 2);
@@ -80,7 +82,13 @@ async fn a_dropped_get_takes_nothing() {
     let m = node.manager().await;
     let q = m.queue::<i32>("q").await.unwrap();
     // Give up on a parked get by dropping its future.
-    assert!(timeout(Duration::from_millis(100), q.get()).await.is_err());
+    let get = tokio::spawn({
+        let q = q.clone();
+        async move { q.get().await }
+    });
+    wait_for_waiters(&m, "q", 1).await;
+    get.abort();
+    assert!(get.await.unwrap_err().is_cancelled());
     q.put(&42).await.unwrap();
     // The withdrawn waiter did not take the item: the next get receives it.
     assert_eq!(timeout(LONG, q.get()).await.unwrap().unwrap(), 42);
@@ -101,7 +109,8 @@ async fn joinable_queue_task_done_and_join() {
     });
     q.get().await.unwrap();
     q.task_done().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The join is parked on the node with one task still unfinished.
+    wait_for_object_waiters(&m, q.id(), 1).await;
     assert!(
         !joiner.is_finished(),
         "join returned with a task unfinished"
@@ -189,7 +198,7 @@ async fn a_departed_holder_releases_its_lock_to_the_next_waiter() {
         let lock = lock.clone();
         async move { lock.acquire().await.map(|g| g.fencing_token()) }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_for_waiters(&m, "L", 1).await;
     drop(raw);
     let token = timeout(LONG, waiter).await.unwrap().unwrap().unwrap();
     assert!(token > first_token, "token {token} after {first_token}");
@@ -309,6 +318,7 @@ async fn semaphores_count_and_bound() {
         let s = s.clone();
         async move { s.acquire().await.map(|permit| permit.forget()) }
     });
+    wait_for_object_waiters(&m, s.id(), 1).await;
     p1.release().await.unwrap();
     timeout(LONG, waiter).await.unwrap().unwrap().unwrap();
     assert_eq!(s.value().await.unwrap(), 0);
@@ -329,7 +339,7 @@ async fn events_wake_every_waiter() {
         let e = node.manager().await.event("go").await.unwrap();
         waiters.push(tokio::spawn(async move { e.wait().await }));
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_for_waiters(&m, "go", 5).await;
     e.set().await.unwrap();
     for w in waiters {
         timeout(LONG, w).await.unwrap().unwrap().unwrap();
@@ -409,7 +419,7 @@ async fn barrier_release_timeout_abort_reset_and_departure() {
         let b = b.clone();
         async move { b.wait().await }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_for_object_waiters(&m, b.id(), 1).await;
     assert_eq!(b.n_waiting().await.unwrap(), 1);
     let err = b
         .wait_timeout(Duration::from_millis(100))
@@ -430,7 +440,7 @@ async fn barrier_release_timeout_abort_reset_and_departure() {
         let b = b.clone();
         async move { b.wait().await }
     });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_for_object_waiters(&m, b.id(), 1).await;
     b.abort().await.unwrap();
     assert!(is_broken_barrier(
         &timeout(LONG, w).await.unwrap().unwrap().unwrap_err()
@@ -442,7 +452,7 @@ async fn barrier_release_timeout_abort_reset_and_departure() {
     let lb = leaver.barrier("phase2", 2).await.unwrap();
     let stayer = m.barrier("phase2", 2).await.unwrap();
     let gone = tokio::spawn(async move { lb.wait().await });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_for_waiters(&m, "phase2", 1).await;
     gone.abort(); // drops the wait future: the client cancels it
     let _ = gone.await;
     drop(leaver);

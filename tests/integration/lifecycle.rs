@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use syncman_client::{ErrorKind, Manager};
 use syncman_protocol::Value;
-use syncman_tests::{wait_for_waiters, RawSession, TestNode};
+use syncman_tests::{wait_for_sessions, wait_for_waiters, RawSession, TestNode};
 
 /// Polls `status()` until `pred` holds on the number of objects (bounded).
 async fn wait_for_objects(m: &Manager, pred: impl Fn(usize) -> bool) -> usize {
@@ -59,6 +59,7 @@ async fn an_adopted_object_lives_until_every_holder_is_gone() {
     let observer = node.manager().await;
     let a = node.manager().await;
     let b = node.manager().await;
+    let sessions = observer.status().await.unwrap().sessions;
     let list = a.new_list::<i32>().await.unwrap();
     list.push(&7).await.unwrap();
     let adopted = b.adopt(list.id()).await.unwrap();
@@ -67,10 +68,13 @@ async fn an_adopted_object_lives_until_every_holder_is_gone() {
     drop(typed);
     drop(list);
     drop(a);
-    // b still holds a reference: the object survives a's departure.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(observer.status().await.unwrap().objects.len(), 1);
-    assert_eq!(adopted.id(), observer.status().await.unwrap().objects[0].id);
+    // b still holds a reference: the object survives a's departure (a's session has
+    // ended, and with it every reference a held).
+    wait_for_sessions(&observer, sessions - 1).await;
+    let status = observer.status().await.unwrap();
+    assert_eq!(status.objects.len(), 1, "{status:?}");
+    assert_eq!(adopted.id(), status.objects[0].id);
+    assert_eq!(status.objects[0].refs, 1, "only b's reference is left");
     drop(adopted);
     drop(b);
     assert_eq!(wait_for_objects(&observer, |n| n == 0).await, 0);
@@ -339,7 +343,8 @@ async fn deleting_an_object_ends_the_calls_waiting_on_it() {
         let l = other.lock("doomed-lock").await.unwrap();
         async move { l.acquire().await.map(|g| g.fencing_token()) }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_for_waiters(&m, "doomed", 1).await;
+    wait_for_waiters(&m, "doomed-lock", 1).await;
     m.delete("doomed").await.unwrap();
     m.delete("doomed-lock").await.unwrap();
     for result in [

@@ -445,3 +445,39 @@ pub fn example_bin(name: &str) -> PathBuf {
     });
     dir.join(name)
 }
+
+/// Waits (bounded) until the node reports `n` calls parked on the object with `id` (an
+/// anonymous object's proxy gives its id with `.id()`).
+pub async fn wait_for_object_waiters(m: &syncman_client::Manager, id: u64, n: u64) {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = m.status().await.expect("status");
+        let now = status.object(id).map(|o| o.waiters);
+        if now == Some(n) {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "object {id}: {} calls parked, never {n}",
+            now.map_or("no such object, so no".to_owned(), |w| w.to_string())
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits (bounded) until the node reports exactly `n` live sessions (e.g. that a dropped
+/// client's session has ended, and with it everything the session held).
+pub async fn wait_for_sessions(m: &syncman_client::Manager, n: u64) {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = m.status().await.expect("status").sessions;
+        if now == n {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "the node has {now} sessions, never {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
