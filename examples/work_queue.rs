@@ -19,6 +19,12 @@
 //!   within `idle-ms`, then exits 0. Each item it receives is printed as `got <n>` on its
 //!   own line, and stdout is flushed after every line, so whoever reads its output knows
 //!   what it received even if it is killed at any moment.
+//! - `consume-lease <queue> <idle-ms>`: the same with `get_lease_timeout`: prints `got <n>`,
+//!   acknowledges the lease, then prints `acked <n>`. An item leased by a consumer that is
+//!   killed before acknowledging it goes back to the queue: nothing is lost, and only an
+//!   item printed as `got` but not `acked` can be seen twice (at-least-once).
+//! - `hold-lease <queue>`: takes one item on a lease, prints `holding <n>` and never
+//!   acknowledges it; when the process dies, the item goes back to the queue's front.
 //!
 //! The node address comes from `SYNCMAN_ADDR` (default `127.0.0.1:50000`), the key from
 //! `SYNCMAN_AUTHKEY`.
@@ -31,7 +37,9 @@ mod common;
 use common::{connect, say, BoxError};
 
 const USAGE: &str = "usage: work_queue produce <queue> <from> <to>\n       \
-                     work_queue consume <queue> <idle-ms>";
+                     work_queue consume <queue> <idle-ms>\n       \
+                     work_queue consume-lease <queue> <idle-ms>\n       \
+                     work_queue hold-lease <queue>";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -44,6 +52,11 @@ async fn main() -> ExitCode {
         },
         ["consume", queue, idle_ms] => match idle_ms.parse() {
             Ok(ms) => consume(queue, Duration::from_millis(ms)).await,
+            Err(_) => return common::usage(USAGE),
+        },
+        ["hold-lease", queue] => hold_lease(queue).await,
+        ["consume-lease", queue, idle_ms] => match idle_ms.parse() {
+            Ok(ms) => consume_leases(queue, Duration::from_millis(ms)).await,
             Err(_) => return common::usage(USAGE),
         },
         _ => return common::usage(USAGE),
@@ -69,5 +82,27 @@ async fn consume(queue: &str, idle: Duration) -> Result<(), BoxError> {
     while let Some(n) = q.get_timeout(idle).await? {
         say(format_args!("got {n}"))?;
     }
+    Ok(())
+}
+
+async fn consume_leases(queue: &str, idle: Duration) -> Result<(), BoxError> {
+    let mgr = connect().await?;
+    let q = mgr.queue::<i64>(queue).await?;
+    while let Some(lease) = q.get_lease_timeout(idle).await? {
+        say(format_args!("got {}", *lease))?;
+        let n = lease.ack().await?;
+        say(format_args!("acked {n}"))?;
+    }
+    Ok(())
+}
+
+async fn hold_lease(queue: &str) -> Result<(), BoxError> {
+    let mgr = connect().await?;
+    let q = mgr.queue::<i64>(queue).await?;
+    let lease = q.get_lease().await?;
+    say(format_args!("holding {}", *lease))?;
+    // Never acknowledged: only the process's death ends the lease.
+    std::future::pending::<()>().await;
+    drop(lease);
     Ok(())
 }

@@ -39,8 +39,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use manager::{Manager, ObjectStatus, Status};
 pub use proxy::{
     ArrayElement, ArrayProxy, BarrierProxy, ConditionGuard, ConditionProxy, DictProxy, EventProxy,
-    ListProxy, LockGuard, LockProxy, NamespaceProxy, ObjectHandle, QueueProxy, SemaphorePermit,
-    SemaphoreProxy, ValueProxy,
+    LeasedItem, ListProxy, LockGuard, LockProxy, NamespaceProxy, ObjectHandle, QueueProxy,
+    SemaphorePermit, SemaphoreProxy, ValueProxy,
 };
 
 #[cfg(test)]

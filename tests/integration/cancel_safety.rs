@@ -133,6 +133,47 @@ async fn dropped_queue_gets_lose_nothing() {
     }
 }
 
+/// Lease-style gets cut at random points: a lease whose answer came too late is given
+/// back (`nack`); every lease taken is acknowledged; each item ends up acknowledged or in
+/// the queue, once.
+#[tokio::test]
+async fn dropped_lease_gets_lose_nothing() {
+    let (_node, m) = node_and_manager().await;
+    let n = iterations();
+    let mut cuts = Cuts(7);
+    for method in ["get_lease", "get_lease_timeout", "try_get_lease"] {
+        let q = m.new_queue::<u64>().await.unwrap();
+        for i in 0..n as u64 {
+            q.put(&i).await.unwrap();
+        }
+        let mut received = Vec::new();
+        for _ in 0..n {
+            let polls = cuts.next(8);
+            let got = match method {
+                "get_lease" => poll_at_most(q.get_lease(), polls)
+                    .await
+                    .map(|r| r.map(Some)),
+                "get_lease_timeout" => {
+                    poll_at_most(q.get_lease_timeout(Duration::from_secs(5)), polls).await
+                }
+                _ => poll_at_most(q.try_get_lease(), polls).await,
+            };
+            if let Some(lease) = got.transpose().unwrap().flatten() {
+                received.push(lease.ack().await.unwrap());
+            }
+        }
+        settle(method, received.len(), n, || async {
+            q.len().await.unwrap()
+        })
+        .await;
+        let mut left = Vec::new();
+        while let Some(item) = q.try_get().await.unwrap() {
+            left.push(item);
+        }
+        assert_each_once(&format!("Queue.{method}"), n as u64, &received, &left);
+    }
+}
+
 #[tokio::test]
 async fn dropped_parked_gets_lose_nothing_while_a_producer_puts() {
     let (node, m) = node_and_manager().await;

@@ -61,7 +61,7 @@ pub use list::ListProxy;
 pub use lock::{LockGuard, LockProxy};
 pub use manager::Manager;
 pub use namespace::NamespaceProxy;
-pub use queue::QueueProxy;
+pub use queue::{LeasedItem, QueueProxy};
 pub use semaphore::{SemaphorePermit, SemaphoreProxy};
 pub use value::ValueProxy;
 

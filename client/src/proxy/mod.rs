@@ -30,7 +30,7 @@ pub use event::EventProxy;
 pub use list::ListProxy;
 pub use lock::{LockGuard, LockProxy};
 pub use namespace::NamespaceProxy;
-pub use queue::QueueProxy;
+pub use queue::{LeasedItem, QueueProxy};
 pub use semaphore::{SemaphorePermit, SemaphoreProxy};
 pub use value::ValueProxy;
 

@@ -1,9 +1,10 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{none_on, proxy_type};
+use super::{none_on, proxy_type, ObjectHandle};
 use crate::connection::Undo;
 use crate::error::{ErrorKind, Result};
 
@@ -15,7 +16,68 @@ proxy_type! {
     /// Dropping a `get`, `get_timeout` or `try_get` future withdraws the wait on the node, so
     /// it takes no item. If the node had already handed an item over (or the item cannot be
     /// decoded into `T`), the item goes back to the queue's front.
+    ///
+    /// # Leases: at-least-once
+    /// [`get_lease`](Self::get_lease) hands the item out with a receipt, as a
+    /// [`LeasedItem`]: [`ack`](LeasedItem::ack) it once processed. Until then the node keeps a
+    /// copy, and if the lease is dropped, given back with [`nack`](LeasedItem::nack), or this
+    /// connection ends first (the process is killed, the session expires), the item goes
+    /// back to the front of the queue for the next consumer. Nothing is lost; an item
+    /// processed but not acknowledged is processed again. A leased item keeps its slot in a
+    /// bounded queue (it counts for `full()`, not for `qsize()`).
     QueueProxy<T>
+}
+
+/// An item lent out by [`QueueProxy::get_lease`]: it derefs to the item. Acknowledge it
+/// once processed; dropping it unacknowledged gives it back to the queue's front.
+#[must_use = "the item goes back to the queue unless it is acknowledged"]
+#[derive(Debug)]
+pub struct LeasedItem<T> {
+    handle: Arc<ObjectHandle>,
+    receipt: u64,
+    item: Option<T>,
+}
+
+impl<T> LeasedItem<T> {
+    /// The lease's receipt, unique within its queue.
+    pub fn receipt(&self) -> u64 {
+        self.receipt
+    }
+
+    /// The item was processed: the node drops its copy. Returns the item. Fails with
+    /// `ValueError` if the lease had already ended (its session ended first, and the item
+    /// went back to the queue: someone else will process it again).
+    pub async fn ack(mut self) -> Result<T> {
+        let item = self.item.take();
+        let h = &self.handle;
+        h.conn.call::<_, ()>(h.id, "ack", &(self.receipt,)).await?;
+        item.ok_or_else(|| crate::Error::Protocol("a lease without its item".into()))
+    }
+
+    /// Gives the item back to the front of the queue now, and waits for the node.
+    pub async fn nack(mut self) -> Result<()> {
+        self.item = None;
+        let h = &self.handle;
+        h.conn.call(h.id, "nack", &(self.receipt,)).await
+    }
+}
+
+impl<T> std::ops::Deref for LeasedItem<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // Present until `ack` or `nack` consumes the lease.
+        self.item.as_ref().expect("a live lease holds its item")
+    }
+}
+
+impl<T> Drop for LeasedItem<T> {
+    fn drop(&mut self) {
+        if self.item.is_some() {
+            let h = &self.handle;
+            h.conn.forget(h.id, "nack", &(self.receipt,));
+        }
+    }
 }
 
 impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
@@ -65,6 +127,50 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
             .call_undoable(h.id, "get_nowait", &(), self.unget())
             .await;
         none_on(r, ErrorKind::Empty)
+    }
+
+    /// A late lease goes back: `nack(receipt)` with the answer's receipt.
+    fn nack_late_lease(&self) -> Undo {
+        Undo::release_element(self.handle.id, "nack", 0)
+    }
+
+    fn lease(&self, (receipt, item): (u64, T)) -> LeasedItem<T> {
+        LeasedItem {
+            handle: self.handle.clone(),
+            receipt,
+            item: Some(item),
+        }
+    }
+
+    /// Waits for an item and takes it on a lease (at-least-once; see the type's docs).
+    pub async fn get_lease(&self) -> Result<LeasedItem<T>> {
+        let h = &self.handle;
+        let answer = h
+            .conn
+            .call_undoable(h.id, "get_lease", &(), self.nack_late_lease())
+            .await?;
+        Ok(self.lease(answer))
+    }
+
+    /// As [`get_lease`](Self::get_lease), up to `timeout`: `None` if no item came.
+    pub async fn get_lease_timeout(&self, timeout: Duration) -> Result<Option<LeasedItem<T>>> {
+        let h = &self.handle;
+        let args = (true, timeout.as_secs_f64());
+        let r = h
+            .conn
+            .call_undoable(h.id, "get_lease", &args, self.nack_late_lease())
+            .await;
+        Ok(none_on(r, ErrorKind::Empty)?.map(|answer| self.lease(answer)))
+    }
+
+    /// Takes the front item on a lease if there is one now.
+    pub async fn try_get_lease(&self) -> Result<Option<LeasedItem<T>>> {
+        let h = &self.handle;
+        let r = h
+            .conn
+            .call_undoable(h.id, "get_lease", &(false,), self.nack_late_lease())
+            .await;
+        Ok(none_on(r, ErrorKind::Empty)?.map(|answer| self.lease(answer)))
     }
 
     /// `q.qsize()`.

@@ -60,6 +60,9 @@ pub enum Handover {
     /// A unit the caller holds through a guard until it gives it back or its session
     /// ends (a semaphore lease): it is released and taken off the session's books.
     Lease,
+    /// An item lent out with a receipt (a queue `get_lease`): the lease is cancelled and
+    /// the item goes back to the front.
+    LeasedItem,
 }
 
 /// A call parked on an object: the half of its answer channel the session keeps.

@@ -4,9 +4,15 @@
 //! Hand-off is direct: a `put` with getters waiting answers the first getter with the item
 //! (it never sits in the queue). If that getter has gone, the item goes to the next, or
 //! into the queue: an item is never handed to a caller that is gone.
+//!
+//! # Leases
+//! `get_lease` hands an item out with a receipt and keeps a copy: `ack(receipt)` drops it
+//! (the item was processed), `nack(receipt)` puts it back at the front, and so does the end
+//! of the holder's session. A consumer killed mid-item loses nothing: at-least-once. A
+//! leased item keeps its slot in a bounded queue, so it can always come back.
 
 use parking_lot::Mutex;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use syncman_protocol::{Args, ErrorKind, RemoteError};
@@ -17,7 +23,7 @@ use crate::node::object::{
     WithdrawReason, Withdrawal,
 };
 use crate::node::wait::WaitQueue;
-use syncman_protocol::value::encode;
+use syncman_protocol::value::{encode, split_array};
 
 const METHODS: &[MethodSpec] = &[
     ("put", 1, 3),
@@ -32,16 +38,67 @@ const METHODS: &[MethodSpec] = &[
     // syncman's own: a client whose `get` was answered after it gave up returns the item
     // to the front (bounds are ignored: the item was in the queue a moment ago).
     ("unget", 1, 1),
+    // syncman's own: at-least-once gets (module docs).
+    ("get_lease", 0, 2),
+    ("ack", 1, 1),
+    ("nack", 1, 1),
 ];
+
+/// What a parked get wants.
+#[derive(Clone, Copy)]
+struct Want {
+    /// The largest item its caller can receive.
+    limit: usize,
+    /// Whether it takes the item on a lease.
+    lease: bool,
+}
+
+/// An item lent out by `get_lease`, until acknowledged or given back.
+struct Lease {
+    session: SessionId,
+    item: Bytes,
+}
 
 #[derive(Default)]
 struct State {
     items: VecDeque<Bytes>,
-    /// Parked gets, each with the largest item its caller can receive.
-    getters: WaitQueue<usize>,
+    getters: WaitQueue<Want>,
     putters: WaitQueue<Bytes>,
     joiners: WaitQueue<()>,
     unfinished: u64,
+    /// Items lent out, by receipt; in receipt order, so the oldest goes back first.
+    leases: BTreeMap<u64, Lease>,
+    last_receipt: u64,
+}
+
+impl State {
+    /// Lends `item` to `session`: the answer `[receipt, item]`.
+    fn lend(&mut self, session: SessionId, item: Bytes) -> (u64, Bytes) {
+        self.last_receipt += 1;
+        let receipt = self.last_receipt;
+        let answer = encode::array([encode::int(receipt as i128), item.clone()].iter());
+        self.leases.insert(receipt, Lease { session, item });
+        (receipt, answer)
+    }
+
+    /// Puts returned items back at the front, oldest first, each to a waiting getter if
+    /// there is one.
+    fn give_back(&mut self, items: impl IntoIterator<Item = Bytes>) {
+        let mut kept: Vec<Bytes> = items
+            .into_iter()
+            .filter_map(|item| hand_off(self, item))
+            .collect();
+        while let Some(item) = kept.pop() {
+            self.items.push_front(item);
+        }
+    }
+}
+
+fn no_such_lease(receipt: u64) -> RemoteError {
+    RemoteError::value_error(format!(
+        "no lease {receipt}: already acknowledged or given back (its session ended, \
+         and the item went back to the queue)"
+    ))
 }
 
 pub struct Queue {
@@ -77,8 +134,9 @@ impl Queue {
         })
     }
 
+    /// Leased items keep their slots, so they can always come back.
     fn is_full(&self, st: &State) -> bool {
-        self.maxsize > 0 && st.items.len() >= self.maxsize
+        self.maxsize > 0 && st.items.len() + st.leases.len() >= self.maxsize
     }
 
     /// Adds a new item: to the first getter still there, else to the back of the queue.
@@ -114,24 +172,58 @@ impl Queue {
         }
     }
 
-    fn get(&self, wait: Wait, ctx: &CallCtx) -> Outcome {
+    fn get(&self, wait: Wait, ctx: &mut CallCtx, lease: bool) -> Outcome {
+        if lease {
+            // Whether answered now or later, the session may hold a lease here.
+            ctx.holds_state = true;
+        }
         let mut st = self.state.lock();
         if let Some(front) = st.items.front() {
             // An item the caller could not receive stays at the front.
             if let Err(too_large) = ctx.check_fits(front) {
                 return Outcome::Ready(Err(too_large));
             }
-            let item = st.items.pop_front();
-            self.admit_putters(&mut st);
-            return Outcome::Ready(item.ok_or_else(empty));
+            let Some(item) = st.items.pop_front() else {
+                return Outcome::Ready(Err(empty()));
+            };
+            let answer = if lease {
+                st.lend(ctx.session, item).1
+            } else {
+                self.admit_putters(&mut st);
+                item
+            };
+            return Outcome::Ready(Ok(answer));
         }
         match wait {
             Wait::No => Outcome::Ready(Err(empty())),
             Wait::Until(deadline) => {
-                st.getters
-                    .park(ctx, ctx.reply_limit, deadline, Handover::Item)
+                let want = Want {
+                    limit: ctx.reply_limit,
+                    lease,
+                };
+                let handover = if lease {
+                    Handover::LeasedItem
+                } else {
+                    Handover::Item
+                };
+                st.getters.park(ctx, want, deadline, handover)
             }
         }
+    }
+
+    /// Ends a lease: `ack` drops the item (its slot frees), `nack` puts it back in front.
+    fn settle(&self, receipt: u64, processed: bool) -> Result<Outcome, RemoteError> {
+        let mut st = self.state.lock();
+        let lease = st
+            .leases
+            .remove(&receipt)
+            .ok_or_else(|| no_such_lease(receipt))?;
+        if processed {
+            self.admit_putters(&mut st);
+        } else {
+            st.give_back([lease.item]);
+        }
+        Ok(Outcome::Ready(Ok(encode::nil())))
     }
 
     fn dispatch(
@@ -149,9 +241,22 @@ impl Queue {
             "put_nowait" => self.put(args.raw("item")?, Wait::No, ctx),
             "get" => {
                 let wait = block_timeout(&mut args, false)?;
-                self.get(wait, ctx)
+                self.get(wait, ctx, false)
             }
-            "get_nowait" => self.get(Wait::No, ctx),
+            "get_nowait" => self.get(Wait::No, ctx, false),
+            "get_lease" => {
+                let wait = block_timeout(&mut args, false)?;
+                self.get(wait, ctx, true)
+            }
+            "ack" | "nack" => {
+                let receipt = args
+                    .value("receipt")?
+                    .as_int()
+                    .and_then(|r| u64::try_from(r).ok())
+                    .ok_or_else(|| RemoteError::type_error("a receipt is a positive integer"))?;
+                args.finish()?;
+                self.settle(receipt, method == "ack")?
+            }
             "unget" => {
                 let item = args.raw("item")?;
                 let mut st = self.state.lock();
@@ -234,16 +339,39 @@ impl SharedObject for Queue {
     fn undelivered(&self, handover: Handover, _session: SessionId, reply: Reply) {
         // An item handed to a getter that never received it goes to the next getter or
         // back to the front. It stays counted as unfinished, as it was when put.
-        if let (Handover::Item, Ok(item)) = (handover, reply) {
-            let mut st = self.state.lock();
-            if let Some(item) = hand_off(&mut st, item) {
-                st.items.push_front(item);
+        let Ok(answer) = reply else { return };
+        let mut st = self.state.lock();
+        match handover {
+            Handover::Item => st.give_back([answer]),
+            // `[receipt, item]`: the lease ends and its item goes back.
+            Handover::LeasedItem => {
+                if let Some(lease) = receipt_of(&answer).and_then(|r| st.leases.remove(&r)) {
+                    st.give_back([lease.item]);
+                }
             }
+            _ => {}
         }
+    }
+
+    fn session_ended(&self, session: SessionId) {
+        let mut st = self.state.lock();
+        let receipts: Vec<u64> = st
+            .leases
+            .iter()
+            .filter(|(_, lease)| lease.session == session)
+            .map(|(&receipt, _)| receipt)
+            .collect();
+        let items: Vec<Bytes> = receipts
+            .iter()
+            .filter_map(|r| st.leases.remove(r))
+            .map(|lease| lease.item)
+            .collect();
+        st.give_back(items);
     }
 
     fn closed(&self) {
         let mut st = self.state.lock();
+        st.leases.clear();
         st.getters.close_all();
         st.putters.close_all();
         st.joiners.close_all();
@@ -257,22 +385,36 @@ impl SharedObject for Queue {
     fn describe(&self) -> String {
         let st = self.state.lock();
         format!(
-            "{}, {} items, {} getters and {} putters waiting",
+            "{}, {} items, {} leased, {} getters and {} putters waiting",
             self.typeid,
             st.items.len(),
+            st.leases.len(),
             st.getters.len(),
             st.putters.len()
         )
     }
 }
 
-/// Gives `item` to the first parked getter whose caller is still there; returns it if
-/// there is none. A getter that could not receive the item (over its connection's frame
-/// limit) is answered with that error instead, and the item goes on to the next.
+/// Gives `item` to the first parked getter whose caller is still there (on a lease, if it
+/// asked for one); returns it if there is none. A getter that could not receive the item
+/// (over its connection's frame limit) is answered with that error instead, and the item
+/// goes on to the next.
 fn hand_off(st: &mut State, mut item: Bytes) -> Option<Bytes> {
     while let Some(getter) = st.getters.pop_front() {
-        if let Err(too_large) = fits(item.len(), getter.want) {
+        if let Err(too_large) = fits(item.len(), getter.want.limit) {
             let _ = getter.answer(Err(too_large));
+            continue;
+        }
+        if getter.want.lease {
+            let (receipt, answer) = st.lend(getter.session, item);
+            match getter.answer(Ok(answer)) {
+                Ok(()) => return None,
+                // Its caller is gone: the lease never began.
+                Err(_) => match st.leases.remove(&receipt) {
+                    Some(lease) => item = lease.item,
+                    None => return None,
+                },
+            }
             continue;
         }
         match getter.answer(Ok(item)) {
@@ -283,6 +425,13 @@ fn hand_off(st: &mut State, mut item: Bytes) -> Option<Bytes> {
         }
     }
     Some(item)
+}
+
+/// The receipt in a `get_lease` answer, `[receipt, item]`.
+fn receipt_of(answer: &Bytes) -> Option<u64> {
+    let parts = split_array(answer).ok()??;
+    let receipt = syncman_protocol::value::decode(parts.first()?).ok()?;
+    receipt.as_int().and_then(|r| u64::try_from(r).ok())
 }
 
 #[cfg(test)]
@@ -394,6 +543,122 @@ mod tests {
         assert_eq!(
             ready(q.call("get", Args::empty(), &mut ctx)).unwrap(),
             int(2)
+        );
+    }
+
+    /// `[receipt, item]` from a `get_lease` answer.
+    fn lease_of(answer: Bytes) -> (u64, Value) {
+        match syncman_protocol::value::decode(&answer).unwrap() {
+            Value::Array(parts) => match parts.as_slice() {
+                [Value::Int(r), item] => (*r as u64, item.clone()),
+                other => panic!("not a lease: {other:?}"),
+            },
+            other => panic!("not a lease: {other:?}"),
+        }
+    }
+
+    fn receipt_arg(receipt: u64) -> Args {
+        args(&[Value::Int(receipt as i128)])
+    }
+
+    #[test]
+    fn a_lease_is_acknowledged_once() {
+        let q = Queue::new(Args::empty(), false).unwrap();
+        let mut ctx = CallCtx::new(1);
+        ready(q.call("put", args(&[Value::Int(1)]), &mut ctx)).unwrap();
+        let (receipt, item) =
+            lease_of(ready(q.call("get_lease", Args::empty(), &mut ctx)).unwrap());
+        assert_eq!(item, Value::Int(1));
+        assert!(ctx.holds_state, "the session must be told it holds a lease");
+        assert_eq!(
+            ready(q.call("qsize", Args::empty(), &mut ctx)).unwrap(),
+            int(0)
+        );
+        ready(q.call("ack", receipt_arg(receipt), &mut ctx)).unwrap();
+        let again = ready(q.call("ack", receipt_arg(receipt), &mut ctx)).unwrap_err();
+        assert_eq!(again.kind, ErrorKind::ValueError);
+        // Acknowledged items never come back.
+        q.session_ended(1);
+        assert_eq!(
+            ready(q.call("qsize", Args::empty(), &mut ctx)).unwrap(),
+            int(0)
+        );
+    }
+
+    #[test]
+    fn a_departed_sessions_leases_go_back_to_the_front_in_order() {
+        let q = Queue::new(Args::empty(), false).unwrap();
+        let (mut a, mut b) = (CallCtx::new(1), CallCtx::new(2));
+        for i in 1..=4 {
+            ready(q.call("put", args(&[Value::Int(i)]), &mut a)).unwrap();
+        }
+        let first = lease_of(ready(q.call("get_lease", Args::empty(), &mut a)).unwrap());
+        let second = lease_of(ready(q.call("get_lease", Args::empty(), &mut b)).unwrap());
+        let third = lease_of(ready(q.call("get_lease", Args::empty(), &mut a)).unwrap());
+        assert_eq!(
+            (first.1, second.1, third.1),
+            (Value::Int(1), Value::Int(2), Value::Int(3))
+        );
+        q.session_ended(1);
+        // a's two items are back in front, oldest first; b's lease stands.
+        for want in [1, 3, 4] {
+            assert_eq!(
+                ready(q.call("get_nowait", Args::empty(), &mut b)).unwrap(),
+                int(want)
+            );
+        }
+        ready(q.call("nack", receipt_arg(second.0), &mut b)).unwrap();
+        assert_eq!(
+            ready(q.call("get_nowait", Args::empty(), &mut b)).unwrap(),
+            int(2)
+        );
+        // a's receipts are void now.
+        let late = ready(q.call("ack", receipt_arg(first.0), &mut a)).unwrap_err();
+        assert_eq!(late.kind, ErrorKind::ValueError);
+    }
+
+    #[test]
+    fn a_leased_item_keeps_its_slot_in_a_bounded_queue() {
+        let q = Queue::new(args(&[Value::Int(1)]), false).unwrap();
+        let mut ctx = CallCtx::new(1);
+        ready(q.call("put", args(&[Value::Int(1)]), &mut ctx)).unwrap();
+        let (receipt, _) = lease_of(ready(q.call("get_lease", Args::empty(), &mut ctx)).unwrap());
+        let full = ready(q.call("put_nowait", args(&[Value::Int(2)]), &mut ctx)).unwrap_err();
+        assert_eq!(full.kind, ErrorKind::Full);
+        let mut putter = park(q.call("put", args(&[Value::Int(2)]), &mut ctx));
+        ready(q.call("ack", receipt_arg(receipt), &mut ctx)).unwrap();
+        assert!(
+            putter.reply.try_recv().unwrap().is_ok(),
+            "the freed slot admits the putter"
+        );
+        assert_eq!(
+            ready(q.call("get_nowait", Args::empty(), &mut ctx)).unwrap(),
+            int(2)
+        );
+    }
+
+    #[test]
+    fn a_parked_lease_is_handed_over_once_and_an_undelivered_one_comes_back() {
+        let q = Queue::new(Args::empty(), false).unwrap();
+        let mut ctx = CallCtx::new(1);
+        let gone = park(q.call("get_lease", Args::empty(), &mut ctx));
+        drop(gone.reply);
+        let mut live = park(q.call("get_lease", Args::empty(), &mut ctx));
+        assert_eq!(live.handover, Handover::LeasedItem);
+        ready(q.call("put", args(&[Value::Int(7)]), &mut ctx)).unwrap();
+        let answer = live.reply.try_recv().unwrap();
+        let (receipt, item) = lease_of(answer.clone().unwrap());
+        assert_eq!(item, Value::Int(7));
+        // Only the live getter's lease exists: the gone one's never began.
+        assert_eq!(q.state.lock().leases.len(), 1);
+        // Its caller gave up after the answer was decided: the item goes back.
+        q.undelivered(live.handover, 1, answer);
+        assert!(q.state.lock().leases.is_empty());
+        let void = ready(q.call("ack", receipt_arg(receipt), &mut ctx)).unwrap_err();
+        assert_eq!(void.kind, ErrorKind::ValueError);
+        assert_eq!(
+            ready(q.call("get_nowait", Args::empty(), &mut ctx)).unwrap(),
+            int(7)
         );
     }
 }
