@@ -12,5 +12,6 @@ mod integration {
     pub mod lifecycle;
     pub mod objects;
     pub mod processes;
+    pub mod quotas;
     pub mod registered;
 }

@@ -30,11 +30,12 @@ use syncman_protocol::value::split_array;
 use syncman_protocol::{FrameCodec, RemoteError};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, ToSocketAddrs};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio_util::codec::{Framed, FramedRead};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::outgoing::{outgoing, Outgoing, WeakOutgoing};
 
 /// Connection settings; each field says its default.
 #[derive(Debug, Clone)]
@@ -50,6 +51,10 @@ pub struct ConnectOptions {
     /// notices. The node keeps it within its bounds (1 s to 300 s by default). `None`: no
     /// heartbeat; the session lasts as long as the connection. Default 10 s.
     pub heartbeat_ttl: Option<Duration>,
+    /// Bytes of requests queued for the socket at most: past it, calls wait for room
+    /// (back-pressure) instead of queueing without limit while the node or the network is
+    /// slower than the program. Default 64 MiB.
+    pub max_outgoing_bytes: usize,
 }
 
 impl Default for ConnectOptions {
@@ -58,6 +63,7 @@ impl Default for ConnectOptions {
             max_frame: syncman_protocol::DEFAULT_MAX_FRAME,
             connect_timeout: Duration::from_secs(10),
             heartbeat_ttl: Some(Duration::from_secs(10)),
+            max_outgoing_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -276,7 +282,7 @@ fn serde_args<A: Serialize + ?Sized>(
 
 /// Sends an undo for an answer nobody took. A `false`/nil answer granted nothing; an error
 /// handed out nothing.
-fn run_undo(out: &mpsc::UnboundedSender<Bytes>, max_frame: usize, undo: &Undo, result: Reply) {
+fn run_undo(out: &Outgoing, max_frame: usize, undo: &Undo, result: Reply) {
     let Ok(value) = result else { return };
     if undo.ignore_falsy && matches!(&value[..], [0xc2] | [0xc0]) {
         return;
@@ -308,7 +314,7 @@ fn run_undo(out: &mpsc::UnboundedSender<Bytes>, max_frame: usize, undo: &Undo, r
         Ok(())
     });
     if let Ok(frame) = frame {
-        let _ = out.send(frame);
+        let _ = out.send_now(frame);
     }
 }
 
@@ -318,7 +324,7 @@ fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<R> {
 }
 
 pub(crate) struct Connection {
-    outgoing: mpsc::UnboundedSender<Bytes>,
+    outgoing: Outgoing,
     pending: Arc<Pending>,
     next_id: AtomicU64,
     /// The largest request sent: the client's own limit and the node's, the smaller.
@@ -344,7 +350,7 @@ const LINGER: Duration = Duration::from_secs(5);
 async fn read_replies(
     mut reader: FramedRead<tokio::net::tcp::OwnedReadHalf, SkippingFrameCodec>,
     routes: Arc<Pending>,
-    out: mpsc::UnboundedSender<Bytes>,
+    out: Outgoing,
     max_frame: usize,
     closing: CancellationToken,
     lost: CancellationToken,
@@ -454,7 +460,7 @@ impl Connection {
         let mut reader = FramedRead::new(rd, SkippingFrameCodec::new(opts.max_frame));
         reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
         let pending = Arc::new(Pending::default());
-        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        let (tx, mut rx) = outgoing(opts.max_outgoing_bytes);
 
         // Writer: coalesce whatever requests are queued into one write. It stops when every
         // sender is gone (the handles and the reader), or when the reader has lost the
@@ -478,13 +484,15 @@ impl Connection {
                     buf.put_slice(&first);
                     while buf.len() < 64 * 1024 {
                         match rx.try_recv() {
-                            Ok(more) => buf.put_slice(&more),
-                            Err(_) => break,
+                            Some(more) => buf.put_slice(&more),
+                            None => break,
                         }
                     }
+                    let len = buf.len();
                     if wr.write_all_buf(&mut buf).await.is_err() {
                         break;
                     }
+                    rx.written(len);
                     written += 1;
                     writes.store(written, Ordering::Relaxed);
                 }
@@ -589,6 +597,12 @@ impl Connection {
     ) -> Result<Bytes> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = request_frame(id, object, method, self.max_frame, write_args)?;
+        // Room first: a call dropped while it waits for room has sent and left nothing.
+        let room = self
+            .outgoing
+            .reserve(frame.len())
+            .await
+            .map_err(|_| self.pending.lock().closed_error())?;
         let (tx, rx) = oneshot::channel();
         {
             let mut calls = self.pending.lock();
@@ -604,7 +618,7 @@ impl Connection {
             undo,
             rx: Some(rx),
         };
-        if self.outgoing.send(frame).is_err() {
+        if room.send(frame).is_err() {
             guard.disarm();
             return Err(Error::Disconnected);
         }
@@ -621,7 +635,7 @@ impl Connection {
         if let Ok(frame) =
             request_frame(FORGET_ID, object, method, self.max_frame, serde_args(args))
         {
-            let _ = self.outgoing.send(frame);
+            let _ = self.outgoing.send_now(frame);
         }
     }
 
@@ -630,7 +644,7 @@ impl Connection {
         let mut frame = FrameBuilder::default();
         message::encode_release(&mut frame, object);
         if let Ok(frame) = frame.finish(self.max_frame) {
-            let _ = self.outgoing.send(frame);
+            let _ = self.outgoing.send_now(frame);
         }
     }
 
@@ -638,12 +652,17 @@ impl Connection {
         let mut frame = FrameBuilder::default();
         message::encode_cancel(&mut frame, id);
         if let Ok(frame) = frame.finish(self.max_frame) {
-            let _ = self.outgoing.send(frame);
+            let _ = self.outgoing.send_now(frame);
         }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.pending.lock().closed || self.outgoing.is_closed()
+    }
+
+    /// Bytes of requests queued and not yet written to the socket.
+    pub(crate) fn outgoing_bytes(&self) -> usize {
+        self.outgoing.queued_bytes()
     }
 }
 
@@ -653,7 +672,7 @@ impl Connection {
 /// keeps the connection open, and it stops once the writer can take no more.
 async fn heartbeat(
     ttl: Duration,
-    out: mpsc::WeakUnboundedSender<Bytes>,
+    out: WeakOutgoing,
     writes: Arc<AtomicU64>,
     lost: CancellationToken,
 ) {
@@ -679,7 +698,7 @@ async fn heartbeat(
         }
         match out.upgrade() {
             // The beat's own write is not a sign of other traffic.
-            Some(out) if out.send(frame.clone()).is_ok() => writes_at_last_tick = writes + 1,
+            Some(out) if out.send_now(frame.clone()).is_ok() => writes_at_last_tick = writes + 1,
             _ => return,
         }
     }

@@ -32,6 +32,7 @@ pub mod blocking;
 mod connection;
 pub mod error;
 mod manager;
+mod outgoing;
 pub mod proxy;
 
 pub use connection::ConnectOptions;

@@ -36,6 +36,12 @@ pub struct Status {
     pub version: String,
     pub sessions: u64,
     pub objects: Vec<ObjectStatus>,
+    /// Bytes the node's objects hold (encoded keys, values and items), if it counts them.
+    #[serde(default)]
+    pub bytes: Option<u64>,
+    /// The most they may hold (`--max-bytes`).
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -83,6 +89,13 @@ impl Manager {
         Ok(Manager {
             conn: Arc::new(conn),
         })
+    }
+
+    /// Bytes of requests queued and not yet written to the socket: at most
+    /// [`ConnectOptions::max_outgoing_bytes`] (plus small fire-and-forget frames, and one
+    /// frame larger than the whole room), as calls wait for room beyond it.
+    pub fn outgoing_bytes(&self) -> usize {
+        self.conn.outgoing_bytes()
     }
 
     /// A call to the node itself.

@@ -55,6 +55,17 @@ pub struct Config {
     pub reply_queue_bytes: usize,
     /// How long shutdown waits for connections to flush their replies. Default 5 s.
     pub drain_timeout: Duration,
+    /// Objects the node holds at most; creating one more fails with `MemoryError`.
+    /// Default 1 000 000.
+    pub max_objects: usize,
+    /// Anonymous objects one session may hold references to at once (named objects count
+    /// only towards `max_objects`); beyond it `create` fails with `MemoryError`. Default
+    /// 100 000.
+    pub max_objects_per_session: usize,
+    /// Bytes all objects may hold, counted as the encoded size of their keys, values and
+    /// items, including the items of parked `put`s; a call that would hold more fails with
+    /// `MemoryError` and changes nothing. Default a quarter of the machine's memory.
+    pub max_bytes: usize,
     /// Bounds on the heartbeat deadline a client may ask for in its hello: a client that
     /// heartbeats and then falls silent this long (a stopped or wedged process, whose
     /// kernel still answers TCP keepalive) loses its session and what it held. Clients
@@ -83,6 +94,29 @@ impl Config {
     pub const DEFAULT_REPLY_QUEUE: usize = 1024;
     /// Default of [`Config::reply_queue_bytes`].
     pub const DEFAULT_REPLY_QUEUE_BYTES: usize = 64 * 1024 * 1024;
+    /// Default of [`Config::max_objects`].
+    pub const DEFAULT_MAX_OBJECTS: usize = 1_000_000;
+    /// Default of [`Config::max_objects_per_session`].
+    pub const DEFAULT_MAX_OBJECTS_PER_SESSION: usize = 100_000;
+
+    /// Default of [`Config::max_bytes`]: a quarter of the machine's physical memory (1 GiB
+    /// where it cannot be read), and at least 64 MiB.
+    pub fn default_max_bytes() -> usize {
+        // SAFETY: sysconf has no preconditions; it returns -1 for an unknown name.
+        let (pages, page) = unsafe {
+            (
+                libc::sysconf(libc::_SC_PHYS_PAGES),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        let physical = if pages > 0 && page > 0 {
+            (pages as u128 * page as u128).min(usize::MAX as u128) as usize
+        } else {
+            4 << 30
+        };
+        (physical / 4).max(64 << 20)
+    }
+
     /// Default of [`Config::drain_timeout`].
     pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
     /// Default of [`Config::heartbeat_ttl_bounds`].
@@ -106,6 +140,9 @@ impl Config {
             reply_queue_bytes: Self::DEFAULT_REPLY_QUEUE_BYTES,
             drain_timeout: Self::DEFAULT_DRAIN_TIMEOUT,
             heartbeat_ttl_bounds: Self::DEFAULT_HEARTBEAT_TTL_BOUNDS,
+            max_objects: Self::DEFAULT_MAX_OBJECTS,
+            max_objects_per_session: Self::DEFAULT_MAX_OBJECTS_PER_SESSION,
+            max_bytes: Self::default_max_bytes(),
         }
     }
 
@@ -128,6 +165,11 @@ impl Config {
         if low.is_zero() || low > high {
             return Err(ConfigError(
                 "heartbeat_ttl_bounds must be positive and in order".into(),
+            ));
+        }
+        if self.max_objects == 0 || self.max_objects_per_session == 0 {
+            return Err(ConfigError(
+                "max_objects and max_objects_per_session must be at least 1".into(),
             ));
         }
         if self.first_answer_timeout.is_zero() {
@@ -171,6 +213,9 @@ impl std::fmt::Debug for Config {
             reply_queue_bytes,
             drain_timeout,
             heartbeat_ttl_bounds,
+            max_objects,
+            max_objects_per_session,
+            max_bytes,
         } = self;
         let key = if authkey.is_empty() {
             "<empty>"
@@ -193,6 +238,9 @@ impl std::fmt::Debug for Config {
             .field("reply_queue_bytes", reply_queue_bytes)
             .field("drain_timeout", drain_timeout)
             .field("heartbeat_ttl_bounds", heartbeat_ttl_bounds)
+            .field("max_objects", max_objects)
+            .field("max_objects_per_session", max_objects_per_session)
+            .field("max_bytes", max_bytes)
             .finish()
     }
 }

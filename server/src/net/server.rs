@@ -62,7 +62,12 @@ impl ServerBuilder {
     }
 
     pub fn build(self) -> Result<Server, ConfigError> {
-        Server::with_backend(self.config, MemoryBackend::new(self.registry))
+        let backend = MemoryBackend::with_limits(
+            self.registry,
+            self.config.max_objects,
+            self.config.max_bytes,
+        );
+        Server::with_backend(self.config, backend)
     }
 }
 

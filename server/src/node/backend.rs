@@ -96,6 +96,11 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Sessions open now.
     fn live_sessions(&self) -> impl Future<Output = usize> + Send;
+
+    /// Bytes the objects hold now and the most they may hold, if this backend counts them.
+    fn bytes_held(&self) -> Option<(usize, usize)> {
+        None
+    }
 }
 
 /// Issues a lock's fencing tokens, each larger than every one before, so that a resource

@@ -13,6 +13,7 @@ use parking_lot::RwLock;
 use syncman_protocol::{Args, RemoteError};
 
 use super::backend::{no_such_object, Backend, FencingTokens, ObjectId, ObjectInfo};
+use super::budget::{memory_error, ByteBudget};
 use super::object::{SessionId, SharedObject};
 use super::registry::Registry;
 
@@ -35,11 +36,22 @@ pub struct MemoryBackend {
     next_id: AtomicU64,
     next_session: AtomicU64,
     live_sessions: AtomicUsize,
+    /// The most objects the table may hold.
+    max_objects: usize,
+    /// What all objects may hold, in bytes.
+    budget: Arc<ByteBudget>,
 }
 
 impl MemoryBackend {
-    /// An empty node that creates objects of the typeids in `registry`.
+    /// An empty node that creates objects of the typeids in `registry`, without limits on
+    /// objects or bytes (see [`MemoryBackend::with_limits`]).
     pub fn new(registry: Registry) -> Self {
+        Self::with_limits(registry, usize::MAX, usize::MAX)
+    }
+
+    /// An empty node holding at most `max_objects` objects and `max_bytes` bytes in them;
+    /// beyond either, creating or growing fails with `MemoryError`.
+    pub fn with_limits(registry: Registry, max_objects: usize, max_bytes: usize) -> Self {
         MemoryBackend {
             registry,
             table: RwLock::default(),
@@ -47,7 +59,32 @@ impl MemoryBackend {
             next_id: AtomicU64::new(1),
             next_session: AtomicU64::new(1),
             live_sessions: AtomicUsize::new(0),
+            max_objects,
+            budget: ByteBudget::new(max_bytes),
         }
+    }
+
+    /// The node's byte budget: what its objects hold now, and the limit.
+    pub fn budget(&self) -> &ByteBudget {
+        &self.budget
+    }
+
+    /// A new object of `typeid`, charged to the byte budget.
+    fn construct(&self, typeid: &str, ctor: Args) -> Result<Arc<dyn SharedObject>, RemoteError> {
+        let object = self.registry.construct(typeid, ctor)?;
+        object.bind_budget(&self.budget)?;
+        Ok(object)
+    }
+
+    /// `MemoryError` if the table is full.
+    fn check_room(&self, table: &Table) -> Result<(), RemoteError> {
+        if table.objects.len() >= self.max_objects {
+            return Err(memory_error(format!(
+                "the node holds its maximum of {} objects (see --max-objects)",
+                self.max_objects
+            )));
+        }
+        Ok(())
     }
 
     /// The typeids this node creates, for an embedding program to add its own.
@@ -76,14 +113,16 @@ impl Backend for MemoryBackend {
     }
 
     async fn create(&self, typeid: &str, ctor: Args) -> Result<ObjectId, RemoteError> {
-        let object = self.registry.construct(typeid, ctor)?;
+        let object = self.construct(typeid, ctor)?;
+        let mut table = self.table.write();
+        self.check_room(&table)?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = Entry {
             object,
             name: None,
             refs: 1,
         };
-        self.table.write().objects.insert(id, entry);
+        table.objects.insert(id, entry);
         Ok(id)
     }
 
@@ -97,7 +136,7 @@ impl Backend for MemoryBackend {
             return Ok((id, false));
         }
         // Construct outside the lock; a racing creator may win, then ours is dropped.
-        let object = self.registry.construct(typeid, ctor)?;
+        let object = self.construct(typeid, ctor)?;
         let mut table = self.table.write();
         if let Some(&id) = table.names.get(name) {
             return match table.objects.get(&id).map(|e| e.object.typeid()) {
@@ -106,6 +145,7 @@ impl Backend for MemoryBackend {
                 None => Err(RemoteError::runtime_error("object table inconsistent")),
             };
         }
+        self.check_room(&table)?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         table.names.insert(name.to_owned(), id);
         let entry = Entry {
@@ -223,6 +263,10 @@ impl Backend for MemoryBackend {
 
     async fn live_sessions(&self) -> usize {
         self.live_sessions.load(Ordering::Relaxed)
+    }
+
+    fn bytes_held(&self) -> Option<(usize, usize)> {
+        Some((self.budget.used(), self.budget.limit()))
     }
 }
 

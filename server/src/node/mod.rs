@@ -10,8 +10,10 @@
 //! - [`backend`]: the seam to where objects and sessions live; [`memory`] is the in-memory
 //!   implementation, [`registry`] its typeid → constructor map.
 //! - [`objects`]: the built-in types, one file each.
+//! - [`budget`]: the bytes all objects may hold, and each object's share.
 
 pub mod backend;
+pub mod budget;
 pub mod memory;
 pub mod object;
 pub mod objects;

@@ -3,11 +3,14 @@
 //! arguments arrive as [`Args`] and results leave as encoded values.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use syncman_protocol::{Args, ErrorKind, RemoteError};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+
+use super::budget::ByteBudget;
 
 /// A method's result: an encoded value, or a Python-style error.
 pub type Reply = Result<Bytes, RemoteError>;
@@ -191,6 +194,13 @@ pub trait SharedObject: Send + Sync + 'static {
 
     /// The session ended: release whatever it holds here (locks, permits).
     fn session_ended(&self, _session: SessionId) {}
+
+    /// Charges what the object holds to the node's byte budget, and its growth from now on
+    /// (`node/budget.rs`); `MemoryError` if it does not fit, and the object is not added.
+    /// Types that hold no data keep the default.
+    fn bind_budget(&self, _budget: &Arc<ByteBudget>) -> Result<(), RemoteError> {
+        Ok(())
+    }
 
     /// The object left the table (deleted, or its last reference dropped): answer every
     /// parked call with `NotFound` so none waits on an object nobody can reach.

@@ -32,6 +32,7 @@ use tokio::time::Instant;
 use tracing::{debug, error};
 
 use super::backend::{no_such_object, Backend, ObjectId};
+use super::budget::memory_error;
 use super::object::{
     no_such_method, CallCtx, Handover, MethodSpec, Outcome, Parked, Reply, SessionId, SharedObject,
     WaiterId, WithdrawReason, Withdrawal,
@@ -300,6 +301,7 @@ impl<B: Backend> Session<B> {
 
     /// Creates an anonymous object this session holds once.
     pub async fn create(&mut self, typeid: &str, ctor: Args) -> Result<ObjectId, RemoteError> {
+        self.check_room_for_ref(None)?;
         let id = self.node.backend.create(typeid, ctor).await?;
         self.add_ref(id);
         Ok(id)
@@ -318,6 +320,7 @@ impl<B: Backend> Session<B> {
 
     /// Takes a reference on an object whose id came from elsewhere.
     pub async fn incref(&mut self, id: ObjectId) -> Result<(), RemoteError> {
+        self.check_room_for_ref(Some(id))?;
         self.node.backend.incref(id).await?;
         self.add_ref(id);
         Ok(())
@@ -338,6 +341,19 @@ impl<B: Backend> Session<B> {
                 object, "release of a reference this session does not hold"
             ),
         }
+    }
+
+    /// `MemoryError` if this session holds references to as many objects as it may, and
+    /// `object` (if given) is not one of them.
+    fn check_room_for_ref(&self, object: Option<ObjectId>) -> Result<(), RemoteError> {
+        let limit = self.node.config.max_objects_per_session;
+        if object.is_some_and(|id| self.refs.contains_key(&id)) || self.refs.len() < limit {
+            return Ok(());
+        }
+        Err(memory_error(format!(
+            "this connection holds its maximum of {limit} objects \
+             (see --max-objects-per-session)"
+        )))
     }
 
     fn add_ref(&mut self, object: ObjectId) {

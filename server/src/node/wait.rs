@@ -139,6 +139,11 @@ impl<T> WaitQueue<T> {
         self.waiters.drain().map(|(_, w)| w)
     }
 
+    /// The waiters, in arrival order.
+    pub fn iter(&self) -> impl Iterator<Item = &Waiter<T>> + '_ {
+        self.waiters.values()
+    }
+
     pub fn len(&self) -> usize {
         self.waiters.len()
     }

@@ -107,6 +107,21 @@ struct ServeArgs {
     #[arg(long, default_value_t = Config::DEFAULT_DRAIN_TIMEOUT.as_secs_f64())]
     drain_timeout: f64,
 
+    /// Objects the node holds at most; creating more fails with MemoryError.
+    #[arg(long, default_value_t = Config::DEFAULT_MAX_OBJECTS)]
+    max_objects: usize,
+
+    /// Anonymous objects one connection may hold at once; creating more fails with
+    /// MemoryError.
+    #[arg(long, default_value_t = Config::DEFAULT_MAX_OBJECTS_PER_SESSION)]
+    max_objects_per_session: usize,
+
+    /// Bytes all objects may hold (encoded keys, values and items, parked puts included);
+    /// a call that would hold more fails with MemoryError. Suffixes K, M, G (powers of
+    /// 1024). Default: a quarter of the machine's memory.
+    #[arg(long, value_parser = parse_bytes)]
+    max_bytes: Option<usize>,
+
     /// Seconds a client has to complete the handshake.
     #[arg(long, default_value_t = Config::DEFAULT_HANDSHAKE_TIMEOUT.as_secs_f64())]
     handshake_timeout: f64,
@@ -140,6 +155,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A byte count: digits with an optional K, M or G suffix (powers of 1024).
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
+        _ => (text, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        other => return Err(format!("unknown unit '{other}': use K, M or G")),
+    };
+    let n: usize = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a byte count"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("'{text}' is too large"))
 }
 
 fn load_authkey(authkey_file: Option<&PathBuf>, insecure_no_auth: bool) -> Result<Vec<u8>, String> {
@@ -190,6 +227,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             c.drain_timeout = drain_timeout;
             c.require_sha256 = args.require_sha256;
             c.release_on_disconnect = !args.keep_locks_on_disconnect;
+            c.max_objects = args.max_objects;
+            c.max_objects_per_session = args.max_objects_per_session;
+            if let Some(max_bytes) = args.max_bytes {
+                c.max_bytes = max_bytes;
+            }
         })
         .build()
         .map_err(|e| e.to_string())?;

@@ -63,10 +63,18 @@ fn text(v: Option<&Value>) -> String {
 /// Renders the status as a table for people.
 pub fn render(status: &Value) -> String {
     let mut out = format!(
-        "syncman {}: {} session(s)\n",
+        "syncman {}: {} session(s)",
         text(field(status, "version")),
         text(field(status, "sessions"))
     );
+    if let (Some(bytes), Some(max)) = (field(status, "bytes"), field(status, "max_bytes")) {
+        out.push_str(&format!(
+            ", {} of {} bytes held",
+            text(Some(bytes)),
+            text(Some(max))
+        ));
+    }
+    out.push('\n');
     let objects = match field(status, "objects") {
         Some(Value::Array(items)) => items.as_slice(),
         _ => &[],

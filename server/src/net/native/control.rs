@@ -111,13 +111,17 @@ async fn status<B: Backend>(node: &Node<B>) -> bytes::Bytes {
         })
         .collect();
     let sessions = backend.live_sessions().await;
-    Value::Map(vec![
+    let mut status = vec![
         (
             field("version"),
             Value::Str(env!("CARGO_PKG_VERSION").into()),
         ),
         (field("sessions"), Value::Int(sessions as i128)),
         (field("objects"), Value::Array(objects)),
-    ])
-    .to_bytes()
+    ];
+    if let Some((bytes, max_bytes)) = backend.bytes_held() {
+        status.push((field("bytes"), Value::Int(bytes as i128)));
+        status.push((field("max_bytes"), Value::Int(max_bytes as i128)));
+    }
+    Value::Map(status).to_bytes()
 }

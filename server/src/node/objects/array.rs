@@ -3,11 +3,13 @@
 //! store floats (an int assigned to a `'d'` array reads back as a float, as in Python).
 
 use parking_lot::Mutex;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use syncman_protocol::value::{decode, split_array};
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
+use crate::node::budget::{ByteBudget, HeldBytes};
 use crate::node::object::{unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject};
 use syncman_protocol::value::encode;
 
@@ -83,7 +85,13 @@ pub struct Array {
     typecode: String,
     kind: Kind,
     items: Mutex<Vec<Bytes>>,
+    /// Charged once: the array's length is fixed, and no element encodes to more than
+    /// [`MAX_ELEMENT_BYTES`].
+    held: Mutex<HeldBytes>,
 }
+
+/// The longest encoding of an array element (a 64-bit number: marker and 8 bytes).
+const MAX_ELEMENT_BYTES: usize = 9;
 
 impl Array {
     /// `Array(typecode, sequence)`.
@@ -97,10 +105,13 @@ impl Array {
             .iter()
             .map(|raw| coerce(kind, raw))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut held = HeldBytes::default();
+        held.force_grow(items.len() * MAX_ELEMENT_BYTES);
         Ok(Array {
             typecode,
             kind,
             items: Mutex::new(items),
+            held: Mutex::new(held),
         })
     }
 
@@ -146,6 +157,10 @@ impl SharedObject for Array {
 
     fn call(&self, method: &str, mut args: Args, _ctx: &mut CallCtx) -> Outcome {
         Outcome::Ready(self.dispatch(method, &mut args))
+    }
+
+    fn bind_budget(&self, budget: &Arc<ByteBudget>) -> Result<(), RemoteError> {
+        self.held.lock().bind(budget)
     }
 
     fn describe(&self) -> String {

@@ -3,12 +3,14 @@
 //! and only when they are not canonical already.
 
 use parking_lot::Mutex;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use hashlink::LinkedHashMap;
 use syncman_protocol::value::{canonical_key, decode, split_array, split_map};
 use syncman_protocol::{Args, RemoteError};
 
+use crate::node::budget::{ByteBudget, HeldBytes};
 use crate::node::object::{
     fits, unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject,
 };
@@ -37,19 +39,33 @@ const METHODS: &[MethodSpec] = &[
 type Entries = LinkedHashMap<Bytes, (Bytes, Bytes)>;
 
 pub struct Dict {
-    entries: Mutex<Entries>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    entries: Entries,
+    /// The encoded sizes of keys and values, charged to the node's budget.
+    held: HeldBytes,
+}
+
+/// What an entry costs the budget: its key and value as sent.
+fn cost(key: &Bytes, value: &Bytes) -> usize {
+    key.len() + value.len()
 }
 
 impl Dict {
     /// `dict()`, `dict(mapping)` or `dict(iterable_of_pairs)`.
     pub fn new(mut args: Args) -> Result<Dict, RemoteError> {
-        let mut entries = Entries::new();
+        let mut state = State::default();
         if let Some(init) = args.opt_raw() {
-            update(&mut entries, &init)?;
+            update(&mut state.entries, &init)?;
         }
         args.finish()?;
+        let bytes = state.entries.values().map(|(k, v)| cost(k, v)).sum();
+        state.held.force_grow(bytes);
         Ok(Dict {
-            entries: Mutex::new(entries),
+            state: Mutex::new(state),
         })
     }
 }
@@ -115,8 +131,13 @@ impl SharedObject for Dict {
         Outcome::Ready(self.dispatch(method, &mut args, ctx))
     }
 
+    fn bind_budget(&self, budget: &Arc<ByteBudget>) -> Result<(), RemoteError> {
+        self.state.lock().held.bind(budget)
+    }
+
     fn describe(&self) -> String {
-        format!("dict, {} keys", self.entries.lock().len())
+        let st = self.state.lock();
+        format!("dict, {} keys, {} bytes", st.entries.len(), st.held.bytes())
     }
 }
 
@@ -126,8 +147,8 @@ impl Dict {
             "__getitem__" => {
                 let key = args.raw("key")?;
                 let canon = canonical_key(&key)?;
-                let entries = self.entries.lock();
-                entries
+                let st = self.state.lock();
+                st.entries
                     .get(&canon)
                     .map(|(_, v)| v.clone())
                     .ok_or_else(|| key_error(&key))
@@ -136,8 +157,8 @@ impl Dict {
                 let key = args.raw("key")?;
                 let default = args.opt_raw();
                 let canon = canonical_key(&key)?;
-                let entries = self.entries.lock();
-                Ok(match entries.get(&canon) {
+                let st = self.state.lock();
+                Ok(match st.entries.get(&canon) {
                     Some((_, v)) => v.clone(),
                     None => default.unwrap_or_else(encode::nil),
                 })
@@ -145,57 +166,70 @@ impl Dict {
             "__setitem__" => {
                 let key = args.raw("key")?;
                 let value = args.raw("value")?;
-                insert(&mut self.entries.lock(), key, value)?;
+                let canon = canonical_key(&key)?;
+                self.state.lock().set(canon, key, value)?;
                 Ok(encode::nil())
             }
             "__delitem__" => {
                 let key = args.raw("key")?;
                 let canon = canonical_key(&key)?;
-                let removed = self.entries.lock().remove(&canon);
+                let removed = self.state.lock().remove(&canon);
                 removed
                     .map(|_| encode::nil())
                     .ok_or_else(|| key_error(&key))
             }
             "__contains__" => {
                 let canon = canonical_key(&args.raw("key")?)?;
-                Ok(encode::bool(self.entries.lock().contains_key(&canon)))
+                Ok(encode::bool(self.state.lock().entries.contains_key(&canon)))
             }
-            "__len__" => Ok(encode::int(self.entries.lock().len() as i128)),
-            "keys" => Ok(encode::array(self.entries.lock().values().map(|(k, _)| k))),
-            "values" => Ok(encode::array(self.entries.lock().values().map(|(_, v)| v))),
+            "__len__" => Ok(encode::int(self.state.lock().entries.len() as i128)),
+            "keys" => Ok(encode::array(
+                self.state.lock().entries.values().map(|(k, _)| k),
+            )),
+            "values" => Ok(encode::array(
+                self.state.lock().entries.values().map(|(_, v)| v),
+            )),
             "items" => Ok(encode::pairs(
-                self.entries.lock().values().map(|(k, v)| (k, v)),
+                self.state.lock().entries.values().map(|(k, v)| (k, v)),
             )),
             "copy" => Ok(encode::map(
-                self.entries.lock().values().map(|(k, v)| (k, v)),
+                self.state.lock().entries.values().map(|(k, v)| (k, v)),
             )),
             "update" => {
                 let other = args.raw("other")?;
                 // Validate everything before touching the dict, as an all-or-nothing step.
                 let mut staged = Entries::new();
                 update(&mut staged, &other)?;
-                let mut entries = self.entries.lock();
+                let mut st = self.state.lock();
+                // At most this much more; what replaced values freed comes back after.
+                let most: usize = staged.values().map(|(k, v)| cost(k, v)).sum();
+                st.held.grow(most)?;
+                let mut unused = 0;
                 for (canon, (k, v)) in staged {
-                    match entries.get_mut(&canon) {
-                        Some(slot) => slot.1 = v,
+                    match st.entries.get_mut(&canon) {
+                        Some(slot) => {
+                            unused += k.len() + slot.1.len();
+                            slot.1 = v;
+                        }
                         None => {
-                            entries.insert(canon, (k, v));
+                            st.entries.insert(canon, (k, v));
                         }
                     }
                 }
+                st.held.shrink(unused);
                 Ok(encode::nil())
             }
             "pop" => {
                 let key = args.raw("key")?;
                 let default = args.opt_raw();
                 let canon = canonical_key(&key)?;
-                let mut entries = self.entries.lock();
+                let mut st = self.state.lock();
                 // A value the caller could not receive stays in the dict.
-                if let Some((_, v)) = entries.get(&canon) {
+                if let Some((_, v)) = st.entries.get(&canon) {
                     ctx.check_fits(v)?;
                 }
-                let removed = entries.remove(&canon);
-                drop(entries);
+                let removed = st.remove(&canon);
+                drop(st);
                 match (removed, default) {
                     (Some((_, v)), _) => Ok(v),
                     (None, Some(d)) => Ok(d),
@@ -203,12 +237,15 @@ impl Dict {
                 }
             }
             "popitem" => {
-                let mut entries = self.entries.lock();
-                if let Some((_, (k, v))) = entries.back() {
+                let mut st = self.state.lock();
+                if let Some((_, (k, v))) = st.entries.back() {
                     fits(k.len() + v.len(), ctx.reply_limit)?;
                 }
-                let last = entries.pop_back();
-                drop(entries);
+                let last = st.entries.pop_back();
+                if let Some((_, (k, v))) = &last {
+                    st.held.shrink(cost(k, v));
+                }
+                drop(st);
                 match last {
                     Some((_, (k, v))) => Ok(encode::array([k, v].iter())),
                     None => Err(RemoteError::key_error("'popitem(): dictionary is empty'")),
@@ -218,20 +255,48 @@ impl Dict {
                 let key = args.raw("key")?;
                 let default = args.opt_raw().unwrap_or_else(encode::nil);
                 let canon = canonical_key(&key)?;
-                let mut entries = self.entries.lock();
-                if let Some((_, v)) = entries.get(&canon) {
+                let mut st = self.state.lock();
+                if let Some((_, v)) = st.entries.get(&canon) {
                     return Ok(v.clone());
                 }
-                entries.insert(canon, (key, default.clone()));
+                st.held.grow(cost(&key, &default))?;
+                st.entries.insert(canon, (key, default.clone()));
                 Ok(default)
             }
             "clear" => {
-                let old = std::mem::take(&mut *self.entries.lock());
+                let mut st = self.state.lock();
+                let old = std::mem::take(&mut st.entries);
+                st.held.clear();
+                drop(st);
                 drop(old);
                 Ok(encode::nil())
             }
             _ => unknown_method("dict", method),
         }
+    }
+}
+
+impl State {
+    /// Sets `key` (canonical form `canon`) to `value`, charging the difference.
+    fn set(&mut self, canon: Bytes, key: Bytes, value: Bytes) -> Result<(), RemoteError> {
+        match self.entries.get_mut(&canon) {
+            // Python keeps the first key object and its position.
+            Some(slot) => {
+                self.held.replace(slot.1.len(), value.len())?;
+                slot.1 = value;
+            }
+            None => {
+                self.held.grow(cost(&key, &value))?;
+                self.entries.insert(canon, (key, value));
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, canon: &Bytes) -> Option<(Bytes, Bytes)> {
+        let removed = self.entries.remove(canon)?;
+        self.held.shrink(cost(&removed.0, &removed.1));
+        Some(removed)
     }
 }
 
@@ -536,5 +601,61 @@ mod tests {
         assert_eq!(ok(&d, "__len__", &[]), Value::Int(0));
         assert_eq!(ok(&d, "keys", &[]), Value::Array(vec![]));
         assert_eq!(err(&d, "__getitem__", &[s("a")]).kind, ErrorKind::KeyError);
+    }
+
+    /// Every mutation in a long random mix keeps the charge equal to the keys and values
+    /// held; over the budget a call fails and changes nothing; dropping gives all back.
+    #[test]
+    fn the_byte_charge_follows_every_mutation() {
+        let budget = crate::node::budget::ByteBudget::new(800);
+        let d = Dict::new(args(&[Value::Map(vec![(s("seed"), s("x"))])])).unwrap();
+        d.bind_budget(&budget).unwrap();
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let expected = |d: &Dict| {
+            let st = d.state.lock();
+            st.entries.values().map(|(k, v)| cost(k, v)).sum::<usize>()
+        };
+        let mut refused = 0;
+        for step in 0..5_000 {
+            let key = Value::Int(next(50) as i128);
+            let value = s(&"v".repeat(next(60) as usize));
+            let before = expected(&d);
+            let result = match next(8) {
+                0 | 1 => call(&d, "__setitem__", &[key, value]),
+                2 => call(&d, "__delitem__", &[key]),
+                3 => call(&d, "pop", &[key, Value::Nil]),
+                4 => call(&d, "popitem", &[]),
+                5 => call(&d, "setdefault", &[key, value]),
+                6 => call(
+                    &d,
+                    "update",
+                    &[Value::Map(vec![(key, value.clone()), (s("k"), value)])],
+                ),
+                _ if next(20) == 0 => call(&d, "clear", &[]),
+                _ => Ok(encode::nil()),
+            };
+            if let Err(e) = &result {
+                if e.kind == ErrorKind::Other("MemoryError".into()) {
+                    refused += 1;
+                    assert_eq!(
+                        expected(&d),
+                        before,
+                        "step {step}: a refused call changed the dict"
+                    );
+                }
+            }
+            let held = d.state.lock().held.bytes();
+            assert_eq!(held, expected(&d), "step {step}");
+            assert_eq!(budget.used(), held, "step {step}");
+        }
+        assert!(refused > 0, "the budget was never reached");
+        drop(d);
+        assert_eq!(budget.used(), 0);
     }
 }

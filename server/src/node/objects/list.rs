@@ -3,11 +3,13 @@
 
 use parking_lot::Mutex;
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use syncman_protocol::value::{decode, split_array, Needle};
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
+use crate::node::budget::{ByteBudget, HeldBytes};
 use crate::node::object::{unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject};
 use syncman_protocol::value::encode;
 
@@ -40,7 +42,18 @@ const METHODS: &[MethodSpec] = &[
 const MAX_REPEAT_BYTES: usize = 256 * 1024 * 1024;
 
 pub struct List {
-    items: Mutex<Vec<Bytes>>,
+    state: Mutex<State>,
+}
+
+struct State {
+    items: Vec<Bytes>,
+    /// The items' encoded sizes, charged to the node's budget.
+    held: HeldBytes,
+}
+
+/// What items cost the budget: their encoded sizes.
+fn size(items: &[Bytes]) -> usize {
+    items.iter().map(Bytes::len).sum()
 }
 
 impl List {
@@ -51,8 +64,10 @@ impl List {
             None => Vec::new(),
         };
         args.finish()?;
+        let mut held = HeldBytes::default();
+        held.force_grow(size(&items));
         Ok(List {
-            items: Mutex::new(items),
+            state: Mutex::new(State { items, held }),
         })
     }
 }
@@ -70,8 +85,13 @@ impl SharedObject for List {
         Outcome::Ready(self.dispatch(method, &mut args, ctx))
     }
 
+    fn bind_budget(&self, budget: &Arc<ByteBudget>) -> Result<(), RemoteError> {
+        self.state.lock().held.bind(budget)
+    }
+
     fn describe(&self) -> String {
-        format!("list, {} items", self.items.lock().len())
+        let st = self.state.lock();
+        format!("list, {} items, {} bytes", st.items.len(), st.held.bytes())
     }
 }
 
@@ -203,7 +223,8 @@ impl List {
         match method {
             "__getitem__" => {
                 let index = index_arg(args.value("index")?)?;
-                let items = self.items.lock();
+                let st = self.state.lock();
+                let items = &st.items;
                 match index {
                     Index::At(i) => resolve(i, items.len())
                         .map(|i| items[i].clone())
@@ -219,10 +240,12 @@ impl List {
                 let value = args.raw("value")?;
                 match index {
                     Index::At(i) => {
-                        let mut items = self.items.lock();
+                        let mut st = self.state.lock();
+                        let State { items, held } = &mut *st;
                         let at = resolve(i, items.len()).ok_or_else(|| {
                             RemoteError::index_error("list assignment index out of range")
                         })?;
+                        held.replace(items[at].len(), value.len())?;
                         items[at] = value;
                     }
                     Index::Slice(a, b, c) => self.assign_slice(a, b, c, sequence(&value)?)?,
@@ -231,53 +254,61 @@ impl List {
             }
             "__delitem__" => {
                 let index = index_arg(args.value("index")?)?;
-                let mut items = self.items.lock();
+                let mut st = self.state.lock();
+                let State { items, held } = &mut *st;
                 match index {
                     Index::At(i) => {
                         let at = resolve(i, items.len()).ok_or_else(|| {
                             RemoteError::index_error("list assignment index out of range")
                         })?;
-                        items.remove(at);
+                        held.shrink(items.remove(at).len());
                     }
                     Index::Slice(a, b, c) => {
                         let (mut positions, _) = slice_positions(a, b, c, items.len())?;
                         positions.sort_unstable();
                         let mut drop_at = positions.into_iter().peekable();
                         let mut k = 0;
-                        items.retain(|_| {
+                        let mut freed = 0;
+                        items.retain(|item| {
                             let gone = drop_at.peek() == Some(&k);
                             if gone {
                                 drop_at.next();
+                                freed += item.len();
                             }
                             k += 1;
                             !gone
                         });
+                        held.shrink(freed);
                     }
                 }
                 Ok(encode::nil())
             }
-            "__len__" => Ok(encode::int(self.items.lock().len() as i128)),
+            "__len__" => Ok(encode::int(self.state.lock().items.len() as i128)),
             "__contains__" => {
                 let raw_needle = args.raw("value")?;
                 let needle = Needle::new(&raw_needle);
-                let items = self.items.lock();
-                Ok(encode::bool(items.iter().any(|x| needle.matches(x))))
+                let st = self.state.lock();
+                Ok(encode::bool(st.items.iter().any(|x| needle.matches(x))))
             }
             "append" => {
                 let value = args.raw("value")?;
-                self.items.lock().push(value);
+                let mut st = self.state.lock();
+                st.held.grow(value.len())?;
+                st.items.push(value);
                 Ok(encode::nil())
             }
             "extend" | "__iadd__" => {
                 let more = sequence(&args.raw("iterable")?)?;
-                self.items.lock().extend(more);
+                let mut st = self.state.lock();
+                st.held.grow(size(&more))?;
+                st.items.extend(more);
                 Ok(encode::nil())
             }
             "__add__" => {
                 let more = sequence(&args.raw("other")?)?;
-                let items = self.items.lock();
+                let st = self.state.lock();
                 Ok(encode::array(
-                    items
+                    st.items
                         .iter()
                         .chain(more.iter())
                         .collect::<Vec<_>>()
@@ -286,23 +317,26 @@ impl List {
             }
             "__mul__" | "__rmul__" => {
                 let n = args.int("n")?;
-                let items = self.items.lock();
-                Ok(encode::array(repeat(&items, n)?.iter()))
+                let st = self.state.lock();
+                Ok(encode::array(repeat(&st.items, n)?.iter()))
             }
             "__imul__" => {
                 let n = args.int("n")?;
-                let mut items = self.items.lock();
-                let repeated = repeat(&items, n)?;
-                *items = repeated;
-                Ok(encode::array(items.iter()))
+                let mut st = self.state.lock();
+                let repeated = repeat(&st.items, n)?;
+                let before = size(&st.items);
+                st.held.replace(before, size(&repeated))?;
+                st.items = repeated;
+                Ok(encode::array(st.items.iter()))
             }
             "insert" => {
                 let i = args.int("index")?;
                 let value = args.raw("value")?;
-                let mut items = self.items.lock();
-                let len = items.len() as i128;
+                let mut st = self.state.lock();
+                let len = st.items.len() as i128;
                 let at = if i < 0 { (i + len).max(0) } else { i.min(len) };
-                items.insert(at as usize, value);
+                st.held.grow(value.len())?;
+                st.items.insert(at as usize, value);
                 Ok(encode::nil())
             }
             "pop" => {
@@ -315,25 +349,29 @@ impl List {
                         ))
                     })?,
                 };
-                let mut items = self.items.lock();
-                if items.is_empty() {
+                let mut st = self.state.lock();
+                if st.items.is_empty() {
                     return Err(RemoteError::index_error("pop from empty list"));
                 }
-                let at = resolve(i, items.len())
+                let at = resolve(i, st.items.len())
                     .ok_or_else(|| RemoteError::index_error("pop index out of range"))?;
                 // An item the caller could not receive stays in the list.
-                ctx.check_fits(&items[at])?;
-                Ok(items.remove(at))
+                ctx.check_fits(&st.items[at])?;
+                let item = st.items.remove(at);
+                st.held.shrink(item.len());
+                Ok(item)
             }
             "remove" => {
                 let raw_needle = args.raw("value")?;
                 let needle = Needle::new(&raw_needle);
-                let mut items = self.items.lock();
-                let at = items
+                let mut st = self.state.lock();
+                let at = st
+                    .items
                     .iter()
                     .position(|x| needle.matches(x))
                     .ok_or_else(|| RemoteError::value_error("list.remove(x): x not in list"))?;
-                items.remove(at);
+                let item = st.items.remove(at);
+                st.held.shrink(item.len());
                 Ok(encode::nil())
             }
             "index" => {
@@ -341,7 +379,8 @@ impl List {
                 let needle = Needle::new(&raw_needle);
                 let start = bound(args.opt_value()?)?;
                 let stop = bound(args.opt_value()?)?;
-                let items = self.items.lock();
+                let st = self.state.lock();
+                let items = &st.items;
                 let (lo, hi) = (
                     clamp_bound(start, items.len(), 0),
                     clamp_bound(stop, items.len(), items.len()),
@@ -357,12 +396,12 @@ impl List {
             "count" => {
                 let raw_needle = args.raw("value")?;
                 let needle = Needle::new(&raw_needle);
-                let items = self.items.lock();
-                let n = items.iter().filter(|x| needle.matches(x)).count();
+                let st = self.state.lock();
+                let n = st.items.iter().filter(|x| needle.matches(x)).count();
                 Ok(encode::int(n as i128))
             }
             "reverse" => {
-                self.items.lock().reverse();
+                self.state.lock().items.reverse();
                 Ok(encode::nil())
             }
             "sort" => {
@@ -379,11 +418,14 @@ impl List {
                 Ok(encode::nil())
             }
             "clear" => {
-                let old = std::mem::take(&mut *self.items.lock());
+                let mut st = self.state.lock();
+                let old = std::mem::take(&mut st.items);
+                st.held.clear();
+                drop(st);
                 drop(old);
                 Ok(encode::nil())
             }
-            "copy" => Ok(encode::array(self.items.lock().iter())),
+            "copy" => Ok(encode::array(self.state.lock().items.iter())),
             _ => unknown_method("list", method),
         }
     }
@@ -395,7 +437,8 @@ impl List {
         step: Option<i128>,
         new: Vec<Bytes>,
     ) -> Result<(), RemoteError> {
-        let mut items = self.items.lock();
+        let mut st = self.state.lock();
+        let State { items, held } = &mut *st;
         let (positions, step) = slice_positions(start, stop, step, items.len())?;
         if step == 1 {
             // A plain slice may change the list's length: replace the range.
@@ -409,6 +452,7 @@ impl List {
                 }
             });
             let to = from + positions.len();
+            held.replace(size(&items[from..to]), size(&new))?;
             items.splice(from..to, new);
             return Ok(());
         }
@@ -419,6 +463,8 @@ impl List {
                 positions.len()
             )));
         }
+        let old: usize = positions.iter().map(|&p| items[p].len()).sum();
+        held.replace(old, size(&new))?;
         for (p, v) in positions.into_iter().zip(new) {
             items[p] = v;
         }
@@ -427,7 +473,8 @@ impl List {
 
     /// Stable sort with Python's ordering; on a `TypeError` the list is left unchanged.
     fn sort(&self, reverse: bool) -> Result<(), RemoteError> {
-        let mut items = self.items.lock();
+        let mut st = self.state.lock();
+        let items = &mut st.items;
         let mut decoded = Vec::with_capacity(items.len());
         for raw in items.iter() {
             decoded.push((decode(raw)?, raw.clone()));
@@ -472,5 +519,77 @@ mod tests {
         assert_eq!(pos(None, None, Some(i128::MAX), 5), vec![0]);
         assert_eq!(pos(Some(i128::MIN), Some(i128::MAX), None, 2), vec![0, 1]);
         assert_eq!(clamp_bound(Some(1 << 64), 3, 0), 3);
+    }
+
+    /// As for dicts: every mutation keeps the charge equal to the items' sizes, refused
+    /// calls change nothing, and dropping the list gives everything back.
+    #[test]
+    fn the_byte_charge_follows_every_mutation() {
+        use crate::node::objects::testing::args;
+        let budget = crate::node::budget::ByteBudget::new(3_000);
+        let l = List::new(args(&[Value::Array(vec![Value::Int(1)])])).unwrap();
+        l.bind_budget(&budget).unwrap();
+        let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let expected = |l: &List| size(&l.state.lock().items);
+        let call = |l: &List, method: &str, a: &[Value]| match l.call(
+            method,
+            args(a),
+            &mut CallCtx::new(1),
+        ) {
+            Outcome::Ready(r) => r,
+            Outcome::Park(_) => panic!("a list never parks"),
+        };
+        let mut refused = 0;
+        for step in 0..5_000 {
+            let item = Value::Str("i".repeat(next(50) as usize));
+            let at = Value::Int(next(8) as i128 - 4);
+            let slice = Value::Slice(Some(next(6) as i128), Some(next(12) as i128), None);
+            let before = expected(&l);
+            let result = match next(13) {
+                0 | 1 => call(&l, "append", &[item]),
+                2 => call(&l, "extend", &[Value::Array(vec![item.clone(), item])]),
+                3 => call(&l, "insert", &[at, item]),
+                4 => call(&l, "__setitem__", &[at, item]),
+                5 => call(
+                    &l,
+                    "__setitem__",
+                    &[slice, Value::Array(vec![item.clone(), item])],
+                ),
+                6 => call(&l, "__delitem__", &[at]),
+                7 => call(&l, "__delitem__", &[slice]),
+                8 => call(&l, "pop", &[]),
+                9 => call(&l, "remove", &[item]),
+                10 => call(&l, "__imul__", &[Value::Int(next(3) as i128)]),
+                11 => call(
+                    &l,
+                    "__setitem__",
+                    &[Value::Slice(None, None, Some(2)), Value::Array(vec![])],
+                ),
+                _ if next(20) == 0 => call(&l, "clear", &[]),
+                _ => Ok(encode::nil()),
+            };
+            if let Err(e) = &result {
+                if e.kind == ErrorKind::Other("MemoryError".into()) {
+                    refused += 1;
+                    assert_eq!(
+                        expected(&l),
+                        before,
+                        "step {step}: a refused call changed the list"
+                    );
+                }
+            }
+            let held = l.state.lock().held.bytes();
+            assert_eq!(held, expected(&l), "step {step}");
+            assert_eq!(budget.used(), held, "step {step}");
+        }
+        assert!(refused > 0, "the budget was never reached");
+        drop(l);
+        assert_eq!(budget.used(), 0);
     }
 }

@@ -1,12 +1,14 @@
 //! `Namespace`: named attributes, as `multiprocessing.managers.Namespace`.
 
 use parking_lot::Mutex;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use hashlink::LinkedHashMap;
 use syncman_protocol::value::{decode, split_map};
 use syncman_protocol::{Args, RemoteError, Value};
 
+use crate::node::budget::{ByteBudget, HeldBytes};
 use crate::node::object::{unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject};
 use syncman_protocol::value::encode;
 
@@ -20,20 +22,30 @@ const METHODS: &[MethodSpec] = &[
 ];
 
 pub struct Namespace {
-    attrs: Mutex<LinkedHashMap<String, Bytes>>,
+    attrs: Mutex<Attrs>,
+}
+
+#[derive(Default)]
+struct Attrs {
+    values: LinkedHashMap<String, Bytes>,
+    /// Names and encoded values, charged to the node's budget.
+    held: HeldBytes,
 }
 
 impl Namespace {
     /// `Namespace()` or `Namespace({name: value, ...})` (Python's keyword arguments).
     pub fn new(mut args: Args) -> Result<Namespace, RemoteError> {
-        let mut attrs = LinkedHashMap::new();
+        let mut attrs = Attrs::default();
         if let Some(init) = args.opt_raw() {
             let entries = split_map(&init)?
                 .ok_or_else(|| RemoteError::type_error("Namespace takes a map of attributes"))?;
             for (k, v) in entries {
                 match decode(&k)? {
                     Value::Str(name) => {
-                        attrs.insert(name, v);
+                        attrs.held.force_grow(name.len() + v.len());
+                        if let Some(old) = attrs.values.insert(name.clone(), v) {
+                            attrs.held.shrink(name.len() + old.len());
+                        }
                     }
                     other => {
                         return Err(RemoteError::type_error(format!(
@@ -56,6 +68,7 @@ impl Namespace {
                 let name = args.string("name")?;
                 self.attrs
                     .lock()
+                    .values
                     .get(&name)
                     .cloned()
                     .ok_or_else(|| no_attribute(&name))
@@ -64,34 +77,45 @@ impl Namespace {
                 let name = args.string("name")?;
                 let value = args.raw("value")?;
                 let mut attrs = self.attrs.lock();
-                match attrs.get_mut(&name) {
-                    Some(slot) => *slot = value,
+                let Attrs { values, held } = &mut *attrs;
+                match values.get_mut(&name) {
+                    Some(slot) => {
+                        held.replace(slot.len(), value.len())?;
+                        *slot = value;
+                    }
                     None => {
-                        attrs.insert(name, value);
+                        held.grow(name.len() + value.len())?;
+                        values.insert(name, value);
                     }
                 }
                 Ok(encode::nil())
             }
             "__delattr__" => {
                 let name = args.string("name")?;
-                let removed = self.attrs.lock().remove(&name);
+                let mut attrs = self.attrs.lock();
+                let removed = attrs.values.remove(&name);
+                if let Some(value) = &removed {
+                    attrs.held.shrink(name.len() + value.len());
+                }
+                drop(attrs);
                 removed
                     .map(|_| encode::nil())
                     .ok_or_else(|| no_attribute(&name))
             }
             "__contains__" => {
                 let name = args.string("name")?;
-                Ok(encode::bool(self.attrs.lock().contains_key(&name)))
+                Ok(encode::bool(self.attrs.lock().values.contains_key(&name)))
             }
             "items" => {
                 let attrs = self.attrs.lock();
-                let names: Vec<Bytes> = attrs.keys().map(|k| encode::str(k)).collect();
-                Ok(encode::map(names.iter().zip(attrs.values())))
+                let names: Vec<Bytes> = attrs.values.keys().map(|k| encode::str(k)).collect();
+                Ok(encode::map(names.iter().zip(attrs.values.values())))
             }
             "__repr__" => {
                 // CPython: public attributes as name=repr, sorted.
                 let attrs = self.attrs.lock();
                 let mut parts: Vec<String> = attrs
+                    .values
                     .iter()
                     .filter(|(k, _)| !k.starts_with('_'))
                     .map(|(k, v)| {
@@ -126,8 +150,12 @@ impl SharedObject for Namespace {
         Outcome::Ready(self.dispatch(method, &mut args))
     }
 
+    fn bind_budget(&self, budget: &Arc<ByteBudget>) -> Result<(), RemoteError> {
+        self.attrs.lock().held.bind(budget)
+    }
+
     fn describe(&self) -> String {
-        format!("Namespace, {} attributes", self.attrs.lock().len())
+        format!("Namespace, {} attributes", self.attrs.lock().values.len())
     }
 }
 

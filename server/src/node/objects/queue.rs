@@ -13,11 +13,13 @@
 
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use syncman_protocol::{Args, ErrorKind, RemoteError};
 
 use super::timeout::{block_timeout, Wait};
+use crate::node::budget::{ByteBudget, HeldBytes};
 use crate::node::object::{
     fits, CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
     WithdrawReason, Withdrawal,
@@ -69,6 +71,9 @@ struct State {
     /// Items lent out, by receipt; in receipt order, so the oldest goes back first.
     leases: BTreeMap<u64, Lease>,
     last_receipt: u64,
+    /// Bytes of the items it holds: queued, leased, and in parked puts; charged to the
+    /// node's budget. An item handed straight to a getter is never charged.
+    held: HeldBytes,
 }
 
 impl State {
@@ -82,14 +87,30 @@ impl State {
     }
 
     /// Puts returned items back at the front, oldest first, each to a waiting getter if
-    /// there is one.
+    /// there is one. The items are charged to `held` already.
     fn give_back(&mut self, items: impl IntoIterator<Item = Bytes>) {
-        let mut kept: Vec<Bytes> = items
-            .into_iter()
-            .filter_map(|item| hand_off(self, item))
-            .collect();
+        let mut kept = Vec::new();
+        for item in items {
+            if let Some(item) = self.place(item) {
+                kept.push(item);
+            }
+        }
         while let Some(item) = kept.pop() {
             self.items.push_front(item);
+        }
+    }
+
+    /// Hands a charged item to the first getter still there; returns it if there is none.
+    /// An item handed out (not lent) leaves the charge.
+    fn place(&mut self, item: Bytes) -> Option<Bytes> {
+        let len = item.len();
+        match hand_off(self, item) {
+            Placed::Delivered => {
+                self.held.shrink(len);
+                None
+            }
+            Placed::Lent => None,
+            Placed::Kept(item) => Some(item),
         }
     }
 }
@@ -139,10 +160,11 @@ impl Queue {
         self.maxsize > 0 && st.items.len() + st.leases.len() >= self.maxsize
     }
 
-    /// Adds a new item: to the first getter still there, else to the back of the queue.
+    /// Adds a new item, charged already: to the first getter still there, else to the back
+    /// of the queue.
     fn push(&self, st: &mut State, item: Bytes) {
         st.unfinished += 1;
-        if let Some(item) = hand_off(st, item) {
+        if let Some(item) = st.place(item) {
             st.items.push_back(item);
         }
     }
@@ -156,19 +178,36 @@ impl Queue {
             let item = putter.want.clone();
             if putter.answer(Ok(encode::nil())).is_ok() {
                 self.push(st, item);
+            } else {
+                // Its caller is gone: the put never happened.
+                st.held.shrink(item.len());
             }
         }
     }
 
     fn put(&self, item: Bytes, wait: Wait, ctx: &CallCtx) -> Outcome {
         let mut st = self.state.lock();
+        let len = item.len();
         if !self.is_full(&st) {
+            if let Err(e) = st.held.grow(len) {
+                return Outcome::Ready(Err(e));
+            }
             self.push(&mut st, item);
             return Outcome::Ready(Ok(encode::nil()));
         }
         match wait {
             Wait::No => Outcome::Ready(Err(full())),
-            Wait::Until(deadline) => st.putters.park(ctx, item, deadline, Handover::Nothing),
+            Wait::Until(deadline) => {
+                // A parked put holds its item: it is charged while it waits.
+                if let Err(e) = st.held.grow(len) {
+                    return Outcome::Ready(Err(e));
+                }
+                let parked = st.putters.park(ctx, item, deadline, Handover::Nothing);
+                if matches!(parked, Outcome::Ready(_)) {
+                    st.held.shrink(len);
+                }
+                parked
+            }
         }
     }
 
@@ -189,6 +228,7 @@ impl Queue {
             let answer = if lease {
                 st.lend(ctx.session, item).1
             } else {
+                st.held.shrink(item.len());
                 self.admit_putters(&mut st);
                 item
             };
@@ -219,6 +259,7 @@ impl Queue {
             .remove(&receipt)
             .ok_or_else(|| no_such_lease(receipt))?;
         if processed {
+            st.held.shrink(lease.item.len());
             self.admit_putters(&mut st);
         } else {
             st.give_back([lease.item]);
@@ -260,9 +301,8 @@ impl Queue {
             "unget" => {
                 let item = args.raw("item")?;
                 let mut st = self.state.lock();
-                if let Some(item) = hand_off(&mut st, item) {
-                    st.items.push_front(item);
-                }
+                st.held.grow(item.len())?;
+                st.give_back([item]);
                 Outcome::Ready(Ok(encode::nil()))
             }
             "qsize" => Outcome::Ready(Ok(encode::int(self.state.lock().items.len() as i128))),
@@ -318,7 +358,8 @@ impl SharedObject for Queue {
                 why.error()
             }));
         }
-        if st.putters.remove(waiter).is_some() {
+        if let Some(putter) = st.putters.remove(waiter) {
+            st.held.shrink(putter.want.len());
             return Withdrawal::Answer(Err(if why == WithdrawReason::Timeout {
                 full()
             } else {
@@ -342,7 +383,11 @@ impl SharedObject for Queue {
         let Ok(answer) = reply else { return };
         let mut st = self.state.lock();
         match handover {
-            Handover::Item => st.give_back([answer]),
+            // It left the charge when handed out; coming back, it is never refused.
+            Handover::Item => {
+                st.held.force_grow(answer.len());
+                st.give_back([answer]);
+            }
             // `[receipt, item]`: the lease ends and its item goes back.
             Handover::LeasedItem => {
                 if let Some(lease) = receipt_of(&answer).and_then(|r| st.leases.remove(&r)) {
@@ -372,6 +417,8 @@ impl SharedObject for Queue {
     fn closed(&self) {
         let mut st = self.state.lock();
         st.leases.clear();
+        st.items.clear();
+        st.held.clear();
         st.getters.close_all();
         st.putters.close_all();
         st.joiners.close_all();
@@ -393,13 +440,26 @@ impl SharedObject for Queue {
             st.putters.len()
         )
     }
+
+    fn bind_budget(&self, budget: &Arc<ByteBudget>) -> Result<(), RemoteError> {
+        self.state.lock().held.bind(budget)
+    }
+}
+
+/// Where [`hand_off`] put an item.
+enum Placed {
+    /// Handed to a getter: it left the queue.
+    Delivered,
+    /// Lent to a getter: the queue keeps a copy.
+    Lent,
+    /// No getter took it: here it is.
+    Kept(Bytes),
 }
 
 /// Gives `item` to the first parked getter whose caller is still there (on a lease, if it
-/// asked for one); returns it if there is none. A getter that could not receive the item
-/// (over its connection's frame limit) is answered with that error instead, and the item
-/// goes on to the next.
-fn hand_off(st: &mut State, mut item: Bytes) -> Option<Bytes> {
+/// asked for one). A getter that could not receive the item (over its connection's frame
+/// limit) is answered with that error instead, and the item goes on to the next.
+fn hand_off(st: &mut State, mut item: Bytes) -> Placed {
     while let Some(getter) = st.getters.pop_front() {
         if let Err(too_large) = fits(item.len(), getter.want.limit) {
             let _ = getter.answer(Err(too_large));
@@ -408,23 +468,23 @@ fn hand_off(st: &mut State, mut item: Bytes) -> Option<Bytes> {
         if getter.want.lease {
             let (receipt, answer) = st.lend(getter.session, item);
             match getter.answer(Ok(answer)) {
-                Ok(()) => return None,
+                Ok(()) => return Placed::Lent,
                 // Its caller is gone: the lease never began.
                 Err(_) => match st.leases.remove(&receipt) {
                     Some(lease) => item = lease.item,
-                    None => return None,
+                    None => return Placed::Lent,
                 },
             }
             continue;
         }
         match getter.answer(Ok(item)) {
-            Ok(()) => return None,
+            Ok(()) => return Placed::Delivered,
             Err(Ok(back)) => item = back,
             // We sent `Ok`, so `Err` comes back only as `Ok`.
-            Err(Err(_)) => return None,
+            Err(Err(_)) => return Placed::Delivered,
         }
     }
-    Some(item)
+    Placed::Kept(item)
 }
 
 /// The receipt in a `get_lease` answer, `[receipt, item]`.
@@ -437,6 +497,8 @@ fn receipt_of(answer: &Bytes) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::node::budget::ByteBudget;
+    use crate::node::object::Parked;
     use crate::node::objects::testing::{args, park, ready};
     use syncman_protocol::Value;
 
@@ -660,5 +722,101 @@ mod tests {
             ready(q.call("get_nowait", Args::empty(), &mut ctx)).unwrap(),
             int(7)
         );
+    }
+
+    /// What the queue should be charged: queued, leased and parked-put items.
+    fn expected_bytes(q: &Queue) -> usize {
+        let st = q.state.lock();
+        st.items.iter().map(Bytes::len).sum::<usize>()
+            + st.leases.values().map(|l| l.item.len()).sum::<usize>()
+            + st.putters.iter().map(|p| p.want.len()).sum::<usize>()
+    }
+
+    /// A long random mix of every way items enter and leave a bounded queue: the charge
+    /// always equals what the queue holds, the node's budget agrees, and it ends at 0.
+    #[test]
+    fn the_byte_charge_follows_every_way_items_come_and_go() {
+        let budget = ByteBudget::new(usize::MAX);
+        let q = Queue::new(args(&[Value::Int(4)]), false).unwrap();
+        q.bind_budget(&budget).unwrap();
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut parked: Vec<Parked> = Vec::new();
+        let mut receipts = Vec::new();
+        for step in 0..5_000 {
+            let session = 1 + next(3);
+            let mut ctx = CallCtx::new(session);
+            let item = Value::Str("x".repeat(next(40) as usize));
+            match next(10) {
+                0 | 1 => match q.call("put", args(&[item]), &mut ctx) {
+                    Outcome::Park(p) => parked.push(p),
+                    Outcome::Ready(r) => assert!(r.is_ok()),
+                },
+                2 => {
+                    let _ = q.call("get_nowait", Args::empty(), &mut ctx);
+                }
+                3 => {
+                    if let Outcome::Ready(Ok(answer)) =
+                        q.call("get_lease", args(&[Value::Bool(false)]), &mut ctx)
+                    {
+                        receipts.push(lease_of(answer).0);
+                    }
+                }
+                4 if !receipts.is_empty() => {
+                    let r = receipts.swap_remove(next(receipts.len() as u64) as usize);
+                    let method = if next(2) == 0 { "ack" } else { "nack" };
+                    let _ = q.call(method, receipt_arg(r), &mut ctx);
+                }
+                5 => {
+                    if let Outcome::Park(p) = q.call("get", Args::empty(), &mut ctx) {
+                        parked.push(p);
+                    }
+                }
+                6 if !parked.is_empty() => {
+                    // A parked call withdrawn, or answered and then not delivered.
+                    let p = parked.swap_remove(next(parked.len() as u64) as usize);
+                    if let Withdrawal::AlreadyAnswered =
+                        q.withdraw(p.waiter, WithdrawReason::Cancelled)
+                    {
+                        let mut rx = p.reply;
+                        if let Ok(reply) = rx.try_recv() {
+                            q.undelivered(p.handover, session, reply);
+                        }
+                    }
+                }
+                7 => q.session_ended(session),
+                8 => {
+                    let _ = q.call("unget", args(&[item]), &mut ctx);
+                }
+                _ => {}
+            }
+            let held = q.state.lock().held.bytes();
+            assert_eq!(held, expected_bytes(&q), "step {step}");
+            assert_eq!(budget.used(), held, "step {step}");
+        }
+        drop(parked);
+        drop(q);
+        assert_eq!(budget.used(), 0, "a dropped queue gives every byte back");
+    }
+
+    #[test]
+    fn a_put_over_the_budget_fails_and_changes_nothing() {
+        let budget = ByteBudget::new(10);
+        let q = Queue::new(Args::empty(), false).unwrap();
+        q.bind_budget(&budget).unwrap();
+        let mut ctx = CallCtx::new(1);
+        let big = Value::Str("y".repeat(20));
+        let e = ready(q.call("put", args(&[big]), &mut ctx)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Other("MemoryError".into()));
+        assert_eq!(
+            ready(q.call("qsize", Args::empty(), &mut ctx)).unwrap(),
+            int(0)
+        );
+        assert_eq!(budget.used(), 0);
     }
 }

@@ -2,10 +2,12 @@
 //! manager, the typecode is kept for reference and not enforced.
 
 use parking_lot::Mutex;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use syncman_protocol::{Args, RemoteError};
 
+use crate::node::budget::{ByteBudget, HeldBytes};
 use crate::node::object::{unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject};
 use syncman_protocol::value::encode;
 
@@ -13,7 +15,13 @@ const METHODS: &[MethodSpec] = &[("get", 0, 0), ("set", 1, 1)];
 
 pub struct ValueCell {
     typecode: Bytes,
-    value: Mutex<Bytes>,
+    value: Mutex<Held>,
+}
+
+/// The value and its encoded size, charged to the node's budget.
+struct Held {
+    value: Bytes,
+    held: HeldBytes,
 }
 
 impl ValueCell {
@@ -22,18 +30,23 @@ impl ValueCell {
         let typecode = args.raw("typecode")?;
         let value = args.raw("value")?;
         args.finish()?;
+        let mut held = HeldBytes::default();
+        held.force_grow(typecode.len() + value.len());
         Ok(ValueCell {
             typecode,
-            value: Mutex::new(value),
+            value: Mutex::new(Held { value, held }),
         })
     }
 
     fn dispatch(&self, method: &str, args: &mut Args) -> Reply {
         match method {
-            "get" => Ok(self.value.lock().clone()),
+            "get" => Ok(self.value.lock().value.clone()),
             "set" => {
                 let v = args.raw("value")?;
-                *self.value.lock() = v;
+                let mut cell = self.value.lock();
+                let old = cell.value.len();
+                cell.held.replace(old, v.len())?;
+                cell.value = v;
                 Ok(encode::nil())
             }
             _ => unknown_method("Value", method),
@@ -52,6 +65,10 @@ impl SharedObject for ValueCell {
 
     fn call(&self, method: &str, mut args: Args, _ctx: &mut CallCtx) -> Outcome {
         Outcome::Ready(self.dispatch(method, &mut args))
+    }
+
+    fn bind_budget(&self, budget: &Arc<ByteBudget>) -> Result<(), RemoteError> {
+        self.value.lock().held.bind(budget)
     }
 
     fn describe(&self) -> String {
