@@ -319,8 +319,19 @@ fn run_undo(out: &Outgoing, max_frame: usize, undo: &Undo, result: Reply) {
 }
 
 /// Decodes a result into the caller's type.
+///
+/// Values written by Python clients may hold tuples, sets and bytearrays, which the node
+/// stores as extension types serde does not know: when decoding fails, they are rewritten
+/// as plain arrays and bytes and decoding is tried once more (only then, so the common case
+/// costs nothing).
 fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<R> {
-    rmp_serde::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))
+    rmp_serde::from_slice(bytes).or_else(|first| {
+        let plain = syncman_protocol::value::decode(bytes)
+            .ok()
+            .and_then(|v| v.without_python_types())
+            .ok_or_else(|| Error::Decode(first.to_string()))?;
+        rmp_serde::from_slice(&plain.to_bytes()).map_err(|_| Error::Decode(first.to_string()))
+    })
 }
 
 pub(crate) struct Connection {

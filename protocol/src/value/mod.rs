@@ -15,7 +15,7 @@ mod python;
 
 pub use msgpack::{
     decode, encode, is_minimal_scalar, split_array, split_map, DecodeError, Reader, EXT_BIGINT,
-    EXT_SLICE, MAX_DECODED_ITEMS,
+    EXT_BYTEARRAY, EXT_FROZENSET, EXT_PICKLE, EXT_SET, EXT_SLICE, EXT_TUPLE, MAX_DECODED_ITEMS,
 };
 pub use python::{canonical_key, py_eq_encoded, Needle};
 
@@ -36,5 +36,46 @@ pub enum Value {
     Array(Vec<Value>),
     Map(Vec<(Value, Value)>),
     Slice(Option<i128>, Option<i128>, Option<i128>),
+    /// A Python `tuple` (extension [`EXT_TUPLE`]); arrays are lists.
+    Tuple(Vec<Value>),
+    /// A Python `set` (extension [`EXT_SET`]), items in insertion order.
+    Set(Vec<Value>),
+    /// A Python `frozenset` (extension [`EXT_FROZENSET`]).
+    FrozenSet(Vec<Value>),
+    /// A Python `bytearray` (extension [`EXT_BYTEARRAY`]).
+    ByteArray(Vec<u8>),
     Ext(i8, Vec<u8>),
+}
+
+impl Value {
+    /// This value with Python's tuples, sets and frozensets as arrays and bytearrays as
+    /// bytes: what a client without those types reads. `None` if there were none.
+    pub fn without_python_types(self) -> Option<Value> {
+        fn walk(v: Value, changed: &mut bool) -> Value {
+            let all = |items: Vec<Value>, changed: &mut bool| {
+                items.into_iter().map(|i| walk(i, changed)).collect()
+            };
+            match v {
+                Value::Tuple(items) | Value::Set(items) | Value::FrozenSet(items) => {
+                    *changed = true;
+                    Value::Array(all(items, changed))
+                }
+                Value::ByteArray(b) => {
+                    *changed = true;
+                    Value::Bytes(b)
+                }
+                Value::Array(items) => Value::Array(all(items, changed)),
+                Value::Map(pairs) => Value::Map(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (walk(k, changed), walk(v, changed)))
+                        .collect(),
+                ),
+                other => other,
+            }
+        }
+        let mut changed = false;
+        let plain = walk(self, &mut changed);
+        changed.then_some(plain)
+    }
 }

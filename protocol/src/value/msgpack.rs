@@ -14,9 +14,21 @@ use crate::error::RemoteError;
 pub const EXT_BIGINT: i8 = 1;
 /// Extension type for a slice: a MessagePack array `[start, stop, step]` (each int or nil).
 pub const EXT_SLICE: i8 = 2;
+/// Extension type for a Python `tuple` written by a Python client: an array inside. Arrays
+/// are Python lists; Rust tuples are arrays too (they read tuples back as arrays).
+pub const EXT_TUPLE: i8 = 3;
+/// Extension type for a Python `set`: an array of its items inside.
+pub const EXT_SET: i8 = 4;
+/// Extension type for a Python `frozenset`: an array of its items inside.
+pub const EXT_FROZENSET: i8 = 5;
+/// Extension type for a Python `bytearray`: its bytes.
+pub const EXT_BYTEARRAY: i8 = 6;
+/// Extension type for a Python object the node does not interpret (a user class, a
+/// `datetime`, a proxy): the object's own pickle, kept as sent and never executed.
+pub const EXT_PICKLE: i8 = 7;
 
 /// Nesting deeper than this is refused rather than recursed into.
-const MAX_DEPTH: usize = 128;
+pub(crate) const MAX_DEPTH: usize = 128;
 
 /// Most items one decode builds. A decoded item takes far more memory than its encoding
 /// (a nil is 1 byte on the wire, a `Value` 40), so the count is bounded, not just the
@@ -230,8 +242,33 @@ impl<'a> Reader<'a> {
             }
             Head::Ext(EXT_BIGINT, data) => Value::Int(bigint_from_bytes(data)?),
             Head::Ext(EXT_SLICE, data) => decode_slice(data, depth)?,
+            Head::Ext(EXT_TUPLE, data) => Value::Tuple(self.ext_items(data, depth)?),
+            Head::Ext(EXT_SET, data) => Value::Set(self.ext_items(data, depth)?),
+            Head::Ext(EXT_FROZENSET, data) => Value::FrozenSet(self.ext_items(data, depth)?),
+            Head::Ext(EXT_BYTEARRAY, data) => Value::ByteArray(data.to_vec()),
             Head::Ext(ty, data) => Value::Ext(ty, data.to_vec()),
         })
+    }
+
+    /// The items of a tuple or set extension: an array filling `data`, decoded one level
+    /// deeper and from this reader's item budget, so nesting through extensions is bounded
+    /// like any other.
+    fn ext_items(&mut self, data: &'a [u8], depth: usize) -> Result<Vec<Value>, DecodeError> {
+        let mut inner = Reader {
+            buf: data,
+            pos: 0,
+            budget: self.budget,
+        };
+        let n = inner.read_array_len()?;
+        let mut items = Vec::with_capacity((n as usize).min(data.len()).min(1024));
+        for _ in 0..n {
+            items.push(inner.value_at(depth + 1)?);
+        }
+        if !inner.is_empty() {
+            return Err(DecodeError("trailing bytes in a tuple or set"));
+        }
+        self.budget = inner.budget;
+        Ok(items)
     }
 }
 
@@ -314,6 +351,10 @@ impl Value {
                 }
                 write_ext(out, EXT_SLICE, &body);
             }
+            Value::Tuple(items) => write_ext_items(out, EXT_TUPLE, items),
+            Value::Set(items) => write_ext_items(out, EXT_SET, items),
+            Value::FrozenSet(items) => write_ext_items(out, EXT_FROZENSET, items),
+            Value::ByteArray(data) => write_ext(out, EXT_BYTEARRAY, data),
             Value::Ext(ty, data) => write_ext(out, *ty, data),
         }
     }
@@ -323,6 +364,16 @@ impl Value {
         self.encode(&mut out);
         Bytes::from(out)
     }
+}
+
+/// An extension wrapping an array of items (tuples, sets).
+fn write_ext_items(out: &mut Vec<u8>, ty: i8, items: &[Value]) {
+    let mut body = Vec::new();
+    let _ = rmp::encode::write_array_len(&mut body, items.len() as u32);
+    for item in items {
+        item.encode(&mut body);
+    }
+    write_ext(out, ty, &body);
 }
 
 fn write_ext(out: &mut Vec<u8>, ty: i8, data: &[u8]) {
@@ -526,5 +577,40 @@ mod tests {
         assert!(!is_minimal_scalar(&[0xcf, 0, 0, 0, 0, 0, 0, 0, 1]));
         assert!(!is_minimal_scalar(&enc(&Value::Float(1.0))));
         assert_eq!(int(300), enc(&Value::Int(300)));
+    }
+
+    #[test]
+    fn python_tuples_sets_and_bytearrays_round_trip() {
+        let values = [
+            Value::Tuple(vec![Value::Int(1), Value::Tuple(vec![])]),
+            Value::Set(vec![Value::Str("a".into())]),
+            Value::FrozenSet(vec![Value::Int(3), Value::Int(4)]),
+            Value::ByteArray(b"ba".to_vec()),
+        ];
+        for v in values {
+            assert_eq!(decode(&v.to_bytes()).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn nesting_through_tuples_is_bounded_like_arrays() {
+        let mut deep = Value::Nil;
+        for _ in 0..MAX_DEPTH + 1 {
+            deep = Value::Tuple(vec![deep]);
+        }
+        assert!(decode(&deep.to_bytes()).is_err());
+        let mut mixed = Value::Nil;
+        for _ in 0..MAX_DEPTH / 2 + 1 {
+            mixed = Value::Array(vec![Value::Tuple(vec![mixed])]);
+        }
+        assert!(
+            decode(&mixed.to_bytes()).is_err(),
+            "each level counts, inside or out"
+        );
+        let mut fine = Value::Nil;
+        for _ in 0..MAX_DEPTH / 4 {
+            fine = Value::Array(vec![Value::Tuple(vec![fine])]);
+        }
+        assert_eq!(decode(&fine.to_bytes()).unwrap(), fine);
     }
 }

@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 
 use bytes::Bytes;
 
-use super::msgpack::{decode, encode_int, is_minimal_scalar, Head, Reader};
+use super::msgpack::{
+    decode, encode_int, is_minimal_scalar, Head, Reader, EXT_BIGINT, EXT_FROZENSET,
+};
 use super::Value;
 use crate::error::RemoteError;
 
@@ -21,7 +23,11 @@ impl Value {
             Value::Float(_) => "float",
             Value::Str(_) => "str",
             Value::Bytes(_) => "bytes",
-            Value::Array(_) => "tuple",
+            Value::Array(_) => "list",
+            Value::Tuple(_) => "tuple",
+            Value::Set(_) => "set",
+            Value::FrozenSet(_) => "frozenset",
+            Value::ByteArray(_) => "bytearray",
             Value::Map(_) => "dict",
             Value::Slice(..) => "slice",
             Value::Ext(..) => "object",
@@ -54,7 +60,10 @@ impl Value {
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::Bytes(b) => !b.is_empty(),
-            Value::Array(a) => !a.is_empty(),
+            Value::Array(a) | Value::Tuple(a) | Value::Set(a) | Value::FrozenSet(a) => {
+                !a.is_empty()
+            }
+            Value::ByteArray(b) => !b.is_empty(),
             Value::Map(m) => !m.is_empty(),
             Value::Slice(..) | Value::Ext(..) => true,
         }
@@ -69,14 +78,44 @@ impl Value {
             (Value::Nil, Value::Nil) => true,
             (Value::Str(a), Value::Str(b)) => a == b,
             (Value::Bytes(a), Value::Bytes(b)) => a == b,
-            (Value::Array(a), Value::Array(b)) => {
+            // A tuple from Python and an array from Rust (whose tuples are arrays) compare
+            // item by item; Python would call a list and a tuple unequal.
+            (Value::Array(a) | Value::Tuple(a), Value::Array(b) | Value::Tuple(b)) => {
                 a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.py_eq(y))
             }
-            (Value::Map(a), Value::Map(b)) => {
-                a.len() == b.len()
-                    && a.iter()
-                        .all(|(k, v)| b.iter().any(|(k2, v2)| k.py_eq(k2) && v.py_eq(v2)))
+            // Equal when they hold the same distinct items, found by their key forms as
+            // Python finds them by hash: a set from the wire may repeat an item (`{True, 1}`
+            // is one item), and matching items pairwise would cost n² per level, exponential
+            // in the nesting.
+            (Value::Set(a) | Value::FrozenSet(a), Value::Set(b) | Value::FrozenSet(b)) => {
+                match (distinct_keys(a), distinct_keys(b)) {
+                    (Some(x), Some(y)) => x == y,
+                    // Unhashable items (only a non-Python peer sends them): in order.
+                    _ => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.py_eq(y)),
+                }
             }
+            (Value::Bytes(a) | Value::ByteArray(a), Value::Bytes(b) | Value::ByteArray(b)) => {
+                a == b
+            }
+            // As dicts: the same keys (by key form, as Python finds them by hash), each with
+            // an equal value. A MessagePack map may repeat a key; the last one counts, as in
+            // a Python dict display. Each value is compared once, so nesting costs no more
+            // than the values' size.
+            (Value::Map(a), Value::Map(b)) => match (dict_entries(a), dict_entries(b)) {
+                (Some(x), Some(y)) => {
+                    x.len() == y.len()
+                        && x.iter()
+                            .zip(&y)
+                            .all(|((ka, va), (kb, vb))| ka == kb && va.py_eq(vb))
+                }
+                // Unhashable keys (only a non-Python peer sends them): pairs in order.
+                _ => {
+                    a.len() == b.len()
+                        && a.iter()
+                            .zip(b)
+                            .all(|((ka, va), (kb, vb))| ka.py_eq(kb) && va.py_eq(vb))
+                }
+            },
             (Value::Slice(a, b, c), Value::Slice(d, e, f)) => (a, b, c) == (d, e, f),
             (Value::Ext(t1, d1), Value::Ext(t2, d2)) => t1 == t2 && d1 == d2,
             _ => false,
@@ -92,7 +131,7 @@ impl Value {
         match (self, other) {
             (Value::Str(a), Value::Str(b)) => Ok(a.cmp(b)),
             (Value::Bytes(a), Value::Bytes(b)) => Ok(a.cmp(b)),
-            (Value::Array(a), Value::Array(b)) => {
+            (Value::Array(a), Value::Array(b)) | (Value::Tuple(a), Value::Tuple(b)) => {
                 for (x, y) in a.iter().zip(b) {
                     if !x.py_eq(y) {
                         return x.py_cmp(y);
@@ -131,13 +170,31 @@ impl Value {
                     let _ = rmp::encode::write_f64(out, *f);
                 }
             },
-            Value::Array(items) => {
+            // A Python tuple is the same key as a Rust tuple (an array).
+            Value::Array(items) | Value::Tuple(items) => {
                 let _ = rmp::encode::write_array_len(out, items.len() as u32);
                 for item in items {
                     item.encode_key(out)?;
                 }
             }
-            Value::Map(_) | Value::Slice(..) => {
+            // Order does not matter: the items' canonical forms, sorted.
+            Value::FrozenSet(items) => {
+                let mut keys = items
+                    .iter()
+                    .map(|item| {
+                        let mut key = Vec::new();
+                        item.encode_key(&mut key).map(|()| key)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                keys.sort_unstable();
+                keys.dedup();
+                let mut body = Vec::new();
+                let _ = rmp::encode::write_array_len(&mut body, keys.len() as u32);
+                keys.iter().for_each(|k| body.extend_from_slice(k));
+                let _ = rmp::encode::write_ext_meta(out, body.len() as u32, EXT_FROZENSET);
+                out.extend_from_slice(&body);
+            }
+            Value::Map(_) | Value::Slice(..) | Value::Set(_) | Value::ByteArray(_) => {
                 return Err(RemoteError::type_error(format!(
                     "unhashable type: '{}'",
                     self.type_name()
@@ -199,16 +256,33 @@ impl Value {
                 s.push('\'');
             }
             Value::Array(items) => {
+                s.push('[');
+                write_items(s, items);
+                s.push(']');
+            }
+            Value::Tuple(items) => {
                 s.push('(');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        s.push_str(", ");
-                    }
-                    item.write_repr(s);
-                }
+                write_items(s, items);
                 if items.len() == 1 {
                     s.push(',');
                 }
+                s.push(')');
+            }
+            Value::Set(items) if items.is_empty() => s.push_str("set()"),
+            Value::Set(items) => {
+                s.push('{');
+                write_items(s, items);
+                s.push('}');
+            }
+            Value::FrozenSet(items) if items.is_empty() => s.push_str("frozenset()"),
+            Value::FrozenSet(items) => {
+                s.push_str("frozenset({");
+                write_items(s, items);
+                s.push_str("})");
+            }
+            Value::ByteArray(b) => {
+                s.push_str("bytearray(");
+                Value::Bytes(b.clone()).write_repr(s);
                 s.push(')');
             }
             Value::Map(pairs) => {
@@ -231,6 +305,16 @@ impl Value {
                 let _ = write!(s, "<object ext {ty}>");
             }
         }
+    }
+}
+
+/// Items separated by `, `.
+fn write_items(s: &mut String, items: &[Value]) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        item.write_repr(s);
     }
 }
 
@@ -289,6 +373,29 @@ fn float_as_int(f: f64) -> Option<i128> {
     }
 }
 
+/// The key forms of a set's items, sorted and without repeats; `None` if one is unhashable.
+fn distinct_keys(items: &[Value]) -> Option<Vec<Vec<u8>>> {
+    let mut keys = items.iter().map(key_form).collect::<Option<Vec<_>>>()?;
+    keys.sort_unstable();
+    keys.dedup();
+    Some(keys)
+}
+
+/// A map's entries as a Python dict holds them: by key form, sorted, the last value of a
+/// repeated key winning; `None` if a key is unhashable.
+fn dict_entries(entries: &[(Value, Value)]) -> Option<std::collections::BTreeMap<Vec<u8>, &Value>> {
+    entries
+        .iter()
+        .map(|(k, v)| key_form(k).map(|k| (k, v)))
+        .collect()
+}
+
+/// The canonical key encoding of a value, `None` when it is unhashable.
+fn key_form(v: &Value) -> Option<Vec<u8>> {
+    let mut key = Vec::new();
+    v.encode_key(&mut key).ok().map(|()| key)
+}
+
 /// The canonical form of an encoded dict key: equal Python keys have equal canonical bytes.
 /// Strings and small integers are usually canonical already and are returned without a copy.
 pub fn canonical_key(raw: &Bytes) -> Result<Bytes, RemoteError> {
@@ -340,20 +447,29 @@ impl<'a> Needle<'a> {
             (Ok(Head::Bin(x)), Ok(Head::Bin(y))) => x == y,
             (Ok(Head::Nil), _) | (_, Ok(Head::Nil)) => false,
             (Ok(Head::Str(_) | Head::Bin(_)), _) | (_, Ok(Head::Str(_) | Head::Bin(_))) => false,
-            // A number never equals a container, and the reverse: no decode needed.
-            (
-                Ok(Head::Int(_) | Head::Float(_) | Head::Bool(_)),
-                Ok(Head::Array(_) | Head::Map(_) | Head::Ext(..)),
-            )
-            | (
-                Ok(Head::Array(_) | Head::Map(_) | Head::Ext(..)),
-                Ok(Head::Int(_) | Head::Float(_) | Head::Bool(_)),
-            ) => false,
+            // A number never equals a container or an extension value, and the reverse: no
+            // decode needed. An EXT_BIGINT extension is a number, though, so it is decoded.
+            (Ok(x), Ok(y)) if is_number(&x) && is_object(&y) || is_object(&x) && is_number(&y) => {
+                false
+            }
             _ => match (&self.value, decode(candidate)) {
                 (Some(x), Ok(y)) => x.py_eq(&y),
                 _ => false,
             },
         }
+    }
+}
+
+fn is_number(head: &Head) -> bool {
+    matches!(head, Head::Int(_) | Head::Float(_) | Head::Bool(_))
+}
+
+/// A container or an extension value other than a big integer: never equal to a number.
+fn is_object(head: &Head) -> bool {
+    match head {
+        Head::Array(_) | Head::Map(_) => true,
+        Head::Ext(ty, _) => *ty != EXT_BIGINT,
+        _ => false,
     }
 }
 
@@ -416,11 +532,63 @@ mod tests {
     }
 
     #[test]
+    fn map_equality_is_symmetric_with_repeated_keys() {
+        // Found by the value fuzz target: every pair of `a` was in `b`, but not the reverse.
+        let pair = |k: i128, v: i128| (Value::Int(k), Value::Int(v));
+        let repeated = Value::Map(vec![pair(0, 0), pair(0, 0)]);
+        let distinct = Value::Map(vec![pair(0, 0), pair(1, 1)]);
+        assert!(!repeated.py_eq(&distinct));
+        assert!(!distinct.py_eq(&repeated));
+        let swapped = Value::Map(vec![pair(1, 1), (Value::Float(0.0), Value::Bool(false))]);
+        assert!(distinct.py_eq(&swapped) && swapped.py_eq(&distinct));
+        assert!(repeated.py_eq(&repeated.clone()));
+        // Comparing nested maps costs one comparison per level, not two (a chain 128 deep).
+        let mut deep = Value::Nil;
+        for _ in 0..128 {
+            deep = Value::Map(vec![(Value::Nil, deep)]);
+        }
+        assert!(deep.py_eq(&deep.clone()));
+    }
+
+    #[test]
+    fn python_tuples_are_the_same_keys_as_arrays_and_sets_are_refused() {
+        let enc = |v: Value| v.to_bytes();
+        let tuple = Value::Tuple(vec![Value::Int(1), Value::Str("a".into())]);
+        let array = Value::Array(vec![Value::Float(1.0), Value::Str("a".into())]);
+        assert_eq!(
+            canonical_key(&enc(tuple.clone())).unwrap(),
+            canonical_key(&enc(array)).unwrap()
+        );
+        let f1 = Value::FrozenSet(vec![Value::Int(1), Value::Int(2)]);
+        let f2 = Value::FrozenSet(vec![Value::Int(2), Value::Float(1.0)]);
+        assert_eq!(
+            canonical_key(&enc(f1.clone())).unwrap(),
+            canonical_key(&enc(f2)).unwrap()
+        );
+        assert!(f1.py_eq(&Value::Set(vec![Value::Int(2), Value::Int(1)])));
+        // A repeated item is one item, as in Python's `frozenset([True, 1]) == {1}`.
+        let repeated = Value::FrozenSet(vec![Value::Bool(true), Value::Int(1)]);
+        assert!(repeated.py_eq(&Value::FrozenSet(vec![Value::Int(1)])));
+        assert!(Value::FrozenSet(vec![Value::Int(1)]).py_eq(&repeated));
+        assert_eq!(
+            canonical_key(&enc(repeated)).unwrap(),
+            canonical_key(&enc(Value::FrozenSet(vec![Value::Int(1)]))).unwrap()
+        );
+        assert!(!f1.py_eq(&Value::FrozenSet(vec![Value::Int(1)])));
+        let e = canonical_key(&enc(Value::Set(vec![]))).unwrap_err();
+        assert_eq!(e.message, "unhashable type: 'set'");
+        assert!(Value::ByteArray(b"x".to_vec()).py_eq(&Value::Bytes(b"x".to_vec())));
+        assert_eq!(tuple.type_name(), "tuple");
+    }
+
+    #[test]
     fn repr_matches_python_for_common_keys() {
         assert_eq!(Value::Str("it's".into()).py_repr(), "\"it's\"");
         assert_eq!(Value::Str("a'\"".into()).py_repr(), "'a\\'\"'");
         assert_eq!(Value::Float(1.0).py_repr(), "1.0");
-        assert_eq!(Value::Array(vec![Value::Int(1)]).py_repr(), "(1,)");
+        assert_eq!(Value::Array(vec![Value::Int(1)]).py_repr(), "[1]");
+        assert_eq!(Value::Tuple(vec![Value::Int(1)]).py_repr(), "(1,)");
+        assert_eq!(Value::FrozenSet(vec![]).py_repr(), "frozenset()");
         assert_eq!(Value::Nil.py_repr(), "None");
     }
 }
@@ -446,5 +614,25 @@ mod encoded_eq_tests {
             &e(Value::Array(vec![Value::Bool(true)])),
             &e(Value::Array(vec![Value::Int(1)]))
         ));
+        assert!(!py_eq_encoded(
+            &e(Value::Ext(5, vec![0])),
+            &e(Value::Int(0))
+        ));
+    }
+
+    #[test]
+    fn big_integers_are_numbers_not_objects() {
+        // Found by the value fuzz target: an EXT_BIGINT extension was taken for an opaque
+        // object, never equal to a number, so `2**70` was not found by `index(2.0**70)`.
+        let e = |v: Value| v.to_bytes();
+        let big = e(Value::Int(1 << 70));
+        assert!(py_eq_encoded(&big, &e(Value::Float((1u128 << 70) as f64))));
+        assert!(py_eq_encoded(&e(Value::Float((1u128 << 70) as f64)), &big));
+        assert!(!py_eq_encoded(&big, &e(Value::Float(1.5))));
+        // A non-minimal big-integer encoding of 0 equals 0.
+        let zero = [0xd4, EXT_BIGINT as u8, 0x00];
+        assert!(py_eq_encoded(&zero, &[0x00]));
+        assert!(py_eq_encoded(&[0x00], &zero));
+        assert!(py_eq_encoded(&zero, &e(Value::Bool(false))));
     }
 }

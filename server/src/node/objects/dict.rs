@@ -402,7 +402,7 @@ mod tests {
         for (method, key, shown) in [
             ("__getitem__", s("x"), "'x'"),
             ("__delitem__", Value::Int(2), "2"),
-            ("pop", Value::Array(vec![Value::Int(1), s("a")]), "(1, 'a')"),
+            ("pop", Value::Tuple(vec![Value::Int(1), s("a")]), "(1, 'a')"),
             ("__getitem__", Value::Float(1.5), "1.5"),
         ] {
             let e = err(&d, method, &[key]);

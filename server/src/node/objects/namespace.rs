@@ -252,10 +252,18 @@ mod tests {
         ok(
             &ns,
             "__setattr__",
-            &[s("c"), Value::Array(vec![Value::Bool(true)])],
+            &[s("c"), Value::Tuple(vec![Value::Bool(true)])],
+        );
+        ok(
+            &ns,
+            "__setattr__",
+            &[s("d"), Value::Array(vec![Value::Int(2)])],
         );
         // Sorted as the "name=value" strings, as CPython sorts them.
-        assert_eq!(repr(&ns), s("Namespace(a=1, ab=None, b='x', c=(True,))"));
+        assert_eq!(
+            repr(&ns),
+            s("Namespace(a=1, ab=None, b='x', c=(True,), d=[2])")
+        );
     }
 
     #[test]
