@@ -17,6 +17,7 @@ pub mod frame;
 pub mod handshake;
 pub mod message;
 pub mod opening;
+pub mod pickle;
 pub mod value;
 
 pub use error::{ErrorKind, RemoteError};

@@ -1,0 +1,263 @@
+//! The decoder's object graph, and its conversion into a [`Pickle`] tree.
+//!
+//! While unpickling, objects live in an arena and refer to each other by index, so a memo
+//! reference or `DUP` shares an object and a later mutation (`APPENDS` to a memoized list,
+//! `BUILD` on a memoized instance) is seen through every reference, exactly as in Python.
+//! [`build`] then checks the graph reachable from the result without recursing (a cycle is an
+//! error; depth, node count and payload are measured with shared parts counted once per
+//! reference, before anything is copied) and builds the tree bottom-up, cloning an object for
+//! all but its last reference.
+
+use super::{Limits, Pickle, PickleErrorKind};
+
+/// Index of a [`Node`] in the arena.
+pub(super) type Id = usize;
+
+/// An object being unpickled. Containers hold the ids of their items.
+#[derive(Debug)]
+pub(super) enum Node {
+    /// Everything without children: scalars, strings, bytes, globals.
+    Leaf(Pickle),
+    Tuple(Vec<Id>),
+    List(Vec<Id>),
+    Dict(Vec<(Id, Id)>),
+    Set(Vec<Id>),
+    FrozenSet(Vec<Id>),
+    Reduce(Id, Id),
+    NewObj(Id, Id, Option<Id>),
+    Obj(Id, Vec<Id>),
+    Build(Id, Id),
+    Appends(Id, Vec<Id>),
+    SetItems(Id, Vec<(Id, Id)>),
+    AddItems(Id, Vec<Id>),
+}
+
+impl Node {
+    /// An object of unknown type (an instance built by calling something): the only kind
+    /// `BUILD` may set state on, and that `APPENDS`/`SETITEMS`/`ADDITEMS` may wrap.
+    pub(super) fn is_opaque(&self) -> bool {
+        matches!(
+            self,
+            Node::Reduce(..)
+                | Node::NewObj(..)
+                | Node::Obj(..)
+                | Node::Build(..)
+                | Node::Appends(..)
+                | Node::SetItems(..)
+                | Node::AddItems(..)
+        )
+    }
+
+    /// What this is, for error messages ("cannot append to a tuple").
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            Node::Leaf(p) => match p {
+                Pickle::None => "None",
+                Pickle::Bool(_) => "a bool",
+                Pickle::Int(_) | Pickle::BigInt(_) => "an int",
+                Pickle::Float(_) => "a float",
+                Pickle::Str(_) | Pickle::SurrogateStr(_) => "a str",
+                Pickle::Bytes(_) => "bytes",
+                Pickle::ByteArray(_) => "a bytearray",
+                Pickle::Global { .. } => "a global",
+                _ => "a value",
+            },
+            Node::Tuple(_) => "a tuple",
+            Node::List(_) => "a list",
+            Node::Dict(_) => "a dict",
+            Node::Set(_) => "a set",
+            Node::FrozenSet(_) => "a frozenset",
+            _ => "an object",
+        }
+    }
+
+    fn for_each_child(&self, mut f: impl FnMut(Id)) {
+        match self {
+            Node::Leaf(_) => {}
+            Node::Tuple(v) | Node::List(v) | Node::Set(v) | Node::FrozenSet(v) => {
+                v.iter().for_each(|&c| f(c))
+            }
+            Node::Dict(pairs) => pairs.iter().for_each(|&(k, v)| {
+                f(k);
+                f(v);
+            }),
+            Node::Reduce(a, b) | Node::Build(a, b) => {
+                f(*a);
+                f(*b);
+            }
+            Node::NewObj(a, b, c) => {
+                f(*a);
+                f(*b);
+                if let Some(c) = c {
+                    f(*c);
+                }
+            }
+            Node::Obj(a, v) | Node::Appends(a, v) | Node::AddItems(a, v) => {
+                f(*a);
+                v.iter().for_each(|&c| f(c));
+            }
+            Node::SetItems(a, pairs) => {
+                f(*a);
+                pairs.iter().for_each(|&(k, v)| {
+                    f(k);
+                    f(v);
+                });
+            }
+        }
+    }
+}
+
+/// Payload bytes a leaf contributes to [`Limits::max_bytes`].
+fn payload(node: &Node) -> u64 {
+    let len = match node {
+        Node::Leaf(Pickle::Str(s)) => s.len(),
+        Node::Leaf(
+            Pickle::SurrogateStr(b) | Pickle::Bytes(b) | Pickle::ByteArray(b) | Pickle::BigInt(b),
+        ) => b.len(),
+        Node::Leaf(Pickle::Global { module, name }) => module.len() + name.len(),
+        _ => 0,
+    };
+    len as u64
+}
+
+enum Step {
+    Enter(Id),
+    Exit(Id),
+}
+
+/// The tree of everything reachable from `root`.
+pub(super) fn build(
+    mut nodes: Vec<Node>,
+    root: Id,
+    limits: &Limits,
+) -> Result<Pickle, PickleErrorKind> {
+    const WHITE: u8 = 0;
+    const GREY: u8 = 1; // entered, not left: an ancestor of whatever is entered next
+    const BLACK: u8 = 2;
+    let n = nodes.len();
+    let mut colour = vec![WHITE; n];
+    let mut size = vec![0u64; n];
+    let mut height = vec![0u64; n];
+    let mut weight = vec![0u64; n];
+    let mut refs = vec![0usize; n];
+    let mut order = Vec::new();
+    let mut work = vec![Step::Enter(root)];
+    while let Some(step) = work.pop() {
+        match step {
+            Step::Enter(id) => match colour[id] {
+                BLACK => {}
+                GREY => return Err(PickleErrorKind::Recursive),
+                _ => {
+                    colour[id] = GREY;
+                    work.push(Step::Exit(id));
+                    nodes[id].for_each_child(|c| work.push(Step::Enter(c)));
+                }
+            },
+            Step::Exit(id) => {
+                let (mut s, mut h, mut w) = (1u64, 0u64, payload(&nodes[id]));
+                nodes[id].for_each_child(|c| {
+                    s = s.saturating_add(size[c]);
+                    h = h.max(height[c]);
+                    w = w.saturating_add(weight[c]);
+                    refs[c] += 1;
+                });
+                h += 1;
+                let limit = |what, limit: usize| PickleErrorKind::Limit { what, limit };
+                if s > limits.max_nodes as u64 {
+                    return Err(limit("too many objects", limits.max_nodes));
+                }
+                if h > limits.max_depth as u64 {
+                    return Err(limit("nested too deeply", limits.max_depth));
+                }
+                if w > limits.max_bytes as u64 {
+                    return Err(limit("too many string and bytes bytes", limits.max_bytes));
+                }
+                (size[id], height[id], weight[id]) = (s, h, w);
+                colour[id] = BLACK;
+                order.push(id);
+            }
+        }
+    }
+    refs[root] += 1;
+
+    // Post-order: every child is built before its parent takes (or clones) it.
+    let mut built: Vec<Option<Pickle>> = Vec::new();
+    built.resize_with(n, || None);
+    let internal = || PickleErrorKind::Invalid {
+        opcode: "STOP",
+        why: "internal error: object built out of order".into(),
+    };
+    for id in order {
+        let node = std::mem::replace(&mut nodes[id], Node::Leaf(Pickle::None));
+        let mut missing = false;
+        let mut take = |c: Id| -> Pickle {
+            refs[c] -= 1;
+            let value = if refs[c] == 0 {
+                built[c].take()
+            } else {
+                built[c].clone()
+            };
+            value.unwrap_or_else(|| {
+                missing = true;
+                Pickle::None
+            })
+        };
+        let mut take_all = |v: Vec<Id>| v.into_iter().map(&mut take).collect::<Vec<_>>();
+        let value = match node {
+            Node::Leaf(p) => p,
+            Node::Tuple(v) => Pickle::Tuple(take_all(v)),
+            Node::List(v) => Pickle::List(take_all(v)),
+            Node::Set(v) => Pickle::Set(take_all(v)),
+            Node::FrozenSet(v) => Pickle::FrozenSet(take_all(v)),
+            Node::Dict(pairs) => {
+                Pickle::Dict(pairs.into_iter().map(|(k, v)| (take(k), take(v))).collect())
+            }
+            Node::Reduce(c, a) => Pickle::Reduce {
+                callable: Box::new(take(c)),
+                args: Box::new(take(a)),
+            },
+            Node::NewObj(c, a, k) => Pickle::NewObj {
+                class: Box::new(take(c)),
+                args: Box::new(take(a)),
+                kwargs: k.map(|k| Box::new(take(k))),
+            },
+            Node::Obj(c, v) => {
+                let class = Box::new(take(c));
+                Pickle::Obj {
+                    class,
+                    args: v.into_iter().map(&mut take).collect(),
+                }
+            }
+            Node::Build(o, s) => Pickle::Build {
+                object: Box::new(take(o)),
+                state: Box::new(take(s)),
+            },
+            Node::Appends(t, v) => {
+                let target = Box::new(take(t));
+                Pickle::Appends {
+                    target,
+                    items: v.into_iter().map(&mut take).collect(),
+                }
+            }
+            Node::AddItems(t, v) => {
+                let target = Box::new(take(t));
+                Pickle::AddItems {
+                    target,
+                    items: v.into_iter().map(&mut take).collect(),
+                }
+            }
+            Node::SetItems(t, pairs) => {
+                let target = Box::new(take(t));
+                Pickle::SetItems {
+                    target,
+                    items: pairs.into_iter().map(|(k, v)| (take(k), take(v))).collect(),
+                }
+            }
+        };
+        if missing {
+            return Err(internal());
+        }
+        built[id] = Some(value);
+    }
+    built[root].take().ok_or_else(internal)
+}
