@@ -16,14 +16,14 @@ pub const HANDSHAKE_MAX_FRAME: usize = 256;
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
 
 /// How much buffer the decoder reserves at a time while a large frame arrives.
-const GROW_STEP: usize = 64 * 1024;
+pub(crate) const GROW_STEP: usize = 64 * 1024;
 
 /// The node stores argument bytes as slices of the frame they came in, so a frame must
 /// never share its allocation with other frames: a small stored value would keep a whole
 /// read buffer (or a neighbouring large frame) alive. Frames are therefore copied out of
 /// the read buffer, except a large frame that is the buffer's only content, which takes
 /// the buffer over instead (no copy of big payloads in the common case).
-const COPY_AT_MOST: usize = 16 * 1024;
+pub(crate) const COPY_AT_MOST: usize = 16 * 1024;
 
 /// Why a byte stream stopped being a valid frame stream. Any of these closes the connection:
 /// once framing is lost, nothing after it can be trusted.
@@ -99,13 +99,15 @@ impl Decoder for FrameCodec {
                 max: self.max_len,
             });
         }
-        let total = header + len as usize;
-        if src.len() < total {
-            src.reserve((total - src.len()).min(GROW_STEP));
+        // Within `max_len`, so a usize; but `header + len` may overflow under a limit near
+        // `usize::MAX`, hence comparing with the payload bytes that arrived instead.
+        let len = len as usize;
+        let arrived = src.len() - header;
+        if arrived < len {
+            src.reserve((len - arrived).min(GROW_STEP));
             return Ok(None);
         }
         src.advance(header);
-        let len = len as usize;
         if len > COPY_AT_MOST && src.len() == len {
             // A large frame that is all the buffer holds takes the whole allocation with
             // it, and the next read starts a fresh one: nothing else ever shares it.
@@ -481,6 +483,29 @@ mod tests {
         let taken = codec.decode(&mut alone).unwrap().unwrap();
         assert_eq!(taken.len(), 100_000);
         assert_eq!(alone.capacity(), 0);
+    }
+
+    #[test]
+    fn a_limit_near_usize_max_does_not_overflow() {
+        // Found by the frame_codec fuzz target: `header + len` overflowed.
+        // A long header claiming `usize::MAX - 8` bytes, within both limits.
+        let mut bytes = vec![0xff; 4];
+        bytes.extend_from_slice(&(usize::MAX as u64 - 8).to_be_bytes());
+        bytes.extend_from_slice(b"abc");
+        for max in [usize::MAX, usize::MAX - 5] {
+            let mut buf = BytesMut::from(&bytes[..]);
+            assert!(FrameCodec::new(max).decode(&mut buf).unwrap().is_none());
+            assert!(buf.capacity() <= bytes.len() + GROW_STEP + 64);
+            let mut buf = BytesMut::from(&bytes[..]);
+            assert!(SkippingFrameCodec::new(max)
+                .decode(&mut buf)
+                .unwrap()
+                .is_none());
+            assert!(matches!(
+                FrameCodec::new(max).decode_eof(&mut BytesMut::from(&bytes[..])),
+                Err(FrameError::Truncated)
+            ));
+        }
     }
 
     #[test]

@@ -14,6 +14,9 @@
 
 pub mod error;
 pub mod frame;
+/// The fuzz targets' properties (`fuzz/`), shared with the corpus replay test.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod message;
 pub mod opening;

@@ -19,6 +19,9 @@ pub use msgpack::{
 };
 pub use python::{canonical_key, py_eq_encoded, Needle};
 
+/// Deepest nesting [`decode`] accepts (the fuzz properties check the boundary).
+pub(crate) use msgpack::MAX_DEPTH;
+
 /// Encoding results: `encode::nil()`, `encode::int(3)`, ... Constant answers are static.
 pub mod encode {
     pub use super::msgpack::{array, bool, int, map, nil, pairs, str, FALSE, NIL, TRUE};
