@@ -889,14 +889,20 @@ async fn unsupported_dialects_are_refused_and_logged() {
     let node = TestNode::start();
     let good = seed(&node).await;
 
-    // A CPython pickle (PROTO 4) as the first frame.
+    // A broken CPython pickle (PROTO 4, cut short) as the first frame: the pickle
+    // dialect answers with the error as CPython's client reads it, logs it, and closes.
     let mut raw = Raw::authenticated(&node).await;
     raw.send(&[
         0x80, 0x04, 0x95, 0x10, 0, 0, 0, 0, 0, 0, 0, 0x8c, 0x05, b'd', b'u', b'm', b'm', b'y',
     ])
     .await;
-    raw.expect_closed("a pickle").await;
-    let line = logged_for_peer(&node, raw.local, "pickle dialect").await;
+    let reply = raw.expect_closed("a broken pickle").await;
+    let traceback = b"#TRACEBACK";
+    assert!(
+        reply.windows(traceback.len()).any(|w| w == traceback),
+        "no #TRACEBACK reply: {reply:?}"
+    );
+    let line = logged_for_peer(&node, raw.local, "bad CPython request").await;
     assert!(line.contains("WARN"), "{line}");
     assert_intact(&node, &good).await;
 

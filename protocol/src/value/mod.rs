@@ -19,8 +19,8 @@ pub use msgpack::{
 };
 pub use python::{canonical_key, py_eq_encoded, Needle};
 
-/// Deepest nesting [`decode`] accepts (the fuzz properties check the boundary).
-pub(crate) use msgpack::MAX_DEPTH;
+/// Deepest nesting [`decode`] accepts: a value nested deeper cannot be read back.
+pub use msgpack::MAX_DEPTH;
 
 /// Encoding results: `encode::nil()`, `encode::int(3)`, ... Constant answers are static.
 pub mod encode {

@@ -28,7 +28,7 @@ pub const EXT_BYTEARRAY: i8 = 6;
 pub const EXT_PICKLE: i8 = 7;
 
 /// Nesting deeper than this is refused rather than recursed into.
-pub(crate) const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = 128;
 
 /// Most items one decode builds. A decoded item takes far more memory than its encoding
 /// (a nil is 1 byte on the wire, a `Value` 40), so the count is bounded, not just the

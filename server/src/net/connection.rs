@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 use super::admission::HandshakeSlots;
 use super::log_limit::LogLimit;
 use super::native;
+use super::pickle;
 use crate::node::backend::Backend;
 use crate::node::session::Session;
 use crate::node::Node;
@@ -101,7 +102,7 @@ pub(crate) async fn handle<B: Backend>(
         }
         Some(Err(e)) => return refuse(&mut framed, peer, format!("malformed hello: {e}")).await,
         None if first.first() == Some(&PICKLE_PROTO) => {
-            return warn!(%peer, "CPython pickle dialect is not supported by this build yet; closing");
+            return pickle::serve(framed, first, node, peer).await;
         }
         None => {
             return warn!(%peer, "unknown dialect (first frame is neither a hello nor a pickle); closing")

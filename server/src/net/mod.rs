@@ -8,9 +8,11 @@
 //! - `log_limit`: rate-limited log lines for storms of failed handshakes.
 //! - `native`: the native (MessagePack) dialect: the request loop, control-call decoding,
 //!   and the reply writer.
+//! - `pickle`: CPython's manager protocol, for unmodified Python clients.
 
 mod admission;
 mod connection;
 mod log_limit;
 mod native;
+mod pickle;
 pub mod server;

@@ -17,6 +17,7 @@ pub mod barrier;
 pub mod condition;
 pub mod dict;
 pub mod event;
+pub mod iterator;
 pub mod list;
 pub mod lock;
 pub mod namespace;
@@ -54,4 +55,5 @@ pub fn register_builtins<T: FencingTokens>(r: &mut Registry) {
     add(r, "Condition", condition::Condition::<T>::new);
     add(r, "Event", event::Event::new);
     add(r, "Barrier", barrier::Barrier::new);
+    add(r, "Iterator", iterator::KeyIterator::new);
 }

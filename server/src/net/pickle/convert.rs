@@ -1,0 +1,330 @@
+//! Python values (decoded pickles) ↔ the node's value model (MessagePack with syncman's
+//! extension types), so a dict written by Python is read by Rust and the other way round.
+//!
+//! | Python | stored as |
+//! |---|---|
+//! | `None`, `bool`, `int` (to 128 bits), `float`, `str`, `bytes` | nil, bool, int, float, str, bin |
+//! | `list` | array |
+//! | `dict` | map |
+//! | `tuple` | `Value::Tuple`, ext `EXT_TUPLE` (an array inside) |
+//! | `set`, `frozenset` | `Value::Set`, `Value::FrozenSet`: ext `EXT_SET`, `EXT_FROZENSET` |
+//! | `bytearray` | `Value::ByteArray`: ext `EXT_BYTEARRAY` |
+//! | `slice` | `Value::Slice`: ext `EXT_SLICE` |
+//! | anything else (user classes, `datetime`, proxies, ints past 128 bits) | ext `EXT_PICKLE`: the object's own pickle, kept as it came and sent back as it was |
+//!
+//! Arrays a Rust client writes come back to Python as lists.
+
+use syncman_protocol::pickle::{self, Pickle};
+use syncman_protocol::value::{decode, DecodeError, EXT_PICKLE, MAX_DEPTH};
+use syncman_protocol::{Args, RemoteError, Value};
+
+use super::methods::Default;
+
+/// A parameter's Python default as a value.
+pub(super) fn default(d: Default) -> Pickle {
+    match d {
+        Default::Required | Default::None => Pickle::None,
+        Default::True => Pickle::Bool(true),
+        Default::False => Pickle::Bool(false),
+        Default::Int(i) => Pickle::Int(i.into()),
+    }
+}
+
+/// Deepest nesting a Python value may have: what the value model reads back
+/// ([`MAX_DEPTH`]), less room for the containers a reply wraps stored values in (the pairs
+/// of `items()` in their list).
+const MAX_STORED_DEPTH: usize = MAX_DEPTH - 4;
+
+/// The stored form of a Python value; a `ValueError` when it nests deeper than
+/// [`MAX_STORED_DEPTH`], so nothing is stored that could not be read back.
+pub(super) fn to_value(p: &Pickle) -> Result<Value, RemoteError> {
+    to_value_at(p, 0)
+}
+
+fn to_value_at(p: &Pickle, depth: usize) -> Result<Value, RemoteError> {
+    if depth > MAX_STORED_DEPTH {
+        return Err(RemoteError::value_error(format!(
+            "values nested deeper than {MAX_STORED_DEPTH} levels are not supported"
+        )));
+    }
+    let to_values = |items: &[Pickle]| -> Result<Vec<Value>, RemoteError> {
+        items.iter().map(|i| to_value_at(i, depth + 1)).collect()
+    };
+    Ok(match p {
+        Pickle::None => Value::Nil,
+        Pickle::Bool(b) => Value::Bool(*b),
+        Pickle::Int(i) => Value::Int(*i),
+        Pickle::Float(f) => Value::Float(*f),
+        Pickle::Str(s) => Value::Str(s.clone()),
+        Pickle::Bytes(b) => Value::Bytes(b.clone()),
+        Pickle::ByteArray(b) => Value::ByteArray(b.clone()),
+        Pickle::List(items) => Value::Array(to_values(items)?),
+        Pickle::Tuple(items) => Value::Tuple(to_values(items)?),
+        Pickle::Set(items) => Value::Set(to_values(items)?),
+        Pickle::FrozenSet(items) => Value::FrozenSet(to_values(items)?),
+        Pickle::Dict(pairs) => Value::Map(
+            pairs
+                .iter()
+                .map(|(k, v)| Ok((to_value_at(k, depth + 1)?, to_value_at(v, depth + 1)?)))
+                .collect::<Result<_, RemoteError>>()?,
+        ),
+        other => match pickle::as_slice(other) {
+            Some(s) => Value::Slice(s.start, s.stop, s.step),
+            // Kept whole, as the client pickled it.
+            None => Value::Ext(EXT_PICKLE, pickle::dumps(other)),
+        },
+    })
+}
+
+/// The Python value of a stored one.
+pub(super) fn from_value(v: Value) -> Result<Pickle, String> {
+    Ok(match v {
+        Value::Nil => Pickle::None,
+        Value::Bool(b) => Pickle::Bool(b),
+        Value::Int(i) => Pickle::Int(i),
+        Value::Float(f) => Pickle::Float(f),
+        Value::Str(s) => Pickle::Str(s),
+        Value::Bytes(b) => Pickle::Bytes(b),
+        Value::Array(items) => Pickle::List(from_values(items)?),
+        Value::Map(pairs) => Pickle::Dict(
+            pairs
+                .into_iter()
+                .map(|(k, v)| Ok((from_value(k)?, from_value(v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        Value::Slice(start, stop, step) => slice(start, stop, step),
+        Value::Tuple(items) => Pickle::Tuple(from_values(items)?),
+        Value::Set(items) => Pickle::Set(from_values(items)?),
+        Value::FrozenSet(items) => Pickle::FrozenSet(from_values(items)?),
+        Value::ByteArray(b) => Pickle::ByteArray(b),
+        Value::Ext(EXT_PICKLE, body) => pickle::loads(&body, &pickle::Limits::default())
+            .map_err(|e| format!("a stored Python object cannot be read: {e}"))?,
+        // Another language's extension value: Python sees its bytes.
+        Value::Ext(_, body) => Pickle::Bytes(body),
+    })
+}
+
+fn from_values(items: Vec<Value>) -> Result<Vec<Pickle>, String> {
+    items.into_iter().map(from_value).collect()
+}
+
+/// `slice(start, stop, step)` as CPython pickles it.
+fn slice(start: Option<i128>, stop: Option<i128>, step: Option<i128>) -> Pickle {
+    let part = |p: Option<i128>| p.map_or(Pickle::None, Pickle::Int);
+    Pickle::Reduce {
+        callable: Box::new(pickle::global("builtins", "slice")),
+        args: Box::new(Pickle::Tuple(vec![part(start), part(stop), part(step)])),
+    }
+}
+
+/// `(module, name)` of an opaque object's class, for reprs.
+pub(super) fn class_of(p: &Pickle) -> Option<(&str, &str)> {
+    match p {
+        Pickle::Reduce { callable: c, .. }
+        | Pickle::NewObj { class: c, .. }
+        | Pickle::Obj { class: c, .. } => pickle::as_global(c),
+        Pickle::Build { object: o, .. }
+        | Pickle::Appends { target: o, .. }
+        | Pickle::SetItems { target: o, .. }
+        | Pickle::AddItems { target: o, .. } => class_of(o),
+        _ => None,
+    }
+}
+
+/// A stored value, as sent by the node, as Python's.
+pub(super) fn from_bytes(bytes: &[u8]) -> Result<Pickle, String> {
+    let value = decode(bytes).map_err(|e: DecodeError| e.to_string())?;
+    from_value(value)
+}
+
+/// A call's arguments for the node.
+pub(super) fn to_args(args: &[Pickle]) -> Result<Args, RemoteError> {
+    let values = args.iter().map(to_value).collect::<Result<Vec<_>, _>>()?;
+    Ok(values_to_args(&values))
+}
+
+pub(super) fn values_to_args(values: &[Value]) -> Args {
+    Args::from_array(Value::Array(values.to_vec()).to_bytes())
+        .expect("an encoded array is an argument list")
+}
+
+/// Python's `TypeError` for a key that cannot be hashed.
+pub(super) fn check_hashable(p: &Pickle) -> Result<(), String> {
+    let unhashable = |name: &str| Err(format!("unhashable type: '{name}'"));
+    match p {
+        Pickle::List(_) => unhashable("list"),
+        Pickle::Dict(_) => unhashable("dict"),
+        Pickle::Set(_) => unhashable("set"),
+        Pickle::ByteArray(_) => unhashable("bytearray"),
+        Pickle::Tuple(items) => items.iter().try_for_each(check_hashable),
+        _ => Ok(()),
+    }
+}
+
+/// `dict.update(E, **F)` and `dict(E, **F)`: one dict of every pair, in order.
+pub(super) fn merge_update(
+    args: Vec<Pickle>,
+    kwds: Vec<(String, Pickle)>,
+) -> Result<Pickle, String> {
+    if args.len() > 1 {
+        return Err(format!(
+            "update expected at most 1 argument, got {}",
+            args.len()
+        ));
+    }
+    let mut pairs = Vec::new();
+    if let Some(first) = args.into_iter().next() {
+        match first {
+            Pickle::Dict(items) => pairs.extend(items),
+            Pickle::List(items) | Pickle::Tuple(items) => {
+                for (i, item) in items.into_iter().enumerate() {
+                    match item {
+                        Pickle::Tuple(kv) | Pickle::List(kv) if kv.len() == 2 => {
+                            let mut kv = kv.into_iter();
+                            if let (Some(k), Some(v)) = (kv.next(), kv.next()) {
+                                pairs.push((k, v));
+                            }
+                        }
+                        _ => {
+                            return Err(format!(
+                            "cannot convert dictionary update sequence element #{i} to a sequence"
+                        ))
+                        }
+                    }
+                }
+            }
+            Pickle::None => {}
+            _ => return Err("update takes a dict or an iterable of key/value pairs".into()),
+        }
+    }
+    pairs.extend(kwds.into_iter().map(|(k, v)| (Pickle::Str(k), v)));
+    for (k, _) in &pairs {
+        check_hashable(k)?;
+    }
+    Ok(Pickle::Dict(pairs))
+}
+
+/// Most items a `list(iterable)` may expand to (a `range` could name billions).
+const MAX_EXPANDED: i128 = 1 << 20;
+
+/// `list(iterable)` for the iterables a client can send: a list, tuple, set, dict (its
+/// keys), str (its characters), bytes (its numbers) or range.
+pub(super) fn iterable_to_list(p: Pickle) -> Result<Pickle, String> {
+    Ok(Pickle::List(match p {
+        Pickle::List(items)
+        | Pickle::Tuple(items)
+        | Pickle::Set(items)
+        | Pickle::FrozenSet(items) => items,
+        Pickle::Dict(pairs) => pairs.into_iter().map(|(k, _)| k).collect(),
+        Pickle::Str(s) => s.chars().map(|c| Pickle::Str(c.into())).collect(),
+        Pickle::Bytes(b) | Pickle::ByteArray(b) => {
+            b.into_iter().map(|x| Pickle::Int(x.into())).collect()
+        }
+        other => match pickle::as_range(&other) {
+            Some(pickle::RangeArgs { start, stop, step }) => {
+                if step == 0 {
+                    return Err("range() arg 3 must not be zero".into());
+                }
+                let len = if step > 0 {
+                    (stop - start + step - 1).max(0) / step
+                } else {
+                    (start - stop - step - 1).max(0) / -step
+                };
+                if len > MAX_EXPANDED {
+                    return Err(format!("a range of {len} items is too large to send"));
+                }
+                (0..len).map(|i| Pickle::Int(start + i * step)).collect()
+            }
+            None => return Err("list() argument is not an iterable the node can read".into()),
+        },
+    }))
+}
+
+/// Python's `repr` of a value, as CPython's server prints it for `__repr__`/`__str__`.
+pub(super) fn py_repr(p: &Pickle) -> String {
+    let join = |items: &[Pickle]| items.iter().map(py_repr).collect::<Vec<_>>().join(", ");
+    match p {
+        Pickle::List(items) => format!("[{}]", join(items)),
+        Pickle::Tuple(items) if items.len() == 1 => format!("({},)", py_repr(&items[0])),
+        Pickle::Tuple(items) => format!("({})", join(items)),
+        Pickle::Set(items) if items.is_empty() => "set()".into(),
+        Pickle::Set(items) => format!("{{{}}}", join(items)),
+        Pickle::FrozenSet(items) if items.is_empty() => "frozenset()".into(),
+        Pickle::FrozenSet(items) => format!("frozenset({{{}}})", join(items)),
+        Pickle::Dict(pairs) => format!(
+            "{{{}}}",
+            pairs
+                .iter()
+                .map(|(k, v)| format!("{}: {}", py_repr(k), py_repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Pickle::ByteArray(b) => format!("bytearray({})", Value::Bytes(b.clone()).py_repr()),
+        other => match to_value(other) {
+            Ok(Value::Ext(EXT_PICKLE, _)) | Err(_) => match class_of(other) {
+                Some((module, name)) => format!("<{module}.{name} object>"),
+                None => "<object>".into(),
+            },
+            Ok(v) => v.py_repr(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(p: Pickle) -> Pickle {
+        let stored = to_value(&p).unwrap().to_bytes();
+        from_bytes(&stored).unwrap()
+    }
+
+    #[test]
+    fn python_values_come_back_as_they_went() {
+        let values = vec![
+            Pickle::None,
+            Pickle::Bool(true),
+            Pickle::Int(-(1 << 100)),
+            Pickle::Float(1.5),
+            Pickle::Str("café".into()),
+            Pickle::Bytes(vec![0, 255]),
+            Pickle::ByteArray(b"ba".to_vec()),
+            Pickle::List(vec![Pickle::Int(1), Pickle::Tuple(vec![])]),
+            Pickle::Tuple(vec![Pickle::Int(1), Pickle::Str("x".into())]),
+            Pickle::Set(vec![Pickle::Int(1)]),
+            Pickle::FrozenSet(vec![Pickle::Int(3)]),
+            Pickle::Dict(vec![(
+                Pickle::Tuple(vec![Pickle::Int(1), Pickle::Int(2)]),
+                Pickle::List(vec![]),
+            )]),
+            pickle::exception("builtins", "KeyError", vec![Pickle::Str("k".into())]),
+        ];
+        for v in values {
+            assert_eq!(round_trip(v.clone()), v);
+        }
+    }
+
+    #[test]
+    fn keys_python_cannot_hash_are_refused() {
+        assert!(check_hashable(&Pickle::List(vec![])).is_err());
+        let nested = Pickle::Tuple(vec![Pickle::Int(1), Pickle::Set(vec![])]);
+        assert_eq!(
+            check_hashable(&nested).unwrap_err(),
+            "unhashable type: 'set'"
+        );
+        assert!(check_hashable(&Pickle::Tuple(vec![Pickle::Str("a".into())])).is_ok());
+    }
+
+    #[test]
+    fn reprs_match_python() {
+        let t1 = Pickle::Tuple(vec![Pickle::Int(1)]);
+        assert_eq!(py_repr(&t1), "(1,)");
+        let d = Pickle::Dict(vec![(Pickle::Str("a".into()), Pickle::List(vec![t1]))]);
+        assert_eq!(py_repr(&d), "{'a': [(1,)]}");
+        assert_eq!(py_repr(&Pickle::Set(vec![])), "set()");
+        assert_eq!(
+            py_repr(&Pickle::FrozenSet(vec![Pickle::Int(2)])),
+            "frozenset({2})"
+        );
+    }
+}

@@ -1,0 +1,273 @@
+//! The pickle dialect: CPython's manager protocol, for unmodified `BaseManager` /
+//! `SyncManager` clients (`docs/ARCHITECTURE.md`, "The pickle dialect").
+//!
+//! A CPython client opens two kinds of connections. A one-shot connection carries one
+//! control call (`create`, `incref`, `decref`, `dummy`, ...) and is closed by the node after
+//! the answer (`control.rs`). A proxy connection starts with `accept_connection` and then
+//! carries the method calls of one client thread, one at a time: this file runs them on the
+//! same session core as the native dialect, so a CPython thread is one session (lock
+//! ownership, release on disconnect, parked waits that cost no thread).
+//!
+//! Messages are pickles (`syncman_protocol::pickle`), decoded into inert trees: nothing a
+//! pickle names is imported, called or evaluated. `convert.rs` maps their plain data to the
+//! node's value model and back; `methods.rs` holds each typeid's CPython-facing method
+//! list; `errors.rs` turns node errors into the exceptions CPython clients raise.
+
+mod control;
+mod convert;
+mod errors;
+mod methods;
+mod objects;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{SinkExt, StreamExt};
+use syncman_protocol::pickle::{self, Pickle};
+use syncman_protocol::FrameCodec;
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+use tracing::{debug, info, warn};
+
+use crate::node::backend::Backend;
+use crate::node::object::WithdrawReason;
+use crate::node::session::Session;
+use crate::node::Node;
+use errors::PyFailure;
+
+/// A request: `(ident, methodname, args, kwds)`.
+struct Request {
+    /// The object's ident on a proxy connection; `None` for control calls.
+    pub ident: Option<String>,
+    pub method: String,
+    pub args: Vec<Pickle>,
+    pub kwds: Vec<(String, Pickle)>,
+}
+
+impl Request {
+    /// Reads a request; the error is what CPython's server would have said.
+    fn parse(frame: &[u8]) -> Result<Request, String> {
+        let value = pickle::loads(frame, &pickle::Limits::default())
+            .map(pickle::normalize)
+            .map_err(|e| format!("cannot read the request: {e}"))?;
+        let Pickle::Tuple(parts) = value else {
+            return Err("a request is a 4-tuple (ident, method, args, kwds)".into());
+        };
+        let Ok([ident, method, args, kwds]) = <[Pickle; 4]>::try_from(parts) else {
+            return Err("a request is a 4-tuple (ident, method, args, kwds)".into());
+        };
+        let ident = match ident {
+            Pickle::None => None,
+            Pickle::Str(s) => Some(s),
+            _ => return Err("the ident must be a str or None".into()),
+        };
+        let Pickle::Str(method) = method else {
+            return Err("the method name must be a str".into());
+        };
+        let args = match args {
+            Pickle::Tuple(items) | Pickle::List(items) => items,
+            _ => return Err("args must be a tuple".into()),
+        };
+        let kwds = match kwds {
+            Pickle::Dict(pairs) => pairs
+                .into_iter()
+                .map(|(k, v)| match k {
+                    Pickle::Str(k) => Ok((k, v)),
+                    _ => Err("keyword names must be str".to_owned()),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err("kwds must be a dict".into()),
+        };
+        Ok(Request {
+            ident,
+            method,
+            args,
+            kwds,
+        })
+    }
+}
+
+/// What the node answers a CPython request with.
+enum PyReply {
+    /// `('#RETURN', value)`
+    Return(Pickle),
+    /// `('#ERROR', exception)` or `('#TRACEBACK', text)`.
+    Failure(PyFailure),
+    /// `('#PROXY', (exposed, token))`: a new object the client gets a proxy for.
+    Proxy {
+        exposed: &'static [&'static str],
+        token: Pickle,
+    },
+}
+
+impl PyReply {
+    pub fn traceback(text: impl Into<String>) -> PyReply {
+        PyReply::Failure(PyFailure::Traceback(text.into()))
+    }
+
+    fn encode(self) -> Bytes {
+        let (kind, value) = match self {
+            PyReply::Return(v) => ("#RETURN", v),
+            PyReply::Failure(PyFailure::Error(e)) => ("#ERROR", e),
+            PyReply::Failure(PyFailure::Traceback(t)) => ("#TRACEBACK", Pickle::Str(t)),
+            PyReply::Proxy { exposed, token } => {
+                let exposed = exposed.iter().map(|m| Pickle::Str((*m).into())).collect();
+                ("#PROXY", Pickle::Tuple(vec![Pickle::Tuple(exposed), token]))
+            }
+        };
+        pickle::dumps(&Pickle::Tuple(vec![Pickle::Str(kind.into()), value])).into()
+    }
+}
+
+/// Serves a connection whose first frame after the handshake is a pickle.
+pub(crate) async fn serve<B: Backend>(
+    mut framed: Framed<TcpStream, FrameCodec>,
+    first: BytesMut,
+    node: Arc<Node<B>>,
+    peer: SocketAddr,
+) {
+    let request = match Request::parse(&first) {
+        Ok(request) => request,
+        Err(why) => {
+            warn!(%peer, "bad CPython request: {why}");
+            let _ = send(&mut framed, PyReply::traceback(why)).await;
+            return;
+        }
+    };
+    if request.ident.is_some() {
+        let why = "the first request on a connection must be a control call";
+        let _ = send(&mut framed, PyReply::traceback(why)).await;
+        return;
+    }
+    if request.method != "accept_connection" {
+        // A one-shot connection: one control call, then the node closes (CPython's client
+        // does not always close its end).
+        let shutting_down = request.method == "shutdown";
+        let reply = control::call(&node, request, &framed).await;
+        if shutting_down {
+            // CPython's server sends this answer twice; its clients read one.
+            let _ = send(&mut framed, PyReply::Return(Pickle::None)).await;
+        }
+        let _ = send(&mut framed, reply).await;
+        if shutting_down {
+            info!(%peer, "shutdown requested by a CPython client");
+            node.shutdown.cancel();
+        }
+        return;
+    }
+    let session = match Session::open(node.clone()).await {
+        Ok(session) => session,
+        Err(e) => {
+            let _ = send(&mut framed, PyReply::traceback(e.to_string())).await;
+            return;
+        }
+    };
+    if send(&mut framed, PyReply::Return(Pickle::None))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let id = session.id();
+    info!(session = id, %peer, "CPython proxy connection started");
+    let ending = ProxyConnection { framed, session }.serve().await;
+    info!(session = id, %peer, "CPython proxy connection ended: {ending}");
+}
+
+/// A proxy connection: one client thread's calls, one at a time.
+struct ProxyConnection<B: Backend> {
+    framed: Framed<TcpStream, FrameCodec>,
+    session: Session<B>,
+}
+
+/// The call id of a proxy connection's one call in flight.
+const CALL: u64 = 1;
+
+impl<B: Backend> ProxyConnection<B> {
+    /// Serves requests until the client leaves or the node stops; returns why it ended.
+    async fn serve(mut self) -> String {
+        let node = self.session.node().clone();
+        let ending = loop {
+            let frame = tokio::select! {
+                _ = node.shutdown.cancelled() => break "node shutting down".to_owned(),
+                frame = self.framed.next() => frame,
+            };
+            let frame = match frame {
+                None => break "client closed the connection".to_owned(),
+                Some(Err(e)) => break format!("bad frame: {e}"),
+                Some(Ok(frame)) => frame,
+            };
+            let reply = match Request::parse(&frame) {
+                Ok(request) => self.call(request).await,
+                Err(why) => Some(PyReply::traceback(why)),
+            };
+            // `None`: the client left while its call waited.
+            let Some(reply) = reply else {
+                break "client closed the connection while a call waited".to_owned();
+            };
+            if let Err(e) = send(&mut self.framed, reply).await {
+                break format!("cannot send: {e}");
+            }
+        };
+        let why = if node.is_shutting_down() {
+            WithdrawReason::Shutdown
+        } else {
+            WithdrawReason::Cancelled
+        };
+        self.session.end(why).await;
+        ending
+    }
+
+    /// Runs one request to its answer, waiting if the call parks. `None` if the client
+    /// closed the connection meanwhile (the call is withdrawn when the session ends).
+    async fn call(&mut self, request: Request) -> Option<PyReply> {
+        let prepared = match objects::prepare(&mut self.session, request).await {
+            Ok(prepared) => prepared,
+            Err(reply) => return Some(reply),
+        };
+        let objects::Prepared::Call(call) = prepared else {
+            let objects::Prepared::Done(reply) = prepared else {
+                unreachable!("two variants")
+            };
+            return Some(reply);
+        };
+        let reply = match self
+            .session
+            .call(CALL, call.object, call.node_method, call.args.clone())
+        {
+            Some(reply) => reply,
+            None => {
+                let node = self.session.node().clone();
+                tokio::select! {
+                    (_, reply) = self.session.next_answer() => reply,
+                    // A CPython client sends nothing while it waits: anything here means
+                    // it has gone (EOF) or given up on the call (a new request after an
+                    // interrupt), and the call is withdrawn.
+                    frame = self.framed.next() => {
+                        let _ = self.session.cancel(CALL);
+                        match frame {
+                            None | Some(Err(_)) => return None,
+                            Some(Ok(_)) => {
+                                debug!(session = self.session.id(), "a request arrived while a call waited; the wait was withdrawn");
+                                return None;
+                            }
+                        }
+                    }
+                    _ = node.shutdown.cancelled() => {
+                        let _ = self.session.cancel(CALL);
+                        return Some(PyReply::traceback("syncman: ShuttingDown: the node is stopping"));
+                    }
+                }
+            }
+        };
+        Some(call.finish(&mut self.session, reply).await)
+    }
+}
+
+async fn send(framed: &mut Framed<TcpStream, FrameCodec>, reply: PyReply) -> std::io::Result<()> {
+    framed
+        .send(reply.encode())
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}

@@ -1,0 +1,354 @@
+//! Method calls on a proxy connection: from CPython's request to the node's call and back.
+//! Most methods pass straight through (the node's method names and argument orders are
+//! Python's); this file holds the few that need shaping: keyword arguments, the fallbacks
+//! CPython's server gives every object (`__repr__`, `__str__`, `#GETVALUE`), the dict
+//! iterator (`#PROXY`), results whose Python type differs from their stored form (a dict's
+//! `items()` are tuples), and keys that Python refuses (`unhashable type: 'list'`).
+
+use syncman_protocol::pickle::{self, Pickle};
+use syncman_protocol::{Args, RemoteError, Value};
+
+use super::convert;
+use super::errors::{to_python, PyFailure};
+use super::methods::{bind_keywords, py_type, PyType};
+use super::{PyReply, Request};
+use crate::node::backend::{Backend, ObjectId};
+use crate::node::object::Reply;
+use crate::node::session::Session;
+
+/// What a request needs: a node call (which may wait), or an answer already.
+pub(super) enum Prepared {
+    Call(NodeCall),
+    Done(PyReply),
+}
+
+/// A call on a node object, and how to turn its answer into CPython's.
+pub(super) struct NodeCall {
+    pub object: ObjectId,
+    pub node_method: &'static str,
+    pub args: Args,
+    shape: Shape,
+    /// The key a `KeyError` is about.
+    key: Option<Pickle>,
+}
+
+/// How a node answer becomes the Python value CPython's server would return.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// As stored.
+    Plain,
+    /// `[[k, v], ...]` → a list of `(k, v)` tuples (`dict.items()`).
+    Pairs,
+    /// `[k, v]` → a `(k, v)` tuple (`dict.popitem()`).
+    Pair,
+}
+
+fn type_error(message: impl Into<String>) -> PyReply {
+    PyReply::Failure(to_python(&RemoteError::type_error(message.into()), None))
+}
+
+/// The node method for a Python method name (they are the same, interned for the call).
+fn node_method(ty: &PyType, method: &str) -> Option<&'static str> {
+    ty.exposed.iter().copied().find(|m| *m == method)
+}
+
+/// Resolves a request to a node call, or answers it.
+pub(super) async fn prepare<B: Backend>(
+    session: &mut Session<B>,
+    request: Request,
+) -> Result<Prepared, PyReply> {
+    let Request {
+        ident,
+        method,
+        args,
+        kwds,
+    } = request;
+    let Some(ident) = ident else {
+        return Err(PyReply::traceback(format!(
+            "KeyError: a control call ('{method}') on a proxy connection"
+        )));
+    };
+    let object = ident
+        .parse::<ObjectId>()
+        .ok()
+        .filter(|id| session.node().backend.object(*id).is_some())
+        .ok_or_else(|| PyReply::traceback(format!("KeyError: '{ident}' (no such object)")))?;
+    let typeid = session
+        .node()
+        .backend
+        .object(object)
+        .map(|o| o.typeid().to_owned())
+        .unwrap_or_default();
+    if typeid == ITERATOR {
+        return iterator_call(session, object, &method).map(Prepared::Done);
+    }
+    let Some(ty) = py_type(&typeid) else {
+        return Err(PyReply::traceback(format!(
+            "the object '{ident}' has typeid '{typeid}', which CPython clients cannot use"
+        )));
+    };
+    let Some(node_method) = node_method(ty, &method) else {
+        return fallback(session, object, ty, &method)
+            .await
+            .map(Prepared::Done);
+    };
+    if method == "__iter__" && ty.typeid == "dict" {
+        return dict_iterator(session, object).await.map(Prepared::Done);
+    }
+    if method == "__reversed__" {
+        return reversed_list(session, object).map(Prepared::Done);
+    }
+    let mut args = args;
+    let mut kwds = kwds;
+    let mut key = None;
+    match (ty.typeid, method.as_str()) {
+        ("list", "sort") => {
+            // `sort(key=None, reverse=False)`: a key function is Python code.
+            let bound = bind_keywords("sort", ty.params_of("sort"), args, kwds, convert::default)
+                .map_err(type_error)?;
+            let mut bound = bound.into_iter();
+            if !matches!(bound.next(), None | Some(Pickle::None)) {
+                return Err(type_error(
+                    "sort(key=...) runs Python code, which the node cannot; sort without a key",
+                ));
+            }
+            args = bound.collect();
+            kwds = Vec::new();
+        }
+        ("dict", "update") => {
+            // `update(E=(), **F)`: one iterable of pairs for the node.
+            args = vec![convert::merge_update(args, kwds).map_err(type_error)?];
+            kwds = Vec::new();
+        }
+        ("dict", _) if takes_key(&method) => {
+            if let Some(k) = args.first() {
+                convert::check_hashable(k).map_err(type_error)?;
+                key = Some(k.clone());
+            }
+        }
+        _ => {}
+    }
+    let args = bind_keywords(&method, ty.params_of(&method), args, kwds, convert::default)
+        .map_err(type_error)?;
+    let args = convert::to_args(&args).map_err(|e| PyReply::Failure(to_python(&e, None)))?;
+    let shape = match (ty.typeid, method.as_str()) {
+        ("dict", "items") => Shape::Pairs,
+        ("dict", "popitem") => Shape::Pair,
+        _ => Shape::Plain,
+    };
+    Ok(Prepared::Call(NodeCall {
+        object,
+        node_method,
+        args,
+        shape,
+        key,
+    }))
+}
+
+/// Dict methods whose first argument is a key.
+fn takes_key(method: &str) -> bool {
+    matches!(
+        method,
+        "__getitem__"
+            | "__setitem__"
+            | "__delitem__"
+            | "__contains__"
+            | "get"
+            | "pop"
+            | "setdefault"
+    )
+}
+
+impl NodeCall {
+    /// CPython's answer for the node's.
+    pub(super) async fn finish<B: Backend>(
+        self,
+        session: &mut Session<B>,
+        reply: Reply,
+    ) -> PyReply {
+        let _ = session;
+        let bytes = match reply {
+            Ok(bytes) => bytes,
+            Err(e) => return PyReply::Failure(to_python(&e, self.key.as_ref())),
+        };
+        let value = match convert::from_bytes(&bytes) {
+            Ok(value) => value,
+            Err(e) => return PyReply::traceback(format!("cannot read a stored value: {e}")),
+        };
+        PyReply::Return(match self.shape {
+            Shape::Plain => value,
+            Shape::Pairs => match value {
+                Pickle::List(items) => Pickle::List(items.into_iter().map(to_tuple).collect()),
+                other => other,
+            },
+            Shape::Pair => to_tuple(value),
+        })
+    }
+}
+
+fn to_tuple(value: Pickle) -> Pickle {
+    match value {
+        Pickle::List(items) => Pickle::Tuple(items),
+        other => other,
+    }
+}
+
+/// Runs a node method that never waits (a read for `__repr__`, `#GETVALUE`, ...).
+fn call_now<B: Backend>(
+    session: &mut Session<B>,
+    object: ObjectId,
+    method: &str,
+    args: &[Value],
+) -> Result<Pickle, PyReply> {
+    let args = convert::values_to_args(args);
+    match session.call(super::CALL, object, method, args) {
+        Some(Ok(bytes)) => convert::from_bytes(&bytes)
+            .map_err(|e| PyReply::traceback(format!("cannot read a stored value: {e}"))),
+        Some(Err(e)) => Err(PyReply::Failure(to_python(&e, None))),
+        None => {
+            // Reads never park; withdraw it if one ever did.
+            let _ = session.cancel(super::CALL);
+            Err(PyReply::traceback(format!("'{method}' waited on the node")))
+        }
+    }
+}
+
+/// CPython's server answers any object's `__repr__`, `__str__` and `#GETVALUE` itself when
+/// the method is not exposed.
+async fn fallback<B: Backend>(
+    session: &mut Session<B>,
+    object: ObjectId,
+    ty: &PyType,
+    method: &str,
+) -> Result<PyReply, PyReply> {
+    match method {
+        "__repr__" | "__str__" => {
+            let text = match ty.typeid {
+                "dict" | "list" => convert::py_repr(&call_now(session, object, "copy", &[])?),
+                "Namespace" => match call_now(session, object, "__repr__", &[])? {
+                    Pickle::Str(s) => s,
+                    other => convert::py_repr(&other),
+                },
+                other => format!("<{} object at {object:#x}>", python_class(other)),
+            };
+            Ok(PyReply::Return(Pickle::Str(text)))
+        }
+        "#GETVALUE" => match ty.typeid {
+            "dict" | "list" => Ok(PyReply::Return(call_now(session, object, "copy", &[])?)),
+            other => Err(PyReply::traceback(format!(
+                "syncman cannot send a copy of a '{other}' object"
+            ))),
+        },
+        _ => Err(PyReply::traceback(format!(
+            "AttributeError: method '{method}' of {} object is not in the list of allowed methods",
+            ty.typeid
+        ))),
+    }
+}
+
+/// The Python class a typeid's objects are, for reprs.
+fn python_class(typeid: &str) -> &'static str {
+    match typeid {
+        "Queue" | "JoinableQueue" => "queue.Queue",
+        "Event" => "threading.Event",
+        "Lock" => "_thread.lock",
+        "RLock" => "_thread.RLock",
+        "Semaphore" => "threading.Semaphore",
+        "BoundedSemaphore" => "threading.BoundedSemaphore",
+        "Condition" => "threading.Condition",
+        "Barrier" => "threading.Barrier",
+        "Value" => "multiprocessing.managers.Value",
+        "Array" => "array.array",
+        _ => "object",
+    }
+}
+
+/// The typeid of the node's dict iterators (CPython's `Iterator`).
+pub(super) const ITERATOR: &str = "Iterator";
+
+/// `iter(dict_proxy)`: a new iterator object over the dict's keys as they are now, which
+/// fails with `RuntimeError` if the dict changes size meanwhile, as a Python dict iterator
+/// does. The client gets a proxy for it (`#PROXY`).
+async fn dict_iterator<B: Backend>(
+    session: &mut Session<B>,
+    dict: ObjectId,
+) -> Result<PyReply, PyReply> {
+    let keys = call_now(session, dict, "keys", &[])?;
+    let len = match &keys {
+        Pickle::List(items) => items.len(),
+        _ => 0,
+    };
+    let ctor = convert::values_to_args(&[
+        convert::to_value(&keys).map_err(|e| PyReply::Failure(to_python(&e, None)))?,
+        Value::Int(dict as i128),
+        Value::Int(len as i128),
+    ]);
+    let id = session
+        .node()
+        .backend
+        .create(ITERATOR, ctor)
+        .await
+        .map_err(|e| PyReply::Failure(to_python(&e, None)))?;
+    Ok(PyReply::Proxy {
+        exposed: &["__next__", "send", "throw", "close"],
+        token: pickle::token(ITERATOR, Pickle::None, &id.to_string()),
+    })
+}
+
+/// A call on a dict iterator. `__next__` first checks that the dict still has the size it
+/// had when the iterator was made: Python's `RuntimeError` otherwise.
+fn iterator_call<B: Backend>(
+    session: &mut Session<B>,
+    iterator: ObjectId,
+    method: &str,
+) -> Result<PyReply, PyReply> {
+    match method {
+        "__next__" => {
+            let changed = || {
+                PyReply::Failure(to_python(
+                    &RemoteError::runtime_error("dictionary changed size during iteration"),
+                    None,
+                ))
+            };
+            let (dict, len) = match call_now(session, iterator, "source", &[])? {
+                Pickle::List(v) => match v.as_slice() {
+                    [Pickle::Int(dict), Pickle::Int(len)] => (*dict, *len),
+                    _ => return Err(PyReply::traceback("a dict iterator without its dict")),
+                },
+                _ => return Err(PyReply::traceback("a dict iterator without its dict")),
+            };
+            let dict = ObjectId::try_from(dict).map_err(|_| changed())?;
+            match call_now(session, dict, "__len__", &[]) {
+                Ok(Pickle::Int(now)) if now == len => {}
+                _ => return Err(changed()),
+            }
+            match call_now(session, iterator, "__next__", &[]) {
+                Ok(key) => Ok(PyReply::Return(key)),
+                Err(PyReply::Failure(_)) => Ok(PyReply::Failure(PyFailure::Error(
+                    pickle::exception("builtins", "StopIteration", vec![]),
+                ))),
+                Err(other) => Err(other),
+            }
+        }
+        "close" => Ok(PyReply::Return(Pickle::None)),
+        other => Err(PyReply::traceback(format!(
+            "AttributeError: the dict iterator has no method '{other}'"
+        ))),
+    }
+}
+
+/// `reversed(list_proxy)`: CPython's server sends a pickled list iterator; this sends
+/// `iter(reversed copy)`, which unpickles to the same kind of object.
+fn reversed_list<B: Backend>(session: &mut Session<B>, list: ObjectId) -> Result<PyReply, PyReply> {
+    let Pickle::List(mut items) = call_now(session, list, "copy", &[])? else {
+        return Err(PyReply::traceback("a list's copy is not a list"));
+    };
+    items.reverse();
+    Ok(PyReply::Return(Pickle::Reduce {
+        callable: Box::new(Pickle::Global {
+            module: "builtins".into(),
+            name: "iter".into(),
+        }),
+        args: Box::new(Pickle::Tuple(vec![Pickle::List(items)])),
+    }))
+}

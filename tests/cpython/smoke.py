@@ -1,0 +1,242 @@
+"""An unmodified CPython SyncManager client against a syncman node: every SyncManager type
+used the plain way, checked against what CPython's own server answers.
+
+Usage: smoke.py HOST PORT AUTHKEY_HEX. Prints `PASS <check>` or `FAIL <check>: <why>` per
+check and `DONE <passed>/<total>`; exits 0 only if every check passed.
+"""
+
+import multiprocessing
+import multiprocessing.managers as mm
+import queue
+import sys
+import threading
+import traceback
+
+host, port, key = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3])
+# Proxies unpickled from replies authenticate with the process key (CPython's quirk).
+multiprocessing.current_process().authkey = key
+m = mm.SyncManager(address=(host, port), authkey=key)
+m.connect()
+
+checks = []
+
+
+def check(fn):
+    checks.append(fn)
+    return fn
+
+
+@check
+def dict_basics():
+    d = m.dict()
+    d["a"] = 1
+    d[(1, 2)] = [3, (4,)]
+    d[1] = "int"
+    d[1.0] = "float replaces int"  # 1 == 1.0: one key
+    assert d["a"] == 1
+    assert d[(1, 2)] == [3, (4,)], d[(1, 2)]
+    assert d[1] == "float replaces int"
+    assert len(d) == 3
+    assert sorted(map(str, d.keys())) == ["(1, 2)", "1", "a"], d.keys()
+    assert ("a", 1) in d.items(), d.items()
+    assert d.get("missing") is None and d.get("missing", 7) == 7
+    try:
+        d["missing"]
+    except KeyError as e:
+        assert e.args == ("missing",), e.args
+    else:
+        raise AssertionError("no KeyError")
+    try:
+        d[[1]] = 2
+    except TypeError as e:
+        assert "unhashable" in str(e), e
+    else:
+        raise AssertionError("a list key was accepted")
+    d.update({"b": 2}, c=3)
+    assert d.pop("b") == 2 and d.setdefault("c", 9) == 3
+    assert d.copy() == {"a": 1, (1, 2): [3, (4,)], 1: "float replaces int", "c": 3}
+    assert str(d) == repr(d.copy()), (str(d), repr(d.copy()))
+    assert d.popitem() == ("c", 3)
+    assert sorted(map(str, iter(d))) == ["(1, 2)", "1", "a"]
+
+
+@check
+def dict_values_of_every_type():
+    d = m.dict()
+    vals = (None, True, False, 0, 255, 65536, -1, 2**63, 10**30, 1.5, float("inf"),
+            "café", b"\x00\xff", [1, 2], {"k": "v"}, {1, 2}, frozenset({3}),
+            bytearray(b"ba"), 1j, slice(1, None, 2))
+    d["vals"] = vals
+    got = d["vals"]
+    assert got == vals, (got, vals)
+    assert type(got) is tuple and type(got[14]) is dict and type(got[15]) is set
+
+
+@check
+def dict_iteration_sees_changes():
+    d = m.dict(a=1, b=2)
+    it = iter(d)
+    assert next(it) in ("a", "b")
+    d["c"] = 3
+    try:
+        next(it)
+    except RuntimeError as e:
+        assert "changed size" in str(e), e
+    else:
+        raise AssertionError("no RuntimeError")
+
+
+@check
+def list_basics():
+    l = m.list(range(5))
+    assert l[:] == [0, 1, 2, 3, 4] and l[::2] == [0, 2, 4] and l[-1] == 4
+    l[1:3] = ["x"]
+    assert l[:] == [0, "x", 3, 4]
+    l.append(5)
+    l.extend([6])
+    l += [7]
+    assert len(l) == 7 and l.index(3) == 2 and l.count("x") == 1
+    del l[1]
+    l.reverse()
+    assert l[0] == 7
+    l.sort()
+    assert l[:] == [0, 3, 4, 5, 6, 7], l[:]
+    l.sort(reverse=True)
+    assert l.pop() == 0 and l.pop(0) == 7
+    try:
+        l[100]
+    except IndexError:
+        pass
+    else:
+        raise AssertionError("no IndexError")
+    assert list(reversed(l)) == [3, 4, 5, 6]
+    assert str(l) == "[6, 5, 4, 3]", str(l)
+    l2 = m.list(["a"])
+    l2 *= 2
+    assert l2[:] == ["a", "a"]
+
+
+@check
+def queues():
+    q = m.Queue(2)
+    q.put(1)
+    q.put(2, timeout=0.05)
+    try:
+        q.put(3, timeout=0.01)
+    except queue.Full:
+        pass
+    else:
+        raise AssertionError("no Full")
+    assert q.qsize() == 2 and q.full()
+    assert q.get() == 1 and q.get_nowait() == 2 and q.empty()
+    try:
+        q.get(timeout=0.01)
+    except queue.Empty:
+        pass
+    else:
+        raise AssertionError("no Empty")
+    jq = m.JoinableQueue()
+    jq.put("job")
+    jq.get()
+    jq.task_done()
+    jq.join()
+
+
+@check
+def locks_and_events():
+    lock = m.Lock()
+    assert lock.acquire(False)
+    assert not lock.acquire(False)
+    lock.release()
+    with lock:
+        pass
+    rlock = m.RLock()
+    with rlock:
+        with rlock:
+            pass
+    sem = m.Semaphore(2)
+    assert sem.acquire() and sem.acquire() and not sem.acquire(timeout=0.01)
+    sem.release()
+    bsem = m.BoundedSemaphore(1)
+    try:
+        bsem.release()
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("no ValueError")
+    ev = m.Event()
+    assert not ev.is_set() and not ev.wait(0.01)
+    threading.Timer(0.05, ev.set).start()
+    assert ev.wait(10)
+    cond = m.Condition()
+    with cond:
+        assert not cond.wait(0.01)
+        cond.notify_all()
+
+
+@check
+def a_waiting_get_is_woken_by_another_connection():
+    q = m.Queue()
+    out = []
+    t = threading.Thread(target=lambda: out.append(q.get(timeout=10)))
+    t.start()
+    q.put("hello")
+    t.join(10)
+    assert out == ["hello"], out
+
+
+@check
+def barrier_namespace_value_array():
+    b = m.Barrier(1)
+    assert b.wait() == 0 and b.parties == 1 and not b.broken
+    ns = m.Namespace(name="Bob")
+    ns.age = 3
+    assert ns.name == "Bob" and ns.age == 3 and not hasattr(ns, "missing")
+    del ns.age
+    assert str(ns) == "Namespace(name='Bob')", str(ns)
+    v = m.Value("i", 5)
+    v.value += 1
+    assert v.value == 6
+    a = m.Array("i", [1, 2, 3])
+    a[0] = 9
+    assert len(a) == 3 and a[0] == 9 and a[2] == 3
+
+
+
+@check
+def values_too_deep_are_refused_and_the_node_carries_on():
+    def nested(depth):
+        v = 1
+        for _ in range(depth):
+            v = [v]
+        return v
+
+    d = m.dict()
+    d["ok"] = nested(100)
+    assert d["ok"] == nested(100)
+    try:
+        d["deep"] = nested(150)
+    except ValueError as e:  # syncman refuses what it could not read back
+        assert "nested deeper" in str(e), e
+    else:
+        raise AssertionError("a value nested 150 deep was accepted")
+    try:
+        d["deeper"] = nested(400)  # past the pickle reader's own limit
+    except mm.RemoteError:
+        pass
+    else:
+        raise AssertionError("a pickle nested 400 deep was accepted")
+    assert sorted(d.keys()) == ["ok"], d.keys()
+    assert d["ok"] == nested(100)
+
+passed = 0
+for fn in checks:
+    try:
+        fn()
+    except Exception:
+        print("FAIL %s: %s" % (fn.__name__, traceback.format_exc().replace("\n", " | ")), flush=True)
+    else:
+        passed += 1
+        print("PASS %s" % fn.__name__, flush=True)
+print("DONE %d/%d" % (passed, len(checks)), flush=True)
+sys.exit(0 if passed == len(checks) else 1)

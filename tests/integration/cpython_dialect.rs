@@ -1,0 +1,127 @@
+//! Unmodified CPython `SyncManager` clients against the real node: the pickle dialect.
+//!
+//! `tests/cpython/smoke.py` uses every SyncManager type the plain way and checks CPython's
+//! answers, on 3.11, 3.12 and 3.13; the sharing test has Python and Rust use the same
+//! objects at once.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use syncman_tests::python::{Py, PyOutcome};
+use syncman_tests::{wait_for_object_waiters, TestNode};
+
+/// Bound on one Python run.
+const WAIT: Duration = Duration::from_secs(60);
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cpython")
+        .join(name)
+}
+
+/// Runs `python <args...> HOST PORT KEYHEX` under `py`, bounded by [`WAIT`].
+async fn run_python(py: Py, addr: SocketAddr, authkey: &[u8], args: &[&str]) -> PyOutcome {
+    let key: String = authkey.iter().map(|b| format!("{b:02x}")).collect();
+    let mut cmd = tokio::process::Command::from(py.command());
+    cmd.args(args)
+        .arg(addr.ip().to_string())
+        .arg(addr.port().to_string())
+        .arg(key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = cmd.spawn().expect("start python3");
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{} did not finish within {WAIT:?}", py.command_line()))
+        .expect("python3 output");
+    PyOutcome {
+        who: py.command_line(),
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+async fn smoke(py: Py) {
+    let node = TestNode::start();
+    let path = script("smoke.py");
+    let path = path.to_str().expect("utf-8 path");
+    let outcome = run_python(py, node.addr(), node.authkey(), &[path]).await;
+    let version = outcome.stdout.first().cloned().unwrap_or_default();
+    assert!(
+        outcome.status.success() && outcome.last_line().is_some_and(|l| l.starts_with("DONE")),
+        "{version}\n{outcome}"
+    );
+    // The node is fine afterwards: a native client works.
+    let m = node.manager().await;
+    m.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn cpython_3_11_syncmanager_smoke() {
+    smoke(Py::V311).await;
+}
+
+#[tokio::test]
+async fn cpython_3_12_syncmanager_smoke() {
+    smoke(Py::V312).await;
+}
+
+#[tokio::test]
+async fn cpython_3_13_syncmanager_smoke() {
+    smoke(Py::V313).await;
+}
+
+/// Python and Rust on the same objects: Rust makes them, Python reaches them through
+/// proxies built from their ids, values cross both ways, and a Python thread waits for a
+/// lock a Rust task holds.
+#[tokio::test]
+async fn python_and_rust_share_a_queue_a_dict_and_a_lock() {
+    let node = TestNode::start();
+    let m = node.manager().await;
+    let q = m.new_queue::<(i64, String)>().await.unwrap();
+    let d = m.new_dict::<String, Vec<i64>>().await.unwrap();
+    let lock = m.new_lock().await.unwrap();
+    d.insert(&"from rust".into(), &vec![1, 2]).await.unwrap();
+    let guard = lock.acquire().await.unwrap();
+
+    let share = script("share.py");
+    let ids = [q.id(), d.id(), lock.id()].map(|id| id.to_string());
+    let python = tokio::spawn({
+        let (addr, key) = (node.addr(), node.authkey().to_vec());
+        let args: Vec<String> = [share.to_str().unwrap().to_owned()]
+            .into_iter()
+            .chain(ids)
+            .collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_python(Py::V311, addr, &key, &args).await
+        }
+    });
+    // Python's items arrive; its acquire waits for the Rust holder.
+    let (n, word) = tokio::time::timeout(WAIT, q.get()).await.unwrap().unwrap();
+    assert_eq!((n, word.as_str()), (7, "from python"));
+    wait_for_object_waiters(&m, lock.id(), 1).await;
+    assert_eq!(
+        d.get(&"from python".into()).await.unwrap(),
+        Some(vec![3, 4])
+    );
+    guard.release().await.unwrap();
+    let outcome = python.await.unwrap();
+    assert!(
+        outcome.status.success() && outcome.last_line() == Some("OK"),
+        "{outcome}"
+    );
+    assert!(
+        outcome.stdout.iter().any(|l| l == "got the lock"),
+        "{outcome}"
+    );
+    assert_eq!(d.get(&"echo".into()).await.unwrap(), Some(vec![1, 2]));
+}
