@@ -327,7 +327,8 @@ impl<T: FencingTokens> SharedObject for Condition<T> {
     fn session_ended(&self, session: SessionId) {
         let mut st = self.state.lock();
         st.notified.remove_session(session);
-        st.lock.session_ended(session);
+        // The Condition's lock is an RLock: only its owner could release it.
+        st.lock.session_ended(session, false);
     }
 
     fn closed(&self) {

@@ -2,10 +2,12 @@
 //!
 //! A grant carries a fencing token that increases with every grant, so a resource guarded
 //! by the lock can refuse a stale holder; where tokens come from is the backend's choice
-//! ([`FencingTokens`]). The holder is the session (connection) that acquired it; when a
-//! session ends, its holds are released (unless the node keeps CPython's behaviour). `Lock`
-//! may be released by any session, as Python's `Lock` may be released by any thread;
-//! `RLock` only by its owner.
+//! ([`FencingTokens`]). The holder is the session (connection) that acquired it, or the
+//! guard's grant. `Lock` may be released by any session, as Python's `Lock` may be released
+//! by any thread; `RLock` only by its owner. When a session ends, the holds only it could
+//! release go back (a guard's grant, an `RLock`'s hold); a plain `Lock` taken by Python's
+//! `acquire` stays held, as in CPython, since another process may be about to release it.
+//! (`--keep-locks-on-disconnect` keeps every hold.)
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -234,11 +236,20 @@ impl<T: FencingTokens> LockState<T> {
         }
     }
 
-    /// Drops every hold and waiter of a session.
-    pub fn session_ended(&mut self, session: SessionId) {
+    /// Drops a session's waiters, and its hold unless anyone may release that hold.
+    ///
+    /// `anyone_may_release` is true for a plain `Lock`: a hold taken by Python's `acquire`
+    /// (owned by the connection, no guard) may be released by another process or thread,
+    /// as CPython allows, so it outlives its session (a worker that acquires and exits
+    /// while the parent releases is a CPython pattern). A guard's grant, and an `RLock`'s or
+    /// a Condition's hold, which only its owner could release, go back.
+    pub fn session_ended(&mut self, session: SessionId, anyone_may_release: bool) {
         self.waiters.remove_session(session);
-        if matches!(self.holder, Some(h) if h.session == session) {
-            self.hand_over();
+        if let Some(h) = self.holder {
+            let kept = anyone_may_release && h.owner == Owner::Session;
+            if h.session == session && !kept {
+                self.hand_over();
+            }
         }
     }
 
@@ -383,7 +394,7 @@ impl<T: FencingTokens> SharedObject for Lock<T> {
     }
 
     fn session_ended(&self, session: SessionId) {
-        self.state.lock().session_ended(session);
+        self.state.lock().session_ended(session, !self.reentrant);
     }
 
     fn closed(&self) {
@@ -414,7 +425,7 @@ impl<T: FencingTokens> SharedObject for Lock<T> {
 mod tests {
     use super::*;
     use crate::node::memory::TokenCounter;
-    use crate::node::objects::testing::{args, park};
+    use crate::node::objects::testing::{args, park, ready};
 
     type TestLock = Lock<TokenCounter>;
 
@@ -436,6 +447,35 @@ mod tests {
         let mut p = park(l.call("acquire_fenced", Args::empty(), &mut b));
         l.session_ended(1);
         assert_eq!(p.reply.try_recv().unwrap().unwrap(), encode::int(2));
+    }
+
+    #[test]
+    fn a_plain_locks_python_hold_outlives_its_session_and_an_rlocks_does_not() {
+        // CPython's test_lock: a worker acquires and exits, the parent releases.
+        let l = TestLock::new(Args::empty(), false).unwrap();
+        let (mut worker, mut parent) = (CallCtx::new(1), CallCtx::new(2));
+        ready(l.call("acquire", Args::empty(), &mut worker)).unwrap();
+        l.session_ended(1);
+        assert_eq!(
+            ready(l.call("locked", Args::empty(), &mut parent)).unwrap(),
+            encode::bool(true)
+        );
+        ready(l.call("release", Args::empty(), &mut parent)).unwrap();
+        // A guard's grant goes back.
+        token(l.call("acquire_fenced", Args::empty(), &mut worker));
+        l.session_ended(1);
+        assert_eq!(
+            ready(l.call("locked", Args::empty(), &mut parent)).unwrap(),
+            encode::bool(false)
+        );
+        // So does an RLock's hold: nobody else could release it.
+        let r = TestLock::new(Args::empty(), true).unwrap();
+        ready(r.call("acquire", Args::empty(), &mut worker)).unwrap();
+        r.session_ended(1);
+        assert_eq!(
+            ready(r.call("locked", Args::empty(), &mut parent)).unwrap(),
+            encode::bool(false)
+        );
     }
 
     #[test]

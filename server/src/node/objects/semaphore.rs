@@ -7,9 +7,11 @@
 //! - A unit taken without a guard (`acquire`: every CPython client, `__enter__`) or whose
 //!   lease was given up (`disown`, the Rust permit's `forget`) is a **consumed signal**: on
 //!   a `Semaphore` it never comes back.
-//! - A `BoundedSemaphore` is a **pool**: every unit a session holds, however taken, goes
-//!   back when the session ends, and a `release` returns the releaser's units first, then
-//!   other sessions' (so no unit is counted twice and the value never passes its bound).
+//! - On a `BoundedSemaphore` a unit taken without a guard stays taken until somebody
+//!   releases it, whether or not its taker is still there, as in CPython (a worker may
+//!   acquire and exit while its parent releases). A `release` returns such units first, then
+//!   the releaser's leases, then other sessions' leases, so no unit is counted twice and the
+//!   value never passes its bound.
 //!
 //! (With `--keep-locks-on-disconnect`, nothing is returned when a session ends.)
 
@@ -50,9 +52,10 @@ enum Taking {
 struct State {
     value: u64,
     waiters: WaitQueue<Taking>,
-    /// Units each session holds and gets back when it ends: its leases, and on a bounded
-    /// semaphore every unit it took.
+    /// Units each session holds through a guard (its leases), given back when it ends.
     held: HashMap<SessionId, u64>,
+    /// A bounded semaphore's units taken without a guard: they stay taken until released.
+    signals: u64,
 }
 
 impl State {
@@ -77,9 +80,22 @@ impl State {
         k
     }
 
-    /// A bounded pool's release: the releaser's own units first, then other sessions'.
+    /// Books a unit taken: a lease to its session, a bounded semaphore's signal to the pool.
+    fn take(&mut self, session: SessionId, taking: Taking, bounded: bool) {
+        match taking {
+            Taking::Lease => self.hold(session),
+            Taking::Signal if bounded => self.signals += 1,
+            Taking::Signal => {}
+        }
+    }
+
+    /// A bounded semaphore's release: units taken without a guard first, then the
+    /// releaser's leases, then other sessions'.
     fn unhold_pooled(&mut self, session: SessionId, n: u64) {
-        let mut left = n - self.unhold_own(session, n);
+        let signals = self.signals.min(n);
+        self.signals -= signals;
+        let mut left = n - signals;
+        left -= self.unhold_own(session, left);
         let others: Vec<SessionId> = self.held.keys().copied().collect();
         for other in others {
             if left == 0 {
@@ -100,9 +116,7 @@ impl State {
             let (session, taking) = (w.session, w.want);
             if w.answer(Ok(encode::bool(true))).is_ok() {
                 self.value -= 1;
-                if taking == Taking::Lease || bounded {
-                    self.hold(session);
-                }
+                self.take(session, taking, bounded);
             }
         }
     }
@@ -149,9 +163,7 @@ impl Semaphore {
         ctx.holds_state = true;
         if st.value > 0 && st.waiters.is_empty() {
             st.value -= 1;
-            if taking == Taking::Lease || self.bounded {
-                st.hold(ctx.session);
-            }
+            st.take(ctx.session, taking, self.bounded);
             return Outcome::Ready(Ok(encode::bool(true)));
         }
         let handover = match taking {
@@ -232,11 +244,12 @@ impl Semaphore {
                 Outcome::Ready(Ok(encode::nil()))
             }
             // syncman's own: the caller keeps a leased unit for good (a consumer of a
-            // signalling semaphore), so it is not returned when its session ends. A
-            // bounded pool's units always go back.
+            // signalling semaphore), so it is not returned when its session ends; on a
+            // bounded semaphore it stays taken until somebody releases it.
             "disown" => {
-                if !self.bounded {
-                    self.state.lock().unhold_own(ctx.session, 1);
+                let mut st = self.state.lock();
+                if st.unhold_own(ctx.session, 1) == 1 && self.bounded {
+                    st.signals += 1;
                 }
                 Outcome::Ready(Ok(encode::nil()))
             }
@@ -283,7 +296,7 @@ impl SharedObject for Semaphore {
                 st.unhold_own(session, 1);
             }
             Handover::Grant if self.bounded => {
-                st.unhold_own(session, 1);
+                st.signals = st.signals.saturating_sub(1);
             }
             Handover::Grant => {}
             _ => return,
@@ -441,7 +454,21 @@ mod tests {
     }
 
     #[test]
-    fn a_bounded_pool_gets_its_units_back_and_stays_bounded() {
+    fn a_bounded_semaphores_plain_acquire_outlives_its_session_until_released() {
+        // CPython's test_bounded_semaphore: a worker acquires and exits, the parent releases.
+        let s = Semaphore::new(Args::empty(), true).unwrap();
+        let (mut worker, mut parent) = (CallCtx::new(1), CallCtx::new(2));
+        ready(s.call("acquire", Args::empty(), &mut worker)).unwrap();
+        s.session_ended(1);
+        assert_eq!(value(&s).unwrap(), encode::int(0), "still taken");
+        ready(s.call("release", Args::empty(), &mut parent)).unwrap();
+        assert_eq!(value(&s).unwrap(), encode::int(1));
+        let e = ready(s.call("release", Args::empty(), &mut parent)).unwrap_err();
+        assert_eq!(e.kind, syncman_protocol::ErrorKind::ValueError);
+    }
+
+    #[test]
+    fn a_bounded_pool_gets_its_leases_back_and_stays_bounded() {
         let s = Semaphore::new(args(&[Value::Int(2)]), true).unwrap();
         let (mut a, mut b, mut c) = (CallCtx::new(1), CallCtx::new(2), CallCtx::new(3));
         ready(s.call("acquire", Args::empty(), &mut a)).unwrap();
