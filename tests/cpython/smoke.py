@@ -229,6 +229,26 @@ def values_too_deep_are_refused_and_the_node_carries_on():
     assert sorted(d.keys()) == ["ok"], d.keys()
     assert d["ok"] == nested(100)
 
+
+@check
+def nested_proxies_keep_their_objects_whatever_address_the_client_used():
+    # A second client that reached the node as "localhost": its tokens carry that address.
+    other = mm.SyncManager(address=("localhost", port), authkey=key)
+    other.connect()
+    q = other.Queue()
+    d = other.dict(x=1)
+    outer = m.list([q])  # stored through the 127.0.0.1 client
+    outer.append({"d": d})
+    del q, d  # only the stored proxies keep the objects now
+    import gc
+    gc.collect()
+    got = outer[0]
+    got.put(5)
+    assert got.get() == 5
+    assert outer[1]["d"]["x"] == 1
+    outer[1]["d"]["y"] = 2
+    assert outer[1]["d"].copy() == {"x": 1, "y": 2}
+
 passed = 0
 for fn in checks:
     try:

@@ -95,6 +95,7 @@ async fn create<B: Backend>(
     };
     let ctor = constructor_args(ty, args, kwds)
         .map_err(|e| PyReply::Failure(to_python(&RemoteError::type_error(e), None)))?;
+    super::nested::keep_referents(node, &ctor).await;
     let ctor = convert::to_args(&ctor).map_err(|e| PyReply::Failure(to_python(&e, None)))?;
     // A constructor's error is `#TRACEBACK` in CPython, not `#ERROR`.
     let id = node

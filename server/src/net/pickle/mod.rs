@@ -17,6 +17,7 @@ mod control;
 mod convert;
 mod errors;
 mod methods;
+mod nested;
 mod objects;
 
 use std::net::SocketAddr;

@@ -130,6 +130,7 @@ pub(super) async fn prepare<B: Backend>(
     }
     let args = bind_keywords(&method, ty.params_of(&method), args, kwds, convert::default)
         .map_err(type_error)?;
+    super::nested::keep_referents(session.node(), &args).await;
     let args = convert::to_args(&args).map_err(|e| PyReply::Failure(to_python(&e, None)))?;
     let shape = match (ty.typeid, method.as_str()) {
         ("dict", "items") => Shape::Pairs,

@@ -1,0 +1,141 @@
+//! Proxies stored inside other objects (a `Queue` in a `list`, a `dict` in a `dict`).
+//!
+//! A CPython client sends a proxy as `RebuildProxy(func, Token(typeid, address, id), ...)`.
+//! The node keeps it as an opaque pickle, but the object it names must outlive the proxy
+//! that sent it: a later reader rebuilds the proxy and increfs the object. CPython's server
+//! does the same (`RebuildProxy` in the server keeps the referent in
+//! `id_to_local_proxy_obj`, for as long as the server runs); so does the node, with one
+//! reference per stored proxy that nobody gives back.
+//!
+//! The node knows its objects by id and typeid, not by the token's address: a client that
+//! reached the node as `localhost`, through a tunnel or by another interface address still
+//! names the same object (CPython compares addresses, and fails there: its issues #78740,
+//! #139801, #119937).
+
+use std::sync::Arc;
+
+use syncman_protocol::pickle::{self, Pickle};
+
+use crate::node::backend::{Backend, ObjectId};
+use crate::node::Node;
+
+/// Keeps alive every object of this node that a proxy inside `values` names.
+pub(super) async fn keep_referents<B: Backend>(node: &Arc<Node<B>>, values: &[Pickle]) {
+    let mut found = Vec::new();
+    for value in values {
+        proxies_in(value, &mut found);
+    }
+    for (typeid, id) in found {
+        let Some(object) = node.backend.object(id) else {
+            continue;
+        };
+        if object.typeid() == typeid {
+            // Fails only if the object went meanwhile: then there is nothing to keep.
+            let _ = node.backend.incref(id).await;
+        }
+    }
+}
+
+/// The `(typeid, object id)` of every proxy inside `value`, however deep.
+fn proxies_in(value: &Pickle, found: &mut Vec<(String, ObjectId)>) {
+    if let Some(proxy) = pickle::as_rebuild_proxy(value) {
+        if let Ok(id) = proxy.token.id.parse::<ObjectId>() {
+            found.push((proxy.token.typeid.to_owned(), id));
+        }
+        return;
+    }
+    fn walk(items: &[Pickle], found: &mut Vec<(String, ObjectId)>) {
+        items.iter().for_each(|p| proxies_in(p, found));
+    }
+    match value {
+        Pickle::Tuple(items)
+        | Pickle::List(items)
+        | Pickle::Set(items)
+        | Pickle::FrozenSet(items) => walk(items, found),
+        Pickle::Dict(pairs) => pairs.iter().for_each(|(k, v)| {
+            proxies_in(k, found);
+            proxies_in(v, found);
+        }),
+        Pickle::Reduce { callable, args } => {
+            proxies_in(callable, found);
+            proxies_in(args, found);
+        }
+        Pickle::NewObj {
+            class,
+            args,
+            kwargs,
+        } => {
+            proxies_in(class, found);
+            proxies_in(args, found);
+            if let Some(kwargs) = kwargs {
+                proxies_in(kwargs, found);
+            }
+        }
+        Pickle::Obj { class, args } => {
+            proxies_in(class, found);
+            walk(args, found);
+        }
+        Pickle::Build { object, state } => {
+            proxies_in(object, found);
+            proxies_in(state, found);
+        }
+        Pickle::Appends { target, items } | Pickle::AddItems { target, items } => {
+            proxies_in(target, found);
+            walk(items, found);
+        }
+        Pickle::SetItems { target, items } => {
+            proxies_in(target, found);
+            items.iter().for_each(|(k, v)| {
+                proxies_in(k, found);
+                proxies_in(v, found);
+            });
+        }
+        Pickle::None
+        | Pickle::Bool(_)
+        | Pickle::Int(_)
+        | Pickle::BigInt(_)
+        | Pickle::Float(_)
+        | Pickle::Str(_)
+        | Pickle::SurrogateStr(_)
+        | Pickle::Bytes(_)
+        | Pickle::ByteArray(_)
+        | Pickle::Global { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syncman_protocol::pickle::{global, token, MANAGERS};
+
+    fn proxy(typeid: &str, id: &str) -> Pickle {
+        Pickle::Reduce {
+            callable: Box::new(global(MANAGERS, "RebuildProxy")),
+            args: Box::new(Pickle::Tuple(vec![
+                global(MANAGERS, "AutoProxy"),
+                token(
+                    typeid,
+                    Pickle::Tuple(vec![Pickle::Str("localhost".into()), Pickle::Int(1)]),
+                    id,
+                ),
+                Pickle::Str("pickle".into()),
+                Pickle::Dict(vec![]),
+            ])),
+        }
+    }
+
+    #[test]
+    fn finds_proxies_at_any_depth_and_ignores_foreign_ids() {
+        let value = Pickle::List(vec![
+            proxy("Queue", "7"),
+            Pickle::Dict(vec![(
+                Pickle::Str("k".into()),
+                Pickle::Tuple(vec![proxy("dict", "12")]),
+            )]),
+            proxy("dict", "7f5a022d9380"), // CPython's hex ids are not this node's
+        ]);
+        let mut found = Vec::new();
+        proxies_in(&value, &mut found);
+        assert_eq!(found, [("Queue".to_owned(), 7), ("dict".to_owned(), 12)]);
+    }
+}
