@@ -1,0 +1,91 @@
+//! CPython's own manager tests against a syncman node, on 3.11, 3.12 and 3.13.
+//!
+//! `tests/python/run_cpython_manager_tests.py` runs the manager flavour of each version's
+//! `Lib/test/_test_multiprocessing.py` with `multiprocessing.Manager()` connected to the node
+//! under test; `tests/python/skips.py` lists the tests that need the server to run Python
+//! code or that start their own CPython manager (`tests/python/README.md`). Every other test
+//! must pass. A binary of its own, so its three interpreters (each about a minute, mostly
+//! waiting in the tests' own sleeps) do not run beside the timing-sensitive integration
+//! tests.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use syncman_tests::python::Py;
+use syncman_tests::TestNode;
+
+/// Bound on one interpreter's whole run (the harness's own limit is 900 s).
+const WAIT: Duration = Duration::from_secs(600);
+
+/// Fewer passing tests than this means the harness found or ran far less than it should
+/// (each version has 54-57 tests that pass against CPython's own server).
+const AT_LEAST_OK: u64 = 50;
+
+/// The harness's last line: `SUMMARY selected=N run=N ok=N failed=N errors=N ...`.
+fn summary_field(line: &str, name: &str) -> Option<u64> {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+}
+
+async fn suite(py: Py) {
+    let node = TestNode::start();
+    let harness =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/run_cpython_manager_tests.py");
+    let key: String = node.authkey().iter().map(|b| format!("{b:02x}")).collect();
+    let mut cmd = tokio::process::Command::from(py.command());
+    cmd.arg(&harness)
+        .arg(node.addr().ip().to_string())
+        .arg(node.addr().port().to_string())
+        .arg(key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = cmd.spawn().expect("start python3");
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{} did not finish within {WAIT:?}", py.command_line()))
+        .expect("the harness's output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = format!(
+        "{}: exit {}\n--- stdout\n{stdout}\n--- stderr\n{}",
+        py.command_line(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("CPython {}.", py.version())),
+        "not the interpreter asked for\n{report}"
+    );
+    let summary = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("SUMMARY "))
+        .unwrap_or_else(|| panic!("no SUMMARY line\n{report}"));
+    for bad in ["failed", "errors", "timeouts"] {
+        assert_eq!(summary_field(summary, bad), Some(0), "{bad}\n{report}");
+    }
+    let ok = summary_field(summary, "ok").unwrap_or(0);
+    assert!(ok >= AT_LEAST_OK, "only {ok} passed\n{report}");
+    assert!(out.status.success(), "{report}");
+    eprintln!("{}: {summary}", py.command_line());
+    // The node is fine afterwards.
+    node.manager().await.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn cpython_3_11_manager_tests_pass() {
+    suite(Py::V311).await;
+}
+
+#[tokio::test]
+async fn cpython_3_12_manager_tests_pass() {
+    suite(Py::V312).await;
+}
+
+#[tokio::test]
+async fn cpython_3_13_manager_tests_pass() {
+    suite(Py::V313).await;
+}
