@@ -13,6 +13,7 @@ mod integration {
     pub mod lifecycle;
     pub mod objects;
     pub mod processes;
+    pub mod python_examples;
     pub mod quotas;
     pub mod registered;
 }

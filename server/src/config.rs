@@ -71,6 +71,60 @@ pub struct Config {
     /// kernel still answers TCP keepalive) loses its session and what it held. Clients
     /// that do not heartbeat (CPython's) are not subject to it. Default 1 s to 300 s.
     pub heartbeat_ttl_bounds: (Duration, Duration),
+    /// Typeids CPython clients may ask for beyond SyncManager's, as served by a CPython
+    /// server that registered them (`BaseManager.register('get_queue', callable=...)`).
+    /// Empty by default.
+    pub served_typeids: Vec<ServedTypeid>,
+}
+
+/// A typeid served to CPython clients that registered it without a callable
+/// (`QueueManager.register('get_queue')` then `m.get_queue()`): each call answers with one
+/// named object, made on first use and shared with every client (Rust clients reach it by
+/// its name), or with a new anonymous object of a type.
+///
+/// Written `TYPEID=TYPE:NAME` (`get_queue=Queue:jobs`) or `TYPEID=TYPE` (`new_board=dict`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedTypeid {
+    /// The name the client registered and calls (`get_queue`).
+    pub typeid: String,
+    /// A SyncManager typeid the node serves (`Queue`, `dict`, ...).
+    pub object_type: String,
+    /// The named object every call answers with; `None` for a new object per call.
+    pub name: Option<String>,
+}
+
+impl std::str::FromStr for ServedTypeid {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let bad = || {
+            ConfigError(format!(
+                "a served typeid is TYPEID=TYPE or TYPEID=TYPE:NAME (get_queue=Queue:jobs), not {s:?}"
+            ))
+        };
+        let (typeid, target) = s.split_once('=').ok_or_else(bad)?;
+        let (object_type, name) = match target.split_once(':') {
+            Some((t, n)) if !n.is_empty() => (t, Some(n.to_owned())),
+            Some(_) => return Err(bad()),
+            None => (target, None),
+        };
+        let identifier = |w: &str| {
+            w.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if !identifier(typeid) || !identifier(object_type) {
+            return Err(ConfigError(format!(
+                "{s:?}: the typeid and the type must be Python identifiers"
+            )));
+        }
+        Ok(ServedTypeid {
+            typeid: typeid.to_owned(),
+            object_type: object_type.to_owned(),
+            name,
+        })
+    }
 }
 
 impl Config {
@@ -143,6 +197,7 @@ impl Config {
             max_objects: Self::DEFAULT_MAX_OBJECTS,
             max_objects_per_session: Self::DEFAULT_MAX_OBJECTS_PER_SESSION,
             max_bytes: Self::default_max_bytes(),
+            served_typeids: Vec::new(),
         }
     }
 
@@ -186,6 +241,17 @@ impl Config {
                 "reply_queue_bytes must be between 1 and 4 GiB".into(),
             ));
         }
+        for (i, served) in self.served_typeids.iter().enumerate() {
+            if self.served_typeids[..i]
+                .iter()
+                .any(|s| s.typeid == served.typeid)
+            {
+                return Err(ConfigError(format!(
+                    "the typeid {:?} is served twice",
+                    served.typeid
+                )));
+            }
+        }
         if self.max_parked_per_session == 0 || self.reply_queue == 0 {
             return Err(ConfigError(
                 "max_parked_per_session and reply_queue must be at least 1".into(),
@@ -216,6 +282,7 @@ impl std::fmt::Debug for Config {
             max_objects,
             max_objects_per_session,
             max_bytes,
+            served_typeids,
         } = self;
         let key = if authkey.is_empty() {
             "<empty>"
@@ -241,6 +308,7 @@ impl std::fmt::Debug for Config {
             .field("max_objects", max_objects)
             .field("max_objects_per_session", max_objects_per_session)
             .field("max_bytes", max_bytes)
+            .field("served_typeids", served_typeids)
             .finish()
     }
 }

@@ -97,6 +97,7 @@ impl<B: Backend> Server<B> {
     /// A node over any [`Backend`].
     pub fn with_backend(config: Config, backend: B) -> Result<Self, ConfigError> {
         config.validate()?;
+        super::pickle::check_served_typeids(&config)?;
         Ok(Server {
             node: Arc::new(Node::new(config, backend)),
         })

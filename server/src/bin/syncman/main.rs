@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use syncman_server::config::ServedTypeid;
 use syncman_server::{bind, Config, Server};
 use tracing::{error, info};
 
@@ -62,6 +63,13 @@ struct ServeArgs {
     /// Refuse CPython 3.11 clients' legacy HMAC-MD5 answers.
     #[arg(long)]
     require_sha256: bool,
+
+    /// A typeid CPython clients may ask for beyond SyncManager's, as a server that called
+    /// `BaseManager.register` serves it: `get_queue=Queue:jobs` answers `m.get_queue()`
+    /// with the Queue named "jobs" (made on first use, shared with Rust clients by that
+    /// name); `new_board=dict` with a new dict per call. Repeatable.
+    #[arg(long = "typeid", value_name = "TYPEID=TYPE[:NAME]")]
+    served_typeids: Vec<ServedTypeid>,
 
     /// Keep locks held by a client that disconnects (CPython's behaviour) instead of
     /// releasing them.
@@ -227,6 +235,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             c.drain_timeout = drain_timeout;
             c.require_sha256 = args.require_sha256;
             c.release_on_disconnect = !args.keep_locks_on_disconnect;
+            c.served_typeids = args.served_typeids.clone();
             c.max_objects = args.max_objects;
             c.max_objects_per_session = args.max_objects_per_session;
             if let Some(max_bytes) = args.max_bytes {

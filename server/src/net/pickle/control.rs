@@ -13,7 +13,8 @@ use tokio_util::codec::Framed;
 
 use super::convert;
 use super::errors::to_python;
-use super::methods::{bind_keywords, py_type, PyType};
+use super::methods::{bind_keywords, PyType};
+use super::served;
 use super::{PyReply, Request};
 use crate::node::backend::{Backend, ObjectId};
 use crate::node::Node;
@@ -48,7 +49,7 @@ pub(super) async fn call<B: Backend>(
         }
         "debug_info" => PyReply::Return(Pickle::Str(debug_info(node).await)),
         "get_methods" => match args.first().and_then(pickle::as_token) {
-            Some(token) => match py_type(token.typeid) {
+            Some(token) => match served::python_type(&node.config, token.typeid) {
                 Some(ty) => PyReply::Return(exposed(ty)),
                 None => PyReply::traceback(format!("KeyError: '{}'", token.typeid)),
             },
@@ -90,19 +91,25 @@ async fn create<B: Backend>(
     let Pickle::Str(typeid) = args.remove(0) else {
         return Err(PyReply::traceback("the typeid must be a str"));
     };
-    let Some(ty) = py_type(&typeid) else {
+    let Some(ty) = served::python_type(&node.config, &typeid) else {
         return Err(PyReply::traceback(format!("KeyError: '{typeid}'")));
     };
+    let named = served::lookup(&node.config, &typeid).and_then(|s| s.name.as_deref());
     let ctor = constructor_args(ty, args, kwds)
         .map_err(|e| PyReply::Failure(to_python(&RemoteError::type_error(e), None)))?;
     super::nested::keep_referents(node, &ctor).await;
     let ctor = convert::to_args(&ctor).map_err(|e| PyReply::Failure(to_python(&e, None)))?;
     // A constructor's error is `#TRACEBACK` in CPython, not `#ERROR`.
-    let id = node
-        .backend
-        .create(&typeid, ctor)
-        .await
-        .map_err(|e| PyReply::traceback(format!("{}: {}", e.kind.as_str(), e.message)))?;
+    let made = match named {
+        // A served name: the one object, made on first use (not reference-counted).
+        Some(name) => node
+            .backend
+            .get_or_create(name, ty.typeid, ctor)
+            .await
+            .map(|(id, _)| id),
+        None => node.backend.create(ty.typeid, ctor).await,
+    };
+    let id = made.map_err(|e| PyReply::traceback(format!("{}: {}", e.kind.as_str(), e.message)))?;
     Ok(PyReply::Return(Pickle::Tuple(vec![
         Pickle::Str(id.to_string()),
         exposed(ty),

@@ -19,6 +19,9 @@ mod errors;
 mod methods;
 mod nested;
 mod objects;
+mod served;
+
+pub(crate) use served::check as check_served_typeids;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

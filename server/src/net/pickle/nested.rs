@@ -29,7 +29,10 @@ pub(super) async fn keep_referents<B: Backend>(node: &Arc<Node<B>>, values: &[Pi
         let Some(object) = node.backend.object(id) else {
             continue;
         };
-        if object.typeid() == typeid {
+        // A served typeid's token (`get_queue`) names an object of its type (`Queue`).
+        let object_type = super::served::lookup(&node.config, &typeid)
+            .map_or(typeid.as_str(), |s| s.object_type.as_str());
+        if object.typeid() == object_type {
             // Fails only if the object went meanwhile: then there is nothing to keep.
             let _ = node.backend.incref(id).await;
         }
