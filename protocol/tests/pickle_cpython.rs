@@ -16,6 +16,12 @@
 //! Proxies are loaded with an unpickler that turns `RebuildProxy(...)` into a tuple (running it
 //! would connect to a manager); the user classes live in a module written to a temporary
 //! directory on `PYTHONPATH`.
+//!
+//! The same exchange checks [`check_globals`]: every corpus pickle, plus `ORDINARY` pickles of
+//! more everyday values (enums, nested classes, dataclasses, uuid, pathlib, re, zoneinfo,
+//! logging records, method references, ...), must pass it, and every `HOSTILE` pickle
+//! (reducers calling `os.system`, `eval`, `subprocess`, name resolvers, nested unpicklers,
+//! bound methods of built objects, ...) must be refused, in every protocol.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -24,8 +30,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use syncman_protocol::pickle::{
-    as_complex, as_global, as_range, as_rebuild_proxy, as_slice, as_token, dumps, exception,
-    global, loads, normalize, token, Limits, Pickle, PickleErrorKind, SliceArgs, MANAGERS,
+    as_complex, as_global, as_range, as_rebuild_proxy, as_slice, as_token, check_globals, dumps,
+    exception, global, loads, normalize, token, Limits, Pickle, PickleErrorKind, SliceArgs,
+    MANAGERS,
 };
 // Included by path: the protocol crate cannot depend on the test package.
 #[allow(dead_code)]
@@ -169,7 +176,107 @@ def corpus():
     ]
 
 
+class Evil:
+    """A reducer calling `f(*a)` on whoever unpickles it."""
+
+    def __init__(self, f, *a):
+        self.f, self.a = f, a
+
+    def __reduce__(self):
+        return (self.f, self.a)
+
+
+def ordinary():
+    """Everyday values check_globals must let through (beyond the corpus)."""
+    import enum, functools, ipaddress, logging, operator, os, pathlib, re, signal, socket
+    import string, subprocess, time, types, uuid, zoneinfo
+    record = logging.LogRecord("name", 10, "path.py", 1, "msg %s", ("a",), None)
+    return [
+        ("enum", usermod.Color.RED), ("int_flag", usermod.Perm.R | usermod.Perm.W),
+        ("nested_class", usermod.Outer.Inner()), ("nested_enum", usermod.Outer.Kind.A),
+        ("namedtuple", usermod.Pair(1, 2)), ("dataclass", usermod.Data(1, [2])),
+        ("uuid", uuid.UUID(int=5)), ("path", pathlib.Path("/a/b")),
+        ("pure_path", pathlib.PureWindowsPath("c:/x")), ("pattern", re.compile("a+", re.I)),
+        ("namespace", types.SimpleNamespace(a=1)), ("zoneinfo", zoneinfo.ZoneInfo("UTC")),
+        ("ip", ipaddress.ip_address("10.1.2.3")), ("network", ipaddress.ip_network("10.0.0.0/8")),
+        ("struct_time", time.gmtime(0)), ("stat_result", os.stat_result(tuple(range(10)))),
+        ("terminal_size", os.terminal_size((80, 24))), ("signal", signal.SIGTERM),
+        ("address_family", socket.AF_INET), ("log_record", record),
+        ("logger", logging.getLogger("x")),
+        ("completed_process", subprocess.CompletedProcess(["ls"], 0, b"out")),
+        ("called_process_error", subprocess.CalledProcessError(1, "cmd")),
+        ("timeout_expired", subprocess.TimeoutExpired("cmd", 1.0)),
+        ("partial", functools.partial(max, 1)), ("counter", collections.Counter("aab")),
+        ("chain_map", collections.ChainMap({1: 2})), ("user_dict", collections.UserDict(a=1)),
+        ("union_type", int | str), ("generic_alias", list[int]), ("none_type", type(None)),
+        ("not_implemented", NotImplemented), ("ellipsis", Ellipsis), ("int_type", int),
+        ("classmethod_ref", usermod.WithMethods.cm), ("staticmethod_ref", usermod.WithMethods.sm),
+        ("function_ref", usermod.WithMethods.m), ("dict_fromkeys", dict.fromkeys),
+        ("template", string.Template("$a")), ("decimal_context", decimal.Context()),
+        ("bytes_io", io.BytesIO(b"x")), ("string_io", io.StringIO("x")),
+        ("time", datetime.time(1, 2, tzinfo=datetime.timezone.utc)),
+        ("remote_error", mm.RemoteError("x")),
+        ("authentication_error", __import__("multiprocessing").AuthenticationError("x")),
+        ("item_getter", operator.itemgetter(1)), ("namespace_obj", mm.Namespace(a=1)),
+    ]
+
+
+def hostile():
+    """Pickles check_globals must refuse."""
+    import atexit, codecs, code, ctypes, functools, gc, importlib, inspect, _thread, os
+    import logging.config, marshal, multiprocessing.connection, multiprocessing.util
+    import operator, pathlib, pkgutil, platform, pydoc, runpy, shutil, signal, socket
+    import subprocess, tempfile, timeit, types, typing, urllib.request, webbrowser
+    return [
+        ("os_system", Evil(os.system, "echo hi")), ("os_popen", Evil(os.popen, "id")),
+        ("os_execv", Evil(os.execv, "/bin/sh", ["sh"])), ("os_fork", Evil(os.fork)),
+        ("subprocess_run", Evil(subprocess.run, ["id"])),
+        ("subprocess_popen", Evil(subprocess.Popen, ["id"])),
+        ("eval", Evil(eval, "1+1")), ("exec", Evil(exec, "import os")),
+        ("compile", Evil(compile, "1", "f", "eval")), ("import", Evil(__import__, "os")),
+        ("open", Evil(open, "/tmp/x", "w")), ("setattr", Evil(setattr, usermod.Point, "x", 1)),
+        ("import_module", Evil(importlib.import_module, "os")),
+        ("pydoc_locate", Evil(pydoc.locate, "os.system")),
+        ("resolve_name", Evil(pkgutil.resolve_name, "os:system")),
+        ("runpy", Evil(runpy.run_path, "/tmp/x.py")),
+        ("interpreter", Evil(code.InteractiveInterpreter)),
+        ("marshal", Evil(marshal.loads, b"")), ("pickle_loads", Evil(pickle.loads, b"N.")),
+        ("webbrowser", Evil(webbrowser.open, "http://x")),
+        ("ctypes", Evil(ctypes.CDLL, "libc.so.6")),
+        ("socket", Evil(socket.create_connection, ("localhost", 1))),
+        ("rmtree", Evil(shutil.rmtree, "/tmp/x")), ("mkstemp", Evil(tempfile.mkstemp)),
+        ("atexit", Evil(atexit.register, print)),
+        ("type_hints", Evil(typing.get_type_hints, types.SimpleNamespace())),
+        ("attrgetter", operator.attrgetter("a.b")), ("methodcaller", operator.methodcaller("x")),
+        ("partial_system", functools.partial(os.system, "id")),
+        ("timeit", Evil(timeit.timeit, "import os")),
+        ("urlopen", Evil(urllib.request.urlopen, "http://x")),
+        ("spawnv_passfds", Evil(multiprocessing.util.spawnv_passfds, "/bin/sh", ["sh"], ())),
+        ("connection_client", Evil(multiprocessing.connection.Client, ("localhost", 1))),
+        ("sys_exit", Evil(sys.exit, 1)), ("raise_signal", Evil(signal.raise_signal, 9)),
+        ("platform", Evil(platform.uname)), ("codecs_open", Evil(codecs.open, "/tmp/x", "w")),
+        ("file_config", Evil(logging.config.fileConfig, "/tmp/x")),
+        ("start_new_thread", Evil(_thread.start_new_thread, print, ())),
+        ("copyreg_pickle", Evil(__import__("copyreg").pickle, int, print)),
+        ("getmembers", Evil(inspect.getmembers, usermod.Point)), ("gc", Evil(gc.get_objects)),
+        ("str_format", Evil(str.format, "{0.__class__}", 1)),
+        ("make_class", Evil(type, "X", (object,), {})),
+        ("bound_method", pathlib.Path("/tmp/x").write_text),
+        ("nested_eval", [1, {"k": (Evil(eval, "1"),)}]),
+        ("user_state_system", usermod.Point(1, Evil(os.system, "id"))),
+    ]
+
+
 def main():
+    for tag, values in (("ORDINARY", ordinary()), ("HOSTILE", hostile())):
+        for name, value in values:
+            for proto in range(6):
+                try:
+                    data = pickle.dumps(value, proto)
+                except Exception as e:
+                    print("SKIP", name, proto, type(e).__name__, e, flush=True)
+                    continue
+                print(tag, name, proto, data.hex())
     cases = []
     for name, value in corpus():
         for proto in range(6):
@@ -292,6 +399,49 @@ class MyDict(dict):
 
 class MySet(set):
     pass
+
+
+import collections, dataclasses, enum
+
+
+class Color(enum.Enum):
+    RED = 1
+
+
+class Perm(enum.IntFlag):
+    R = 4
+    W = 2
+
+
+class Outer:
+    class Inner:
+        def __init__(self):
+            self.v = 1
+
+    class Kind(enum.Enum):
+        A = "a"
+
+
+@dataclasses.dataclass
+class Data:
+    a: int
+    b: list
+
+
+Pair = collections.namedtuple("Pair", "x y")
+
+
+class WithMethods:
+    def m(self):
+        pass
+
+    @classmethod
+    def cm(cls):
+        pass
+
+    @staticmethod
+    def sm():
+        pass
 "##;
 
 #[test]
@@ -306,11 +456,14 @@ fn cpython_round_trips_through_the_rust_codec() {
             Ok(report) => {
                 ran += 1;
                 println!(
-                    "CPython {}: {} pickles decoded ({} refused by CPython itself), {} Rust-side \
-                     checks, {} Python-side checks, {} failures",
+                    "CPython {}: {} pickles decoded ({} refused by CPython itself), {} ordinary \
+                     and {} hostile pickles for check_globals, {} Rust-side checks, {} \
+                     Python-side checks, {} failures",
                     py.version(),
                     report.cases,
                     report.skipped,
+                    report.ordinary,
+                    report.hostile,
                     report.rust_checks,
                     report.python_checks,
                     report.failures.len()
@@ -342,6 +495,9 @@ struct Skip(String);
 #[derive(Default)]
 struct Report {
     cases: usize,
+    /// `ORDINARY` and `HOSTILE` pickles checked with `check_globals`.
+    ordinary: usize,
+    hostile: usize,
     skipped: usize,
     rust_checks: usize,
     python_checks: usize,
@@ -415,6 +571,24 @@ fn run(py: Py, dir: &Path) -> Result<Report, Skip> {
                     data: unhex(hex),
                 });
             }
+            Some(tag @ ("ORDINARY" | "HOSTILE")) => {
+                let (name, proto, hex) = (
+                    parts.next().unwrap(),
+                    parts.next().unwrap(),
+                    parts.next().unwrap(),
+                );
+                report.rust_checks += 1;
+                if tag == "HOSTILE" {
+                    report.hostile += 1;
+                } else {
+                    report.ordinary += 1;
+                }
+                if let Err(why) = check_global_case(tag == "HOSTILE", &unhex(hex)) {
+                    report
+                        .failures
+                        .push(format!("{tag} {name} (protocol {proto}): {why}"));
+                }
+            }
             Some("SKIP") => report.skipped += 1,
             Some("END") => break,
             _ => report.failures.push(format!("unexpected output: {line}")),
@@ -448,6 +622,10 @@ fn run(py: Py, dir: &Path) -> Result<Report, Skip> {
         report.rust_checks += 1;
         if let Err(why) = check_decoded(&case.name, case.proto, &value) {
             report.failures.push(format!("{label}: {why}"));
+        }
+        report.rust_checks += 1;
+        if let Err(e) = check_global_case(false, &case.data) {
+            report.failures.push(format!("{label}: {e}"));
         }
         let plain = dumps(&value);
         let normal = dumps(&normalize(value.clone()));
@@ -503,6 +681,19 @@ fn run(py: Py, dir: &Path) -> Result<Report, Skip> {
         )),
     }
     Ok(report)
+}
+
+/// Loads `data`, which must succeed, and checks its globals (and its normal form's): refused
+/// if `hostile`, else accepted.
+fn check_global_case(hostile: bool, data: &[u8]) -> Result<(), String> {
+    let value = loads(data, &Limits::default()).map_err(|e| format!("loads failed: {e}"))?;
+    let normal = normalize(value.clone());
+    match (check_globals(&value), check_globals(&normal)) {
+        (Ok(()), Ok(())) if hostile => Err(format!("check_globals accepted {value:?}")),
+        (Err(e), _) | (_, Err(e)) if !hostile => Err(format!("check_globals refused it: {e}")),
+        (Ok(()), Err(e)) => Err(format!("accepted, but its normal form is refused: {e}")),
+        _ => Ok(()),
+    }
 }
 
 fn parse_summary(s: &str) -> Option<(usize, usize)> {

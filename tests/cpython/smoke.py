@@ -249,6 +249,38 @@ def nested_proxies_keep_their_objects_whatever_address_the_client_used():
     outer[1]["d"]["y"] = 2
     assert outer[1]["d"].copy() == {"x": 1, "y": 2}
 
+
+class RunsAShellCommand:
+    """Unpickling it would run a command: the node must not store it for other readers."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+@check
+def pickles_naming_code_are_refused_and_the_node_carries_on():
+    d = m.dict()
+    try:
+        d["evil"] = RunsAShellCommand()
+    except mm.RemoteError as e:
+        assert "could run code" in str(e), e
+    else:
+        raise AssertionError("a pickle naming os.system was stored")
+    try:
+        m.list([[1, {"k": RunsAShellCommand()}]])
+    except mm.RemoteError as e:
+        assert "could run code" in str(e), e
+    else:
+        raise AssertionError("a nested pickle naming os.system was stored")
+    import datetime
+    import decimal
+
+    d["ok"] = (datetime.date(2020, 1, 2), decimal.Decimal("1.5"))  # ordinary data still fine
+    assert d["ok"] == (datetime.date(2020, 1, 2), decimal.Decimal("1.5"))
+    assert "evil" not in d
+
 passed = 0
 for fn in checks:
     try:

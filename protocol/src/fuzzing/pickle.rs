@@ -1,6 +1,6 @@
 //! The pickle codec (the CPython dialect's requests): `check_pickle`.
 
-use crate::pickle::{dumps, loads, normalize, Limits, Pickle, PickleErrorKind};
+use crate::pickle::{check_globals, dumps, loads, normalize, Limits, Pickle, PickleErrorKind};
 
 /// Small limits, so the fuzzer reaches them: a request may be any pickle, and the node must
 /// turn an oversized one into an error, not into memory.
@@ -50,7 +50,8 @@ fn depth(p: &Pickle) -> usize {
 /// Reading never panics and, under small limits, fails with a limit error rather than
 /// building past them. What it reads is in canonical form: written back ([`dumps`]) and read
 /// again it is the same tree, and so is its normalised form once normalised.
-/// A recursive structure is refused, never cut.
+/// A recursive structure is refused, never cut. Checking its globals never panics, and
+/// normalising an accepted tree keeps it accepted (it only rewrites builtin forms).
 pub fn check_pickle(data: &[u8]) {
     let limits = small_limits();
     let value = match loads(data, &limits) {
@@ -74,7 +75,13 @@ pub fn check_pickle(data: &[u8]) {
         back, value,
         "dumps(loads(x)) does not load to the same tree"
     );
+    let accepted = check_globals(&value).is_ok();
     let normal = normalize(value);
+    if accepted {
+        if let Err(e) = check_globals(&normal) {
+            panic!("accepted, but its normal form is refused: {e}");
+        }
+    }
     let normal_back = loads(&dumps(&normal), &Limits::default())
         .expect("a normalised tree written out reads back");
     assert_eq!(

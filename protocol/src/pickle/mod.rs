@@ -28,6 +28,15 @@
 //! - `loads` keeps what it reads literally; [`normalize`] rewrites the exact builtin forms
 //!   (`builtins.set(...)`, `bytearray(...)`, ...) into plain values, and the `as_*`
 //!   recognisers read slices, ranges, complex numbers, tokens and proxies.
+//! - **Hostile globals.** `loads` accepts any global, since it runs none; but a stored tree
+//!   goes back to other clients, whose `pickle.loads` would import and call what it names.
+//!   [`check_globals`] refuses trees naming dangerous callables (`os.system`, `builtins.eval`,
+//!   `subprocess`, name resolvers, nested deserialisers, ...: the deny-list and its rules are
+//!   in `unsafe_globals.rs`) with an [`UnsafeGlobal`] error, while instances of user classes,
+//!   datetime, Decimal, OrderedDict, array, enum members, nested classes and the managers'
+//!   proxies (`RebuildProxy`, `Token`, `AutoProxy`, `DictProxy`, ...) pass. It checks dotted
+//!   names and `getattr` chains as the paths a protocol 4 reader resolves, and refuses calls of
+//!   anything the pickle does not name. Run it on what is stored or forwarded, after `loads`.
 //!
 //! # Files
 //! - `opcodes.rs`: the opcode bytes and names.
@@ -36,6 +45,8 @@
 //! - `compat.rs`: CPython's protocol 0-2 name mapping (`_compat_pickle`).
 //! - `encode.rs`: [`dumps`]. `shapes.rs`: exception and token constructors, recognisers,
 //!   [`normalize`].
+//! - `unsafe_globals.rs`: [`check_globals`], the deny-list of globals (its unit tests are in
+//!   `unsafe_globals_tests.rs`).
 
 mod compat;
 mod decode;
@@ -45,9 +56,12 @@ pub mod opcodes;
 mod shapes;
 mod text;
 mod tree;
+mod unsafe_globals;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod unsafe_globals_tests;
 
 pub use decode::loads;
 pub use encode::dumps;
@@ -55,6 +69,7 @@ pub use shapes::{
     as_complex, as_global, as_range, as_rebuild_proxy, as_slice, as_token, exception, global,
     normalize, token, ProxyRef, RangeArgs, SliceArgs, TokenRef, MANAGERS,
 };
+pub use unsafe_globals::{check_globals, UnsafeGlobal};
 
 /// A decoded pickle: plain values, and inert nodes for everything that would run code.
 ///

@@ -55,6 +55,9 @@ impl Request {
         let value = pickle::loads(frame, &pickle::Limits::default())
             .map(pickle::normalize)
             .map_err(|e| format!("cannot read the request: {e}"))?;
+        // Stored values go back to other clients, who unpickle them: nothing that names a
+        // way to run code on them is taken.
+        pickle::check_globals(&value).map_err(|e| format!("refused the request: {e}"))?;
         let Pickle::Tuple(parts) = value else {
             return Err("a request is a 4-tuple (ident, method, args, kwds)".into());
         };
