@@ -125,3 +125,32 @@ async fn python_and_rust_share_a_queue_a_dict_and_a_lock() {
     );
     assert_eq!(d.get(&"echo".into()).await.unwrap(), Some(vec![1, 2]));
 }
+
+/// CPython's client writes its last handshake frame and its first request back to back, and
+/// with Nagle's algorithm (CPython leaves it on) the request waits for the node's ACK: about
+/// 40 ms per connection, and a connect plus a first call opens four. The node acknowledges
+/// at once after the handshake (`TCP_QUICKACK`), so the whole sequence takes a few ms (about
+/// 220 ms against CPython's own server). The bound is loose: one delayed ACK alone would
+/// pass 40 ms.
+#[tokio::test]
+async fn a_cpython_client_connects_and_makes_its_first_call_without_ack_delays() {
+    let node = TestNode::start();
+    let path = script("connect.py");
+    let outcome = run_python(
+        Py::V311,
+        node.addr(),
+        node.authkey(),
+        &[path.to_str().unwrap()],
+    )
+    .await;
+    let median: f64 = outcome
+        .last_line()
+        .and_then(|l| l.strip_prefix("MEDIAN_MS "))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no median\n{outcome}"));
+    eprintln!("connect + dict() + first call, median of 15: {median} ms");
+    assert!(
+        median < 30.0,
+        "{median} ms: a delayed ACK is back\n{outcome}"
+    );
+}
