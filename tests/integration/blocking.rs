@@ -120,12 +120,16 @@ async fn joinable_queue_task_done_and_join() {
     timeout(LONG, joiner).await.unwrap().unwrap().unwrap();
     let err = q.task_done().await.unwrap_err();
     assert_eq!(err.kind(), Some(&ErrorKind::ValueError));
-    // A plain Queue has no task_done.
+    // A plain Queue has them too, as CPython's (which registers queue.Queue for both).
     let plain = m.new_queue::<u8>().await.unwrap();
     assert_eq!(
         plain.task_done().await.unwrap_err().kind(),
-        Some(&ErrorKind::AttributeError)
+        Some(&ErrorKind::ValueError)
     );
+    plain.put(&1).await.unwrap();
+    plain.get().await.unwrap();
+    plain.task_done().await.unwrap();
+    timeout(LONG, plain.join()).await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

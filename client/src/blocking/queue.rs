@@ -43,9 +43,9 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
         fn is_empty(&self) -> Result<bool>;
         /// `q.full()`.
         fn is_full(&self) -> Result<bool>;
-        /// `q.task_done()` (joinable queues).
+        /// `q.task_done()` (any queue, as in CPython).
         fn task_done(&self) -> Result<()>;
-        /// `q.join()` (joinable queues): waits until every item put has been marked done.
+        /// `q.join()` (any queue): waits until every item put has been marked done.
         fn join(&self) -> Result<()>;
     }
 }

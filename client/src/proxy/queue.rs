@@ -191,13 +191,13 @@ impl<T: Serialize + DeserializeOwned> QueueProxy<T> {
         h.conn.call(h.id, "full", &()).await
     }
 
-    /// `q.task_done()` (joinable queues): `ValueError` if called more times than items put.
+    /// `q.task_done()` (any queue, as in CPython): `ValueError` if called more times than items put.
     pub async fn task_done(&self) -> Result<()> {
         let h = &self.handle;
         h.conn.call(h.id, "task_done", &()).await
     }
 
-    /// `q.join()` (joinable queues): waits until every item put has been marked done.
+    /// `q.join()` (any queue): waits until every item put has been marked done.
     pub async fn join(&self) -> Result<()> {
         let h = &self.handle;
         h.conn.call(h.id, "join", &()).await

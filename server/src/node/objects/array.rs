@@ -50,6 +50,10 @@ fn kind_of(typecode: &str) -> Result<Kind, RemoteError> {
 
 fn coerce(kind: Kind, raw: &Bytes) -> Result<Bytes, RemoteError> {
     let v = decode(raw)?;
+    // A bool is an int to Python's array: array('b', [True]) holds 1, array('d', [True]) 1.0.
+    if let Value::Bool(b) = v {
+        return coerce(kind, &Value::Int(b as i128).to_bytes());
+    }
     match (kind, &v) {
         (Kind::Int { min, max }, Value::Int(i)) => {
             if (min..=max).contains(i) {
@@ -94,11 +98,13 @@ pub struct Array {
 const MAX_ELEMENT_BYTES: usize = 9;
 
 impl Array {
-    /// `Array(typecode, sequence)`.
+    /// `Array(typecode, sequence, lock=True)`: the lock argument is accepted and ignored,
+    /// as CPython's `SyncManager.Array` ignores it (the node serialises every call anyway).
     pub fn new(mut args: Args) -> Result<Array, RemoteError> {
         let typecode = args.string("typecode")?;
         let kind = kind_of(&typecode)?;
         let init = args.raw("sequence")?;
+        let _lock = args.opt_raw();
         args.finish()?;
         let items = split_array(&init)?
             .ok_or_else(|| RemoteError::type_error("Array needs a sequence of initial values"))?
@@ -125,10 +131,12 @@ impl Array {
             }
             "__setitem__" => {
                 let i = args.int("index")?;
-                let value = coerce(self.kind, &args.raw("value")?)?;
+                let raw = args.raw("value")?;
                 let mut items = self.items.lock();
-                let p = at(i, items.len())?;
-                items[p] = value;
+                // The index first, as CPython: a[5] = 'x' on a short array is an IndexError.
+                let p = at(i, items.len())
+                    .map_err(|_| RemoteError::index_error("array assignment index out of range"))?;
+                items[p] = coerce(self.kind, &raw)?;
                 Ok(encode::nil())
             }
             "tolist" => Ok(encode::array(self.items.lock().iter())),
@@ -315,31 +323,52 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "CPython's array accepts a bool as an int (array('b', [True]) == array('b', [1])); the node raises TypeError"]
     fn a_bool_is_stored_as_an_int() {
+        // Python 3.11: array('b', [True]).tolist() -> [1]; array('d', [True]) -> [1.0].
         let a = array("b", &[Value::Bool(true)]).unwrap();
         assert_eq!(ok(&a, "__getitem__", &[Value::Int(0)]), Value::Int(1));
         let d = array("d", &[Value::Bool(true)]).unwrap();
         assert_eq!(ok(&d, "__getitem__", &[Value::Int(0)]), Value::Float(1.0));
+        // And when assigned: a[0] = False stores 0, in range for an unsigned code.
+        let u = array("B", &ints(&[7])).unwrap();
+        call(&u, "__setitem__", &[Value::Int(0), Value::Bool(false)]).unwrap();
+        assert_eq!(ok(&u, "tolist", &[]), Value::Array(ints(&[0])));
     }
 
     #[test]
-    #[ignore = "CPython checks the index before the value (a[5] = 'x' is an IndexError); the node raises TypeError"]
     fn an_assignment_out_of_range_is_an_index_error_whatever_the_value() {
         let a = array("i", &ints(&[1])).unwrap();
-        let e = call(&a, "__setitem__", &[Value::Int(5), Value::Str("x".into())]).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::IndexError);
+        // Python 3.11: a[5] = 'x' -> IndexError('array assignment index out of range').
+        for value in [Value::Str("x".into()), Value::Int(1)] {
+            let e = call(&a, "__setitem__", &[Value::Int(5), value]).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::IndexError);
+            assert_eq!(e.message, "array assignment index out of range");
+        }
+        // In range, the value is checked: a[0] = 'x' is a TypeError.
+        let e = call(&a, "__setitem__", &[Value::Int(0), Value::Str("x".into())]).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TypeError);
     }
 
     #[test]
-    #[ignore = "CPython's SyncManager.Array(typecode, sequence, lock=True) takes a lock argument; the node refuses a third argument"]
     fn a_lock_argument_is_accepted_and_ignored() {
-        let a = Array::new(args(&[
+        for lock in [Value::Bool(false), Value::Bool(true), Value::Nil] {
+            let a = Array::new(args(&[
+                Value::Str("i".into()),
+                Value::Array(ints(&[1])),
+                lock,
+            ]))
+            .unwrap();
+            assert_eq!(ok(&a, "tolist", &[]), Value::Array(ints(&[1])));
+        }
+        // A fourth argument is still too many.
+        let e = Array::new(args(&[
             Value::Str("i".into()),
             Value::Array(ints(&[1])),
             Value::Bool(false),
+            Value::Nil,
         ]))
+        .err()
         .unwrap();
-        assert_eq!(ok(&a, "tolist", &[]), Value::Array(ints(&[1])));
+        assert_eq!(e.kind, ErrorKind::TypeError);
     }
 }

@@ -6,7 +6,7 @@ use parking_lot::Mutex;
 
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
-use super::timeout::{timeout, wait, Wait};
+use super::timeout::{deadline_wait, seconds, Wait};
 use crate::node::object::{
     CallCtx, Handover, MethodSpec, Outcome, SharedObject, WaiterId, WithdrawReason, Withdrawal,
 };
@@ -56,7 +56,8 @@ impl Barrier {
                 ))
             }
         }
-        let default_timeout = timeout(args.opt_value()?, false)?;
+        // Kept as given, as Python keeps it: a negative default makes every wait a poll.
+        let default_timeout = seconds(args.opt_value()?)?;
         args.finish()?;
         Ok(Barrier {
             parties: u64::try_from(parties)
@@ -94,7 +95,8 @@ impl Barrier {
         let mut st = self.state.lock();
         Ok(match method {
             "wait" => {
-                let secs = timeout(args.opt_value()?, false)?.or(self.default_timeout);
+                // Python's `wait_for` loop: 0 or negative is one look (a poll), NaN forever.
+                let secs = seconds(args.opt_value()?)?.or(self.default_timeout);
                 if st.broken {
                     return Err(broken_error());
                 }
@@ -107,7 +109,7 @@ impl Barrier {
                     }
                     return Ok(Outcome::Ready(Ok(encode::int(index as i128))));
                 }
-                match wait(true, secs) {
+                match deadline_wait(secs) {
                     Wait::No => {
                         Self::break_barrier(&mut st);
                         return Err(broken_error());
@@ -367,10 +369,39 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "CPython's Barrier.wait(-1) breaks the barrier as a zero timeout does; the node raises ValueError"]
     fn a_negative_timeout_breaks_the_barrier() {
+        // Python 3.11: Barrier(2).wait(-1) -> BrokenBarrierError, broken afterwards.
         let b = barrier(2);
         let reply = ready(b.call("wait", args(&[Value::Int(-1)]), &mut CallCtx::new(1)));
         assert!(is_broken_error(reply));
+        assert_eq!(property(&b, "broken"), Value::Bool(true));
+        // Unless it completes the round: Barrier(1).wait(-1) -> 0.
+        let one = barrier(1);
+        let reply = ready(one.call("wait", args(&[Value::Float(-0.5)]), &mut CallCtx::new(1)));
+        assert_eq!(reply.unwrap(), encode::int(0));
+    }
+
+    #[test]
+    fn a_negative_default_timeout_is_kept_and_makes_waits_polls() {
+        // Python 3.11: Barrier(2, timeout=-1).wait() -> BrokenBarrierError.
+        let b = Barrier::new(args(&[Value::Int(2), Value::Nil, Value::Int(-1)])).unwrap();
+        assert!(is_broken_error(ready(wait(&b, 1))));
+        // A wait's own timeout still wins.
+        call(&b, "reset", &[]).unwrap();
+        let p = park(b.call("wait", args(&[Value::Float(60.0)]), &mut CallCtx::new(1)));
+        assert!(p.deadline.is_some());
+    }
+
+    #[test]
+    fn a_nan_timeout_waits_forever() {
+        // Python's wait_for loop never reaches a NaN deadline.
+        let b = barrier(2);
+        let p = park(b.call(
+            "wait",
+            args(&[Value::Float(f64::NAN)]),
+            &mut CallCtx::new(1),
+        ));
+        assert!(p.deadline.is_none());
+        assert_eq!(property(&b, "broken"), Value::Bool(false));
     }
 }

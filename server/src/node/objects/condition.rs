@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use syncman_protocol::{Args, RemoteError};
 
 use super::lock::{GrantAnswer, LockState, Owner, Want};
-use super::timeout::{block_timeout, timeout_only, Wait};
+use super::timeout::{condition_wait, lock_wait, seconds, Wait};
 use crate::node::backend::FencingTokens;
 use crate::node::object::{
     CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
@@ -201,11 +201,11 @@ impl<T: FencingTokens> Condition<T> {
         };
         Ok(match method {
             "acquire" | "__enter__" => {
-                let wait = block_timeout(&mut args, true)?;
+                let wait = lock_wait(&mut args)?;
                 Self::acquire(&mut st, GrantAnswer::Flag(true), wait, ctx)
             }
             "acquire_fenced" => {
-                let wait = block_timeout(&mut args, true)?;
+                let wait = lock_wait(&mut args)?;
                 Self::acquire(&mut st, GrantAnswer::Token, wait, ctx)
             }
             "reenter_fenced" => {
@@ -221,12 +221,12 @@ impl<T: FencingTokens> Condition<T> {
                 Outcome::Ready(Ok(encode::nil()))
             }
             "wait" => {
-                let wait = timeout_only(&mut args)?;
+                let wait = condition_wait(seconds(args.opt_value()?)?);
                 Self::wait(&mut st, None, wait, ctx)?
             }
             "wait_fenced" => {
                 let token = args.int("token")?;
-                let wait = timeout_only(&mut args)?;
+                let wait = condition_wait(seconds(args.opt_value()?)?);
                 Self::wait(&mut st, Some(token), wait, ctx)?
             }
             "notify" => {
@@ -664,14 +664,57 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "CPython's Condition.wait(-1) answers False at once, lock held; the node raises ValueError"]
     fn a_negative_timeout_answers_false_at_once() {
+        // Python 3.11: with c: c.wait(-1) -> False at once, the lock held again (so is
+        // wait(nan)); wait_for runs on the client, as a loop of wait.
         let c = cond();
         acquire(&c, 1);
+        for timeout in [Value::Int(-1), Value::Float(-0.5), Value::Float(f64::NAN)] {
+            assert_eq!(
+                ready(call(&c, 1, "wait", std::slice::from_ref(&timeout))).unwrap(),
+                encode::bool(false),
+                "{timeout:?}"
+            );
+        }
+        assert!(!try_acquire(&c, 2), "the lock is held again");
+        release(&c, 1).unwrap();
+        assert!(try_acquire(&c, 2));
+        // The guard's wait too: [False, token], held again.
+        let c = cond();
+        let t = token_of(ready(call(&c, 1, "acquire_fenced", &[])));
+        let answer = ready(call(&c, 1, "wait_fenced", &[Value::Int(t), Value::Int(-1)]));
+        let t2 = token_of(answer.clone());
         assert_eq!(
-            ready(call(&c, 1, "wait", &[Value::Int(-1)])).unwrap(),
-            encode::bool(false)
+            syncman_protocol::value::decode(&answer.unwrap()).unwrap(),
+            Value::Array(vec![Value::Bool(false), Value::Int(t2)])
         );
+        ready(call(&c, 1, "release_fenced", &[Value::Int(t2)])).unwrap();
+    }
+
+    #[test]
+    fn acquire_parses_its_timeout_as_an_rlock_does() {
+        // Python 3.11-3.13: Condition().acquire is its RLock's.
+        let c = cond();
+        acquire(&c, 1);
+        for method in ["acquire", "acquire_fenced"] {
+            // timeout=-1 is no timeout: it waits, without a deadline.
+            let p = park(call(&c, 2, method, &[Value::Bool(true), Value::Int(-1)]));
+            assert!(p.deadline.is_none(), "{method}");
+            for (params, message) in [
+                (
+                    [Value::Bool(false), Value::Int(1)],
+                    "can't specify a timeout for a non-blocking call",
+                ),
+                (
+                    [Value::Bool(true), Value::Int(-2)],
+                    "timeout value must be a non-negative number",
+                ),
+            ] {
+                let e = ready(call(&c, 3, method, &params)).unwrap_err();
+                assert_eq!(e.kind, ErrorKind::ValueError);
+                assert_eq!(e.message, message);
+            }
+        }
     }
 
     fn token_of(reply: Reply) -> i128 {

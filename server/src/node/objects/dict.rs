@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use hashlink::LinkedHashMap;
 use syncman_protocol::value::{canonical_key, decode, split_array, split_map};
-use syncman_protocol::{Args, RemoteError};
+use syncman_protocol::{Args, RemoteError, Value};
 
 use crate::node::budget::{ByteBudget, HeldBytes};
 use crate::node::object::{
@@ -101,21 +101,56 @@ fn update(entries: &mut Entries, other: &Bytes) -> Result<(), RemoteError> {
         ));
     };
     for (i, item) in items.iter().enumerate() {
-        match split_array(item)? {
-            Some(kv) if kv.len() == 2 => {
-                let mut kv = kv.into_iter();
-                if let (Some(k), Some(v)) = (kv.next(), kv.next()) {
-                    insert(entries, k, v)?;
-                }
-            }
-            _ => {
-                return Err(RemoteError::value_error(format!(
-                    "dictionary update sequence element #{i} is not a key/value pair"
-                )))
-            }
-        }
+        let (k, v) = pair_of(i, item)?;
+        insert(entries, k, v)?;
     }
     Ok(())
+}
+
+/// Element `i` of `dict.update(iterable)` as a key and a value, by Python's rule: it must
+/// be iterable (`TypeError` otherwise: a number, `None`, an opaque Python object) and yield
+/// exactly two items (`ValueError` otherwise), so `"ab"` is the pair `'a'`, `'b'` and a map
+/// gives its two keys, as in Python.
+fn pair_of(i: usize, item: &Bytes) -> Result<(Bytes, Bytes), RemoteError> {
+    let wrong_length = |n: usize| {
+        RemoteError::value_error(format!(
+            "dictionary update sequence element #{i} has length {n}; 2 is required"
+        ))
+    };
+    // A list (a Rust tuple or array), without decoding its items.
+    if let Some(kv) = split_array(item)? {
+        return match <[Bytes; 2]>::try_from(kv) {
+            Ok([k, v]) => Ok((k, v)),
+            Err(kv) => Err(wrong_length(kv.len())),
+        };
+    }
+    let two = |a: Value, b: Value| Ok((a.to_bytes(), b.to_bytes()));
+    match decode(item)? {
+        Value::Tuple(xs) | Value::Set(xs) | Value::FrozenSet(xs) => {
+            match <[Value; 2]>::try_from(xs) {
+                Ok([k, v]) => two(k, v),
+                Err(xs) => Err(wrong_length(xs.len())),
+            }
+        }
+        Value::Map(m) => match <[(Value, Value); 2]>::try_from(m) {
+            Ok([(k, _), (v, _)]) => two(k, v),
+            Err(m) => Err(wrong_length(m.len())),
+        },
+        Value::Str(text) => {
+            let mut chars = text.chars();
+            match (chars.next(), chars.next(), chars.next()) {
+                (Some(k), Some(v), None) => two(Value::Str(k.into()), Value::Str(v.into())),
+                _ => Err(wrong_length(text.chars().count())),
+            }
+        }
+        Value::Bytes(b) | Value::ByteArray(b) => match b.as_slice() {
+            &[k, v] => two(Value::Int(k.into()), Value::Int(v.into())),
+            other => Err(wrong_length(other.len())),
+        },
+        _ => Err(RemoteError::type_error(format!(
+            "cannot convert dictionary update sequence element #{i} to a sequence"
+        ))),
+    }
 }
 
 impl SharedObject for Dict {
@@ -524,13 +559,72 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "CPython raises TypeError for a pair element that is not a sequence; the node raises ValueError"]
     fn a_pair_element_that_is_not_a_sequence_is_a_type_error() {
-        // {}.update([1]) -> TypeError: cannot convert dictionary update sequence element #0
-        // to a sequence
+        // Python 3.11: {}.update([1]) -> TypeError: cannot convert dictionary update
+        // sequence element #0 to a sequence (so for None, 1.5, True)
         let d = empty();
-        let e = err(&d, "update", &[Value::Array(vec![Value::Int(1)])]);
-        assert_eq!(e.kind, ErrorKind::TypeError);
+        for bad in [
+            Value::Int(1),
+            Value::Nil,
+            Value::Float(1.5),
+            Value::Bool(true),
+        ] {
+            let e = err(
+                &d,
+                "update",
+                &[Value::Array(vec![pair(s("a"), Value::Int(1)), bad])],
+            );
+            assert_eq!(e.kind, ErrorKind::TypeError);
+            assert_eq!(
+                e.message,
+                "cannot convert dictionary update sequence element #1 to a sequence"
+            );
+        }
+        assert_eq!(ok(&d, "__len__", &[]), Value::Int(0), "all or nothing");
+    }
+
+    #[test]
+    fn a_pair_element_of_another_length_is_a_value_error_and_any_iterable_of_two_is_a_pair() {
+        // Python 3.11: {}.update([[1]]) -> ValueError: dictionary update sequence element #0
+        // has length 1; 2 is required (also 'abc', (1, 2, 3)); ['ab'] -> {'a': 'b'},
+        // [b'ab'] -> {97: 98}, [{1: 2, 3: 4}] -> {1: 3}.
+        let d = empty();
+        for (bad, n) in [
+            (Value::Array(vec![Value::Int(1)]), 1),
+            (s("abc"), 3),
+            (
+                Value::Tuple(vec![Value::Int(1), Value::Int(2), Value::Int(3)]),
+                3,
+            ),
+            (Value::Bytes(vec![]), 0),
+            (Value::Map(vec![(Value::Int(1), Value::Int(2))]), 1),
+        ] {
+            let e = err(&d, "update", &[Value::Array(vec![bad])]);
+            assert_eq!(e.kind, ErrorKind::ValueError);
+            assert_eq!(
+                e.message,
+                format!("dictionary update sequence element #0 has length {n}; 2 is required")
+            );
+        }
+        let pairs = Value::Array(vec![
+            s("ab"),
+            Value::Bytes(b"ab".to_vec()),
+            Value::Tuple(vec![s("t"), Value::Int(5)]),
+            Value::Map(vec![
+                (Value::Int(1), Value::Int(2)),
+                (Value::Int(3), Value::Int(4)),
+            ]),
+        ]);
+        ok(&d, "update", &[pairs]);
+        assert_eq!(
+            ok(&d, "items", &[]),
+            Value::Array(vec![
+                pair(s("a"), s("b")),
+                pair(Value::Int(97), Value::Int(98)),
+                pair(s("t"), Value::Int(5)),
+                pair(Value::Int(1), Value::Int(3)),
+            ])
+        );
     }
 
     #[test]

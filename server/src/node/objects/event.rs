@@ -4,7 +4,7 @@ use parking_lot::Mutex;
 
 use syncman_protocol::{Args, RemoteError};
 
-use super::timeout::{timeout_only, withdrawn_reply, Wait};
+use super::timeout::{condition_wait, seconds, withdrawn_reply, Wait};
 use crate::node::object::{
     CallCtx, Handover, MethodSpec, Outcome, SharedObject, WaiterId, WithdrawReason, Withdrawal,
 };
@@ -57,7 +57,8 @@ impl Event {
                 Outcome::Ready(Ok(encode::nil()))
             }
             "wait" => {
-                let wait = timeout_only(&mut args)?;
+                // Python's Event.wait is a Condition.wait: 0, negative and NaN are a poll.
+                let wait = condition_wait(seconds(args.opt_value()?)?);
                 let mut st = self.state.lock();
                 if st.flag {
                     return Ok(Outcome::Ready(Ok(encode::bool(true))));
@@ -212,12 +213,22 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "CPython's Event.wait(-1) answers False at once; the node raises ValueError"]
     fn a_negative_timeout_answers_false_at_once() {
+        // Python 3.11: Event().wait(-1) -> False at once (Condition.wait polls for any
+        // timeout that is not > 0, NaN included); a set event answers True.
         let e = event();
+        for timeout in [Value::Int(-1), Value::Float(-0.5), Value::Float(f64::NAN)] {
+            assert_eq!(
+                ready(call(&e, "wait", std::slice::from_ref(&timeout))).unwrap(),
+                encode::bool(false),
+                "{timeout:?}"
+            );
+        }
+        assert_eq!(e.describe(), "Event clear, 0 waiting");
+        ready(call(&e, "set", &[])).unwrap();
         assert_eq!(
             ready(call(&e, "wait", &[Value::Int(-1)])).unwrap(),
-            encode::bool(false)
+            encode::bool(true)
         );
     }
 }

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use syncman_protocol::value::encode;
 use syncman_protocol::{Args, RemoteError, Value};
 
-use super::timeout::{block_timeout, withdrawn_reply, Wait};
+use super::timeout::{lock_wait, withdrawn_reply, Wait};
 use crate::node::backend::FencingTokens;
 use crate::node::object::{
     no_such_method, CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject,
@@ -334,11 +334,11 @@ impl<T: FencingTokens> Lock<T> {
     ) -> Result<Outcome, RemoteError> {
         Ok(match method {
             "acquire" | "__enter__" => {
-                let wait = block_timeout(&mut args, true)?;
+                let wait = lock_wait(&mut args)?;
                 self.acquire(wait, GrantAnswer::Flag(true), ctx)
             }
             "acquire_fenced" => {
-                let wait = block_timeout(&mut args, true)?;
+                let wait = lock_wait(&mut args)?;
                 self.acquire(wait, GrantAnswer::Token, ctx)
             }
             "reenter_fenced" => {
@@ -570,5 +570,101 @@ mod tests {
             Value::Int(i) => i,
             other => panic!("{other:?}"),
         }
+    }
+    fn value_error(o: Outcome) -> String {
+        match o {
+            Outcome::Ready(Err(e)) => {
+                assert_eq!(e.kind, syncman_protocol::ErrorKind::ValueError);
+                e.message
+            }
+            Outcome::Ready(Ok(b)) => panic!("expected a ValueError, got {b:?}"),
+            Outcome::Park(_) => panic!("expected a ValueError, parked"),
+        }
+    }
+
+    const METHODS_OF_PYTHON_AND_GUARDS: [&str; 2] = ["acquire", "acquire_fenced"];
+
+    #[test]
+    fn a_timeout_of_minus_one_waits_forever() {
+        // Python 3.11: Lock().acquire(timeout=-1) is acquire(): it blocks until released.
+        for reentrant in [false, true] {
+            let l = TestLock::new(Args::empty(), reentrant).unwrap();
+            token(l.call("acquire_fenced", Args::empty(), &mut CallCtx::new(1)));
+            for method in METHODS_OF_PYTHON_AND_GUARDS {
+                for t in [Value::Int(-1), Value::Float(-1.0)] {
+                    let p =
+                        park(l.call(method, args(&[Value::Bool(true), t]), &mut CallCtx::new(2)));
+                    assert!(p.deadline.is_none(), "{method}: no deadline");
+                }
+            }
+            // acquire(False, -1) is acquire(False): a poll.
+            let poll = args(&[Value::Bool(false), Value::Int(-1)]);
+            assert_eq!(
+                ready(l.call("acquire", poll, &mut CallCtx::new(3))).unwrap(),
+                encode::bool(false)
+            );
+        }
+    }
+
+    #[test]
+    fn other_negative_timeouts_are_a_value_error_and_take_nothing() {
+        // Python 3.13: Lock().acquire(timeout=-2) -> ValueError('timeout value must be a
+        // non-negative number') (3.11 and 3.12: 'timeout value must be positive').
+        let l = TestLock::new(Args::empty(), false).unwrap();
+        let mut ctx = CallCtx::new(1);
+        for method in METHODS_OF_PYTHON_AND_GUARDS {
+            for t in [
+                Value::Int(-2),
+                Value::Float(-0.5),
+                Value::Float(-1.000_000_01),
+            ] {
+                let msg = value_error(l.call(method, args(&[Value::Bool(true), t]), &mut ctx));
+                assert_eq!(msg, "timeout value must be a non-negative number");
+            }
+            let nan = args(&[Value::Bool(true), Value::Float(f64::NAN)]);
+            assert_eq!(
+                value_error(l.call(method, nan, &mut ctx)),
+                "Invalid value NaN (not a number)"
+            );
+        }
+        assert_eq!(
+            token(l.call("locked", Args::empty(), &mut ctx)),
+            encode::bool(false)
+        );
+    }
+
+    #[test]
+    fn a_timeout_with_a_non_blocking_acquire_is_a_value_error() {
+        // Python 3.11: Lock().acquire(False, 1) -> ValueError("can't specify a timeout for
+        // a non-blocking call"), even with a timeout of 0. None (which CPython's proxy
+        // leaves out) is no timeout.
+        let l = TestLock::new(Args::empty(), false).unwrap();
+        let mut ctx = CallCtx::new(1);
+        for method in METHODS_OF_PYTHON_AND_GUARDS {
+            for t in [Value::Int(1), Value::Int(0), Value::Float(0.5)] {
+                let msg = value_error(l.call(method, args(&[Value::Bool(false), t]), &mut ctx));
+                assert_eq!(msg, "can't specify a timeout for a non-blocking call");
+            }
+        }
+        assert_eq!(
+            token(l.call("acquire", args(&[Value::Bool(false), Value::Nil]), &mut ctx)),
+            encode::bool(true)
+        );
+    }
+
+    #[test]
+    fn a_zero_timeout_is_a_poll() {
+        let l = TestLock::new(Args::empty(), false).unwrap();
+        token(l.call("acquire", Args::empty(), &mut CallCtx::new(1)));
+        let zero = args(&[Value::Bool(true), Value::Int(0)]);
+        assert_eq!(
+            token(l.call("acquire", zero, &mut CallCtx::new(2))),
+            encode::bool(false)
+        );
+        let zero = args(&[Value::Bool(true), Value::Float(0.0)]);
+        assert_eq!(
+            token(l.call("acquire_fenced", zero, &mut CallCtx::new(2))),
+            encode::nil()
+        );
     }
 }

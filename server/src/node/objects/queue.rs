@@ -1,5 +1,7 @@
 //! `Queue` and `JoinableQueue`: FIFO with an optional bound, blocking `get`/`put` that park
-//! instead of holding a thread, and `task_done`/`join` for the joinable kind.
+//! instead of holding a thread, and `task_done`/`join`. The two typeids are one type, as in
+//! CPython, whose `SyncManager` registers `queue.Queue` under both names: a plain `Queue`
+//! has `task_done` and `join` too.
 //!
 //! Hand-off is direct: a `put` with getters waiting answers the first getter with the item
 //! (it never sits in the queue). If that getter has gone, the item goes to the next, or
@@ -18,7 +20,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use syncman_protocol::{Args, ErrorKind, RemoteError};
 
-use super::timeout::{block_timeout, Wait};
+use super::timeout::{queue_wait, Wait};
 use crate::node::budget::{ByteBudget, HeldBytes};
 use crate::node::object::{
     fits, CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
@@ -125,7 +127,6 @@ fn no_such_lease(receipt: u64) -> RemoteError {
 pub struct Queue {
     typeid: &'static str,
     maxsize: usize,
-    joinable: bool,
     state: Mutex<State>,
 }
 
@@ -138,7 +139,8 @@ fn full() -> RemoteError {
 }
 
 impl Queue {
-    /// `Queue(maxsize=0)`; `maxsize <= 0` means unbounded, as in Python.
+    /// `Queue(maxsize=0)`; `maxsize <= 0` means unbounded, as in Python. `joinable` only
+    /// chooses the typeid it answers to.
     pub fn new(mut args: Args, joinable: bool) -> Result<Queue, RemoteError> {
         let maxsize = match args.opt_value()? {
             None => 0,
@@ -150,7 +152,6 @@ impl Queue {
         Ok(Queue {
             typeid: if joinable { "JoinableQueue" } else { "Queue" },
             maxsize: usize::try_from(maxsize).unwrap_or(0),
-            joinable,
             state: Mutex::new(State::default()),
         })
     }
@@ -276,17 +277,18 @@ impl Queue {
         Ok(match method {
             "put" => {
                 let item = args.raw("item")?;
-                let wait = block_timeout(&mut args, false)?;
+                // Python checks a put's timeout only on a bounded queue.
+                let wait = queue_wait(&mut args, self.maxsize > 0)?;
                 self.put(item, wait, ctx)
             }
             "put_nowait" => self.put(args.raw("item")?, Wait::No, ctx),
             "get" => {
-                let wait = block_timeout(&mut args, false)?;
+                let wait = queue_wait(&mut args, true)?;
                 self.get(wait, ctx, false)
             }
             "get_nowait" => self.get(Wait::No, ctx, false),
             "get_lease" => {
-                let wait = block_timeout(&mut args, false)?;
+                let wait = queue_wait(&mut args, true)?;
                 self.get(wait, ctx, true)
             }
             "ack" | "nack" => {
@@ -308,7 +310,9 @@ impl Queue {
             "qsize" => Outcome::Ready(Ok(encode::int(self.state.lock().items.len() as i128))),
             "empty" => Outcome::Ready(Ok(encode::bool(self.state.lock().items.is_empty()))),
             "full" => Outcome::Ready(Ok(encode::bool(self.is_full(&self.state.lock())))),
-            "task_done" if self.joinable => {
+            // Both typeids have them: CPython registers `queue.Queue` as `Queue` and as
+            // `JoinableQueue`.
+            "task_done" => {
                 let mut st = self.state.lock();
                 if st.unfinished == 0 {
                     return Err(RemoteError::value_error(
@@ -323,7 +327,7 @@ impl Queue {
                 }
                 Outcome::Ready(Ok(encode::nil()))
             }
-            "join" if self.joinable => {
+            "join" => {
                 let mut st = self.state.lock();
                 if st.unfinished == 0 {
                     return Ok(Outcome::Ready(Ok(encode::nil())));
@@ -818,5 +822,103 @@ mod tests {
             int(0)
         );
         assert_eq!(budget.used(), 0);
+    }
+    fn value_error_message(reply: Reply) -> String {
+        let e = reply.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ValueError);
+        e.message
+    }
+
+    const NEGATIVE_TIMEOUT: &str = "'timeout' must be a non-negative number";
+
+    #[test]
+    fn a_negative_timeout_is_a_value_error_for_a_blocking_get_even_with_items() {
+        // Python 3.11: Queue().get(timeout=-1) -> ValueError, whether or not it has items;
+        // get(False, -1) ignores the timeout: Empty, or the item.
+        let q = Queue::new(Args::empty(), false).unwrap();
+        let mut ctx = CallCtx::new(1);
+        let minus_one = || args(&[Value::Bool(true), Value::Int(-1)]);
+        for method in ["get", "get_lease"] {
+            let reply = ready(q.call(method, minus_one(), &mut ctx));
+            assert_eq!(value_error_message(reply), NEGATIVE_TIMEOUT, "{method}");
+        }
+        let e = ready(q.call("get", args(&[Value::Bool(false), Value::Int(-1)]), &mut ctx));
+        assert_eq!(e.unwrap_err().kind, ErrorKind::Empty);
+        ready(q.call("put", args(&[Value::Int(1)]), &mut ctx)).unwrap();
+        let reply = ready(q.call("get", minus_one(), &mut ctx));
+        assert_eq!(value_error_message(reply), NEGATIVE_TIMEOUT);
+        let reply = ready(q.call(
+            "get",
+            args(&[Value::Bool(false), Value::Float(-0.5)]),
+            &mut ctx,
+        ));
+        assert_eq!(reply.unwrap(), int(1));
+    }
+
+    #[test]
+    fn a_negative_put_timeout_is_a_value_error_only_on_a_bounded_queue() {
+        // Python 3.11: Queue().put(1, timeout=-1) -> None; Queue(1).put(1, timeout=-1) ->
+        // ValueError even with room; Queue(1) full: put(2, False, -1) -> Full.
+        let mut ctx = CallCtx::new(1);
+        let put = |item: i128, block: bool, timeout: i128| {
+            args(&[Value::Int(item), Value::Bool(block), Value::Int(timeout)])
+        };
+        let unbounded = Queue::new(Args::empty(), false).unwrap();
+        ready(unbounded.call("put", put(1, true, -1), &mut ctx)).unwrap();
+        assert_eq!(
+            ready(unbounded.call("qsize", Args::empty(), &mut ctx)).unwrap(),
+            int(1)
+        );
+        let bounded = Queue::new(args(&[Value::Int(1)]), false).unwrap();
+        let reply = ready(bounded.call("put", put(1, true, -1), &mut ctx));
+        assert_eq!(value_error_message(reply), NEGATIVE_TIMEOUT);
+        assert_eq!(
+            ready(bounded.call("qsize", Args::empty(), &mut ctx)).unwrap(),
+            int(0),
+            "a refused put adds nothing"
+        );
+        ready(bounded.call("put", put(1, false, -1), &mut ctx)).unwrap();
+        let e = ready(bounded.call("put", put(2, false, -1), &mut ctx)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Full);
+        let reply = ready(bounded.call("put", put(2, true, -1), &mut ctx));
+        assert_eq!(value_error_message(reply), NEGATIVE_TIMEOUT);
+    }
+
+    #[test]
+    fn a_zero_timeout_is_a_poll() {
+        let q = Queue::new(args(&[Value::Int(1)]), false).unwrap();
+        let mut ctx = CallCtx::new(1);
+        let zero = [Value::Bool(true), Value::Int(0)];
+        let e = ready(q.call("get", args(&zero), &mut ctx)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Empty);
+        let put = |item: i128| args(&[Value::Int(item), Value::Bool(true), Value::Float(0.0)]);
+        ready(q.call("put", put(1), &mut ctx)).unwrap();
+        let e = ready(q.call("put", put(2), &mut ctx)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Full);
+        assert_eq!(ready(q.call("get", args(&zero), &mut ctx)).unwrap(), int(1));
+    }
+
+    #[test]
+    fn a_plain_queue_has_task_done_and_join() {
+        // CPython registers queue.Queue as both 'Queue' and 'JoinableQueue'.
+        let q = Queue::new(Args::empty(), false).unwrap();
+        let mut ctx = CallCtx::new(1);
+        let too_many = ready(q.call("task_done", Args::empty(), &mut ctx));
+        assert_eq!(
+            value_error_message(too_many),
+            "task_done() called too many times"
+        );
+        ready(q.call("join", Args::empty(), &mut ctx)).unwrap();
+        ready(q.call("put", args(&[Value::Int(1)]), &mut ctx)).unwrap();
+        let mut joiner = park(q.call("join", Args::empty(), &mut ctx));
+        ready(q.call("get", Args::empty(), &mut ctx)).unwrap();
+        assert!(joiner.reply.try_recv().is_err(), "the item is not done yet");
+        ready(q.call("task_done", Args::empty(), &mut ctx)).unwrap();
+        assert!(joiner.reply.try_recv().unwrap().is_ok());
+        let again = ready(q.call("task_done", Args::empty(), &mut ctx));
+        assert_eq!(
+            value_error_message(again),
+            "task_done() called too many times"
+        );
     }
 }

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use syncman_protocol::{Args, RemoteError};
 
-use super::timeout::{block_timeout, withdrawn_reply, Wait};
+use super::timeout::{semaphore_wait, withdrawn_reply, Wait};
 use crate::node::object::{
     CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
     WithdrawReason, Withdrawal,
@@ -198,11 +198,11 @@ impl Semaphore {
     ) -> Result<Outcome, RemoteError> {
         Ok(match method {
             "acquire" | "__enter__" => {
-                let wait = block_timeout(&mut args, false)?;
+                let wait = semaphore_wait(&mut args)?;
                 self.acquire(Taking::Signal, wait, ctx)
             }
             "acquire_lease" => {
-                let wait = block_timeout(&mut args, false)?;
+                let wait = semaphore_wait(&mut args)?;
                 self.acquire(Taking::Lease, wait, ctx)
             }
             "release" | "__exit__" => {
@@ -485,5 +485,70 @@ mod tests {
         assert_eq!(value(&s).unwrap(), encode::int(2), "never past its bound");
         let e = ready(s.call("release", Args::empty(), &mut c)).unwrap_err();
         assert_eq!(e.kind, syncman_protocol::ErrorKind::ValueError);
+    }
+    /// `acquire(blocking, timeout)` and `acquire_lease(...)` on `s` for session 1.
+    fn acquire_with(s: &Semaphore, method: &str, params: &[Value]) -> Outcome {
+        s.call(method, args(params), &mut CallCtx::new(1))
+    }
+
+    #[test]
+    fn a_negative_or_zero_timeout_is_a_poll() {
+        // Python 3.11: Semaphore(0).acquire(timeout=-1) -> False at once;
+        // Semaphore(1).acquire(timeout=-1) -> True.
+        for bounded in [false, true] {
+            let s = Semaphore::new(args(&[Value::Int(1)]), bounded).unwrap();
+            for method in ["acquire", "acquire_lease"] {
+                for timeout in [Value::Int(-1), Value::Float(-0.5), Value::Int(0)] {
+                    let params = [Value::Bool(true), timeout.clone()];
+                    assert_eq!(
+                        ready(acquire_with(&s, method, &params)).unwrap(),
+                        encode::bool(true)
+                    );
+                    assert_eq!(
+                        ready(acquire_with(&s, method, &params)).unwrap(),
+                        encode::bool(false),
+                        "{method}({timeout:?}) with no unit left"
+                    );
+                    ready(s.call("release", Args::empty(), &mut CallCtx::new(2))).unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_timeout_without_blocking_is_a_value_error() {
+        // Python 3.11: Semaphore(0).acquire(False, 1) -> ValueError("can't specify
+        // timeout for non-blocking acquire"), even a timeout of 0 or -1; None is allowed.
+        let s = Semaphore::new(args(&[Value::Int(1)]), false).unwrap();
+        for method in ["acquire", "acquire_lease"] {
+            for timeout in [Value::Int(1), Value::Int(0), Value::Int(-1)] {
+                let e =
+                    ready(acquire_with(&s, method, &[Value::Bool(false), timeout])).unwrap_err();
+                assert_eq!(e.kind, syncman_protocol::ErrorKind::ValueError);
+                assert_eq!(e.message, "can't specify timeout for non-blocking acquire");
+            }
+        }
+        assert_eq!(value(&s).unwrap(), encode::int(1), "nothing was taken");
+        let none = [Value::Bool(false), Value::Nil];
+        assert_eq!(
+            ready(acquire_with(&s, "acquire", &none)).unwrap(),
+            encode::bool(true)
+        );
+        assert_eq!(
+            ready(acquire_with(&s, "acquire", &none)).unwrap(),
+            encode::bool(false)
+        );
+    }
+
+    #[test]
+    fn a_nan_timeout_waits_forever() {
+        // Python's loop never reaches a NaN deadline: acquire(timeout=nan) waits for a unit.
+        let s = Semaphore::new(args(&[Value::Int(0)]), false).unwrap();
+        let p = park(acquire_with(
+            &s,
+            "acquire",
+            &[Value::Bool(true), Value::Float(f64::NAN)],
+        ));
+        assert!(p.deadline.is_none());
     }
 }
