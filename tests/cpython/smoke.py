@@ -281,6 +281,25 @@ def pickles_naming_code_are_refused_and_the_node_carries_on():
     assert d["ok"] == (datetime.date(2020, 1, 2), decimal.Decimal("1.5"))
     assert "evil" not in d
 
+
+@check
+def getvalue_copies_values_namespaces_and_arrays_as_cpython_does():
+    import array
+
+    v = m.Value("i", 5)._getvalue()
+    assert type(v) is mm.Value and v.value == 5 and repr(v) == "Value('i', 5)", repr(v)
+    ns = m.Namespace(a=1, b="x")._getvalue()
+    assert type(ns) is mm.Namespace and repr(ns) == "Namespace(a=1, b='x')", repr(ns)
+    a = m.Array("i", [1, 2])._getvalue()
+    assert a == array.array("i", [1, 2]), a
+    assert m.dict(k=[1])._getvalue() == {"k": [1]}
+    try:
+        m.Queue()._getvalue()  # CPython's server cannot pickle a queue either
+    except mm.RemoteError:
+        pass
+    else:
+        raise AssertionError("a queue was copied")
+
 passed = 0
 for fn in checks:
     try:

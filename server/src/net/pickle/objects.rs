@@ -234,16 +234,70 @@ async fn fallback<B: Backend>(
             };
             Ok(PyReply::Return(Pickle::Str(text)))
         }
+        // `proxy._getvalue()`: a copy of the referent, pickled as CPython's server pickles it.
         "#GETVALUE" => match ty.typeid {
             "dict" | "list" => Ok(PyReply::Return(call_now(session, object, "copy", &[])?)),
+            "Value" => {
+                let typecode = call_now(session, object, "typecode", &[])?;
+                let value = call_now(session, object, "get", &[])?;
+                Ok(PyReply::Return(instance(
+                    "Value",
+                    vec![("_typecode", typecode), ("_value", value)],
+                )))
+            }
+            "Namespace" => {
+                // The node's `items` is a map of the attributes.
+                let attributes = match call_now(session, object, "items", &[])? {
+                    Pickle::Dict(pairs) => pairs,
+                    _ => Vec::new(),
+                };
+                Ok(PyReply::Return(Pickle::Build {
+                    object: Box::new(new_object("Namespace")),
+                    state: Box::new(Pickle::Dict(attributes)),
+                }))
+            }
+            // `array.array(typecode, items)`.
+            "Array" => {
+                let typecode = call_now(session, object, "typecode", &[])?;
+                let items = call_now(session, object, "tolist", &[])?;
+                Ok(PyReply::Return(Pickle::Reduce {
+                    callable: Box::new(pickle::global("array", "array")),
+                    args: Box::new(Pickle::Tuple(vec![typecode, items])),
+                }))
+            }
+            // Locks, queues, events, ...: CPython's server cannot pickle them either.
             other => Err(PyReply::traceback(format!(
-                "syncman cannot send a copy of a '{other}' object"
+                "TypeError: cannot pickle '{}' object",
+                python_class(other)
             ))),
         },
         _ => Err(PyReply::traceback(format!(
             "AttributeError: method '{method}' of {} object is not in the list of allowed methods",
             ty.typeid
         ))),
+    }
+}
+
+/// `multiprocessing.managers.<class>` made without `__init__`, as pickle protocol 2+ makes an
+/// instance (`copyreg.__newobj__`): `NEWOBJ` of the class, then `BUILD` with its state.
+fn new_object(class: &str) -> Pickle {
+    Pickle::NewObj {
+        class: Box::new(pickle::global(pickle::MANAGERS, class)),
+        args: Box::new(Pickle::Tuple(vec![])),
+        kwargs: None,
+    }
+}
+
+/// An instance of `multiprocessing.managers.<class>` with these attributes.
+fn instance(class: &str, attributes: Vec<(&str, Pickle)>) -> Pickle {
+    Pickle::Build {
+        object: Box::new(new_object(class)),
+        state: Box::new(Pickle::Dict(
+            attributes
+                .into_iter()
+                .map(|(k, v)| (Pickle::Str(k.into()), v))
+                .collect(),
+        )),
     }
 }
 

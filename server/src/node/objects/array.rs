@@ -18,6 +18,8 @@ const METHODS: &[MethodSpec] = &[
     ("__getitem__", 1, 1),
     ("__setitem__", 2, 2),
     ("tolist", 0, 0),
+    // syncman's own: a copy of the object (CPython's `#GETVALUE`) carries it.
+    ("typecode", 0, 0),
 ];
 
 #[derive(Clone, Copy)]
@@ -140,6 +142,7 @@ impl Array {
                 Ok(encode::nil())
             }
             "tolist" => Ok(encode::array(self.items.lock().iter())),
+            "typecode" => Ok(encode::str(&self.typecode)),
             _ => unknown_method("Array", method),
         }
     }

@@ -11,7 +11,8 @@ use crate::node::budget::{ByteBudget, HeldBytes};
 use crate::node::object::{unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject};
 use syncman_protocol::value::encode;
 
-const METHODS: &[MethodSpec] = &[("get", 0, 0), ("set", 1, 1)];
+/// `typecode` is syncman's own: a copy of the object (CPython's `#GETVALUE`) carries it.
+const METHODS: &[MethodSpec] = &[("get", 0, 0), ("set", 1, 1), ("typecode", 0, 0)];
 
 pub struct ValueCell {
     typecode: Bytes,
@@ -43,6 +44,7 @@ impl ValueCell {
     fn dispatch(&self, method: &str, args: &mut Args) -> Reply {
         match method {
             "get" => Ok(self.value.lock().value.clone()),
+            "typecode" => Ok(self.typecode.clone()),
             "set" => {
                 let v = args.raw("value")?;
                 let mut cell = self.value.lock();
