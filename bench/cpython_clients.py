@@ -1,0 +1,75 @@
+"""CPython manager clients for syncman-bench: PROCS client processes, each with its own
+SyncManager connection and dict, alternating `d[k] = n` and `d[k]` for SECONDS against
+HOST:PORT (CPython's own server or a syncman node; the clients cannot tell).
+
+    python3 cpython_clients.py HOST PORT AUTHKEY_HEX PROCS SECONDS
+
+Prints one JSON object: ops_per_s, p50_us, p99_us, p999_us (all operations of all
+processes, over the wall time from the common start to the last finish).
+"""
+
+import json
+import multiprocessing as mp
+import sys
+import time
+from multiprocessing.managers import SyncManager
+
+
+def client(address, key, seconds, ready, start, results):
+    m = SyncManager(address=address, authkey=key)
+    m.connect()
+    d = m.dict()
+    d["k"] = 0
+    ready.put(None)
+    start.wait()
+    deadline = time.perf_counter() + seconds
+    samples = []
+    n = 0
+    while True:
+        t = time.perf_counter()
+        if t >= deadline:
+            break
+        if n % 2 == 0:
+            d["k"] = n
+        else:
+            d["k"]
+        samples.append(time.perf_counter() - t)
+        n += 1
+    results.put(samples)
+
+
+def main():
+    host, port, key = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3])
+    procs, seconds = int(sys.argv[4]), float(sys.argv[5])
+    ready, results, start = mp.Queue(), mp.Queue(), mp.Event()
+    workers = [
+        mp.Process(target=client, args=((host, port), key, seconds, ready, start, results))
+        for _ in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    for _ in workers:
+        ready.get(timeout=120)  # every client connected
+    began = time.perf_counter()
+    start.set()
+    samples = []
+    for _ in workers:
+        samples.extend(results.get(timeout=seconds + 120))
+    wall = time.perf_counter() - began
+    for w in workers:
+        w.join()
+    samples.sort()
+
+    def at(p):
+        return samples[round((len(samples) - 1) * p)] * 1e6
+
+    print(json.dumps({
+        "ops_per_s": len(samples) / wall,
+        "p50_us": at(0.5),
+        "p99_us": at(0.99),
+        "p999_us": at(0.999),
+    }))
+
+
+if __name__ == "__main__":
+    main()

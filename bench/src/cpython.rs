@@ -1,0 +1,60 @@
+//! CPython's manager as a peer: its own server (`tests/python/cpython_server.py`) and
+//! client processes (`bench/cpython_clients.py`), which also run against the syncman node
+//! (the same unmodified Python clients, another server).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::stats::Measured;
+
+pub struct Python {
+    root: PathBuf,
+}
+
+impl Python {
+    /// `None` when `python3` does not run.
+    pub fn find() -> Option<Python> {
+        let ok = Command::new("python3")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Python {
+            root: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."),
+        })
+    }
+
+    /// CPython's SyncManager server with `authkey`, on a free port.
+    pub fn server(&self, authkey: &str, cpu: Option<usize>) -> Command {
+        let script = self.root.join("tests/python/cpython_server.py");
+        let mut cmd = crate::spawn_pinned("python3", &[script.to_string_lossy().into_owned()], cpu);
+        cmd.env("SYNCMAN_AUTHKEY", authkey);
+        cmd
+    }
+
+    /// `procs` client processes against `addr` for `seconds`.
+    pub fn measure(
+        &self,
+        addr: SocketAddr,
+        authkey: &str,
+        procs: usize,
+        seconds: f64,
+    ) -> Option<Measured> {
+        let key: String = authkey.bytes().map(|b| format!("{b:02x}")).collect();
+        let out = Command::new("python3")
+            .arg(self.root.join("bench/cpython_clients.py"))
+            .args([
+                addr.ip().to_string(),
+                addr.port().to_string(),
+                key,
+                procs.to_string(),
+                seconds.to_string(),
+            ])
+            .stderr(Stdio::inherit())
+            .output()
+            .ok()?;
+        serde_json::from_slice(&out.stdout).ok()
+    }
+}

@@ -1,0 +1,301 @@
+//! syncman-bench: syncman beside a raw TCP echo (the floor), Redis and CPython's manager, in
+//! one run on one machine, with the same workload shapes. Prints a table of ops/s, latency
+//! percentiles and ratios; writes JSON and an SVG chart of throughput against connections.
+//!
+//! ```text
+//! cargo build --release -p syncman-server -p syncman-bench
+//! target/release/syncman-bench                 # every shape, unpinned
+//! target/release/syncman-bench --pin           # servers on CPU 0, clients on the others
+//! target/release/syncman-bench --quick         # a tiny smoke run (what CI runs)
+//! ```
+//!
+//! Peers that are not installed (redis-server, python3) are left out of the table.
+
+mod cpython;
+mod echo;
+mod redis;
+mod report;
+mod stats;
+mod syncman;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use clap::Parser;
+
+use report::{Report, Row};
+
+#[derive(Parser)]
+#[command(about = "Benchmarks syncman against a raw TCP echo, Redis and CPython's manager")]
+struct Args {
+    /// A tiny configuration (short runs, few connections): checks that everything runs.
+    #[arg(long)]
+    quick: bool,
+    /// Servers on CPU 0 (`taskset`), this process and its clients on the other CPUs.
+    #[arg(long)]
+    pin: bool,
+    /// Seconds each shape runs per peer (default 2, or 0.2 with --quick).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Where to write the results as JSON.
+    #[arg(long, default_value = "target/bench/results.json")]
+    json: PathBuf,
+    /// Where to write the throughput chart.
+    #[arg(long, default_value = "target/bench/throughput.svg")]
+    svg: PathBuf,
+    /// The `syncman` binary (default: next to this one).
+    #[arg(long)]
+    syncman: Option<PathBuf>,
+    /// Internal: serve the echo floor (started by the benchmark itself).
+    #[arg(long, hide = true)]
+    echo_server: bool,
+}
+
+/// A workload shape: connections, and calls in flight on each.
+#[derive(Clone, Copy)]
+pub struct Shape {
+    pub name: &'static str,
+    pub conns: usize,
+    pub in_flight: usize,
+}
+
+const SHAPES: &[Shape] = &[
+    Shape {
+        name: "1 connection, request/response",
+        conns: 1,
+        in_flight: 1,
+    },
+    Shape {
+        name: "16 connections",
+        conns: 16,
+        in_flight: 1,
+    },
+    Shape {
+        name: "64 connections",
+        conns: 64,
+        in_flight: 1,
+    },
+    Shape {
+        name: "256 connections",
+        conns: 256,
+        in_flight: 1,
+    },
+    Shape {
+        name: "1 connection, 16 calls in flight",
+        conns: 1,
+        in_flight: 16,
+    },
+];
+
+const QUICK_SHAPES: &[Shape] = &[
+    Shape {
+        name: "1 connection, request/response",
+        conns: 1,
+        in_flight: 1,
+    },
+    Shape {
+        name: "4 connections",
+        conns: 4,
+        in_flight: 1,
+    },
+    Shape {
+        name: "1 connection, 4 calls in flight",
+        conns: 1,
+        in_flight: 4,
+    },
+];
+
+/// CPython's clients are one process per connection: past this many the machine runs out
+/// before the server does.
+const MAX_PYTHON_PROCS: usize = 16;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    if args.echo_server {
+        return match runtime.block_on(echo::serve()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("echo server: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match runtime.block_on(run(&args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("syncman-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<(), String> {
+    let server_cpu = args.pin.then_some(0);
+    if args.pin {
+        pin_self_off_cpu0()?;
+    }
+    let shapes = if args.quick { QUICK_SHAPES } else { SHAPES };
+    let seconds = args.seconds.unwrap_or(if args.quick { 0.2 } else { 2.0 });
+    let run = Duration::from_secs_f64(seconds);
+
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let syncman_bin = args
+        .syncman
+        .clone()
+        .unwrap_or_else(|| me.with_file_name("syncman"));
+    if !syncman_bin.exists() {
+        return Err(format!(
+            "{} not found: build it first (cargo build --release -p syncman-server)",
+            syncman_bin.display()
+        ));
+    }
+    let authkey = format!("bench-{}", std::process::id());
+
+    let mut echo = Server::start(&mut spawn_pinned(
+        &me.to_string_lossy(),
+        &["--echo-server".into()],
+        server_cpu,
+    ))?;
+    let mut node = Server::start(
+        spawn_pinned(
+            &syncman_bin.to_string_lossy(),
+            &["serve", "--bind", "127.0.0.1:0"].map(String::from),
+            server_cpu,
+        )
+        .env("SYNCMAN_AUTHKEY", &authkey)
+        .env("SYNCMAN_LOG", "warn"),
+    )?;
+    let redis = redis::Redis::start(server_cpu);
+    let python = cpython::Python::find();
+    let mut cpython_server = match &python {
+        Some(py) => Some(Server::start(&mut py.server(&authkey, server_cpu))?),
+        None => None,
+    };
+
+    let mut report = Report::new(args.pin, seconds);
+    for &shape in shapes {
+        eprintln!("{} ...", shape.name);
+        let mut row = Row::new(shape);
+        row.echo = echo::measure(echo.addr, shape.conns, shape.in_flight, run).await;
+        row.syncman = syncman::measure(
+            node.addr,
+            authkey.as_bytes(),
+            shape.conns,
+            shape.in_flight,
+            run,
+        )
+        .await;
+        if let Some(redis) = &redis {
+            // About as many requests as syncman managed, so both run about as long.
+            let requests = row
+                .syncman
+                .as_ref()
+                .map_or(10_000, |m| (m.ops_per_s * seconds) as usize)
+                .max(1_000);
+            row.redis = redis.measure(shape.conns, shape.in_flight, requests / 2);
+        }
+        if let (Some(py), Some(server)) = (&python, &cpython_server) {
+            if shape.in_flight == 1 && shape.conns <= MAX_PYTHON_PROCS {
+                row.cpython = py.measure(server.addr, &authkey, shape.conns, seconds);
+                row.python_on_syncman = py.measure(node.addr, &authkey, shape.conns, seconds);
+            }
+        }
+        report.rows.push(row);
+    }
+    echo.stop();
+    node.stop();
+    if let Some(s) = cpython_server.as_mut() {
+        s.stop();
+    }
+    drop(redis);
+
+    print!("{}", report.table());
+    for path in [&args.json, &args.svg] {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+    }
+    report.write_json(&args.json)?;
+    report.write_svg(&args.svg)?;
+    eprintln!("wrote {} and {}", args.json.display(), args.svg.display());
+    Ok(())
+}
+
+/// `program args`, through `taskset -c CPU` when pinned.
+pub fn spawn_pinned(program: &str, args: &[String], cpu: Option<usize>) -> Command {
+    let mut cmd = match cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &cpu.to_string(), program]);
+            c
+        }
+        None => Command::new(program),
+    };
+    cmd.args(args);
+    cmd
+}
+
+/// This process (and the client processes it starts) on every CPU but 0.
+fn pin_self_off_cpu0() -> Result<(), String> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        return Err("--pin needs at least 2 CPUs".into());
+    }
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET stays within it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in 1..cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(format!(
+                "sched_setaffinity: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A server process that prints `listening on ADDR` first; killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(cmd: &mut Command) -> Result<Server, String> {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("{cmd:?}: {e}"))?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| format!("{cmd:?}: {e}"))?;
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("{cmd:?} printed {line:?}, not `listening on ADDR`"))?;
+        Ok(Server { child, addr })
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

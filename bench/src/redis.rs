@@ -1,0 +1,101 @@
+//! Redis 7 as a peer: `redis-server` with persistence off, driven by `redis-benchmark`
+//! (SET and GET, averaged), which pipelines with `-P`.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::stats::Measured;
+
+/// A running `redis-server`, killed on drop.
+pub struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    /// Starts one on a free port (through `taskset -c CPU` when pinned); `None` when
+    /// `redis-server` is not installed.
+    pub fn start(pin: Option<usize>) -> Option<Redis> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let args = [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        .map(String::from);
+        let child = crate::spawn_pinned("redis-server", &args, pin)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let redis = Redis { child, port };
+        // Ready when it accepts (bounded).
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let until = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).is_err() {
+            if Instant::now() > until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(redis)
+    }
+
+    /// `requests` SET and as many GET over `conns` connections, `pipeline` deep.
+    pub fn measure(&self, conns: usize, pipeline: usize, requests: usize) -> Option<Measured> {
+        let out = Command::new("redis-benchmark")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-t",
+                "set,get",
+            ])
+            .args(["-n", &requests.to_string(), "-c", &conns.to_string()])
+            .args(["-P", &pipeline.to_string(), "--csv"])
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms",...
+        let rows: Vec<Vec<f64>> = text
+            .lines()
+            .skip(1)
+            .map(|l| {
+                l.split(',')
+                    .skip(1)
+                    .filter_map(|f| f.trim_matches('"').parse().ok())
+                    .collect()
+            })
+            .filter(|r: &Vec<f64>| r.len() >= 6)
+            .collect();
+        if rows.is_empty() {
+            return None;
+        }
+        let mean = |i: usize| rows.iter().map(|r| r[i]).sum::<f64>() / rows.len() as f64;
+        Some(Measured {
+            ops_per_s: mean(0),
+            p50_us: mean(3) * 1e3,
+            p99_us: mean(5) * 1e3,
+            p999_us: None,
+        })
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,195 @@
+//! The results: a table on stdout, JSON, and an SVG chart of throughput against connections.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::stats::Measured;
+use crate::Shape;
+
+/// One shape, every peer.
+#[derive(Serialize)]
+pub struct Row {
+    pub shape: &'static str,
+    pub conns: usize,
+    pub in_flight: usize,
+    pub syncman: Option<Measured>,
+    pub echo: Option<Measured>,
+    pub redis: Option<Measured>,
+    /// CPython's server with CPython's clients.
+    pub cpython: Option<Measured>,
+    /// The same CPython clients against the syncman node.
+    pub python_on_syncman: Option<Measured>,
+}
+
+impl Row {
+    pub fn new(shape: Shape) -> Row {
+        Row {
+            shape: shape.name,
+            conns: shape.conns,
+            in_flight: shape.in_flight,
+            syncman: None,
+            echo: None,
+            redis: None,
+            cpython: None,
+            python_on_syncman: None,
+        }
+    }
+}
+
+/// A line of the chart: its label, colour and the value it takes from a row.
+type Series = (&'static str, &'static str, fn(&Row) -> Option<f64>);
+
+#[derive(Serialize)]
+pub struct Report {
+    pub machine: Machine,
+    pub pinned: bool,
+    pub seconds_per_shape: f64,
+    pub rows: Vec<Row>,
+}
+
+#[derive(Serialize)]
+pub struct Machine {
+    pub cpus: usize,
+    pub unix_time: u64,
+}
+
+impl Report {
+    pub fn new(pinned: bool, seconds: f64) -> Report {
+        Report {
+            machine: Machine {
+                cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                unix_time: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            },
+            pinned,
+            seconds_per_shape: seconds,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Markdown: one line per shape and peer, then the ratios.
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "| shape | peer | ops/s | p50 µs | p99 µs | p999 µs | syncman ÷ peer (ops/s) |\n|---|---|---|---|---|---|---|"
+        );
+        for row in &self.rows {
+            let peers = [
+                ("syncman", &row.syncman),
+                ("TCP echo (floor)", &row.echo),
+                ("Redis (redis-benchmark)", &row.redis),
+                ("CPython manager", &row.cpython),
+                ("CPython clients → syncman", &row.python_on_syncman),
+            ];
+            for (name, m) in peers {
+                let Some(m) = m else { continue };
+                let ratio = match (name, &row.syncman, &row.python_on_syncman) {
+                    ("syncman" | "CPython clients → syncman", _, _) => String::from("—"),
+                    ("CPython manager", _, Some(py)) => {
+                        format!("{:.2} (Python clients)", py.ops_per_s / m.ops_per_s)
+                    }
+                    (_, Some(s), _) => format!("{:.2}", s.ops_per_s / m.ops_per_s),
+                    _ => String::from("—"),
+                };
+                let p999 = m.p999_us.map_or("—".into(), |v| format!("{v:.0}"));
+                let _ = writeln!(
+                    t,
+                    "| {} | {name} | {:.0} | {:.1} | {:.1} | {p999} | {ratio} |",
+                    row.shape, m.ops_per_s, m.p50_us, m.p99_us
+                );
+            }
+        }
+        t
+    }
+
+    pub fn write_json(&self, path: &Path) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Throughput (ops/s) against connections, one line per peer, for the shapes with one
+    /// call in flight per connection.
+    pub fn write_svg(&self, path: &Path) -> Result<(), String> {
+        let rows: Vec<&Row> = self.rows.iter().filter(|r| r.in_flight == 1).collect();
+        let series: [Series; 5] = [
+            ("syncman", "#d62728", |r| {
+                r.syncman.as_ref().map(|m| m.ops_per_s)
+            }),
+            ("TCP echo", "#7f7f7f", |r| {
+                r.echo.as_ref().map(|m| m.ops_per_s)
+            }),
+            ("Redis", "#1f77b4", |r| {
+                r.redis.as_ref().map(|m| m.ops_per_s)
+            }),
+            ("CPython manager", "#2ca02c", |r| {
+                r.cpython.as_ref().map(|m| m.ops_per_s)
+            }),
+            ("CPython clients → syncman", "#ff7f0e", |r| {
+                r.python_on_syncman.as_ref().map(|m| m.ops_per_s)
+            }),
+        ];
+        let (w, h, left, bottom) = (640.0, 400.0, 70.0, 40.0);
+        let max_y = rows
+            .iter()
+            .flat_map(|r| series.iter().filter_map(move |(_, _, f)| f(r)))
+            .fold(1.0f64, f64::max)
+            * 1.1;
+        let n = rows.len().max(2) as f64;
+        let x = |i: usize| left + (w - left - 20.0) * i as f64 / (n - 1.0);
+        let y = |v: f64| (h - bottom) - (h - bottom - 20.0) * v / max_y;
+        let mut svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{left}\" y=\"14\">ops/s against connections (one call in flight each){}</text>\n",
+            if self.pinned { ", servers pinned to one CPU" } else { "" }
+        );
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/><line x1=\"{left}\" y1=\"20\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>",
+            h - bottom,
+            w - 20.0,
+            h - bottom,
+            h - bottom
+        );
+        for k in 0..=4 {
+            let v = max_y * k as f64 / 4.0;
+            let _ = writeln!(
+                svg,
+                "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{:.0}k</text>",
+                left - 5.0,
+                y(v) + 4.0,
+                v / 1e3
+            );
+        }
+        for (i, r) in rows.iter().enumerate() {
+            let _ = writeln!(
+                svg,
+                "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+                x(i),
+                h - bottom + 16.0,
+                r.conns
+            );
+        }
+        for (k, (name, color, f)) in series.iter().enumerate() {
+            let points: Vec<String> = rows
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| f(r).map(|v| format!("{:.1},{:.1}", x(i), y(v))))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                svg,
+                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\n<text x=\"{}\" y=\"{}\" fill=\"{color}\">{name}</text>",
+                points.join(" "),
+                left + 10.0,
+                36.0 + 14.0 * k as f64
+            );
+        }
+        svg.push_str("</svg>\n");
+        std::fs::write(path, svg).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
