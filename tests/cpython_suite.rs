@@ -9,7 +9,6 @@
 //! tests.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use syncman_tests::python::Py;
@@ -32,28 +31,11 @@ async fn suite(py: Py) {
     let node = TestNode::start();
     let harness =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/run_cpython_manager_tests.py");
-    let key: String = node.authkey().iter().map(|b| format!("{b:02x}")).collect();
-    let mut cmd = tokio::process::Command::from(py.command());
-    cmd.arg(&harness)
-        .arg(node.addr().ip().to_string())
-        .arg(node.addr().port().to_string())
-        .arg(key)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let child = cmd.spawn().expect("start python3");
-    let out = tokio::time::timeout(WAIT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("{} did not finish within {WAIT:?}", py.command_line()))
-        .expect("the harness's output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report = format!(
-        "{}: exit {}\n--- stdout\n{stdout}\n--- stderr\n{}",
-        py.command_line(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        syncman_tests::cpython::run_against(py, node.addr(), node.authkey(), &[&harness], WAIT)
+            .await;
+    let stdout = out.stdout.join("\n");
+    let report = out.to_string();
     let first = stdout.lines().next().unwrap_or_default();
     assert!(
         first.starts_with(&format!("CPython {}.", py.version())),

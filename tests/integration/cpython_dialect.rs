@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use syncman_tests::python::{Py, PyOutcome};
@@ -23,30 +22,7 @@ fn script(name: &str) -> PathBuf {
 
 /// Runs `python <args...> HOST PORT KEYHEX` under `py`, bounded by [`WAIT`].
 async fn run_python(py: Py, addr: SocketAddr, authkey: &[u8], args: &[&str]) -> PyOutcome {
-    let key: String = authkey.iter().map(|b| format!("{b:02x}")).collect();
-    let mut cmd = tokio::process::Command::from(py.command());
-    cmd.args(args)
-        .arg(addr.ip().to_string())
-        .arg(addr.port().to_string())
-        .arg(key)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let child = cmd.spawn().expect("start python3");
-    let out = tokio::time::timeout(WAIT, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("{} did not finish within {WAIT:?}", py.command_line()))
-        .expect("python3 output");
-    PyOutcome {
-        who: py.command_line(),
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    syncman_tests::cpython::run_against(py, addr, authkey, args, WAIT).await
 }
 
 async fn smoke(py: Py) {

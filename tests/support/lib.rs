@@ -4,6 +4,7 @@
 //! it on `127.0.0.1:0`, waits for its `listening on` ready line, and kills it on drop. Its
 //! log is kept in a temporary file and printed if the test panics.
 
+pub mod cpython;
 pub mod netns;
 pub mod python;
 

@@ -17,32 +17,9 @@ fn small_limits() -> Limits {
 
 /// Deepest nesting of a tree; a scalar is 1, as [`Limits::max_depth`] counts.
 fn depth(p: &Pickle) -> usize {
-    let children: Vec<&Pickle> = match p {
-        Pickle::Tuple(items)
-        | Pickle::List(items)
-        | Pickle::Set(items)
-        | Pickle::FrozenSet(items) => items.iter().collect(),
-        Pickle::Dict(pairs) => pairs.iter().flat_map(|(k, v)| [k, v]).collect(),
-        Pickle::Reduce { callable, args } => vec![callable, args],
-        Pickle::NewObj {
-            class,
-            args,
-            kwargs,
-        } => [Some(&**class), Some(&**args), kwargs.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect(),
-        Pickle::Obj { class, args } => std::iter::once(&**class).chain(args).collect(),
-        Pickle::Build { object, state } => vec![object, state],
-        Pickle::Appends { target, items } | Pickle::AddItems { target, items } => {
-            std::iter::once(&**target).chain(items).collect()
-        }
-        Pickle::SetItems { target, items } => std::iter::once(&**target)
-            .chain(items.iter().flat_map(|(k, v)| [k, v]))
-            .collect(),
-        _ => Vec::new(),
-    };
-    1 + children.into_iter().map(depth).max().unwrap_or(0)
+    let mut deepest = 0;
+    p.for_each_child(|child| deepest = deepest.max(depth(child)));
+    1 + deepest
 }
 
 /// Input: a pickle, as a CPython client's request would carry it.

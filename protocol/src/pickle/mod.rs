@@ -265,6 +265,65 @@ impl Pickle {
         num::int_from_le(bytes)
     }
 
+    /// Calls `f` on each direct child (items, keys and values, callables and their
+    /// arguments, targets and states), in stream order.
+    pub fn for_each_child<'a>(&'a self, mut f: impl FnMut(&'a Pickle)) {
+        match self {
+            Pickle::Tuple(items)
+            | Pickle::List(items)
+            | Pickle::Set(items)
+            | Pickle::FrozenSet(items) => items.iter().for_each(f),
+            Pickle::Dict(pairs) => pairs.iter().for_each(|(k, v)| {
+                f(k);
+                f(v);
+            }),
+            Pickle::Reduce { callable, args } => {
+                f(callable);
+                f(args);
+            }
+            Pickle::NewObj {
+                class,
+                args,
+                kwargs,
+            } => {
+                f(class);
+                f(args);
+                if let Some(kwargs) = kwargs {
+                    f(kwargs);
+                }
+            }
+            Pickle::Obj { class, args } => {
+                f(class);
+                args.iter().for_each(f);
+            }
+            Pickle::Build { object, state } => {
+                f(object);
+                f(state);
+            }
+            Pickle::Appends { target, items } | Pickle::AddItems { target, items } => {
+                f(target);
+                items.iter().for_each(f);
+            }
+            Pickle::SetItems { target, items } => {
+                f(target);
+                items.iter().for_each(|(k, v)| {
+                    f(k);
+                    f(v);
+                });
+            }
+            Pickle::None
+            | Pickle::Bool(_)
+            | Pickle::Int(_)
+            | Pickle::BigInt(_)
+            | Pickle::Float(_)
+            | Pickle::Str(_)
+            | Pickle::SurrogateStr(_)
+            | Pickle::Bytes(_)
+            | Pickle::ByteArray(_)
+            | Pickle::Global { .. } => {}
+        }
+    }
+
     /// The string, when this is a `Str`.
     pub fn as_str(&self) -> Option<&str> {
         match self {

@@ -41,68 +41,13 @@ pub(super) async fn keep_referents<B: Backend>(node: &Arc<Node<B>>, values: &[Pi
 
 /// The `(typeid, object id)` of every proxy inside `value`, however deep.
 fn proxies_in(value: &Pickle, found: &mut Vec<(String, ObjectId)>) {
-    if let Some(proxy) = pickle::as_rebuild_proxy(value) {
-        if let Ok(id) = proxy.token.id.parse::<ObjectId>() {
-            found.push((proxy.token.typeid.to_owned(), id));
-        }
-        return;
-    }
-    fn walk(items: &[Pickle], found: &mut Vec<(String, ObjectId)>) {
-        items.iter().for_each(|p| proxies_in(p, found));
-    }
-    match value {
-        Pickle::Tuple(items)
-        | Pickle::List(items)
-        | Pickle::Set(items)
-        | Pickle::FrozenSet(items) => walk(items, found),
-        Pickle::Dict(pairs) => pairs.iter().for_each(|(k, v)| {
-            proxies_in(k, found);
-            proxies_in(v, found);
-        }),
-        Pickle::Reduce { callable, args } => {
-            proxies_in(callable, found);
-            proxies_in(args, found);
-        }
-        Pickle::NewObj {
-            class,
-            args,
-            kwargs,
-        } => {
-            proxies_in(class, found);
-            proxies_in(args, found);
-            if let Some(kwargs) = kwargs {
-                proxies_in(kwargs, found);
+    match pickle::as_rebuild_proxy(value) {
+        Some(proxy) => {
+            if let Ok(id) = proxy.token.id.parse::<ObjectId>() {
+                found.push((proxy.token.typeid.to_owned(), id));
             }
         }
-        Pickle::Obj { class, args } => {
-            proxies_in(class, found);
-            walk(args, found);
-        }
-        Pickle::Build { object, state } => {
-            proxies_in(object, found);
-            proxies_in(state, found);
-        }
-        Pickle::Appends { target, items } | Pickle::AddItems { target, items } => {
-            proxies_in(target, found);
-            walk(items, found);
-        }
-        Pickle::SetItems { target, items } => {
-            proxies_in(target, found);
-            items.iter().for_each(|(k, v)| {
-                proxies_in(k, found);
-                proxies_in(v, found);
-            });
-        }
-        Pickle::None
-        | Pickle::Bool(_)
-        | Pickle::Int(_)
-        | Pickle::BigInt(_)
-        | Pickle::Float(_)
-        | Pickle::Str(_)
-        | Pickle::SurrogateStr(_)
-        | Pickle::Bytes(_)
-        | Pickle::ByteArray(_)
-        | Pickle::Global { .. } => {}
+        None => value.for_each_child(|child| proxies_in(child, found)),
     }
 }
 
