@@ -6,6 +6,12 @@ HOST:PORT (CPython's own server or a syncman node; the clients cannot tell).
 
 Prints one JSON object: ops_per_s, p50_us, p99_us, p999_us (all operations of all
 processes, over the wall time from the common start to the last finish).
+
+    python3 cpython_clients.py fill HOST PORT AUTHKEY_HEX ENTRIES ints|str-bytes
+
+fills one managed dict with ENTRIES entries (int → int, or 16-byte str → 32-byte bytes)
+through `update` in batches, prints `filled`, and keeps it until stdin closes (the memory
+table reads the server's RSS meanwhile).
 """
 
 import json
@@ -38,7 +44,24 @@ def client(address, key, seconds, ready, start, results):
     results.put(samples)
 
 
+def fill(host, port, key, entries, kind):
+    m = SyncManager(address=(host, port), authkey=key)
+    m.connect()
+    d = m.dict()
+    for start in range(0, entries, 10_000):
+        end = min(start + 10_000, entries)
+        if kind == "ints":
+            d.update({i: i for i in range(start, end)})
+        else:
+            d.update({"%016d" % i: bytes(32) for i in range(start, end)})
+    print("filled", flush=True)
+    sys.stdin.read()
+
+
 def main():
+    if sys.argv[1] == "fill":
+        host, port, key = sys.argv[2], int(sys.argv[3]), bytes.fromhex(sys.argv[4])
+        return fill(host, port, key, int(sys.argv[5]), sys.argv[6])
     host, port, key = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3])
     procs, seconds = int(sys.argv[4]), float(sys.argv[5])
     ready, results, start = mp.Queue(), mp.Queue(), mp.Event()

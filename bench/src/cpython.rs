@@ -34,6 +34,11 @@ impl Python {
         cmd
     }
 
+    /// The client script (its `fill` mode serves the memory table).
+    pub fn clients_script(&self) -> PathBuf {
+        self.root.join("bench/cpython_clients.py")
+    }
+
     /// `procs` client processes against `addr` for `seconds`.
     pub fn measure(
         &self,
@@ -44,7 +49,7 @@ impl Python {
     ) -> Option<Measured> {
         let key: String = authkey.bytes().map(|b| format!("{b:02x}")).collect();
         let out = Command::new("python3")
-            .arg(self.root.join("bench/cpython_clients.py"))
+            .arg(self.clients_script())
             .args([
                 addr.ip().to_string(),
                 addr.port().to_string(),

@@ -13,6 +13,7 @@
 
 mod cpython;
 mod echo;
+mod memory;
 mod redis;
 mod report;
 mod stats;
@@ -205,6 +206,38 @@ async fn run(args: &Args) -> Result<(), String> {
             }
         }
         report.rows.push(row);
+    }
+    let entries = if args.quick { 10_000 } else { 1_000_000 };
+    for kind in [memory::Kind::Ints, memory::Kind::StrBytes] {
+        eprintln!("memory: {} entries, {} ...", entries, kind.name());
+        let mut row = memory::MemoryRow {
+            workload: kind.name(),
+            entries,
+            syncman: memory::syncman(
+                node.addr,
+                authkey.as_bytes(),
+                node.child.id(),
+                kind,
+                entries,
+            )
+            .await,
+            redis: None,
+            cpython: None,
+        };
+        if let Some(redis) = &redis {
+            row.redis = memory::redis(redis.port(), redis.pid(), kind, entries);
+        }
+        if let (Some(py), Some(server)) = (&python, &cpython_server) {
+            row.cpython = memory::cpython(
+                &py.clients_script(),
+                server.addr,
+                &authkey,
+                server.child.id(),
+                kind,
+                entries,
+            );
+        }
+        report.memory.push(row);
     }
     echo.stop();
     node.stop();

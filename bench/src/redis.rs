@@ -51,6 +51,14 @@ impl Redis {
         Some(redis)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// `requests` SET and as many GET over `conns` connections, `pipeline` deep.
     pub fn measure(&self, conns: usize, pipeline: usize, requests: usize) -> Option<Measured> {
         let out = Command::new("redis-benchmark")

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::memory::MemoryRow;
 use crate::stats::Measured;
 use crate::Shape;
 
@@ -47,6 +48,7 @@ pub struct Report {
     pub pinned: bool,
     pub seconds_per_shape: f64,
     pub rows: Vec<Row>,
+    pub memory: Vec<MemoryRow>,
 }
 
 #[derive(Serialize)]
@@ -67,6 +69,7 @@ impl Report {
             pinned,
             seconds_per_shape: seconds,
             rows: Vec::new(),
+            memory: Vec::new(),
         }
     }
 
@@ -100,6 +103,37 @@ impl Report {
                     t,
                     "| {} | {name} | {:.0} | {:.1} | {:.1} | {p999} | {ratio} |",
                     row.shape, m.ops_per_s, m.p50_us, m.p99_us
+                );
+            }
+        }
+        if !self.memory.is_empty() {
+            let _ = writeln!(
+                t,
+                "\n| memory | peer | RSS after | grown by | bytes per entry | syncman ÷ peer |\n|---|---|---|---|---|---|"
+            );
+        }
+        for row in &self.memory {
+            let peers = [
+                ("syncman", &row.syncman),
+                ("Redis", &row.redis),
+                ("CPython manager", &row.cpython),
+            ];
+            for (name, held) in peers {
+                let Some(h) = held else { continue };
+                let ratio = match (&row.syncman, name) {
+                    (Some(s), "Redis" | "CPython manager") => {
+                        format!("{:.2}", s.bytes_per_entry / h.bytes_per_entry)
+                    }
+                    _ => "—".into(),
+                };
+                let _ = writeln!(
+                    t,
+                    "| {} × {} | {name} | {:.1} MB | {:.1} MB | {:.0} | {ratio} |",
+                    row.entries,
+                    row.workload,
+                    h.rss_after_bytes as f64 / 1e6,
+                    h.grown_bytes as f64 / 1e6,
+                    h.bytes_per_entry
                 );
             }
         }
