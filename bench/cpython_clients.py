@@ -2,9 +2,10 @@
 SyncManager connection and dict, alternating `d[k] = n` and `d[k]` for SECONDS against
 HOST:PORT (CPython's own server or a syncman node; the clients cannot tell).
 
-    python3 cpython_clients.py HOST PORT AUTHKEY_HEX PROCS SECONDS
+    python3 cpython_clients.py HOST PORT AUTHKEY_HEX PROCS SECONDS [dict|queue|lock]
 
-Prints one JSON object: ops_per_s, p50_us, p99_us, p999_us (all operations of all
+`queue` times a `q.put(n)` + `q.get()` pair and `lock` a `lock.acquire()` + `lock.release()`
+pair instead of one dict operation. Prints one JSON object: ops_per_s, p50_us, p99_us, p999_us (all operations of all
 processes, over the wall time from the common start to the last finish).
 
     python3 cpython_clients.py fill HOST PORT AUTHKEY_HEX ENTRIES ints|str-bytes
@@ -21,10 +22,10 @@ import time
 from multiprocessing.managers import SyncManager
 
 
-def client(address, key, seconds, ready, start, results):
+def client(address, key, seconds, mode, ready, start, results):
     m = SyncManager(address=address, authkey=key)
     m.connect()
-    d = m.dict()
+    d, q, lock = m.dict(), m.Queue(), m.Lock()
     d["k"] = 0
     ready.put(None)
     start.wait()
@@ -35,7 +36,13 @@ def client(address, key, seconds, ready, start, results):
         t = time.perf_counter()
         if t >= deadline:
             break
-        if n % 2 == 0:
+        if mode == "queue":
+            q.put(n)
+            q.get()
+        elif mode == "lock":
+            lock.acquire()
+            lock.release()
+        elif n % 2 == 0:
             d["k"] = n
         else:
             d["k"]
@@ -64,9 +71,10 @@ def main():
         return fill(host, port, key, int(sys.argv[5]), sys.argv[6])
     host, port, key = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3])
     procs, seconds = int(sys.argv[4]), float(sys.argv[5])
+    mode = sys.argv[6] if len(sys.argv) > 6 else "dict"
     ready, results, start = mp.Queue(), mp.Queue(), mp.Event()
     workers = [
-        mp.Process(target=client, args=((host, port), key, seconds, ready, start, results))
+        mp.Process(target=client, args=((host, port), key, seconds, mode, ready, start, results))
         for _ in range(procs)
     ]
     for w in workers:

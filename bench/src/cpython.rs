@@ -39,13 +39,15 @@ impl Python {
         self.root.join("bench/cpython_clients.py")
     }
 
-    /// `procs` client processes against `addr` for `seconds`.
+    /// `procs` client processes against `addr` for `seconds`, timing dict operations
+    /// (`mode` "dict") or queue/lock pairs ("queue", "lock").
     pub fn measure(
         &self,
         addr: SocketAddr,
         authkey: &str,
         procs: usize,
         seconds: f64,
+        mode: &str,
     ) -> Option<Measured> {
         let key: String = authkey.bytes().map(|b| format!("{b:02x}")).collect();
         let out = Command::new("python3")
@@ -56,6 +58,7 @@ impl Python {
                 key,
                 procs.to_string(),
                 seconds.to_string(),
+                mode.to_string(),
             ])
             .stderr(Stdio::inherit())
             .output()

@@ -14,6 +14,7 @@
 mod cpython;
 mod echo;
 mod memory;
+mod pairs;
 mod redis;
 mod report;
 mod stats;
@@ -161,15 +162,18 @@ async fn run(args: &Args) -> Result<(), String> {
         &["--echo-server".into()],
         server_cpu,
     ))?;
-    let mut node = Server::start(
-        spawn_pinned(
-            &syncman_bin.to_string_lossy(),
-            &["serve", "--bind", "127.0.0.1:0"].map(String::from),
-            server_cpu,
+    let start_node = || {
+        Server::start(
+            spawn_pinned(
+                &syncman_bin.to_string_lossy(),
+                &["serve", "--bind", "127.0.0.1:0"].map(String::from),
+                server_cpu,
+            )
+            .env("SYNCMAN_AUTHKEY", &authkey)
+            .env("SYNCMAN_LOG", "warn"),
         )
-        .env("SYNCMAN_AUTHKEY", &authkey)
-        .env("SYNCMAN_LOG", "warn"),
-    )?;
+    };
+    let mut node = start_node()?;
     let redis = redis::Redis::start(server_cpu);
     let python = cpython::Python::find();
     let mut cpython_server = match &python {
@@ -201,22 +205,54 @@ async fn run(args: &Args) -> Result<(), String> {
         }
         if let (Some(py), Some(server)) = (&python, &cpython_server) {
             if shape.in_flight == 1 && shape.conns <= MAX_PYTHON_PROCS {
-                row.cpython = py.measure(server.addr, &authkey, shape.conns, seconds);
-                row.python_on_syncman = py.measure(node.addr, &authkey, shape.conns, seconds);
+                row.cpython = py.measure(server.addr, &authkey, shape.conns, seconds, "dict");
+                row.python_on_syncman =
+                    py.measure(node.addr, &authkey, shape.conns, seconds, "dict");
             }
         }
         report.rows.push(row);
     }
+    let echo_p50 = report
+        .rows
+        .first()
+        .and_then(|r| r.echo.as_ref())
+        .map(|m| m.p50_us);
+    for pair in [pairs::Pair::QueuePutGet, pairs::Pair::LockAcquireRelease] {
+        eprintln!("{} ...", pair.name());
+        let mut row = report::PairRow {
+            pair: pair.name(),
+            echo_p50_us: echo_p50,
+            syncman: pairs::syncman(node.addr, authkey.as_bytes(), pair, run).await,
+            redis: None,
+            cpython: None,
+        };
+        if let (Some(redis), pairs::Pair::QueuePutGet) = (&redis, pair) {
+            let requests = (20_000.0 * seconds) as usize;
+            row.redis = redis
+                .run("lpush,lpop", 1, 1, requests.max(1_000))
+                .and_then(|r| Some(pairs::combine(r.first()?, r.get(1)?)));
+        }
+        if let (Some(py), Some(server)) = (&python, &cpython_server) {
+            row.cpython = py.measure(server.addr, &authkey, 1, seconds, pair.python_mode());
+        }
+        report.pairs.push(row);
+    }
+    let tries = if args.quick { 20 } else { 500 };
+    report.connect = pairs::syncman_connect(node.addr, authkey.as_bytes(), tries).await;
+
     let entries = if args.quick { 10_000 } else { 1_000_000 };
+    // Fresh servers for each workload: memory a server freed is reused without growing its
+    // RSS, which would flatter whoever came second.
     for kind in [memory::Kind::Ints, memory::Kind::StrBytes] {
         eprintln!("memory: {} entries, {} ...", entries, kind.name());
+        let fresh = start_node()?;
         let mut row = memory::MemoryRow {
             workload: kind.name(),
             entries,
             syncman: memory::syncman(
-                node.addr,
+                fresh.addr,
                 authkey.as_bytes(),
-                node.child.id(),
+                fresh.child.id(),
                 kind,
                 entries,
             )
@@ -224,10 +260,12 @@ async fn run(args: &Args) -> Result<(), String> {
             redis: None,
             cpython: None,
         };
-        if let Some(redis) = &redis {
+        drop(fresh);
+        if let Some(redis) = redis::Redis::start(server_cpu) {
             row.redis = memory::redis(redis.port(), redis.pid(), kind, entries);
         }
-        if let (Some(py), Some(server)) = (&python, &cpython_server) {
+        if let Some(py) = &python {
+            let server = Server::start(&mut py.server(&authkey, server_cpu))?;
             row.cpython = memory::cpython(
                 &py.clients_script(),
                 server.addr,

@@ -59,17 +59,28 @@ impl Redis {
         self.port
     }
 
-    /// `requests` SET and as many GET over `conns` connections, `pipeline` deep.
+    /// `requests` SET and as many GET over `conns` connections, `pipeline` deep, averaged.
     pub fn measure(&self, conns: usize, pipeline: usize, requests: usize) -> Option<Measured> {
+        let rows = self.run("set,get", conns, pipeline, requests)?;
+        let mean = |f: fn(&Measured) -> f64| rows.iter().map(f).sum::<f64>() / rows.len() as f64;
+        Some(Measured {
+            ops_per_s: mean(|m| m.ops_per_s),
+            p50_us: mean(|m| m.p50_us),
+            p99_us: mean(|m| m.p99_us),
+            p999_us: None,
+        })
+    }
+
+    /// One result per test of `tests` (redis-benchmark's `-t`), in its order.
+    pub fn run(
+        &self,
+        tests: &str,
+        conns: usize,
+        pipeline: usize,
+        requests: usize,
+    ) -> Option<Vec<Measured>> {
         let out = Command::new("redis-benchmark")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-t",
-                "set,get",
-            ])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-t", tests])
             .args(["-n", &requests.to_string(), "-c", &conns.to_string()])
             .args(["-P", &pipeline.to_string(), "--csv"])
             .stderr(Stdio::null())
@@ -88,16 +99,16 @@ impl Redis {
             })
             .filter(|r: &Vec<f64>| r.len() >= 6)
             .collect();
-        if rows.is_empty() {
-            return None;
-        }
-        let mean = |i: usize| rows.iter().map(|r| r[i]).sum::<f64>() / rows.len() as f64;
-        Some(Measured {
-            ops_per_s: mean(0),
-            p50_us: mean(3) * 1e3,
-            p99_us: mean(5) * 1e3,
-            p999_us: None,
-        })
+        let measured: Vec<Measured> = rows
+            .iter()
+            .map(|r| Measured {
+                ops_per_s: r[0],
+                p50_us: r[3] * 1e3,
+                p99_us: r[5] * 1e3,
+                p999_us: None,
+            })
+            .collect();
+        (!measured.is_empty()).then_some(measured)
     }
 }
 

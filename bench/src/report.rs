@@ -48,7 +48,21 @@ pub struct Report {
     pub pinned: bool,
     pub seconds_per_shape: f64,
     pub rows: Vec<Row>,
+    pub pairs: Vec<PairRow>,
+    /// syncman: connect, authenticate and `ping`, one after another.
+    pub connect: Option<Measured>,
     pub memory: Vec<MemoryRow>,
+}
+
+/// A pair of operations on one connection (Redis: `LPUSH` then `LPOP`).
+#[derive(Serialize)]
+pub struct PairRow {
+    pub pair: &'static str,
+    /// The echo floor's p50 for one round trip (1 connection, request/response).
+    pub echo_p50_us: Option<f64>,
+    pub syncman: Option<Measured>,
+    pub redis: Option<Measured>,
+    pub cpython: Option<Measured>,
 }
 
 #[derive(Serialize)]
@@ -69,6 +83,8 @@ impl Report {
             pinned,
             seconds_per_shape: seconds,
             rows: Vec::new(),
+            pairs: Vec::new(),
+            connect: None,
             memory: Vec::new(),
         }
     }
@@ -105,6 +121,43 @@ impl Report {
                     row.shape, m.ops_per_s, m.p50_us, m.p99_us
                 );
             }
+        }
+        if !self.pairs.is_empty() {
+            let _ = writeln!(
+                t,
+                "\n| pairs, 1 connection | peer | pairs/s | p50 µs | p99 µs | syncman ÷ peer (pairs/s) | p50 ÷ echo p50 |\n|---|---|---|---|---|---|---|"
+            );
+        }
+        for row in &self.pairs {
+            let peers = [
+                ("syncman", &row.syncman),
+                ("Redis (LPUSH + LPOP)", &row.redis),
+                ("CPython manager", &row.cpython),
+            ];
+            for (name, m) in peers {
+                let Some(m) = m else { continue };
+                let ratio = match (&row.syncman, name) {
+                    (Some(s), "Redis (LPUSH + LPOP)" | "CPython manager") => {
+                        format!("{:.2}", s.ops_per_s / m.ops_per_s)
+                    }
+                    _ => "—".into(),
+                };
+                let to_echo = row
+                    .echo_p50_us
+                    .map_or("—".into(), |e| format!("{:.2}", m.p50_us / e));
+                let _ = writeln!(
+                    t,
+                    "| {} | {name} | {:.0} | {:.1} | {:.1} | {ratio} | {to_echo} |",
+                    row.pair, m.ops_per_s, m.p50_us, m.p99_us
+                );
+            }
+        }
+        if let Some(c) = &self.connect {
+            let _ = writeln!(
+                t,
+                "\nsyncman connect + authenticate + first call: p50 {:.0} µs, p99 {:.0} µs",
+                c.p50_us, c.p99_us
+            );
         }
         if !self.memory.is_empty() {
             let _ = writeln!(
