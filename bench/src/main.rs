@@ -13,6 +13,7 @@
 
 mod cpython;
 mod echo;
+mod idle;
 mod memory;
 mod pairs;
 mod redis;
@@ -166,7 +167,15 @@ async fn run(args: &Args) -> Result<(), String> {
         Server::start(
             spawn_pinned(
                 &syncman_bin.to_string_lossy(),
-                &["serve", "--bind", "127.0.0.1:0"].map(String::from),
+                // Room for the 10,000 idle connections (the default is 8,192).
+                &[
+                    "serve",
+                    "--bind",
+                    "127.0.0.1:0",
+                    "--max-connections",
+                    "20000",
+                ]
+                .map(String::from),
                 server_cpu,
             )
             .env("SYNCMAN_AUTHKEY", &authkey)
@@ -239,6 +248,28 @@ async fn run(args: &Args) -> Result<(), String> {
     }
     let tries = if args.quick { 20 } else { 500 };
     report.connect = pairs::syncman_connect(node.addr, authkey.as_bytes(), tries).await;
+
+    let connections = if args.quick { 100 } else { 10_000 };
+    eprintln!("{connections} idle connections ...");
+    idle::raise_open_file_limit();
+    {
+        let fresh = start_node()?;
+        let mut row = idle::IdleRow {
+            connections,
+            syncman_bytes_per_connection: idle::syncman(
+                fresh.addr,
+                authkey.as_bytes(),
+                fresh.child.id(),
+                connections,
+            )
+            .await,
+            redis_bytes_per_connection: None,
+        };
+        if let Some(redis) = redis::Redis::start(server_cpu) {
+            row.redis_bytes_per_connection = idle::redis(redis.port(), redis.pid(), connections);
+        }
+        report.idle = Some(row);
+    }
 
     let entries = if args.quick { 10_000 } else { 1_000_000 };
     // Fresh servers for each workload: memory a server freed is reused without growing its

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::idle::IdleRow;
 use crate::memory::MemoryRow;
 use crate::stats::Measured;
 use crate::Shape;
@@ -52,6 +53,7 @@ pub struct Report {
     /// syncman: connect, authenticate and `ping`, one after another.
     pub connect: Option<Measured>,
     pub memory: Vec<MemoryRow>,
+    pub idle: Option<IdleRow>,
 }
 
 /// A pair of operations on one connection (Redis: `LPUSH` then `LPOP`).
@@ -86,6 +88,7 @@ impl Report {
             pairs: Vec::new(),
             connect: None,
             memory: Vec::new(),
+            idle: None,
         }
     }
 
@@ -189,6 +192,16 @@ impl Report {
                     h.bytes_per_entry
                 );
             }
+        }
+        if let Some(idle) = &self.idle {
+            let kib = |b: Option<f64>| b.map_or("—".into(), |b| format!("{:.1} KiB", b / 1024.0));
+            let _ = writeln!(
+                t,
+                "\nRSS per idle authenticated connection ({} connections): syncman {}, Redis {}",
+                idle.connections,
+                kib(idle.syncman_bytes_per_connection),
+                kib(idle.redis_bytes_per_connection)
+            );
         }
         t
     }
