@@ -242,14 +242,24 @@ impl Config {
             ));
         }
         for (i, served) in self.served_typeids.iter().enumerate() {
-            if self.served_typeids[..i]
-                .iter()
-                .any(|s| s.typeid == served.typeid)
-            {
-                return Err(ConfigError(format!(
-                    "the typeid {:?} is served twice",
-                    served.typeid
-                )));
+            for earlier in &self.served_typeids[..i] {
+                if earlier.typeid == served.typeid {
+                    return Err(ConfigError(format!(
+                        "the typeid {:?} is served twice",
+                        served.typeid
+                    )));
+                }
+                if served.name.is_some()
+                    && earlier.name == served.name
+                    && earlier.object_type != served.object_type
+                {
+                    return Err(ConfigError(format!(
+                        "the name {:?} is served as a {} and as a {}",
+                        served.name.as_deref().unwrap_or_default(),
+                        earlier.object_type,
+                        served.object_type
+                    )));
+                }
             }
         }
         if self.max_parked_per_session == 0 || self.reply_queue == 0 {

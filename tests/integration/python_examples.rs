@@ -163,9 +163,17 @@ async fn a_served_typeid_must_name_a_type_the_node_serves() {
         ("get_pool=Pool:p", "not a type the node serves"),
         ("dict=Queue", "SyncManager already has that typeid"),
         ("get_queue", "TYPEID=TYPE or TYPEID=TYPE:NAME"),
+        ("get_b=dict:jobs", "served as a Queue and as a dict"),
     ] {
         let out = std::process::Command::new(syncman_tests::syncman_bin())
-            .args(["serve", "--bind", "127.0.0.1:0", "--typeid", bad])
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--typeid",
+                "get_a=Queue:jobs",
+            ])
+            .args(["--typeid", bad])
             .env("SYNCMAN_AUTHKEY", "k")
             .output()
             .expect("run syncman");

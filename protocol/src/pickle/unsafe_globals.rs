@@ -164,6 +164,18 @@ pub const DENIED: &[(&str, &str)] = &[
     ("codeop", "compiles source text"),
     ("runpy", "runs modules and scripts by name or path"),
     ("importlib", "imports any module by name"),
+    (
+        "_frozen_importlib",
+        "importlib's frozen bootstrap: loaders that compile and execute source",
+    ),
+    (
+        "_frozen_importlib_external",
+        "importlib's frozen path loaders: source_to_code and exec_module run source text",
+    ),
+    (
+        "_imp",
+        "the interpreter's import primitives: builtin and extension module loading",
+    ),
     ("imp", "the old import machinery: load_source, load_module"),
     (
         "pkgutil",
@@ -508,6 +520,16 @@ pub const ALLOWED: &[&str] = &[
 /// callables themselves, under the names other modules import them by.
 pub const DENIED_NAMES: &[(&str, &str)] = &[
     ("system", "runs a shell command"),
+    (
+        "exec_module",
+        "executes a module's code (importlib loaders)",
+    ),
+    ("source_to_code", "compiles source text (importlib loaders)"),
+    ("get_code", "a loader's code object, run by exec_module"),
+    (
+        "load_module",
+        "imports and runs a module (importlib loaders)",
+    ),
     ("popen", "runs a shell command"),
     ("Popen", "runs a program"),
     ("getoutput", "runs a shell command"),

@@ -112,6 +112,31 @@ fn the_classic_os_system_is_refused_with_a_message_naming_it() {
 }
 
 #[test]
+fn importlibs_frozen_loaders_are_refused() {
+    // Found in review: `_LoaderBasics.exec_module` of a namespace whose `get_code` is a
+    // partial of `SourceLoader.source_to_code` compiles and runs source text on the reader,
+    // while `importlib` itself was refused. CPython 3.11, protocols 4 and 2.
+    for hex in [
+        "800495e5000000000000008c1a5f66726f7a656e5f696d706f72746c69625f65787465726e616c948c195f4c6f616465724261736963732e657865635f6d6f64756c659493948c057479706573948c0f53696d706c654e616d6573706163659493942952947d948c086765745f636f6465948c0966756e63746f6f6c73948c077061727469616c94939468008c1b536f757263654c6f616465722e736f757263655f746f5f636f64659493948594529428680d4e43126f70656e28272f746d702f78272c277727299486947d944e749462736268052952947d948c085f5f6e616d655f5f948c016d947362869452942e",
+        "8002635f5f6275696c74696e5f5f0a676574617474720a7100635f66726f7a656e5f696d706f72746c69625f65787465726e616c0a5f4c6f616465724261736963730a7101580b000000657865635f6d6f64756c6571028671035271046374797065730a53696d706c654e616d6573706163650a7105295271067d710758080000006765745f636f646571086366756e63746f6f6c730a7061727469616c0a71096800635f66726f7a656e5f696d706f72746c69625f65787465726e616c0a536f757263654c6f616465720a710a580e000000736f757263655f746f5f636f6465710b86710c52710d85710e52710f28680d4e635f636f646563730a656e636f64650a711058120000006f70656e28272f746d702f78272c27772729711158060000006c6174696e3171128671135271148671157d71164e7471176273626805295271187d711958080000005f5f6e616d655f5f711a58010000006d711b736286711c52711d2e",
+    ] {
+        assert!(
+            refused(&unhex(hex)).starts_with("_frozen_importlib_external."),
+            "{hex}"
+        );
+    }
+    for global in ["_frozen_importlib.BuiltinImporter", "_imp.create_builtin"] {
+        let (module, name) = global.split_once('.').unwrap();
+        assert_eq!(refused_tree(&crate::pickle::global(module, name)), global);
+    }
+    // A user module's loader-like method names are refused wherever they live.
+    assert_eq!(
+        refused_tree(&crate::pickle::global("mymod", "Loader.exec_module")),
+        "mymod.Loader.exec_module"
+    );
+}
+
+#[test]
 fn whole_modules_are_refused() {
     // Not in DENIED_NAMES: refused by the module entry alone.
     for (module, name) in [

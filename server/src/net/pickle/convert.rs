@@ -97,8 +97,15 @@ pub(super) fn from_value(v: Value) -> Result<Pickle, String> {
         Value::Set(items) => Pickle::Set(from_values(items)?),
         Value::FrozenSet(items) => Pickle::FrozenSet(from_values(items)?),
         Value::ByteArray(b) => Pickle::ByteArray(b),
-        Value::Ext(EXT_PICKLE, body) => pickle::loads(&body, &pickle::Limits::default())
-            .map_err(|e| format!("a stored Python object cannot be read: {e}"))?,
+        // Checked on the way out too: a native client may have stored any extension 7 value,
+        // and a CPython reader would run what it names.
+        Value::Ext(EXT_PICKLE, body) => {
+            let stored = pickle::loads(&body, &pickle::Limits::default())
+                .map_err(|e| format!("a stored Python object cannot be read: {e}"))?;
+            pickle::check_globals(&stored)
+                .map_err(|e| format!("a stored Python object is not sent: {e}"))?;
+            stored
+        }
         // Another language's extension value: Python sees its bytes.
         Value::Ext(_, body) => Pickle::Bytes(body),
     })
@@ -207,6 +214,10 @@ pub(super) fn merge_update(
 /// Most items a `list(iterable)` may expand to (a `range` could name billions).
 const MAX_EXPANDED: i128 = 1 << 20;
 
+fn too_many(len: i128) -> String {
+    format!("{len} items are too many to expand on the node (at most {MAX_EXPANDED}); send a list")
+}
+
 /// `list(iterable)` for the iterables a client can send: a list, tuple, set, dict (its
 /// keys), str (its characters), bytes (its numbers) or range.
 pub(super) fn iterable_to_list(p: Pickle) -> Result<Pickle, String> {
@@ -216,7 +227,15 @@ pub(super) fn iterable_to_list(p: Pickle) -> Result<Pickle, String> {
         | Pickle::Set(items)
         | Pickle::FrozenSet(items) => items,
         Pickle::Dict(pairs) => pairs.into_iter().map(|(k, _)| k).collect(),
+        // One value per character or byte: bounded like a range, so a 60 MB string does not
+        // become 60 million values.
+        Pickle::Str(s) if s.chars().count() as i128 > MAX_EXPANDED => {
+            return Err(too_many(s.chars().count() as i128))
+        }
         Pickle::Str(s) => s.chars().map(|c| Pickle::Str(c.into())).collect(),
+        Pickle::Bytes(b) | Pickle::ByteArray(b) if b.len() as i128 > MAX_EXPANDED => {
+            return Err(too_many(b.len() as i128))
+        }
         Pickle::Bytes(b) | Pickle::ByteArray(b) => {
             b.into_iter().map(|x| Pickle::Int(x.into())).collect()
         }
@@ -225,13 +244,19 @@ pub(super) fn iterable_to_list(p: Pickle) -> Result<Pickle, String> {
                 if step == 0 {
                     return Err("range() arg 3 must not be zero".into());
                 }
-                let len = if step > 0 {
-                    (stop - start + step - 1).max(0) / step
+                // Python's range length, without overflow for ends near the i128 limits.
+                let (distance, stride) = if step > 0 {
+                    (stop.checked_sub(start), Some(step))
                 } else {
-                    (start - stop - step - 1).max(0) / -step
+                    (start.checked_sub(stop), step.checked_neg())
+                };
+                let len = match (distance, stride) {
+                    (Some(d), Some(s)) if d > 0 => (d - 1) / s + 1,
+                    (Some(_), Some(_)) => 0,
+                    _ => i128::MAX,
                 };
                 if len > MAX_EXPANDED {
-                    return Err(format!("a range of {len} items is too large to send"));
+                    return Err(too_many(len));
                 }
                 (0..len).map(|i| Pickle::Int(start + i * step)).collect()
             }
@@ -277,6 +302,55 @@ mod tests {
     fn round_trip(p: Pickle) -> Pickle {
         let stored = to_value(&p).unwrap().to_bytes();
         from_bytes(&stored).unwrap()
+    }
+
+    fn range(start: i128, stop: i128, step: i128) -> Pickle {
+        Pickle::Reduce {
+            callable: Box::new(pickle::global("builtins", "range")),
+            args: Box::new(Pickle::Tuple(vec![
+                Pickle::Int(start),
+                Pickle::Int(stop),
+                Pickle::Int(step),
+            ])),
+        }
+    }
+
+    #[test]
+    fn list_of_an_iterable_has_python_lengths_and_a_bound() {
+        let len = |p| match iterable_to_list(p) {
+            Ok(Pickle::List(items)) => items.len(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(len(range(0, 10, 3)), 4);
+        assert_eq!(len(range(10, 0, -3)), 4);
+        assert_eq!(len(range(5, 5, 1)), 0);
+        assert_eq!(len(range(5, 0, 1)), 0);
+        // Ends near the i128 limits: refused, not an overflow (found in review).
+        for (start, stop, step) in [
+            (-(1 << 126), 1 << 126, 1 << 100),
+            (i128::MIN, i128::MAX, 1),
+            (i128::MAX, i128::MIN, -1),
+            (0, 1, i128::MIN),
+        ] {
+            let e = iterable_to_list(range(start, stop, step)).unwrap_err();
+            assert!(e.contains("too many"), "{e}");
+        }
+        // One value per character or byte, bounded the same way.
+        assert!(iterable_to_list(Pickle::Str("a".repeat(5_000_000))).is_err());
+        assert!(iterable_to_list(Pickle::Bytes(vec![0; 5_000_000])).is_err());
+        assert_eq!(len(Pickle::Str("abc".into())), 3);
+    }
+
+    #[test]
+    fn a_stored_pickle_that_names_code_is_not_sent() {
+        // What a native client could store as extension 7.
+        let evil = Pickle::Reduce {
+            callable: Box::new(pickle::global("posix", "system")),
+            args: Box::new(Pickle::Tuple(vec![Pickle::Str("echo hi".into())])),
+        };
+        let stored = Value::Ext(EXT_PICKLE, pickle::dumps(&evil)).to_bytes();
+        let e = from_bytes(&stored).unwrap_err();
+        assert!(e.contains("posix.system"), "{e}");
     }
 
     #[test]

@@ -174,6 +174,7 @@ pub(crate) async fn serve<B: Backend>(
         .await
         .is_err()
     {
+        session.end(WithdrawReason::Cancelled).await;
         return;
     }
     let id = session.id();
