@@ -28,7 +28,8 @@ def client(address, key, seconds, mode, ready, start, results):
     d, q, lock = m.dict(), m.Queue(), m.Lock()
     d["k"] = 0
     ready.put(None)
-    start.wait()
+    if not start.wait(timeout=180):
+        return
     deadline = time.perf_counter() + seconds
     samples = []
     n = 0
@@ -73,8 +74,13 @@ def main():
     procs, seconds = int(sys.argv[4]), float(sys.argv[5])
     mode = sys.argv[6] if len(sys.argv) > 6 else "dict"
     ready, results, start = mp.Queue(), mp.Queue(), mp.Event()
+    # Daemons: if one fails, the others are not waited for at exit.
     workers = [
-        mp.Process(target=client, args=((host, port), key, seconds, mode, ready, start, results))
+        mp.Process(
+            target=client,
+            args=((host, port), key, seconds, mode, ready, start, results),
+            daemon=True,
+        )
         for _ in range(procs)
     ]
     for w in workers:

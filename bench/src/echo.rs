@@ -45,14 +45,19 @@ pub async fn measure(
     in_flight: usize,
     run: Duration,
 ) -> Option<Measured> {
-    let start = Instant::now();
-    let deadline = start + run;
-    let mut tasks = Vec::new();
+    let mut streams = Vec::new();
     for _ in 0..conns {
         let stream = TcpStream::connect(addr).await.ok()?;
         stream.set_nodelay(true).ok()?;
-        tasks.push(tokio::spawn(connection(stream, in_flight, deadline)));
+        streams.push(stream);
     }
+    // The clock starts once every connection is open, as for syncman.
+    let start = Instant::now();
+    let deadline = start + run;
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .map(|stream| tokio::spawn(connection(stream, in_flight, deadline)))
+        .collect();
     let mut samples = Vec::new();
     for t in tasks {
         samples.extend(t.await.ok()??);

@@ -379,15 +379,21 @@ impl Server {
             .map_err(|e| format!("{cmd:?}: {e}"))?;
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .map_err(|e| format!("{cmd:?}: {e}"))?;
+        let read = BufReader::new(stdout).read_line(&mut line);
         let addr = line
             .trim()
             .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok())
-            .ok_or_else(|| format!("{cmd:?} printed {line:?}, not `listening on ADDR`"))?;
-        Ok(Server { child, addr })
+            .and_then(|a| a.parse().ok());
+        match (read, addr) {
+            (Ok(_), Some(addr)) => Ok(Server { child, addr }),
+            (read, _) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(format!(
+                    "{cmd:?} printed {line:?}, not `listening on ADDR` ({read:?})"
+                ))
+            }
+        }
     }
 
     fn stop(&mut self) {

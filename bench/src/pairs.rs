@@ -76,8 +76,8 @@ pub async fn syncman_connect(addr: SocketAddr, authkey: &[u8], tries: usize) -> 
     Measured::from_samples(samples, start.elapsed())
 }
 
-/// Two rates of one connection's requests, done back to back, as one pair: its rate and
-/// latencies add up.
+/// Two rates of one connection's requests, measured in two runs, as one pair: the rate and
+/// latencies add up. An estimate: a sum of two p99s is not the p99 of pairs.
 pub fn combine(a: &Measured, b: &Measured) -> Measured {
     Measured {
         ops_per_s: 1.0 / (1.0 / a.ops_per_s + 1.0 / b.ops_per_s),

@@ -139,8 +139,10 @@ impl Report {
             ];
             for (name, m) in peers {
                 let Some(m) = m else { continue };
+                // Against Redis only: CPython's row is CPython's client against its server,
+                // not the Rust client's work.
                 let ratio = match (&row.syncman, name) {
-                    (Some(s), "Redis (LPUSH + LPOP)" | "CPython manager") => {
+                    (Some(s), "Redis (LPUSH + LPOP)") => {
                         format!("{:.2}", s.ops_per_s / m.ops_per_s)
                     }
                     _ => "—".into(),
