@@ -677,16 +677,11 @@ pub fn check_globals(value: &Pickle) -> Result<(), UnsafeGlobal> {
             | Pickle::SurrogateStr(_)
             | Pickle::Bytes(_)
             | Pickle::ByteArray(_) => {}
-            Pickle::Tuple(items)
-            | Pickle::List(items)
-            | Pickle::Set(items)
-            | Pickle::FrozenSet(items) => stack.extend(items),
-            Pickle::Dict(pairs) => {
-                for (k, v) in pairs {
-                    stack.push(k);
-                    stack.push(v);
-                }
-            }
+            Pickle::Tuple(_)
+            | Pickle::List(_)
+            | Pickle::Set(_)
+            | Pickle::FrozenSet(_)
+            | Pickle::Dict(_) => node.for_each_child(|child| stack.push(child)),
             Pickle::Global { .. } => check_named(node)?,
             Pickle::Reduce { callable, args } => {
                 if is_getattr(callable) {
