@@ -2,7 +2,7 @@
 SyncManager connection and dict, alternating `d[k] = n` and `d[k]` for SECONDS against
 HOST:PORT (CPython's own server or a syncman node; the clients cannot tell).
 
-    python3 cpython_clients.py HOST PORT AUTHKEY_HEX PROCS SECONDS [dict|queue|lock]
+    python3 cpython_clients.py HOST PORT AUTHKEY_HEX PROCS SECONDS [dict|queue|lock|append]
 
 `queue` times a `q.put(n)` + `q.get()` pair and `lock` a `lock.acquire()` + `lock.release()`
 pair instead of one dict operation. Prints one JSON object: ops_per_s, p50_us, p99_us, p999_us (all operations of all
@@ -25,7 +25,7 @@ from multiprocessing.managers import SyncManager
 def client(address, key, seconds, mode, ready, start, results):
     m = SyncManager(address=address, authkey=key)
     m.connect()
-    d, q, lock = m.dict(), m.Queue(), m.Lock()
+    d, q, lock, items = m.dict(), m.Queue(), m.Lock(), m.list()
     d["k"] = 0
     ready.put(None)
     if not start.wait(timeout=180):
@@ -43,6 +43,8 @@ def client(address, key, seconds, mode, ready, start, results):
         elif mode == "lock":
             lock.acquire()
             lock.release()
+        elif mode == "append":
+            items.append(n)
         elif n % 2 == 0:
             d["k"] = n
         else:

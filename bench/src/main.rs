@@ -229,9 +229,10 @@ async fn run(args: &Args) -> Result<(), String> {
     for pair in [pairs::Pair::QueuePutGet, pairs::Pair::LockAcquireRelease] {
         eprintln!("{} ...", pair.name());
         let mut row = report::PairRow {
-            pair: pair.name(),
+            operation: pair.name(),
             echo_p50_us: echo_p50,
             syncman: pairs::syncman(node.addr, authkey.as_bytes(), pair, run).await,
+            redis_name: "Redis (LPUSH + LPOP)",
             redis: None,
             cpython: None,
         };
@@ -246,6 +247,33 @@ async fn run(args: &Args) -> Result<(), String> {
         }
         report.pairs.push(row);
     }
+    eprintln!("list append ...");
+    let mut append = report::PairRow {
+        operation: "list append",
+        echo_p50_us: echo_p50,
+        syncman: pairs::syncman_append(node.addr, authkey.as_bytes(), run).await,
+        redis_name: "Redis (RPUSH)",
+        redis: redis.as_ref().and_then(|r| {
+            let requests = (20_000.0 * seconds) as usize;
+            r.run("rpush", 1, 1, requests.max(1_000))?
+                .into_iter()
+                .next()
+        }),
+        cpython: None,
+    };
+    if let (Some(py), Some(server)) = (&python, &cpython_server) {
+        append.cpython = py.measure(server.addr, &authkey, 1, seconds, "append");
+    }
+    report.pairs.push(append);
+    eprintln!("barrier rounds ...");
+    report.pairs.push(report::PairRow {
+        operation: "barrier round, 4 parties (one connection each)",
+        echo_p50_us: echo_p50,
+        syncman: pairs::syncman_barrier(node.addr, authkey.as_bytes(), 4, run).await,
+        redis_name: "Redis",
+        redis: None,
+        cpython: None,
+    });
     let tries = if args.quick { 20 } else { 500 };
     report.connect = pairs::syncman_connect(node.addr, authkey.as_bytes(), tries).await;
 

@@ -56,13 +56,15 @@ pub struct Report {
     pub idle: Option<IdleRow>,
 }
 
-/// A pair of operations on one connection (Redis: `LPUSH` then `LPOP`).
+/// An operation (or a pair of them) on one connection, one at a time; or a barrier round.
 #[derive(Serialize)]
 pub struct PairRow {
-    pub pair: &'static str,
+    pub operation: &'static str,
     /// The echo floor's p50 for one round trip (1 connection, request/response).
     pub echo_p50_us: Option<f64>,
     pub syncman: Option<Measured>,
+    /// What Redis ran for it (`LPUSH + LPOP`, `RPUSH`).
+    pub redis_name: &'static str,
     pub redis: Option<Measured>,
     pub cpython: Option<Measured>,
 }
@@ -128,13 +130,13 @@ impl Report {
         if !self.pairs.is_empty() {
             let _ = writeln!(
                 t,
-                "\n| pairs, 1 connection | peer | pairs/s | p50 µs | p99 µs | syncman ÷ peer (pairs/s) | p50 ÷ echo p50 |\n|---|---|---|---|---|---|---|"
+                "\n| operation, one at a time | peer | ops/s (pairs, rounds) | p50 µs | p99 µs | syncman ÷ peer | p50 ÷ echo p50 |\n|---|---|---|---|---|---|---|"
             );
         }
         for row in &self.pairs {
             let peers = [
                 ("syncman", &row.syncman),
-                ("Redis (LPUSH + LPOP)", &row.redis),
+                (row.redis_name, &row.redis),
                 ("CPython manager", &row.cpython),
             ];
             for (name, m) in peers {
@@ -142,7 +144,7 @@ impl Report {
                 // Against Redis only: CPython's row is CPython's client against its server,
                 // not the Rust client's work.
                 let ratio = match (&row.syncman, name) {
-                    (Some(s), "Redis (LPUSH + LPOP)") => {
+                    (Some(s), name) if name == row.redis_name => {
                         format!("{:.2}", s.ops_per_s / m.ops_per_s)
                     }
                     _ => "—".into(),
@@ -153,7 +155,7 @@ impl Report {
                 let _ = writeln!(
                     t,
                     "| {} | {name} | {:.0} | {:.1} | {:.1} | {ratio} | {to_echo} |",
-                    row.pair, m.ops_per_s, m.p50_us, m.p99_us
+                    row.operation, m.ops_per_s, m.p50_us, m.p99_us
                 );
             }
         }
