@@ -12,7 +12,7 @@ use syncman_protocol::handshake::{server_handshake, ChallengePolicy};
 use syncman_protocol::message::{decode_hello, encode_response, Hello, HELLO_ID, NATIVE_VERSION};
 use syncman_protocol::{FrameCodec, RemoteError};
 use tokio::net::TcpStream;
-use tokio_util::codec::{Framed, FramedRead};
+use tokio_util::codec::{Framed, FramedParts, FramedRead};
 use tracing::{debug, info, warn};
 
 use super::admission::HandshakeSlots;
@@ -118,11 +118,18 @@ pub(crate) async fn handle<B: Backend>(
     // Split the socket so replies are written while requests are read; keep any bytes the
     // client already pipelined after its hello.
     // From here an oversized request is skipped and answered, not a reason to close.
-    let parts = framed.into_parts();
-    let (rd, wr) = parts.io.into_split();
-    let codec = SkippingFrameCodec::new(parts.codec.max_len());
-    let mut reader = FramedRead::new(rd, codec);
-    reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
+    // The handshake's buffers (8 KiB each way) are freed here, not kept for the session's
+    // life: only what the client already sent moves on.
+    let FramedParts {
+        io,
+        codec,
+        read_buf,
+        ..
+    } = framed.into_parts();
+    let (rd, wr) = io.into_split();
+    let mut reader = FramedRead::new(rd, SkippingFrameCodec::new(codec.max_len()));
+    reader.read_buffer_mut().extend_from_slice(&read_buf);
+    drop(read_buf);
     native::serve(session, reader, wr, peer, hello).await;
 }
 
