@@ -75,6 +75,11 @@ pub struct Config {
     /// server that registered them (`BaseManager.register('get_queue', callable=...)`).
     /// Empty by default.
     pub served_typeids: Vec<ServedTypeid>,
+    /// Collect metrics for [`Server::metrics`](crate::Server::metrics): calls and their
+    /// latency by typeid and method, sessions, handshakes, reply queues
+    /// (`docs/operations/metrics.md`). Default false: collecting adds two clock reads and a
+    /// few atomic additions to every call.
+    pub collect_metrics: bool,
 }
 
 /// A typeid served to CPython clients that registered it without a callable
@@ -198,6 +203,7 @@ impl Config {
             max_objects_per_session: Self::DEFAULT_MAX_OBJECTS_PER_SESSION,
             max_bytes: Self::default_max_bytes(),
             served_typeids: Vec::new(),
+            collect_metrics: false,
         }
     }
 
@@ -293,6 +299,7 @@ impl std::fmt::Debug for Config {
             max_objects_per_session,
             max_bytes,
             served_typeids,
+            collect_metrics,
         } = self;
         let key = if authkey.is_empty() {
             "<empty>"
@@ -319,6 +326,7 @@ impl std::fmt::Debug for Config {
             .field("max_objects_per_session", max_objects_per_session)
             .field("max_bytes", max_bytes)
             .field("served_typeids", served_typeids)
+            .field("collect_metrics", collect_metrics)
             .finish()
     }
 }

@@ -11,10 +11,13 @@
 //!   implementation, [`registry`] its typeid → constructor map.
 //! - [`objects`]: the built-in types, one file each.
 //! - [`budget`]: the bytes all objects may hold, and each object's share.
+//! - [`metrics`]: calls and their latency by typeid and method, when the node collects
+//!   metrics.
 
 pub mod backend;
 pub mod budget;
 pub mod memory;
+pub mod metrics;
 pub mod object;
 pub mod objects;
 pub mod registry;
@@ -23,9 +26,12 @@ pub mod wait;
 
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
 use crate::config::Config;
 use backend::Backend;
 use memory::MemoryBackend;
+use metrics::CallStats;
 
 /// What every session of a node shares: its settings, its backend, and the tokens that
 /// stop it.
@@ -37,11 +43,15 @@ pub struct Node<B: Backend = MemoryBackend> {
     /// Cancelled `drain_timeout` after `shutdown`: whatever still waits to hand a reply to
     /// a client (one that does not read) gives up, so every session ends.
     pub drain_over: CancellationToken,
+    /// Calls by typeid and method, when the node collects metrics
+    /// ([`Config::collect_metrics`]).
+    pub calls: Option<Arc<CallStats>>,
 }
 
 impl<B: Backend> Node<B> {
     pub fn new(config: Config, backend: B) -> Self {
         Node {
+            calls: config.collect_metrics.then(Arc::default),
             config,
             backend,
             shutdown: CancellationToken::new(),

@@ -33,6 +33,7 @@ use tracing::{debug, error};
 
 use super::backend::{no_such_object, Backend, ObjectId};
 use super::budget::memory_error;
+use super::metrics::{CallRecorder, CallStart, ParkedTiming};
 use super::object::{
     no_such_method, CallCtx, Handover, MethodSpec, Outcome, Parked, Reply, SessionId, SharedObject,
     WaiterId, WithdrawReason, Withdrawal,
@@ -60,6 +61,8 @@ struct ParkedCall {
     /// The client cancelled after the object had answered but before the answer left:
     /// the answer goes back to the object instead of to the client.
     cancelled: bool,
+    /// Counts the call, with the time it waited, when it leaves `parked`.
+    _timing: Option<ParkedTiming>,
 }
 
 /// One session's state.
@@ -77,6 +80,8 @@ pub struct Session<B: Backend> {
     park_futures: FuturesUnordered<ParkFuture>,
     /// The largest answer the client can receive (its dialect's frame limit).
     reply_limit: usize,
+    /// Counts and times calls, when the node collects metrics.
+    calls: Option<CallRecorder>,
 }
 
 impl<B: Backend> Session<B> {
@@ -87,12 +92,13 @@ impl<B: Backend> Session<B> {
         Ok(Session {
             id,
             reply_limit,
-            node,
             refs: HashMap::new(),
             holds: HashMap::new(),
             prune_holds_at: 64,
             parked: HashMap::new(),
             park_futures: FuturesUnordered::new(),
+            calls: node.calls.clone().map(CallRecorder::new),
+            node,
         })
     }
 
@@ -138,11 +144,16 @@ impl<B: Backend> Session<B> {
         let Some(target) = self.node.backend.object(object) else {
             return Some(Err(no_such_object(object)));
         };
-        if let Some(methods) = target.methods() {
-            if let Err(e) = check_call(target.typeid(), methods, method, &args) {
-                return Some(Err(e));
-            }
-        }
+        let table = target.methods();
+        let index = match table {
+            Some(methods) => match find_method(target.typeid(), methods, method, &args) {
+                Ok(index) => Some(index),
+                Err(e) => return Some(Err(e)),
+            },
+            None => None,
+        };
+        // Timed from here, when the node collects metrics: the object's work and any wait.
+        let started = self.calls.as_ref().map(|_| CallStart::now());
         let mut ctx = CallCtx {
             session: self.id,
             holds_state: false,
@@ -162,9 +173,20 @@ impl<B: Backend> Session<B> {
             self.note_hold(object, &target);
         }
         match outcome {
-            Outcome::Ready(reply) => Some(reply),
+            Outcome::Ready(reply) => {
+                if let (Some(started), Some(calls)) = (started, &mut self.calls) {
+                    calls.record(object, &*target, table, index, started);
+                }
+                Some(reply)
+            }
             Outcome::Park(parked) => {
-                self.park(call, target, parked);
+                let timing = match (started, &mut self.calls) {
+                    (Some(started), Some(calls)) => {
+                        calls.parked(object, &*target, table, index, started)
+                    }
+                    _ => None,
+                };
+                self.park(call, target, parked, timing);
                 None
             }
         }
@@ -180,7 +202,13 @@ impl<B: Backend> Session<B> {
         }
     }
 
-    fn park(&mut self, call: CallId, object: Arc<dyn SharedObject>, parked: Parked) {
+    fn park(
+        &mut self,
+        call: CallId,
+        object: Arc<dyn SharedObject>,
+        parked: Parked,
+        timing: Option<ParkedTiming>,
+    ) {
         let Parked {
             waiter,
             reply,
@@ -194,6 +222,7 @@ impl<B: Backend> Session<B> {
                 waiter,
                 handover,
                 cancelled: false,
+                _timing: timing,
             },
         );
         self.park_futures
@@ -423,7 +452,21 @@ pub fn check_call(
     method: &str,
     args: &Args,
 ) -> Result<(), RemoteError> {
-    let Some(&(_, min, max)) = methods.iter().find(|(name, _, _)| *name == method) else {
+    find_method(typeid, methods, method, args).map(|_| ())
+}
+
+/// [`check_call`], giving the method's index in `methods` (the session counts calls by it).
+fn find_method(
+    typeid: &str,
+    methods: &[MethodSpec],
+    method: &str,
+    args: &Args,
+) -> Result<usize, RemoteError> {
+    let found = methods
+        .iter()
+        .enumerate()
+        .find(|(_, (name, _, _))| *name == method);
+    let Some((index, &(_, min, max))) = found else {
         return Err(no_such_method(typeid, method));
     };
     let got = args.len();
@@ -442,7 +485,7 @@ pub fn check_call(
             plural(max)
         )));
     }
-    Ok(())
+    Ok(index)
 }
 
 fn cancelled() -> RemoteError {
