@@ -36,6 +36,14 @@ pub struct ObjectInfo {
     pub detail: String,
 }
 
+/// How many objects of one typeid exist, and how many calls are parked on them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TypeCensus {
+    pub typeid: String,
+    pub objects: u64,
+    pub waiters: u64,
+}
+
 /// Where a node keeps its objects and sessions.
 pub trait Backend: Send + Sync + 'static {
     /// Where this backend's locks get their fencing tokens.
@@ -99,6 +107,13 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Bytes the objects hold now and the most they may hold, if this backend counts them.
     fn bytes_held(&self) -> Option<(usize, usize)> {
+        None
+    }
+
+    /// Objects and parked calls per typeid, sorted by typeid, with every typeid this
+    /// backend creates (at zero if it has none): read by the metrics at each scrape, so it
+    /// must not wait. `None` if this backend cannot count them so.
+    fn census(&self) -> Option<Vec<TypeCensus>> {
         None
     }
 }

@@ -5,14 +5,14 @@
 //! reference belongs to a session (native clients) or is a free-standing count (CPython
 //! clients' explicit `incref`/`decref`); at zero the object is dropped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 use syncman_protocol::{Args, RemoteError};
 
-use super::backend::{no_such_object, Backend, FencingTokens, ObjectId, ObjectInfo};
+use super::backend::{no_such_object, Backend, FencingTokens, ObjectId, ObjectInfo, TypeCensus};
 use super::budget::{memory_error, ByteBudget};
 use super::object::{SessionId, SharedObject};
 use super::registry::Registry;
@@ -268,6 +268,29 @@ impl Backend for MemoryBackend {
     fn bytes_held(&self) -> Option<(usize, usize)> {
         Some((self.budget.used(), self.budget.limit()))
     }
+
+    fn census(&self) -> Option<Vec<TypeCensus>> {
+        // Each object counts its waiters under its own lock, not the table's.
+        let objects: Vec<Arc<dyn SharedObject>> = {
+            let table = self.table.read();
+            table.objects.values().map(|e| e.object.clone()).collect()
+        };
+        let mut counts: BTreeMap<&str, (u64, u64)> =
+            self.registry.typeids().map(|t| (t, (0, 0))).collect();
+        for object in &objects {
+            let (n, waiters) = counts.entry(object.typeid()).or_default();
+            *n += 1;
+            *waiters += object.waiting() as u64;
+        }
+        let census = counts
+            .into_iter()
+            .map(|(typeid, (objects, waiters))| TypeCensus {
+                typeid: typeid.to_owned(),
+                objects,
+                waiters,
+            });
+        Some(census.collect())
+    }
 }
 
 /// The in-memory node's fencing tokens: a counter per lock, bumped under the lock's own
@@ -288,4 +311,42 @@ fn typeid_clash(name: &str, existing: &str, wanted: &str) -> RemoteError {
     RemoteError::type_error(format!(
         "object '{name}' exists with typeid '{existing}', not '{wanted}'"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::object::{CallCtx, Outcome};
+    use crate::node::objects::register_builtins;
+
+    #[tokio::test]
+    async fn the_census_counts_objects_and_waiters_by_typeid() {
+        let mut registry = Registry::default();
+        register_builtins::<TokenCounter>(&mut registry);
+        let backend = MemoryBackend::new(registry);
+        for _ in 0..2 {
+            backend.create("dict", Args::empty()).await.unwrap();
+        }
+        let (q, _) = backend
+            .get_or_create("q", "Queue", Args::empty())
+            .await
+            .unwrap();
+        let queue = backend.object(q).unwrap();
+        let Outcome::Park(_parked) = queue.call("get", Args::empty(), &mut CallCtx::new(1)) else {
+            panic!("a get on an empty queue waits")
+        };
+        let census = backend.census().unwrap();
+        let row = |typeid: &str| {
+            let row = census.iter().find(|c| c.typeid == typeid).expect(typeid);
+            (row.objects, row.waiters)
+        };
+        assert_eq!(row("dict"), (2, 0));
+        assert_eq!(row("Queue"), (1, 1));
+        assert_eq!(row("list"), (0, 0), "every typeid, at zero if none");
+        assert_eq!(census.len(), backend.typeids().len());
+        assert!(
+            census.windows(2).all(|w| w[0].typeid < w[1].typeid),
+            "sorted"
+        );
+    }
 }
