@@ -22,6 +22,7 @@ mod net;
 pub mod node;
 
 pub use config::{Config, ConfigError};
+pub use net::metrics::Metrics;
 pub use net::server::{bind, Server, ServerBuilder, ShutdownHandle};
 pub use node::backend::{Backend, FencingTokens, ObjectId};
 pub use node::memory::MemoryBackend;

@@ -17,6 +17,7 @@ use tracing::{debug, info, warn};
 
 use super::admission::HandshakeSlots;
 use super::log_limit::LogLimit;
+use super::metrics::NetMetrics;
 use super::native;
 use super::pickle;
 use crate::node::backend::Backend;
@@ -32,7 +33,9 @@ pub(crate) async fn handle<B: Backend>(
     peer: SocketAddr,
     node: Arc<Node<B>>,
     handshake_slots: HandshakeSlots,
+    metrics: NetMetrics,
 ) {
+    let handshaking = metrics.handshake_started();
     let _ = stream.set_nodelay(true);
     if let Some(idle) = node.config.keepalive {
         if let Err(e) = detect_dead_peers(&stream, idle) {
@@ -50,6 +53,7 @@ pub(crate) async fn handle<B: Backend>(
         _ = shutdown.cancelled() => return,
         r = tokio::time::timeout(node.config.handshake_timeout, handshake) => r,
     };
+    metrics.record_handshake(&result);
     // Storms of failures (a scan, a client with the wrong key in a loop) are rate-limited
     // in the log: a few lines a second per kind, then a count of those left out.
     static TIMED_OUT: LogLimit = LogLimit::new();
@@ -77,7 +81,7 @@ pub(crate) async fn handle<B: Backend>(
         Ok(Ok(())) => debug!(%peer, "authenticated"),
     }
     ack_now(framed.get_ref());
-    drop(handshake_slots);
+    drop((handshake_slots, handshaking));
     framed.codec_mut().set_max_len(node.config.max_frame);
 
     let first = tokio::select! {
@@ -103,7 +107,7 @@ pub(crate) async fn handle<B: Backend>(
         }
         Some(Err(e)) => return refuse(&mut framed, peer, format!("malformed hello: {e}")).await,
         None if first.first() == Some(&PICKLE_PROTO) => {
-            return pickle::serve(framed, first, node, peer).await;
+            return pickle::serve(framed, first, node, peer, metrics).await;
         }
         None => {
             return warn!(%peer, "unknown dialect (first frame is neither a hello nor a pickle); closing")
@@ -130,7 +134,7 @@ pub(crate) async fn handle<B: Backend>(
     let mut reader = FramedRead::new(rd, SkippingFrameCodec::new(codec.max_len()));
     reader.read_buffer_mut().extend_from_slice(&read_buf);
     drop(read_buf);
-    native::serve(session, reader, wr, peer, hello).await;
+    native::serve(session, reader, wr, peer, hello, metrics).await;
 }
 
 /// Sends the ACK of the client's last handshake frame now instead of after the delayed-ACK

@@ -6,6 +6,7 @@
 //! - `admission`: who may start a handshake (node-wide and per-address limits).
 //! - `connection`: one socket from accept to close: keepalive, handshake, dialect choice.
 //! - `log_limit`: rate-limited log lines for storms of failed handshakes.
+//! - [`metrics`]: the node's metrics for Prometheus, and `GET /metrics`.
 //! - `native`: the native (MessagePack) dialect: the request loop, control-call decoding,
 //!   and the reply writer.
 //! - `pickle`: CPython's manager protocol, for unmodified Python clients.
@@ -13,6 +14,7 @@
 mod admission;
 mod connection;
 mod log_limit;
+pub mod metrics;
 mod native;
 mod pickle;
 pub mod server;

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use super::admission::{HandshakeSlots, PerAddress};
+use super::metrics::{HandshakeFailure, Metrics};
 use crate::config::{Config, ConfigError};
 use crate::node::backend::Backend;
 use crate::node::memory::{MemoryBackend, TokenCounter};
@@ -31,6 +32,8 @@ use crate::node::Node;
 /// ```
 pub struct Server<B: Backend = MemoryBackend> {
     node: Arc<Node<B>>,
+    /// When the node collects metrics.
+    metrics: Option<Metrics>,
 }
 
 /// Configures an in-memory [`Server`]: settings and the typeids it serves.
@@ -50,6 +53,12 @@ impl ServerBuilder {
     pub fn configure(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(&mut self.config);
         self
+    }
+
+    /// Collects metrics ([`Config::collect_metrics`]), to be read through
+    /// [`Server::metrics`].
+    pub fn metrics(self) -> Self {
+        self.configure(|c| c.collect_metrics = true)
     }
 
     /// Adds a typeid, as Python's `BaseManager.register`.
@@ -98,9 +107,18 @@ impl<B: Backend> Server<B> {
     pub fn with_backend(config: Config, backend: B) -> Result<Self, ConfigError> {
         config.validate()?;
         super::pickle::check_served_typeids(&config)?;
-        Ok(Server {
-            node: Arc::new(Node::new(config, backend)),
-        })
+        let node = Arc::new(Node::new(config, backend));
+        let metrics = node
+            .config
+            .collect_metrics
+            .then(|| Metrics::new(node.clone()));
+        Ok(Server { node, metrics })
+    }
+
+    /// The node's metrics, if it collects them ([`Config::collect_metrics`]): to encode,
+    /// to add to a registry of your own, or to serve (`Metrics::serve`).
+    pub fn metrics(&self) -> Option<Metrics> {
+        self.metrics.clone()
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
@@ -113,6 +131,12 @@ impl<B: Backend> Server<B> {
     /// ended (a session whose client does not read is ended at the drain timeout).
     pub async fn run(self, listener: TcpListener) -> std::io::Result<()> {
         let node = self.node;
+        let net = self
+            .metrics
+            .as_ref()
+            .map(Metrics::net)
+            .cloned()
+            .unwrap_or_default();
         let local = listener.local_addr()?;
         info!(%local, "serving");
         let connections = Arc::new(Semaphore::new(node.config.max_connections));
@@ -145,12 +169,14 @@ impl<B: Backend> Server<B> {
                     match per_address.admit(peer.ip()) {
                         Ok(address) => {
                             let slots = HandshakeSlots::new(node_wide, address);
+                            let net = net.clone();
                             tracker.spawn(async move {
-                                super::connection::handle(stream, peer, node, slots).await;
+                                super::connection::handle(stream, peer, node, slots, net).await;
                                 drop(connection);
                             });
                         }
                         Err(why) => {
+                            net.handshake_failed(HandshakeFailure::Refused);
                             tracker.spawn(super::connection::refuse_before_handshake(
                                 stream, peer, why,
                             ));

@@ -133,6 +133,11 @@ struct ServeArgs {
     /// Seconds a client has to complete the handshake.
     #[arg(long, default_value_t = Config::DEFAULT_HANDSHAKE_TIMEOUT.as_secs_f64())]
     handshake_timeout: f64,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics (port 0 picks one, printed on a
+    /// `metrics on` line after the ready line). Without it the node collects none.
+    #[arg(long, value_name = "ADDR")]
+    metrics_bind: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -241,14 +246,32 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             if let Some(max_bytes) = args.max_bytes {
                 c.max_bytes = max_bytes;
             }
+            c.collect_metrics = args.metrics_bind.is_some();
         })
         .build()
         .map_err(|e| e.to_string())?;
     let (listener, local) = bind(&args.bind)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+    let metrics = match (&args.metrics_bind, server.metrics()) {
+        (Some(addr), Some(metrics)) => {
+            let (listener, local) = bind(addr)
+                .await
+                .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+            Some((metrics.serve(listener), local))
+        }
+        _ => None,
+    };
     // The ready line: scripts and tests wait for it to learn the port.
     println!("listening on {local}");
+    if let Some((serving, local)) = metrics {
+        println!("metrics on {local}");
+        tokio::spawn(async move {
+            if let Err(e) = serving.await {
+                error!("metrics: {e}");
+            }
+        });
+    }
     let _ = std::io::stdout().flush();
 
     let handle = server.shutdown_handle();

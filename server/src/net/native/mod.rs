@@ -34,6 +34,7 @@ use tokio_util::codec::{Decoder, FramedRead};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::metrics::{Dialect, NetMetrics, QueueProbe, SessionEnd};
 use crate::node::backend::Backend;
 use crate::node::object::{Reply, SessionId, WithdrawReason};
 use crate::node::session::{CallId, Session};
@@ -48,6 +49,7 @@ pub(crate) async fn serve<R, W, B>(
     writer: W,
     peer: SocketAddr,
     hello: Hello,
+    metrics: NetMetrics,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -55,6 +57,7 @@ pub(crate) async fn serve<R, W, B>(
 {
     let node = session.node().clone();
     let id = session.id();
+    let _open = metrics.session_started(Dialect::Native);
     // Replies never exceed what the client said it accepts, nor the node's own limit.
     let reply_limit = hello.max_frame.map_or(node.config.max_frame, |client| {
         node.config
@@ -74,6 +77,7 @@ pub(crate) async fn serve<R, W, B>(
             session: id,
         },
     };
+    let _watched = metrics.watch_reply_queue(id, || conn.replies.probe());
     // A client that heartbeats gets the deadline it asked for, within the node's bounds.
     let (low, high) = node.config.heartbeat_ttl_bounds;
     let heartbeat_ttl = hello
@@ -88,11 +92,12 @@ pub(crate) async fn serve<R, W, B>(
         None => encode::int(NATIVE_VERSION as i128),
     };
     let hello = conn.replies.send(HELLO_ID, Ok(answer)).await;
-    let ending = match hello {
+    let (reason, ending) = match hello {
         Ok(()) => conn.serve(reader, heartbeat_ttl).await,
-        Err(gone) => gone.to_string(),
+        Err(gone) => (gone.reason(), gone.to_string()),
     };
     info!(session = id, %peer, "session ended: {ending}");
+    metrics.session_ended(reason);
     let NativeSession {
         session,
         mut replies,
@@ -141,6 +146,34 @@ enum ReplyError {
     DrainOver,
 }
 
+impl ReplyError {
+    fn reason(&self) -> SessionEnd {
+        match self {
+            ReplyError::WriterGone => SessionEnd::Error,
+            ReplyError::DrainOver => SessionEnd::Shutdown,
+        }
+    }
+}
+
+/// Why handling a frame ends the session.
+#[derive(Debug, thiserror::Error)]
+enum Broken {
+    #[error(transparent)]
+    Reply(#[from] ReplyError),
+    /// The client broke the protocol.
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl Broken {
+    fn reason(&self) -> SessionEnd {
+        match self {
+            Broken::Reply(e) => e.reason(),
+            Broken::Protocol(_) => SessionEnd::Error,
+        }
+    }
+}
+
 /// The sending side of a session's reply queue.
 struct Replies {
     tx: mpsc::Sender<QueuedReply>,
@@ -154,6 +187,21 @@ struct Replies {
 }
 
 impl Replies {
+    /// Reads this queue for the metrics: replies and bytes waiting for the writer.
+    fn probe(&self) -> QueueProbe {
+        let tx = self.tx.downgrade();
+        let budget = self.budget.clone();
+        let max_bytes = self.max_bytes;
+        Box::new(move || {
+            // Held only for this reading: the writer still sees the session's end at once
+            // after it.
+            let queued = tx
+                .upgrade()
+                .map_or(0, |tx| tx.max_capacity().saturating_sub(tx.capacity()));
+            (queued, max_bytes.saturating_sub(budget.available_permits()))
+        })
+    }
+
     /// Queues a reply if there is room now, without waiting; false if there was none.
     fn try_send(&mut self, call: CallId, reply: Reply) -> bool {
         let cost = reply_cost(&reply).min(self.max_bytes) as u32;
@@ -218,7 +266,7 @@ impl<B: Backend> NativeSession<B> {
         &mut self,
         mut reader: FramedRead<R, SkippingFrameCodec>,
         heartbeat_ttl: Option<Duration>,
-    ) -> String
+    ) -> (SessionEnd, String)
     where
         R: AsyncRead + Unpin,
     {
@@ -242,22 +290,24 @@ impl<B: Backend> NativeSession<B> {
                         let notice = RemoteError::new(ErrorKind::SessionExpired, why.clone());
                         self.replies.try_send(HELLO_ID, Err(notice));
                         warn!(session = self.session.id(), "session expired: {why}");
-                        return format!("expired: {why}");
+                        return (SessionEnd::HeartbeatExpired, format!("expired: {why}"));
                     }
                     self.drain_buffered(&mut reader).await;
-                    return "node shutting down".into();
+                    return (SessionEnd::Shutdown, "node shutting down".into());
                 }
-                () = &mut lost => return "the backend ended the session".into(),
+                () = &mut lost => {
+                    return (SessionEnd::BackendLost, "the backend ended the session".into());
+                }
                 (call, reply) = self.session.next_answer(), if self.session.awaits_answers() => {
                     if let Err(e) = self.replies.send(call, reply).await {
-                        return e.to_string();
+                        return (e.reason(), e.to_string());
                     }
                 }
                 frame = reader.next() => match frame {
-                    None => return "client closed the connection".into(),
+                    None => return (SessionEnd::ClientClosed, "client closed the connection".into()),
                     Some(Err(e)) => {
                         warn!(session = self.session.id(), "closing connection: {e}");
-                        return format!("bad frame: {e}");
+                        return (SessionEnd::Error, format!("bad frame: {e}"));
                     }
                     Some(Ok(received)) => {
                         if let Some(heartbeat) = &mut heartbeat {
@@ -265,7 +315,7 @@ impl<B: Backend> NativeSession<B> {
                         }
                         if let Err(why) = self.handle_received(received).await {
                             warn!(session = self.session.id(), "closing connection: {why}");
-                            return why;
+                            return (why.reason(), why.to_string());
                         }
                     }
                 },
@@ -293,33 +343,30 @@ impl<B: Backend> NativeSession<B> {
 
     /// Handles one frame. A request over the frame limit was skipped as it arrived: it is
     /// answered with an error and the connection carries on.
-    async fn handle_received(&mut self, received: Received) -> Result<(), String> {
+    async fn handle_received(&mut self, received: Received) -> Result<(), Broken> {
         match received {
             Received::Frame(frame) => self.handle_frame(frame.freeze()).await,
             Received::TooLarge { len, head } => {
                 let Some(id) = peek_request_id(&head) else {
-                    return Err(format!(
+                    return Err(Broken::Protocol(format!(
                         "a frame of {len} bytes over the limit that is not a request"
-                    ));
+                    )));
                 };
                 let max = self.session.node().config.max_frame;
                 let why = RemoteError::value_error(format!(
                     "request of {len} bytes exceeds the node's frame limit of {max} bytes"
                 ));
                 debug!(session = self.session.id(), id, "{why}");
-                self.replies
-                    .send(id, Err(why))
-                    .await
-                    .map_err(|e| e.to_string())
+                Ok(self.replies.send(id, Err(why)).await?)
             }
         }
     }
 
     /// Handles one frame. An undecodable envelope closes the connection (framing can no
     /// longer be trusted to mean what the client meant); everything else is a reply.
-    async fn handle_frame(&mut self, frame: Bytes) -> Result<(), String> {
-        let message = decode_client_message(&frame).map_err(|e| e.to_string())?;
-        self.dispatch(message).await.map_err(|e| e.to_string())
+    async fn handle_frame(&mut self, frame: Bytes) -> Result<(), Broken> {
+        let message = decode_client_message(&frame).map_err(|e| Broken::Protocol(e.to_string()))?;
+        Ok(self.dispatch(message).await?)
     }
 
     async fn dispatch(&mut self, message: ClientMessage<'_>) -> Result<(), ReplyError> {

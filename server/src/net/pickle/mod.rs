@@ -34,6 +34,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 use tracing::{debug, info, warn};
 
+use super::metrics::{Dialect, NetMetrics, SessionEnd};
 use crate::node::backend::Backend;
 use crate::node::object::WithdrawReason;
 use crate::node::session::Session;
@@ -133,6 +134,7 @@ pub(crate) async fn serve<B: Backend>(
     first: BytesMut,
     node: Arc<Node<B>>,
     peer: SocketAddr,
+    metrics: NetMetrics,
 ) {
     let request = match Request::parse(&first) {
         Ok(request) => request,
@@ -170,17 +172,20 @@ pub(crate) async fn serve<B: Backend>(
             return;
         }
     };
+    let _open = metrics.session_started(Dialect::Pickle);
     if send(&mut framed, PyReply::Return(Pickle::None))
         .await
         .is_err()
     {
         session.end(WithdrawReason::Cancelled).await;
+        metrics.session_ended(SessionEnd::Error);
         return;
     }
     let id = session.id();
     info!(session = id, %peer, "CPython proxy connection started");
-    let ending = ProxyConnection { framed, session }.serve().await;
+    let (reason, ending) = ProxyConnection { framed, session }.serve().await;
     info!(session = id, %peer, "CPython proxy connection ended: {ending}");
+    metrics.session_ended(reason);
 }
 
 /// A proxy connection: one client thread's calls, one at a time.
@@ -194,16 +199,23 @@ const CALL: u64 = 1;
 
 impl<B: Backend> ProxyConnection<B> {
     /// Serves requests until the client leaves or the node stops; returns why it ended.
-    async fn serve(mut self) -> String {
+    async fn serve(mut self) -> (SessionEnd, String) {
         let node = self.session.node().clone();
         let ending = loop {
             let frame = tokio::select! {
-                _ = node.shutdown.cancelled() => break "node shutting down".to_owned(),
+                _ = node.shutdown.cancelled() => {
+                    break (SessionEnd::Shutdown, "node shutting down".to_owned());
+                }
                 frame = self.framed.next() => frame,
             };
             let frame = match frame {
-                None => break "client closed the connection".to_owned(),
-                Some(Err(e)) => break format!("bad frame: {e}"),
+                None => {
+                    break (
+                        SessionEnd::ClientClosed,
+                        "client closed the connection".to_owned(),
+                    )
+                }
+                Some(Err(e)) => break (SessionEnd::Error, format!("bad frame: {e}")),
                 Some(Ok(frame)) => frame,
             };
             let reply = match Request::parse(&frame) {
@@ -212,10 +224,11 @@ impl<B: Backend> ProxyConnection<B> {
             };
             // `None`: the client left while its call waited.
             let Some(reply) = reply else {
-                break "client closed the connection while a call waited".to_owned();
+                let why = "client closed the connection while a call waited";
+                break (SessionEnd::ClientClosed, why.to_owned());
             };
             if let Err(e) = send(&mut self.framed, reply).await {
-                break format!("cannot send: {e}");
+                break (SessionEnd::Error, format!("cannot send: {e}"));
             }
         };
         let why = if node.is_shutting_down() {
