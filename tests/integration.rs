@@ -11,6 +11,7 @@ mod integration {
     pub mod cpython_dialect;
     pub mod heartbeat;
     pub mod lifecycle;
+    pub mod metrics;
     pub mod objects;
     pub mod processes;
     pub mod python_examples;

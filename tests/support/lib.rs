@@ -2,9 +2,11 @@
 //!
 //! [`TestNode::start`] builds the binary once per test run (so it is never stale), starts
 //! it on `127.0.0.1:0`, waits for its `listening on` ready line, and kills it on drop. Its
-//! log is kept in a temporary file and printed if the test panics.
+//! log is kept in a temporary file and printed if the test panics. Later stdout lines (the
+//! `metrics on` line) are kept for [`TestNode::stdout_line`].
 
 pub mod cpython;
+pub mod metrics;
 pub mod netns;
 pub mod python;
 
@@ -12,7 +14,8 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
+use std::sync::mpsc::Receiver;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The cargo profile this test executable was built with (`debug`, `release`, ...): the
@@ -71,7 +74,13 @@ pub struct TestNode {
     addr: SocketAddr,
     authkey: Vec<u8>,
     log: tempfile_path::TempLog,
+    /// Stdout lines after the ready line: those read so far, and the rest as they come.
+    stdout: Mutex<(Vec<String>, Receiver<String>)>,
 }
+
+/// Stdout lines kept after the ready line; the rest are read and dropped, so the node never
+/// blocks on a full pipe.
+const KEPT_STDOUT_LINES: usize = 64;
 
 mod tempfile_path {
     use std::path::PathBuf;
@@ -152,7 +161,8 @@ impl TestNode {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
+            for line in lines.by_ref().take(1 + KEPT_STDOUT_LINES) {
+                let Ok(line) = line else { return };
                 let _ = tx.send(line);
             }
             // Keep draining so the node never blocks on a full pipe.
@@ -170,7 +180,31 @@ impl TestNode {
             addr,
             authkey,
             log,
+            stdout: Mutex::new((Vec::new(), rx)),
         }
+    }
+
+    /// The first stdout line after the ready line that starts with `prefix`, waiting up to
+    /// `timeout` for it.
+    pub fn stdout_line(&self, prefix: &str, timeout: Duration) -> Option<String> {
+        let end = Instant::now() + timeout;
+        let mut stdout = self.stdout.lock().unwrap_or_else(|e| e.into_inner());
+        let (seen, rx) = &mut *stdout;
+        loop {
+            if let Some(line) = seen.iter().find(|l| l.starts_with(prefix)) {
+                return Some(line.clone());
+            }
+            let left = end.checked_duration_since(Instant::now())?;
+            seen.push(rx.recv_timeout(left).ok()?);
+        }
+    }
+
+    /// The address of the node's metrics endpoint, from its `metrics on` line (the node
+    /// must have been started with `--metrics-bind`).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.stdout_line("metrics on ", Duration::from_secs(30))
+            .and_then(|l| l.strip_prefix("metrics on ")?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metrics line; log:\n{}", self.log()))
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -357,6 +391,15 @@ impl RawSession {
         .await
         .expect("open a native session");
         (RawSession { framed, next_id: 1 }, opened.heartbeat_ttl)
+    }
+
+    /// Sends one frame as it is (one the node should refuse, say).
+    pub async fn send_raw(&mut self, frame: &[u8]) {
+        use futures_util::SinkExt;
+        self.framed
+            .send(bytes::Bytes::copy_from_slice(frame))
+            .await
+            .expect("send frame");
     }
 
     /// Sends one heartbeat.
