@@ -180,8 +180,11 @@ impl NetMetrics {
     }
 
     /// A connection starts its handshake; it counts as handshaking until the guard drops.
-    pub fn handshake_started(&self) -> Counted {
-        self.count(Gauge::Handshaking)
+    pub fn handshake_started(&self) -> Handshaking {
+        if let Some(stats) = &self.0 {
+            stats.handshaking.fetch_add(1, Ordering::Relaxed);
+        }
+        Handshaking(self.0.clone())
     }
 
     /// Counts a handshake that failed (`Err(_)` of the outer result: the deadline passed).
@@ -200,76 +203,69 @@ impl NetMetrics {
         }
     }
 
-    /// A session opened; it counts as open until the guard drops.
-    pub fn session_started(&self, dialect: Dialect) -> Counted {
-        self.count(Gauge::Sessions(dialect))
-    }
-
-    pub fn session_ended(&self, why: SessionEnd) {
-        if let Some(stats) = &self.0 {
-            stats.sessions_ended[why as usize].fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Reads `session`'s reply queue at each scrape, until the guard drops. `probe` is
-    /// only built when the node collects metrics.
-    pub fn watch_reply_queue(
-        &self,
-        session: SessionId,
-        probe: impl FnOnce() -> QueueProbe,
-    ) -> Option<Watched> {
-        let stats = self.0.as_ref()?;
-        stats.reply_queues.lock().insert(session, probe());
-        Some(Watched {
-            stats: stats.clone(),
-            session,
-        })
-    }
-
-    fn count(&self, gauge: Gauge) -> Counted {
-        if let Some(stats) = &self.0 {
-            stats.gauge(gauge).fetch_add(1, Ordering::Relaxed);
-        }
-        Counted(self.0.clone().map(|stats| (stats, gauge)))
+    /// A session opened; it counts as open until the handle drops.
+    pub fn session_started(&self, session: SessionId, dialect: Dialect) -> SessionMetrics {
+        SessionMetrics(self.0.as_ref().map(|stats| {
+            stats.sessions[dialect as usize].fetch_add(1, Ordering::Relaxed);
+            OpenSession {
+                stats: stats.clone(),
+                session,
+                dialect,
+                watched: false,
+            }
+        }))
     }
 }
 
-/// The gauges kept up to date as things start and end.
-#[derive(Clone, Copy)]
-enum Gauge {
-    Handshaking,
-    Sessions(Dialect),
-}
+/// A connection in the handshake, until this drops.
+pub(crate) struct Handshaking(Option<Arc<NetStats>>);
 
-impl NetStats {
-    fn gauge(&self, gauge: Gauge) -> &AtomicI64 {
-        match gauge {
-            Gauge::Handshaking => &self.handshaking,
-            Gauge::Sessions(dialect) => &self.sessions[dialect as usize],
-        }
-    }
-}
-
-/// One unit of a gauge, given back on drop.
-pub(crate) struct Counted(Option<(Arc<NetStats>, Gauge)>);
-
-impl Drop for Counted {
+impl Drop for Handshaking {
     fn drop(&mut self) {
-        if let Some((stats, gauge)) = &self.0 {
-            stats.gauge(*gauge).fetch_sub(1, Ordering::Relaxed);
+        if let Some(stats) = &self.0 {
+            stats.handshaking.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
 
-/// A reply queue read at each scrape until this drops.
-pub(crate) struct Watched {
+/// One session's place in the metrics: open until this drops, and meanwhile its reply
+/// queue read at each scrape (native sessions). One small field of the session's task,
+/// which an idle session keeps for its whole life.
+pub(crate) struct SessionMetrics(Option<OpenSession>);
+
+struct OpenSession {
     stats: Arc<NetStats>,
     session: SessionId,
+    dialect: Dialect,
+    /// Its reply queue is read at each scrape.
+    watched: bool,
 }
 
-impl Drop for Watched {
+impl SessionMetrics {
+    /// Reads this session's reply queue at each scrape from now on. `probe` is only built
+    /// when the node collects metrics.
+    pub fn watch_reply_queue(&mut self, probe: impl FnOnce() -> QueueProbe) {
+        if let Some(open) = &mut self.0 {
+            open.stats.reply_queues.lock().insert(open.session, probe());
+            open.watched = true;
+        }
+    }
+
+    pub fn ended(&self, why: SessionEnd) {
+        if let Some(open) = &self.0 {
+            open.stats.sessions_ended[why as usize].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for SessionMetrics {
     fn drop(&mut self) {
-        self.stats.reply_queues.lock().remove(&self.session);
+        if let Some(open) = &self.0 {
+            open.stats.sessions[open.dialect as usize].fetch_sub(1, Ordering::Relaxed);
+            if open.watched {
+                open.stats.reply_queues.lock().remove(&open.session);
+            }
+        }
     }
 }
 
@@ -282,7 +278,7 @@ mod tests {
         let stats = Arc::new(NetStats::default());
         let metrics = NetMetrics::new(stats.clone());
         let a = metrics.handshake_started();
-        let b = metrics.session_started(Dialect::Pickle);
+        let b = metrics.session_started(1, Dialect::Pickle);
         assert_eq!(
             (stats.handshaking(), stats.sessions(Dialect::Pickle)),
             (1, 1)
@@ -318,23 +314,29 @@ mod tests {
             ]
         );
 
-        let watched = metrics.watch_reply_queue(7, || Box::new(|| (3, 300)));
-        let _also = metrics.watch_reply_queue(8, || Box::new(|| (1, 10)));
+        let mut watched = metrics.session_started(7, Dialect::Native);
+        watched.watch_reply_queue(|| Box::new(|| (3, 300)));
+        let mut also = metrics.session_started(8, Dialect::Native);
+        also.watch_reply_queue(|| Box::new(|| (1, 10)));
         assert_eq!(stats.replies_queued(), (4, 310));
+        watched.ended(SessionEnd::ClientClosed);
         drop(watched);
         assert_eq!(stats.replies_queued(), (1, 10));
+        assert_eq!(stats.sessions(Dialect::Native), 1);
+        assert_eq!(stats.sessions_ended(SessionEnd::ClientClosed), 1);
     }
 
     #[test]
     fn without_stats_nothing_is_built_or_counted() {
         let metrics = NetMetrics::default();
         let _guard = metrics.handshake_started();
-        metrics.session_ended(SessionEnd::Error);
+        let mut session = metrics.session_started(1, Dialect::Native);
+        session.ended(SessionEnd::Error);
         let probe_built = std::cell::Cell::new(false);
-        let watched = metrics.watch_reply_queue(1, || {
+        session.watch_reply_queue(|| {
             probe_built.set(true);
             Box::new(|| (0, 0))
         });
-        assert!(watched.is_none() && !probe_built.get());
+        assert!(session.0.is_none() && !probe_built.get());
     }
 }

@@ -57,7 +57,6 @@ pub(crate) async fn serve<R, W, B>(
 {
     let node = session.node().clone();
     let id = session.id();
-    let _open = metrics.session_started(Dialect::Native);
     // Replies never exceed what the client said it accepts, nor the node's own limit.
     let reply_limit = hello.max_frame.map_or(node.config.max_frame, |client| {
         node.config
@@ -77,7 +76,8 @@ pub(crate) async fn serve<R, W, B>(
             session: id,
         },
     };
-    let _watched = metrics.watch_reply_queue(id, || conn.replies.probe());
+    let mut counted = metrics.session_started(id, Dialect::Native);
+    counted.watch_reply_queue(|| conn.replies.probe());
     // A client that heartbeats gets the deadline it asked for, within the node's bounds.
     let (low, high) = node.config.heartbeat_ttl_bounds;
     let heartbeat_ttl = hello
@@ -97,7 +97,7 @@ pub(crate) async fn serve<R, W, B>(
         Err(gone) => (gone.reason(), gone.to_string()),
     };
     info!(session = id, %peer, "session ended: {ending}");
-    metrics.session_ended(reason);
+    counted.ended(reason);
     let NativeSession {
         session,
         mut replies,
@@ -135,6 +135,8 @@ pub(crate) async fn serve<R, W, B>(
             warn!(session = id, "the client read no replies for {:?}; closing", node.config.drain_timeout);
         }
     }
+    // Open in the metrics until it has ended.
+    drop(counted);
 }
 
 /// Why a reply could not be queued.

@@ -172,20 +172,20 @@ pub(crate) async fn serve<B: Backend>(
             return;
         }
     };
-    let _open = metrics.session_started(Dialect::Pickle);
+    let counted = metrics.session_started(session.id(), Dialect::Pickle);
     if send(&mut framed, PyReply::Return(Pickle::None))
         .await
         .is_err()
     {
         session.end(WithdrawReason::Cancelled).await;
-        metrics.session_ended(SessionEnd::Error);
+        counted.ended(SessionEnd::Error);
         return;
     }
     let id = session.id();
     info!(session = id, %peer, "CPython proxy connection started");
     let (reason, ending) = ProxyConnection { framed, session }.serve().await;
     info!(session = id, %peer, "CPython proxy connection ended: {ending}");
-    metrics.session_ended(reason);
+    counted.ended(reason);
 }
 
 /// A proxy connection: one client thread's calls, one at a time.
