@@ -12,10 +12,11 @@ use syncman_protocol::handshake::{server_handshake, ChallengePolicy};
 use syncman_protocol::message::{decode_hello, encode_response, Hello, HELLO_ID, NATIVE_VERSION};
 use syncman_protocol::{FrameCodec, RemoteError};
 use tokio::net::TcpStream;
-use tokio_util::codec::{Framed, FramedParts, FramedRead};
+use tokio_util::codec::{Framed, FramedParts};
 use tracing::{debug, info, warn};
 
 use super::admission::HandshakeSlots;
+use super::frame_reader::FrameReader;
 use super::log_limit::LogLimit;
 use super::native;
 use super::pickle;
@@ -44,7 +45,8 @@ pub(crate) async fn handle<B: Backend>(
         require_sha256: node.config.require_sha256,
         answer_timeout: Some(node.config.first_answer_timeout),
     };
-    let handshake = server_handshake(&mut framed, &node.config.authkey, policy);
+    // Boxed: its state lives only during the handshake, not in every session's task.
+    let handshake = Box::pin(server_handshake(&mut framed, &node.config.authkey, policy));
     let shutdown = node.shutdown.clone();
     let result = tokio::select! {
         _ = shutdown.cancelled() => return,
@@ -103,14 +105,15 @@ pub(crate) async fn handle<B: Backend>(
         }
         Some(Err(e)) => return refuse(&mut framed, peer, format!("malformed hello: {e}")).await,
         None if first.first() == Some(&PICKLE_PROTO) => {
-            return pickle::serve(framed, first, node, peer).await;
+            // Boxed: a native session's task need not be sized for the pickle dialect.
+            return Box::pin(pickle::serve(framed, first, node, peer)).await;
         }
         None => {
             return warn!(%peer, "unknown dialect (first frame is neither a hello nor a pickle); closing")
         }
     };
 
-    let session = match Session::open(node).await {
+    let session = match Box::pin(Session::open(node)).await {
         Ok(session) => session,
         Err(e) => return refuse(&mut framed, peer, format!("cannot open a session: {e}")).await,
     };
@@ -127,8 +130,7 @@ pub(crate) async fn handle<B: Backend>(
         ..
     } = framed.into_parts();
     let (rd, wr) = io.into_split();
-    let mut reader = FramedRead::new(rd, SkippingFrameCodec::new(codec.max_len()));
-    reader.read_buffer_mut().extend_from_slice(&read_buf);
+    let reader = FrameReader::new(rd, SkippingFrameCodec::new(codec.max_len()), &read_buf);
     drop(read_buf);
     native::serve(session, reader, wr, peer, hello).await;
 }

@@ -5,6 +5,7 @@
 //!   limits, shutdown.
 //! - `admission`: who may start a handshake (node-wide and per-address limits).
 //! - `connection`: one socket from accept to close: keepalive, handshake, dialect choice.
+//! - `frame_reader`: reads frames without a buffer held while a connection is idle.
 //! - `log_limit`: rate-limited log lines for storms of failed handshakes.
 //! - `native`: the native (MessagePack) dialect: the request loop, control-call decoding,
 //!   and the reply writer.
@@ -12,6 +13,7 @@
 
 mod admission;
 mod connection;
+mod frame_reader;
 mod log_limit;
 mod native;
 mod pickle;

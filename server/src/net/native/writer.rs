@@ -87,6 +87,10 @@ where
             }
         }
         sink.flush().await?;
+        // An idle connection holds no write buffer; the next reply allocates what it needs.
+        // (Flushed bytes are consumed from the front, so `capacity()` cannot tell whether
+        // an allocation is still held: replace it regardless.)
+        *sink.write_buffer_mut() = BytesMut::new();
     }
     sink.flush().await
 }
