@@ -23,18 +23,24 @@ struct Cli {
     command: Command,
 }
 
+mod remote;
 mod status;
 
 #[derive(Subcommand)]
 enum Command {
     /// Start a node and serve until Ctrl-C, SIGTERM or a client's shutdown request.
     Serve(ServeArgs),
-    /// Show a running node's sessions and objects (holders, waiters, sizes).
+    /// Show a running node's version, uptime, sessions and objects (holders, waiters,
+    /// sizes).
     Status(StatusArgs),
+    /// Ask a running node to stop: it stops accepting, answers what it can, ends every
+    /// session within its drain timeout and exits.
+    Shutdown(NodeArgs),
 }
 
+/// Which node a command talks to, and with what key.
 #[derive(Args)]
-struct StatusArgs {
+struct NodeArgs {
     /// The node's address.
     #[arg(long, default_value = "127.0.0.1:50000")]
     addr: String,
@@ -42,6 +48,16 @@ struct StatusArgs {
     /// File holding the authkey; alternatively set SYNCMAN_AUTHKEY.
     #[arg(long, value_name = "PATH")]
     authkey_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    node: NodeArgs,
+
+    /// Print the status as one JSON object (documented in docs/operations/cli.md).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -155,6 +171,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Status(args) => runtime.block_on(show_status(args)),
+        Command::Shutdown(args) => runtime.block_on(shutdown(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -306,9 +323,32 @@ fn raise_open_file_limit(max_connections: usize) {
 }
 
 async fn show_status(args: StatusArgs) -> Result<(), String> {
+    let authkey = load_authkey(args.node.authkey_file.as_ref(), false)?;
+    let raw = remote::control_call(&args.node.addr, &authkey, "status")
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = status::NodeStatus::from_value(&raw)
+        .map_err(|e| format!("unreadable status from {}: {e}", args.node.addr))?;
+    if args.json {
+        print!("{}", status.to_json());
+    } else {
+        print!("{}", status.render());
+    }
+    Ok(())
+}
+
+/// Asks the node to stop and returns once it has acknowledged (it then drains and exits
+/// by itself).
+async fn shutdown(args: NodeArgs) -> Result<(), String> {
     let authkey = load_authkey(args.authkey_file.as_ref(), false)?;
-    let status = status::fetch(&args.addr, &authkey).await?;
-    print!("{}", status::render(&status));
+    remote::control_call(&args.addr, &authkey, "shutdown")
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "the node at {} acknowledged the shutdown: it no longer accepts connections, \
+         ends every session within its drain timeout and exits",
+        args.addr
+    );
     Ok(())
 }
 
