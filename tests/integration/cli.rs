@@ -164,3 +164,60 @@ async fn shutdown_with_a_wrong_key_or_no_node_fails_and_says_why() {
     );
     assert!(node.is_running());
 }
+
+/// Every line the node writes with `--log-format json` is one JSON object with the
+/// standard fields, and an event's own fields (`peer`, `session`) sit beside them.
+#[tokio::test]
+async fn log_format_json_writes_one_object_per_line() {
+    let mut node = TestNode::start_with(&["--log-format", "json"]);
+    let m = node.manager().await;
+    m.dict::<String, i64>("logged").await.unwrap();
+    let wrong = syncman_client::Manager::connect(node.addr(), b"wrong-key").await;
+    assert!(wrong.is_err());
+    let addr = node.addr().to_string();
+    let out = syncman(&["shutdown", "--addr", &addr], Some(node.authkey())).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    node.wait(Duration::from_secs(15))
+        .expect("the node exits after a shutdown");
+
+    let log = node.log();
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+        })
+        .collect();
+    for event in &events {
+        for field in ["timestamp", "level", "target", "message"] {
+            assert!(event[field].is_string(), "no {field} in {event}");
+        }
+    }
+    let has = |message: &str, fields: &[&str]| {
+        events.iter().any(|e| {
+            e["message"].as_str().is_some_and(|m| m.contains(message))
+                && fields.iter().all(|f| !e[*f].is_null())
+        })
+    };
+    assert!(has("session started", &["peer", "session"]), "{log}");
+    assert!(has("created named object", &["name", "typeid"]), "{log}");
+    assert!(has("authentication failed", &["peer"]), "{log}");
+    assert!(has("stopped", &[]), "{log}");
+
+    // The other subcommands take it too, their last words included.
+    let gone = node.addr().to_string();
+    let out = syncman(
+        &["status", "--addr", &gone, "--log-format", "json"],
+        Some(b"k"),
+    )
+    .await;
+    assert!(!out.status.success());
+    let error: serde_json::Value = serde_json::from_str(stderr(&out).trim())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stderr(&out)));
+    assert_eq!(error["level"], "ERROR", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot connect")),
+        "{error}"
+    );
+}

@@ -70,6 +70,7 @@ async fn a_config_file_sets_the_bind_the_key_file_a_limit_and_a_typeid() {
             "bind = \"127.0.0.1:0\"\n\
              authkey_file = \"{}\"\n\
              max_bytes = \"2M\"\n\
+             log_format = \"json\"\n\
              [typeids]\n\
              get_jobs = \"Queue:jobs\"\n",
             path_str(&key_path)
@@ -92,6 +93,12 @@ async fn a_config_file_sets_the_bind_the_key_file_a_limit_and_a_typeid() {
 
     let status = m.status().await.unwrap();
     assert_eq!(status.max_bytes, Some(2 << 20));
+    let first = node.log();
+    let first = first.lines().next().unwrap_or_default();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(first).is_ok(),
+        "log_format = \"json\" in the file: {first:?}"
+    );
 
     let py = syncman_tests::cpython::run_against(
         Py::V311,

@@ -14,16 +14,23 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use syncman_server::{bind, Server};
 use tracing::info;
 
+mod logging;
 mod remote;
 mod serve_args;
 mod status;
 
+use logging::LogFormat;
 use serve_args::ServeArgs;
 
 /// A manager server in the spirit of Python's multiprocessing.managers, across machines.
 #[derive(Parser)]
 #[command(name = "syncman", version, about)]
 struct Cli {
+    /// How log lines on stderr look: `text` for people, `json` (one object per line) for
+    /// log collectors. [default: text]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -75,26 +82,38 @@ struct StatusArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SYNCMAN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Logging starts once the format is known, a config file's included; `None` until then.
+    let mut format = None;
+    let mut start_logging = |chosen: Option<LogFormat>| {
+        let chosen = chosen.unwrap_or_default();
+        logging::init(chosen);
+        format = Some(chosen);
+    };
     let result = match cli.command {
-        Command::Serve(serve_cmd) => settings(&serve_cmd, &matches)
-            .and_then(|args| run(serve(args, serve_cmd.config.as_deref()))),
-        Command::Status(args) => run(show_status(args)),
-        Command::Shutdown(args) => run(shutdown(args)),
+        Command::Serve(serve_cmd) => settings(&serve_cmd, &matches).and_then(|args| {
+            start_logging(cli.log_format.or(args.log_format));
+            run(serve(args, serve_cmd.config.as_deref()))
+        }),
+        Command::Status(args) => {
+            start_logging(cli.log_format);
+            run(show_status(args))
+        }
+        Command::Shutdown(args) => {
+            start_logging(cli.log_format);
+            run(shutdown(args))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("syncman: {e}");
+            // A JSON log stays all JSON, the last line included.
+            if format == Some(LogFormat::Json) {
+                tracing::error!("{e}");
+            } else {
+                eprintln!("syncman: {e}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -18,6 +18,8 @@ use serde::Deserialize;
 use syncman_server::config::ServedTypeid;
 use syncman_server::Config;
 
+use crate::logging::LogFormat;
+
 /// The address a node listens on when neither the file nor the command line says.
 pub const DEFAULT_BIND: &str = "127.0.0.1:50000";
 
@@ -120,6 +122,11 @@ pub struct ServeArgs {
     /// Seconds a client has to complete the handshake. [default: 10]
     #[arg(long, value_name = "SECS")]
     pub handshake_timeout: Option<f64>,
+
+    /// The log's format in a config file (`text` or `json`); on the command line it is
+    /// `--log-format`, which every subcommand takes.
+    #[arg(skip)]
+    pub log_format: Option<LogFormat>,
 }
 
 impl ServeArgs {
@@ -325,6 +332,7 @@ mod tests {
             max_parked = 7
             require_sha256 = true
             keep_locks_on_disconnect = true
+            log_format = "json"
             [typeids]
             get_queue = "Queue:jobs"
         "#;
