@@ -4,6 +4,7 @@
 //! - [`server`]: [`Server`](server::Server) and its builder; the accept loop, connection
 //!   limits, shutdown.
 //! - `admission`: who may start a handshake (node-wide and per-address limits).
+//! - `backoff`: per-address back-off for wrong keys, consulted by `admission`.
 //! - `connection`: one socket from accept to close: keepalive, handshake, dialect choice.
 //! - `log_limit`: rate-limited log lines for storms of failed handshakes.
 //! - `native`: the native (MessagePack) dialect: the request loop, control-call decoding,
@@ -11,6 +12,7 @@
 //! - `pickle`: CPython's manager protocol, for unmodified Python clients.
 
 mod admission;
+mod backoff;
 mod connection;
 mod log_limit;
 mod native;

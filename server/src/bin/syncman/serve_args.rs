@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::{ArgMatches, Args, FromArgMatches};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-use syncman_server::config::ServedTypeid;
+use syncman_server::config::{ServedTypeid, WrongKeyPolicy};
 use syncman_server::Config;
 
 use crate::logging::LogFormat;
@@ -123,6 +123,32 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS")]
     pub handshake_timeout: Option<f64>,
 
+    /// Wrong keys from one IP address within --wrong-key-window after which the node
+    /// refuses that address's new connections for a penalty, saying why and for how long
+    /// (other addresses are never affected); 0 turns this back-off off. [default: 5]
+    #[arg(long, value_name = "N")]
+    pub wrong_key_limit: Option<u32>,
+
+    /// Seconds in which --wrong-key-limit wrong keys start a penalty. [default: 60]
+    #[arg(long, value_name = "SECS")]
+    pub wrong_key_window: Option<f64>,
+
+    /// Seconds of an address's first penalty; each further one doubles, up to
+    /// --wrong-key-max-penalty. A right key from the address forgets its wrong ones.
+    /// [default: 10]
+    #[arg(long, value_name = "SECS")]
+    pub wrong_key_penalty: Option<f64>,
+
+    /// Seconds of the longest penalty; after this long without a wrong key the doubling
+    /// starts over. [default: 600]
+    #[arg(long, value_name = "SECS")]
+    pub wrong_key_max_penalty: Option<f64>,
+
+    /// Addresses the wrong-key back-off remembers at most; the least recently seen is
+    /// forgotten first. [default: 16384]
+    #[arg(long, value_name = "N")]
+    pub wrong_key_table: Option<usize>,
+
     /// The log's format in a config file (`text` or `json`); on the command line it is
     /// `--log-format`, which every subcommand takes.
     #[arg(skip)]
@@ -215,6 +241,29 @@ impl ServeArgs {
         if let Some(max_bytes) = self.max_bytes {
             c.max_bytes = max_bytes.0;
         }
+        c.wrong_keys = WrongKeyPolicy {
+            limit: self
+                .wrong_key_limit
+                .unwrap_or(WrongKeyPolicy::DEFAULT_LIMIT),
+            window: secs(
+                "wrong_key_window",
+                self.wrong_key_window,
+                WrongKeyPolicy::DEFAULT_WINDOW,
+            )?,
+            penalty: secs(
+                "wrong_key_penalty",
+                self.wrong_key_penalty,
+                WrongKeyPolicy::DEFAULT_PENALTY,
+            )?,
+            max_penalty: secs(
+                "wrong_key_max_penalty",
+                self.wrong_key_max_penalty,
+                WrongKeyPolicy::DEFAULT_MAX_PENALTY,
+            )?,
+            table_size: self
+                .wrong_key_table
+                .unwrap_or(WrongKeyPolicy::DEFAULT_TABLE_SIZE),
+        };
         Ok(())
     }
 }
@@ -404,6 +453,8 @@ mod tests {
             Config::DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
             Config::DEFAULT_MAX_OBJECTS,
             Config::DEFAULT_MAX_OBJECTS_PER_SESSION,
+            WrongKeyPolicy::DEFAULT_LIMIT as usize,
+            WrongKeyPolicy::DEFAULT_TABLE_SIZE,
         ] {
             assert!(
                 help.contains(&format!("[default: {default}]")),
@@ -415,6 +466,9 @@ mod tests {
             Config::DEFAULT_KEEPALIVE,
             Config::DEFAULT_DRAIN_TIMEOUT,
             Config::DEFAULT_HANDSHAKE_TIMEOUT,
+            WrongKeyPolicy::DEFAULT_WINDOW,
+            WrongKeyPolicy::DEFAULT_PENALTY,
+            WrongKeyPolicy::DEFAULT_MAX_PENALTY,
         ] {
             let shown = format!("[default: {}]", secs.as_secs());
             assert!(help.contains(&shown), "{shown}: {help}");
