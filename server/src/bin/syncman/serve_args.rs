@@ -477,6 +477,31 @@ mod tests {
         assert!(help.contains(&format!("[default: {DEFAULT_BIND}]")));
     }
 
+    /// The example in docs/operations/cli.md sets every key, and validly: a setting added
+    /// here without documenting it there fails this test.
+    #[test]
+    fn the_documented_example_sets_every_key() {
+        let doc = include_str!("../../../../docs/operations/cli.md");
+        let start = doc
+            .find("```toml\n# /etc/syncman/syncman.toml")
+            .expect("the example config in docs/operations/cli.md");
+        let block = &doc[start + "```toml\n".len()..];
+        let block = &block[..block.find("```").expect("the example's end")];
+        let mut args = ServeArgs::parse(block).unwrap();
+        args.configure(&mut Config::new(b"k".to_vec())).unwrap();
+        // Typeids may rightly hold a `None` (no name); every other field must be set.
+        let typeids = args.served_typeids.replace(Vec::new());
+        assert!(
+            typeids.is_some_and(|t| !t.is_empty()),
+            "no [typeids] in the example"
+        );
+        let shown = format!("{args:?}");
+        assert!(
+            !shown.contains("None"),
+            "a key missing from the example: {shown}"
+        );
+    }
+
     #[test]
     fn byte_sizes() {
         assert_eq!("512".parse(), Ok(ByteSize(512)));

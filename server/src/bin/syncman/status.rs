@@ -7,7 +7,7 @@
 //! ```json
 //! {"version": "0.1.0", "uptime": 12.5, "sessions": 2, "bytes": 1024, "max_bytes": 4294967296,
 //!  "objects": [{"id": 1, "name": "jobs", "typeid": "Queue", "refs": 0, "waiters": 1,
-//!               "detail": "0 items, 1 getters"}]}
+//!               "detail": "Queue, 0 items, 0 leased, 1 getters and 0 putters waiting"}]}
 //! ```
 
 use serde::Serialize;
