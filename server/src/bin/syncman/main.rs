@@ -1,8 +1,11 @@
-//! `syncman`: run a manager node.
+//! `syncman`: run a manager node, and ask a running one how it is or to stop.
 //!
 //! ```text
 //! SYNCMAN_AUTHKEY=secret syncman serve --bind 0.0.0.0:50000
 //! syncman serve --bind 127.0.0.1:0 --authkey-file ./authkey
+//! syncman serve --config /etc/syncman/syncman.toml --log-format json
+//! syncman status --addr 127.0.0.1:50000 --json
+//! syncman shutdown --addr 127.0.0.1:50000
 //! ```
 
 use std::future::Future;
@@ -55,6 +58,7 @@ struct ServeCommand {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 
+    // Defines the flags; the settings in force are layered over the file in `settings()`.
     #[command(flatten)]
     settings: ServeArgs,
 }
