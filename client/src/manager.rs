@@ -34,6 +34,9 @@ impl std::fmt::Debug for Manager {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Status {
     pub version: String,
+    /// Seconds since the node started (`None` from a node that does not say).
+    #[serde(default)]
+    pub uptime: Option<f64>,
     pub sessions: u64,
     pub objects: Vec<ObjectStatus>,
     /// Bytes the node's objects hold (encoded keys, values and items), if it counts them.

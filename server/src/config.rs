@@ -75,6 +75,71 @@ pub struct Config {
     /// server that registered them (`BaseManager.register('get_queue', callable=...)`).
     /// Empty by default.
     pub served_typeids: Vec<ServedTypeid>,
+    /// Back-off for wrong keys from one IP address ([`WrongKeyPolicy`]).
+    pub wrong_keys: WrongKeyPolicy,
+}
+
+/// How the node slows down guessing of its key: after `limit` wrong keys from one IP
+/// address within `window`, that address's new connections are refused (with a
+/// `#REFUSED#` frame that says why and for how long) for `penalty`, doubled for each
+/// further penalty up to `max_penalty`. A right key from the address, or a quiet spell as
+/// long as `max_penalty`, forgets it. Other addresses are never affected; clients behind
+/// one NAT address share its fate. `limit` 0 turns it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongKeyPolicy {
+    /// Wrong keys within `window` that start a penalty. Default 5; 0 disables.
+    pub limit: u32,
+    /// Default 60 s.
+    pub window: Duration,
+    /// The first penalty. Default 10 s.
+    pub penalty: Duration,
+    /// The longest penalty. Default 10 min.
+    pub max_penalty: Duration,
+    /// Addresses remembered at most; past it the least recently seen is forgotten, so the
+    /// table's memory is bounded (about 100 bytes an address). Default 16 384.
+    pub table_size: usize,
+}
+
+impl Default for WrongKeyPolicy {
+    fn default() -> Self {
+        WrongKeyPolicy {
+            limit: Self::DEFAULT_LIMIT,
+            window: Self::DEFAULT_WINDOW,
+            penalty: Self::DEFAULT_PENALTY,
+            max_penalty: Self::DEFAULT_MAX_PENALTY,
+            table_size: Self::DEFAULT_TABLE_SIZE,
+        }
+    }
+}
+
+impl WrongKeyPolicy {
+    /// Default of [`WrongKeyPolicy::limit`].
+    pub const DEFAULT_LIMIT: u32 = 5;
+    /// Default of [`WrongKeyPolicy::window`].
+    pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
+    /// Default of [`WrongKeyPolicy::penalty`].
+    pub const DEFAULT_PENALTY: Duration = Duration::from_secs(10);
+    /// Default of [`WrongKeyPolicy::max_penalty`].
+    pub const DEFAULT_MAX_PENALTY: Duration = Duration::from_secs(600);
+    /// Default of [`WrongKeyPolicy::table_size`].
+    pub const DEFAULT_TABLE_SIZE: usize = 16_384;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.limit == 0 {
+            return Ok(());
+        }
+        if self.window.is_zero() || self.penalty.is_zero() || self.table_size == 0 {
+            return Err(ConfigError(
+                "the wrong-key window, penalty and table size must be positive".into(),
+            ));
+        }
+        if self.penalty > self.max_penalty {
+            return Err(ConfigError(
+                "the wrong-key penalty must not exceed its maximum".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A typeid served to CPython clients that registered it without a callable
@@ -198,6 +263,7 @@ impl Config {
             max_objects_per_session: Self::DEFAULT_MAX_OBJECTS_PER_SESSION,
             max_bytes: Self::default_max_bytes(),
             served_typeids: Vec::new(),
+            wrong_keys: WrongKeyPolicy::default(),
         }
     }
 
@@ -262,6 +328,7 @@ impl Config {
                 }
             }
         }
+        self.wrong_keys.validate()?;
         if self.max_parked_per_session == 0 || self.reply_queue == 0 {
             return Err(ConfigError(
                 "max_parked_per_session and reply_queue must be at least 1".into(),
@@ -293,6 +360,7 @@ impl std::fmt::Debug for Config {
             max_objects_per_session,
             max_bytes,
             served_typeids,
+            wrong_keys,
         } = self;
         let key = if authkey.is_empty() {
             "<empty>"
@@ -319,6 +387,7 @@ impl std::fmt::Debug for Config {
             .field("max_objects_per_session", max_objects_per_session)
             .field("max_bytes", max_bytes)
             .field("served_typeids", served_typeids)
+            .field("wrong_keys", wrong_keys)
             .finish()
     }
 }

@@ -120,7 +120,18 @@ impl TestNode {
 
     /// Starts a node with extra `syncman serve` arguments.
     pub fn start_with(extra: &[&str]) -> TestNode {
-        Self::launch(Command::new(syncman_bin()), "127.0.0.1:0", extra)
+        Self::launch(
+            Command::new(syncman_bin()),
+            Some("127.0.0.1:0"),
+            extra,
+            random_key(),
+        )
+    }
+
+    /// Starts `syncman serve ARGS` with no `--bind` added (a config file among `args` may
+    /// say where), and `SYNCMAN_AUTHKEY` set to `env_key`.
+    pub fn serve(args: &[&str], env_key: Vec<u8>) -> TestNode {
+        Self::launch(Command::new(syncman_bin()), None, args, env_key)
     }
 
     /// Starts a node inside network namespace `netns`, listening on `ip` (port chosen by
@@ -128,15 +139,17 @@ impl TestNode {
     pub fn start_in_netns(netns: &str, ip: &str, extra: &[&str]) -> TestNode {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", netns]).arg(syncman_bin());
-        Self::launch(cmd, &format!("{ip}:0"), extra)
+        Self::launch(cmd, Some(&format!("{ip}:0")), extra, random_key())
     }
 
-    fn launch(mut cmd: Command, bind: &str, extra: &[&str]) -> TestNode {
-        let authkey = random_key();
+    fn launch(mut cmd: Command, bind: Option<&str>, extra: &[&str], authkey: Vec<u8>) -> TestNode {
         let log = tempfile_path::TempLog::new();
         let log_file = std::fs::File::create(&log.0).expect("create node log");
+        cmd.arg("serve");
+        if let Some(bind) = bind {
+            cmd.args(["--bind", bind]);
+        }
         let mut child = cmd
-            .args(["serve", "--bind", bind])
             .args(extra)
             .env(
                 "SYNCMAN_AUTHKEY",

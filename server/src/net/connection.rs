@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use syncman_protocol::frame::SkippingFrameCodec;
-use syncman_protocol::handshake::{server_handshake, ChallengePolicy};
+use syncman_protocol::handshake::{server_handshake, ChallengePolicy, HandshakeError};
 use syncman_protocol::message::{decode_hello, encode_response, Hello, HELLO_ID, NATIVE_VERSION};
 use syncman_protocol::{FrameCodec, RemoteError};
 use tokio::net::TcpStream;
@@ -68,6 +68,9 @@ pub(crate) async fn handle<B: Backend>(
             if let Some(left_out) = AUTH_FAILED.allow() {
                 warn!(%peer, left_out, "authentication failed: {e}");
             }
+            if matches!(e, HandshakeError::PeerRejected) {
+                handshake_slots.wrong_key(peer);
+            }
             return;
         }
         Ok(Err(e)) => {
@@ -76,7 +79,10 @@ pub(crate) async fn handle<B: Backend>(
             }
             return;
         }
-        Ok(Ok(())) => debug!(%peer, "authenticated"),
+        Ok(Ok(())) => {
+            debug!(%peer, "authenticated");
+            handshake_slots.right_key();
+        }
     }
     ack_now(framed.get_ref());
     drop(handshake_slots);

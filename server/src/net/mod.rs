@@ -4,6 +4,7 @@
 //! - [`server`]: [`Server`](server::Server) and its builder; the accept loop, connection
 //!   limits, shutdown.
 //! - `admission`: who may start a handshake (node-wide and per-address limits).
+//! - `backoff`: per-address back-off for wrong keys, consulted by `admission`.
 //! - `connection`: one socket from accept to close: keepalive, handshake, dialect choice.
 //! - `frame_reader`: reads frames without a buffer held while a connection is idle.
 //! - `log_limit`: rate-limited log lines for storms of failed handshakes.
@@ -12,6 +13,7 @@
 //! - `pickle`: CPython's manager protocol, for unmodified Python clients.
 
 mod admission;
+mod backoff;
 mod connection;
 mod frame_reader;
 mod log_limit;

@@ -119,7 +119,10 @@ impl<B: Backend> Server<B> {
         // Peers that have not authenticated yet hold these: node-wide (when all are taken,
         // accepting waits and new peers queue in the backlog) and per source address.
         let handshakes = Arc::new(Semaphore::new(node.config.max_handshakes));
-        let per_address = PerAddress::new(node.config.max_handshakes_per_address);
+        let per_address = PerAddress::new(
+            node.config.max_handshakes_per_address,
+            node.config.wrong_keys,
+        );
         let tracker = TaskTracker::new();
         let mut backoff = Duration::from_millis(5);
         loop {

@@ -21,6 +21,8 @@ pub mod registry;
 pub mod session;
 pub mod wait;
 
+use std::time::Instant;
+
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -37,6 +39,8 @@ pub struct Node<B: Backend = MemoryBackend> {
     /// Cancelled `drain_timeout` after `shutdown`: whatever still waits to hand a reply to
     /// a client (one that does not read) gives up, so every session ends.
     pub drain_over: CancellationToken,
+    /// When the node was made: `status` reports its uptime from it.
+    pub started: Instant,
 }
 
 impl<B: Backend> Node<B> {
@@ -46,6 +50,7 @@ impl<B: Backend> Node<B> {
             backend,
             shutdown: CancellationToken::new(),
             drain_over: CancellationToken::new(),
+            started: Instant::now(),
         }
     }
 
