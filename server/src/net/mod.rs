@@ -6,13 +6,19 @@
 //! - `admission`: who may start a handshake (node-wide and per-address limits).
 //! - `connection`: one socket from accept to close: keepalive, handshake, dialect choice.
 //! - `log_limit`: rate-limited log lines for storms of failed handshakes.
+//! - `listeners`: the plain and TLS listeners one accept loop serves.
+//! - `tls`: the TLS listener's settings and its connections' TLS handshake.
+//! - `transport`: what the connection code runs over (TCP, or TLS over TCP).
 //! - `native`: the native (MessagePack) dialect: the request loop, control-call decoding,
 //!   and the reply writer.
 //! - `pickle`: CPython's manager protocol, for unmodified Python clients.
 
 mod admission;
 mod connection;
+pub(crate) mod listeners;
 mod log_limit;
 mod native;
 mod pickle;
 pub mod server;
+pub(crate) mod tls;
+mod transport;

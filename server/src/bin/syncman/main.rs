@@ -3,16 +3,16 @@
 //! ```text
 //! SYNCMAN_AUTHKEY=secret syncman serve --bind 0.0.0.0:50000
 //! syncman serve --bind 127.0.0.1:0 --authkey-file ./authkey
+//! syncman serve --tls-bind 0.0.0.0:50001 --tls-cert node.pem --tls-key node.key
 //! ```
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use syncman_server::config::ServedTypeid;
-use syncman_server::{bind, Config, Server};
+use syncman_server::{Config, Server};
 use tracing::{error, info};
 
 /// A manager server in the spirit of Python's multiprocessing.managers, across machines.
@@ -23,12 +23,13 @@ struct Cli {
     command: Command,
 }
 
+mod listen;
 mod status;
 
 #[derive(Subcommand)]
 enum Command {
     /// Start a node and serve until Ctrl-C, SIGTERM or a client's shutdown request.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Show a running node's sessions and objects (holders, waiters, sizes).
     Status(StatusArgs),
 }
@@ -46,9 +47,13 @@ struct StatusArgs {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port (printed on the ready line).
+    /// Address to listen on (plain TCP); port 0 picks a free port (printed on the ready
+    /// line).
     #[arg(long, default_value = "127.0.0.1:50000")]
     bind: String,
+
+    #[command(flatten)]
+    tls: listen::TlsArgs,
 
     /// File holding the authkey (one trailing newline is ignored). Alternatively set
     /// SYNCMAN_AUTHKEY. The key is never taken on the command line, where `ps` shows it.
@@ -100,7 +105,7 @@ struct ServeArgs {
     max_handshakes_per_address: usize,
 
     /// Seconds a client has to answer the node's challenge; a silent peer is closed after
-    /// this.
+    /// this. On the TLS port, also the time it has to complete the TLS handshake.
     #[arg(long, default_value_t = Config::DEFAULT_FIRST_ANSWER_TIMEOUT.as_secs_f64())]
     first_answer_timeout: f64,
 
@@ -153,7 +158,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Status(args) => runtime.block_on(show_status(args)),
     };
     match result {
@@ -244,12 +249,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         })
         .build()
         .map_err(|e| e.to_string())?;
-    let (listener, local) = bind(&args.bind)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
-    // The ready line: scripts and tests wait for it to learn the port.
-    println!("listening on {local}");
-    let _ = std::io::stdout().flush();
+    let listeners = listen::listen(&args.bind, &args.tls).await?;
 
     let handle = server.shutdown_handle();
     tokio::spawn(async move {
@@ -257,7 +257,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         info!("signal received; shutting down");
         handle.shutdown();
     });
-    server.run(listener).await.map_err(|e| e.to_string())
+    server.serve(listeners).await.map_err(|e| e.to_string())
 }
 
 fn positive_secs(flag: &str, secs: f64) -> Result<Duration, String> {
