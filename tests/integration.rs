@@ -16,4 +16,5 @@ mod integration {
     pub mod python_examples;
     pub mod quotas;
     pub mod registered;
+    pub mod tls;
 }
