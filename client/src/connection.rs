@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use crate::address::NodeAddr;
 use crate::error::{Error, Result};
 use crate::outgoing::{outgoing, Outgoing, WeakOutgoing};
-use crate::tls::{classify, TlsOptions};
+use crate::tls::{classify, tls_connect_error, TlsOptions};
 
 /// Connection settings; each field says its default.
 #[derive(Debug, Clone)]
@@ -504,7 +504,7 @@ impl Connection {
                     let stream = connector
                         .connect(name.clone(), stream)
                         .await
-                        .map_err(|e| classify(&e, &name).map_or(Error::Io(e), Error::Tls))?;
+                        .map_err(|e| Error::Tls(tls_connect_error(e, &name)))?;
                     let (framed, opened) = authenticate(stream, authkey, opts, Some(&name)).await?;
                     let parts = framed.into_parts();
                     // One TLS session carries both directions: the halves share it.

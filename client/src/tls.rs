@@ -197,6 +197,20 @@ pub(crate) fn classify(e: &std::io::Error, server_name: &ServerName<'_>) -> Opti
     })
 }
 
+/// A failed TLS handshake, said plainly. A node that closes the connection before
+/// answering is usually turning this address away (too many of its connections in the
+/// handshake at once).
+pub(crate) fn tls_connect_error(e: std::io::Error, server_name: &ServerName<'_>) -> TlsError {
+    use std::io::ErrorKind::{ConnectionReset, UnexpectedEof};
+    classify(&e, server_name).unwrap_or_else(|| match e.kind() {
+        UnexpectedEof | ConnectionReset => TlsError::Handshake(format!(
+            "the node closed the connection before the TLS handshake finished ({e}); it \
+             may be refusing connections from this address for now"
+        )),
+        _ => TlsError::Handshake(e.to_string()),
+    })
+}
+
 fn untrusted_because(why: &CertificateError) -> String {
     match why {
         CertificateError::UnknownIssuer => {

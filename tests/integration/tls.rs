@@ -362,6 +362,48 @@ async fn a_silent_peer_on_the_tls_port_lets_its_handshake_place_go_at_the_first_
     drop(silent);
 }
 
+/// Past the per-address limit a TLS client is closed without a TLS handshake (it could not
+/// read the plain port's `#REFUSED#` frame), and is told the node closed the connection.
+#[tokio::test]
+async fn past_the_per_address_limit_a_tls_client_is_closed_before_its_tls_handshake() {
+    let pki = Pki::new();
+    let node = pki.node(&[
+        "--max-handshakes-per-address",
+        "1",
+        "--first-answer-timeout",
+        "30",
+        "--handshake-timeout",
+        "60",
+    ]);
+    // Accepted first (the backlog is served in order), it takes the address's one place.
+    let silent = TcpStream::connect(node.tls_addr()).await.unwrap();
+    let err = connect_tls(node.tls_addr(), node.authkey(), pki.trust())
+        .await
+        .expect_err("a TLS client got past the per-address limit");
+    assert!(
+        matches!(&err, Error::Tls(TlsError::Handshake(why)) if why.contains("closed the connection")),
+        "{err:?}"
+    );
+    assert!(
+        node.wait_for_log("refusing connection", WAIT),
+        "the refusal was not logged"
+    );
+    // Once the silent peer leaves, its place is free again.
+    drop(silent);
+    let end = Instant::now() + WAIT;
+    loop {
+        match connect_tls(node.tls_addr(), node.authkey(), pki.trust()).await {
+            Ok(m) => break m.ping().await.unwrap(),
+            Err(e) if Instant::now() < end => {
+                // The node may not have seen the silent peer's close yet.
+                eprintln!("not yet: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("the address's place never came back: {e}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn mutual_tls_admits_clients_with_a_certificate_from_the_ca_and_refuses_the_rest() {
     let pki = Pki::new();
