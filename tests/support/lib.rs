@@ -140,8 +140,13 @@ impl TestNode {
         let log = tempfile_path::TempLog::new();
         let log_file = std::fs::File::create(&log.0).expect("create node log");
         // One ready line per listener: plain (unless `--tls-only`), then TLS.
-        let tls_only = extra.contains(&"--tls-only");
-        let ready_lines = usize::from(!tls_only) + usize::from(extra.contains(&"--tls-bind"));
+        let flag = |name: &str| {
+            extra
+                .iter()
+                .any(|a| *a == name || a.strip_prefix(name).is_some_and(|v| v.starts_with('=')))
+        };
+        let tls_only = flag("--tls-only");
+        let ready_lines = usize::from(!tls_only) + usize::from(flag("--tls-bind"));
         cmd.arg("serve");
         if !tls_only {
             cmd.args(["--bind", bind]);
