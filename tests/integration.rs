@@ -18,4 +18,5 @@ mod integration {
     pub mod python_examples;
     pub mod quotas;
     pub mod registered;
+    pub mod tls;
 }

@@ -28,7 +28,8 @@ pub struct Config {
     pub max_handshakes_per_address: usize,
     /// Time a client has to answer the node's challenge: honest clients answer at once,
     /// so a silent peer is let go after this instead of holding its place for the whole
-    /// `handshake_timeout`. Default 3 s.
+    /// `handshake_timeout`. On a TLS listener it also bounds the TLS handshake, which
+    /// comes first. Default 3 s.
     pub first_answer_timeout: Duration,
     /// How long a connection may be silent before the node probes whether its peer is
     /// still there (TCP keepalive; then 3 probes `keepalive / 3` apart, at least 1 s). A
@@ -36,7 +37,8 @@ pub struct Config {
     /// within about twice this time, and its session ends: locks released, waits withdrawn.
     /// `None` disables it. Default 30 s.
     pub keepalive: Option<Duration>,
-    /// Time a client has to complete the handshake. Default 10 s.
+    /// Time a client has to complete the handshake (on a TLS listener, the TLS handshake
+    /// and the authkey handshake together). Default 10 s.
     pub handshake_timeout: Duration,
     /// Refuse CPython ≤ 3.11's MD5 answers. Default false (3.11 clients welcome).
     pub require_sha256: bool,

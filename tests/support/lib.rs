@@ -1,8 +1,9 @@
 //! Test support: a guard around a real `syncman` process.
 //!
 //! [`TestNode::start`] builds the binary once per test run (so it is never stale), starts
-//! it on `127.0.0.1:0`, waits for its `listening on` ready line, and kills it on drop. Its
-//! log is kept in a temporary file and printed if the test panics.
+//! it on `127.0.0.1:0`, waits for its `listening on` ready line (and its `listening with
+//! TLS on` line when it serves TLS), and kills it on drop. Its log is kept in a temporary
+//! file and printed if the test panics.
 
 pub mod cpython;
 pub mod netns;
@@ -68,7 +69,10 @@ pub fn syncman_bin() -> &'static Path {
 /// A running `syncman serve`, killed on drop.
 pub struct TestNode {
     child: Option<Child>,
-    addr: SocketAddr,
+    /// The plain listener (none with `--tls-only`).
+    addr: Option<SocketAddr>,
+    /// The TLS listener (with `--tls-bind`).
+    tls_addr: Option<SocketAddr>,
     authkey: Vec<u8>,
     log: tempfile_path::TempLog,
 }
@@ -145,8 +149,16 @@ impl TestNode {
     fn launch(mut cmd: Command, bind: Option<&str>, extra: &[&str], authkey: Vec<u8>) -> TestNode {
         let log = tempfile_path::TempLog::new();
         let log_file = std::fs::File::create(&log.0).expect("create node log");
+        // One ready line per listener: plain (unless `--tls-only`), then TLS.
+        let flag = |name: &str| {
+            extra
+                .iter()
+                .any(|a| *a == name || a.strip_prefix(name).is_some_and(|v| v.starts_with('=')))
+        };
+        let tls_only = flag("--tls-only");
+        let ready_lines = usize::from(!tls_only) + usize::from(flag("--tls-bind"));
         cmd.arg("serve");
-        if let Some(bind) = bind {
+        if let Some(bind) = bind.filter(|_| !tls_only) {
             cmd.args(["--bind", bind]);
         }
         let mut child = cmd
@@ -165,29 +177,56 @@ impl TestNode {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
+            for line in lines.by_ref().take(ready_lines) {
+                match line {
+                    Ok(line) => {
+                        let _ = tx.send(line);
+                    }
+                    Err(_) => break,
+                }
             }
             // Keep draining so the node never blocks on a full pipe.
             for _ in lines {}
         });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("node printed no ready line; log:\n{}", read(&log.0)));
-        let addr = line
-            .strip_prefix("listening on ")
-            .and_then(|a| a.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"));
+        let (mut addr, mut tls_addr) = (None, None);
+        let end = Instant::now() + Duration::from_secs(30);
+        for _ in 0..ready_lines {
+            let line = rx
+                .recv_timeout(end.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("node printed no ready line; log:\n{}", read(&log.0)));
+            let parse = |a: &str| a.trim().parse().ok();
+            if let Some(a) = line.strip_prefix("listening on ").and_then(parse) {
+                addr = Some(a);
+            } else if let Some(a) = line.strip_prefix("listening with TLS on ").and_then(parse) {
+                tls_addr = Some(a);
+            } else {
+                panic!("unexpected ready line {line:?}");
+            }
+        }
         TestNode {
             child: Some(child),
             addr,
+            tls_addr,
             authkey,
             log,
         }
     }
 
+    /// The plain listener's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+            .expect("this node has no plain listener (started with --tls-only)")
+    }
+
+    /// The TLS listener's address.
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls_addr
+            .expect("this node has no TLS listener (start it with --tls-bind)")
+    }
+
+    /// Whether the node printed a plain ready line.
+    pub fn has_plain_listener(&self) -> bool {
+        self.addr.is_some()
     }
 
     pub fn authkey(&self) -> &[u8] {
@@ -213,7 +252,7 @@ impl TestNode {
 
     /// Connects a client.
     pub async fn manager(&self) -> syncman_client::Manager {
-        syncman_client::Manager::connect(self.addr, &self.authkey)
+        syncman_client::Manager::connect(self.addr(), &self.authkey)
             .await
             .expect("connect to the test node")
     }

@@ -1,6 +1,8 @@
 //! One TCP connection from accept to close: handshake under a deadline, then the dialect
 //! named by the first frame. Nothing a client sends is processed before the handshake
 //! succeeds, and no buffer grows past CPython's 256-byte handshake limit until then.
+//! A TLS connection (`tls.rs`) runs its TLS handshake first and then the same code, over
+//! any [`Transport`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use syncman_protocol::handshake::{server_handshake, ChallengePolicy, HandshakeEr
 use syncman_protocol::message::{decode_hello, encode_response, Hello, HELLO_ID, NATIVE_VERSION};
 use syncman_protocol::{FrameCodec, RemoteError};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_util::codec::{Framed, FramedParts};
 use tracing::{debug, info, warn};
 
@@ -20,6 +23,7 @@ use super::frame_reader::FrameReader;
 use super::log_limit::LogLimit;
 use super::native;
 use super::pickle;
+use super::transport::Transport;
 use crate::node::backend::Backend;
 use crate::node::session::Session;
 use crate::node::Node;
@@ -27,19 +31,36 @@ use crate::node::Node;
 /// First byte of a CPython pickle (the PROTO opcode).
 const PICKLE_PROTO: u8 = 0x80;
 
-/// Serves one connection. `handshake_slots` are held until the peer has authenticated.
+/// Serves one plain connection. `handshake_slots` are held until the peer has authenticated.
 pub(crate) async fn handle<B: Backend>(
     stream: TcpStream,
     peer: SocketAddr,
     node: Arc<Node<B>>,
     handshake_slots: HandshakeSlots,
 ) {
+    set_socket_options(&stream, peer, &node);
+    serve(stream, peer, node, handshake_slots, Instant::now()).await;
+}
+
+/// Options every accepted socket gets, plain or TLS.
+pub(crate) fn set_socket_options<B: Backend>(stream: &TcpStream, peer: SocketAddr, node: &Node<B>) {
     let _ = stream.set_nodelay(true);
     if let Some(idle) = node.config.keepalive {
-        if let Err(e) = detect_dead_peers(&stream, idle) {
+        if let Err(e) = detect_dead_peers(stream, idle) {
             warn!(%peer, "cannot enable keepalive: {e}");
         }
     }
+}
+
+/// The handshake, then the dialect, over `stream`; the handshake must be over by
+/// `accepted` + `handshake_timeout`.
+pub(crate) async fn serve<S: Transport, B: Backend>(
+    stream: S,
+    peer: SocketAddr,
+    node: Arc<Node<B>>,
+    handshake_slots: HandshakeSlots,
+    accepted: Instant,
+) {
     let mut framed = Framed::new(stream, FrameCodec::handshake());
     let policy = ChallengePolicy {
         require_sha256: node.config.require_sha256,
@@ -50,7 +71,7 @@ pub(crate) async fn handle<B: Backend>(
     let shutdown = node.shutdown.clone();
     let result = tokio::select! {
         _ = shutdown.cancelled() => return,
-        r = tokio::time::timeout(node.config.handshake_timeout, handshake) => r,
+        r = tokio::time::timeout_at(accepted + node.config.handshake_timeout, handshake) => r,
     };
     // Storms of failures (a scan, a client with the wrong key in a loop) are rate-limited
     // in the log: a few lines a second per kind, then a count of those left out.
@@ -84,7 +105,7 @@ pub(crate) async fn handle<B: Backend>(
             handshake_slots.right_key();
         }
     }
-    ack_now(framed.get_ref());
+    ack_now(framed.get_ref().tcp());
     drop(handshake_slots);
     framed.codec_mut().set_max_len(node.config.max_frame);
 
@@ -135,7 +156,7 @@ pub(crate) async fn handle<B: Backend>(
         read_buf,
         ..
     } = framed.into_parts();
-    let (rd, wr) = io.into_split();
+    let (rd, wr) = io.split();
     let reader = FrameReader::new(rd, SkippingFrameCodec::new(codec.max_len()), &read_buf);
     drop(read_buf);
     native::serve(session, reader, wr, peer, hello).await;
@@ -165,7 +186,7 @@ fn detect_dead_peers(stream: &TcpStream, idle: std::time::Duration) -> std::io::
     socket.set_tcp_user_timeout(Some(idle + interval * PROBES))
 }
 
-async fn refuse(framed: &mut Framed<TcpStream, FrameCodec>, peer: SocketAddr, why: String) {
+async fn refuse<S: Transport>(framed: &mut Framed<S, FrameCodec>, peer: SocketAddr, why: String) {
     warn!(%peer, "{why}; closing");
     let mut payload = BytesMut::new();
     encode_response(
@@ -179,12 +200,17 @@ async fn refuse(framed: &mut Framed<TcpStream, FrameCodec>, peer: SocketAddr, wh
 /// Turns a connection away before its handshake with a `#REFUSED#` frame that says why
 /// (CPython clients show it in their `AuthenticationError`), then closes it.
 pub(crate) async fn refuse_before_handshake(stream: TcpStream, peer: SocketAddr, why: String) {
-    static REFUSED: LogLimit = LogLimit::new();
-    if let Some(left_out) = REFUSED.allow() {
-        warn!(%peer, left_out, "refusing connection: {why}");
-    }
+    log_refusal(peer, &why);
     let mut framed = Framed::new(stream, FrameCodec::handshake());
     let frame = syncman_protocol::handshake::refusal(&why);
     // Best effort and bounded: a peer that does not read is simply closed.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), framed.send(&frame[..])).await;
+}
+
+/// Logs a connection turned away before its handshake (rate-limited).
+pub(crate) fn log_refusal(peer: SocketAddr, why: &str) {
+    static REFUSED: LogLimit = LogLimit::new();
+    if let Some(left_out) = REFUSED.allow() {
+        warn!(%peer, left_out, "refusing connection: {why}");
+    }
 }

@@ -8,6 +8,9 @@
 //! - `connection`: one socket from accept to close: keepalive, handshake, dialect choice.
 //! - `frame_reader`: reads frames without a buffer held while a connection is idle.
 //! - `log_limit`: rate-limited log lines for storms of failed handshakes.
+//! - `listeners`: the plain and TLS listeners one accept loop serves.
+//! - `tls`: the TLS listener's settings and its connections' TLS handshake.
+//! - `transport`: what the connection code runs over (TCP, or TLS over TCP).
 //! - `native`: the native (MessagePack) dialect: the request loop, control-call decoding,
 //!   and the reply writer.
 //! - `pickle`: CPython's manager protocol, for unmodified Python clients.
@@ -16,7 +19,10 @@ mod admission;
 mod backoff;
 mod connection;
 mod frame_reader;
+pub(crate) mod listeners;
 mod log_limit;
 mod native;
 mod pickle;
 pub mod server;
+pub(crate) mod tls;
+mod transport;

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use super::admission::{HandshakeSlots, PerAddress};
+use super::listeners::{Accepted, Listeners};
 use crate::config::{Config, ConfigError};
 use crate::node::backend::Backend;
 use crate::node::memory::{MemoryBackend, TokenCounter};
@@ -107,14 +108,28 @@ impl<B: Backend> Server<B> {
         ShutdownHandle(self.node.shutdown.clone())
     }
 
-    /// Serves `listener` until shutdown (a [`ShutdownHandle`] or a client's `shutdown`),
-    /// then stops accepting, ends every session (parked calls get `ShuttingDown`), waits up
-    /// to `drain_timeout` for replies to be flushed, and returns once every session has
-    /// ended (a session whose client does not read is ended at the drain timeout).
+    /// Serves plain connections on `listener` until shutdown (a [`ShutdownHandle`] or a
+    /// client's `shutdown`), then stops accepting, ends every session (parked calls get
+    /// `ShuttingDown`), waits up to `drain_timeout` for replies to be flushed, and returns
+    /// once every session has ended (a session whose client does not read is ended at the
+    /// drain timeout).
     pub async fn run(self, listener: TcpListener) -> std::io::Result<()> {
+        self.serve(Listeners::new().plain(listener)).await
+    }
+
+    /// As [`run`](Self::run), on a plain listener, a TLS listener or both at once; they
+    /// share the node's limits (`max_connections`, the handshake places).
+    pub async fn serve(self, listeners: Listeners) -> std::io::Result<()> {
+        if listeners.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "no listener to serve on",
+            ));
+        }
         let node = self.node;
-        let local = listener.local_addr()?;
-        info!(%local, "serving");
+        for (local, tls) in listeners.local_addrs()? {
+            info!(%local, tls, "serving");
+        }
         let connections = Arc::new(Semaphore::new(node.config.max_connections));
         // Peers that have not authenticated yet hold these: node-wide (when all are taken,
         // accepting waits and new peers queue in the backlog) and per source address.
@@ -139,20 +154,30 @@ impl<B: Backend> Server<B> {
             };
             let accepted = tokio::select! {
                 _ = node.shutdown.cancelled() => break,
-                a = listener.accept() => a,
+                a = listeners.accept() => a,
             };
             match accepted {
-                Ok((stream, peer)) => {
+                Ok(Accepted { stream, peer, tls }) => {
                     backoff = Duration::from_millis(5);
                     let node = node.clone();
                     match per_address.admit(peer.ip()) {
                         Ok(address) => {
                             let slots = HandshakeSlots::new(node_wide, address);
                             tracker.spawn(async move {
-                                super::connection::handle(stream, peer, node, slots).await;
+                                match tls {
+                                    None => {
+                                        super::connection::handle(stream, peer, node, slots).await
+                                    }
+                                    Some(tls) => {
+                                        super::tls::handle(stream, peer, node, slots, tls).await
+                                    }
+                                }
                                 drop(connection);
                             });
                         }
+                        // A TLS client could not read a plain `#REFUSED#` frame, and a TLS
+                        // handshake is work the limit is there to bound: it is closed.
+                        Err(why) if tls.is_some() => super::connection::log_refusal(peer, &why),
                         Err(why) => {
                             tracker.spawn(super::connection::refuse_before_handshake(
                                 stream, peer, why,
@@ -168,7 +193,7 @@ impl<B: Backend> Server<B> {
                 }
             }
         }
-        drop(listener);
+        drop(listeners);
         info!("shutting down: no longer accepting; ending sessions");
         tracker.close();
         // Sessions answer what they have and flush; past `drain_timeout`, whatever still

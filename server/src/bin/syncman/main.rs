@@ -6,17 +6,18 @@
 //! syncman serve --config /etc/syncman/syncman.toml --log-format json
 //! syncman status --addr 127.0.0.1:50000 --json
 //! syncman shutdown --addr 127.0.0.1:50000
+//! syncman serve --tls-bind 0.0.0.0:50001 --tls-cert node.pem --tls-key node.key
 //! ```
 
 use std::future::Future;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use syncman_server::{bind, Server};
+use syncman_server::Server;
 use tracing::info;
 
+mod listen;
 mod logging;
 mod remote;
 mod serve_args;
@@ -187,12 +188,8 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> Result<(), String
         .config(config)
         .build()
         .map_err(|e| invalid(e.to_string()))?;
-    let (listener, local) = bind(args.bind())
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.bind()))?;
-    // The ready line: scripts and tests wait for it to learn the port.
-    println!("listening on {local}");
-    let _ = std::io::stdout().flush();
+    // Prints the ready lines: scripts and tests wait for them to learn the ports.
+    let listeners = listen::listen(args.bind(), &args.tls()).await?;
 
     let handle = server.shutdown_handle();
     tokio::spawn(async move {
@@ -200,7 +197,7 @@ async fn serve(args: ServeArgs, config_file: Option<&Path>) -> Result<(), String
         info!("signal received; shutting down");
         handle.shutdown();
     });
-    server.run(listener).await.map_err(|e| e.to_string())
+    server.serve(listeners).await.map_err(|e| e.to_string())
 }
 
 /// Every connection needs a file descriptor; the usual soft limit (1024) is far below

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use syncman_server::config::{ServedTypeid, WrongKeyPolicy};
 use syncman_server::Config;
 
+use crate::listen::TlsSettings;
 use crate::logging::LogFormat;
 
 /// The address a node listens on when neither the file nor the command line says.
@@ -32,6 +33,28 @@ pub struct ServeArgs {
     /// [default: 127.0.0.1:50000]
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<String>,
+
+    /// Also serve TLS on this address (port 0 picks a free port), beside the plain
+    /// `--bind` listener: CPython clients cannot speak TLS, so a node can serve both.
+    /// Needs --tls-cert and --tls-key. The authkey handshake still runs inside TLS.
+    #[arg(long, value_name = "ADDR")]
+    pub tls_bind: Option<String>,
+
+    /// The node's TLS certificate chain, PEM, leaf first.
+    #[arg(long, value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Mutual TLS: TLS clients must present a certificate signed by a CA in this PEM file.
+    #[arg(long, value_name = "PEM")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Serve TLS only: the plain listener (--bind) is not opened.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_only: Option<bool>,
 
     /// File holding the authkey (one trailing newline is ignored). Alternatively set
     /// SYNCMAN_AUTHKEY. The key is never taken on the command line, where `ps` shows it,
@@ -192,6 +215,18 @@ impl ServeArgs {
 
     pub fn bind(&self) -> &str {
         self.bind.as_deref().unwrap_or(DEFAULT_BIND)
+    }
+
+    /// The TLS settings, checked together once both sources are in.
+    pub fn tls(&self) -> TlsSettings {
+        TlsSettings {
+            bind: self.tls_bind.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            client_ca: self.tls_client_ca.clone(),
+            only: self.tls_only.unwrap_or(false),
+            plain_bind_given: self.bind.is_some(),
+        }
     }
 
     /// Applies every setting given to `c`; the others keep `Config`'s defaults.
