@@ -7,6 +7,8 @@ mod integration {
     pub mod blocking;
     pub mod blocking_facade;
     pub mod cancel_safety;
+    pub mod cli;
+    pub mod config;
     pub mod cpython_auth;
     pub mod cpython_dialect;
     pub mod heartbeat;
@@ -17,4 +19,5 @@ mod integration {
     pub mod python_examples;
     pub mod quotas;
     pub mod registered;
+    pub mod tls;
 }

@@ -55,6 +55,24 @@ struct Args {
     /// Internal: serve the echo floor (started by the benchmark itself).
     #[arg(long, hide = true)]
     echo_server: bool,
+    /// Run only these parts (comma-separated); all of them by default.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Part>,
+}
+
+/// The parts of a run, for `--only`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    /// Calls per second by connections and calls in flight, against every peer.
+    Calls,
+    /// Queue put+get and lock acquire+release pairs, list append, barrier rounds.
+    Pairs,
+    /// Connect + authenticate + first call.
+    Connect,
+    /// RSS per idle authenticated connection.
+    Idle,
+    /// RSS at 1,000,000 dict entries.
+    Memory,
 }
 
 /// A workload shape: connections, and calls in flight on each.
@@ -190,8 +208,9 @@ async fn run(args: &Args) -> Result<(), String> {
         None => None,
     };
 
+    let wants = |part: Part| args.only.is_empty() || args.only.contains(&part);
     let mut report = Report::new(args.pin, seconds);
-    for &shape in shapes {
+    for &shape in shapes.iter().filter(|_| wants(Part::Calls)) {
         eprintln!("{} ...", shape.name);
         let mut row = Row::new(shape);
         row.echo = echo::measure(echo.addr, shape.conns, shape.in_flight, run).await;
@@ -226,7 +245,8 @@ async fn run(args: &Args) -> Result<(), String> {
         .first()
         .and_then(|r| r.echo.as_ref())
         .map(|m| m.p50_us);
-    for pair in [pairs::Pair::QueuePutGet, pairs::Pair::LockAcquireRelease] {
+    let pair_kinds = [pairs::Pair::QueuePutGet, pairs::Pair::LockAcquireRelease];
+    for pair in pair_kinds.into_iter().filter(|_| wants(Part::Pairs)) {
         eprintln!("{} ...", pair.name());
         let mut row = report::PairRow {
             operation: pair.name(),
@@ -247,40 +267,44 @@ async fn run(args: &Args) -> Result<(), String> {
         }
         report.pairs.push(row);
     }
-    eprintln!("list append ...");
-    let mut append = report::PairRow {
-        operation: "list append",
-        echo_p50_us: echo_p50,
-        syncman: pairs::syncman_append(node.addr, authkey.as_bytes(), run).await,
-        redis_name: "Redis (RPUSH)",
-        redis: redis.as_ref().and_then(|r| {
-            let requests = (20_000.0 * seconds) as usize;
-            r.run("rpush", 1, 1, requests.max(1_000))?
-                .into_iter()
-                .next()
-        }),
-        cpython: None,
-    };
-    if let (Some(py), Some(server)) = (&python, &cpython_server) {
-        append.cpython = py.measure(server.addr, &authkey, 1, seconds, "append");
+    if wants(Part::Pairs) {
+        eprintln!("list append ...");
+        let mut append = report::PairRow {
+            operation: "list append",
+            echo_p50_us: echo_p50,
+            syncman: pairs::syncman_append(node.addr, authkey.as_bytes(), run).await,
+            redis_name: "Redis (RPUSH)",
+            redis: redis.as_ref().and_then(|r| {
+                let requests = (20_000.0 * seconds) as usize;
+                r.run("rpush", 1, 1, requests.max(1_000))?
+                    .into_iter()
+                    .next()
+            }),
+            cpython: None,
+        };
+        if let (Some(py), Some(server)) = (&python, &cpython_server) {
+            append.cpython = py.measure(server.addr, &authkey, 1, seconds, "append");
+        }
+        report.pairs.push(append);
+        eprintln!("barrier rounds ...");
+        report.pairs.push(report::PairRow {
+            operation: "barrier round, 4 parties (one connection each)",
+            echo_p50_us: echo_p50,
+            syncman: pairs::syncman_barrier(node.addr, authkey.as_bytes(), 4, run).await,
+            redis_name: "Redis",
+            redis: None,
+            cpython: None,
+        });
     }
-    report.pairs.push(append);
-    eprintln!("barrier rounds ...");
-    report.pairs.push(report::PairRow {
-        operation: "barrier round, 4 parties (one connection each)",
-        echo_p50_us: echo_p50,
-        syncman: pairs::syncman_barrier(node.addr, authkey.as_bytes(), 4, run).await,
-        redis_name: "Redis",
-        redis: None,
-        cpython: None,
-    });
-    let tries = if args.quick { 20 } else { 500 };
-    report.connect = pairs::syncman_connect(node.addr, authkey.as_bytes(), tries).await;
+    if wants(Part::Connect) {
+        let tries = if args.quick { 20 } else { 500 };
+        report.connect = pairs::syncman_connect(node.addr, authkey.as_bytes(), tries).await;
+    }
 
     let connections = if args.quick { 100 } else { 10_000 };
-    eprintln!("{connections} idle connections ...");
-    idle::raise_open_file_limit();
-    {
+    if wants(Part::Idle) {
+        eprintln!("{connections} idle connections ...");
+        idle::raise_open_file_limit();
         let fresh = start_node()?;
         let mut row = idle::IdleRow {
             connections,
@@ -302,7 +326,8 @@ async fn run(args: &Args) -> Result<(), String> {
     let entries = if args.quick { 10_000 } else { 1_000_000 };
     // Fresh servers for each workload: memory a server freed is reused without growing its
     // RSS, which would flatter whoever came second.
-    for kind in [memory::Kind::Ints, memory::Kind::StrBytes] {
+    let kinds = [memory::Kind::Ints, memory::Kind::StrBytes];
+    for kind in kinds.into_iter().filter(|_| wants(Part::Memory)) {
         eprintln!("memory: {} entries, {} ...", entries, kind.name());
         let fresh = start_node()?;
         let mut row = memory::MemoryRow {

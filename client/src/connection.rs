@@ -25,17 +25,20 @@ use serde::Serialize;
 use syncman_protocol::frame::{FrameBuilder, FrameError, Received, SkippingFrameCodec};
 use syncman_protocol::handshake::HandshakeError;
 use syncman_protocol::message::{self, decode_response, peek_response_id, FORGET_ID, HELLO_ID};
-use syncman_protocol::opening::{open_native, OpenError};
+use syncman_protocol::opening::{open_native, OpenError, Opened};
 use syncman_protocol::value::split_array;
 use syncman_protocol::{FrameCodec, RemoteError};
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_util::codec::{Framed, FramedRead};
 use tokio_util::sync::CancellationToken;
 
+use crate::address::NodeAddr;
 use crate::error::{Error, Result};
 use crate::outgoing::{outgoing, Outgoing, WeakOutgoing};
+use crate::tls::{classify, tls_connect_error, TlsOptions};
 
 /// Connection settings; each field says its default.
 #[derive(Debug, Clone)]
@@ -55,6 +58,9 @@ pub struct ConnectOptions {
     /// (back-pressure) instead of queueing without limit while the node or the network is
     /// slower than the program. Default 64 MiB.
     pub max_outgoing_bytes: usize,
+    /// Speak TLS to the node (its `--tls-bind` port): whom to trust, the name to expect,
+    /// a client certificate for mutual TLS. `None`: plain TCP. Default `None`.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for ConnectOptions {
@@ -64,6 +70,7 @@ impl Default for ConnectOptions {
             connect_timeout: Duration::from_secs(10),
             heartbeat_ttl: Some(Duration::from_secs(10)),
             max_outgoing_bytes: 64 * 1024 * 1024,
+            tls: None,
         }
     }
 }
@@ -352,14 +359,46 @@ impl Drop for Connection {
     }
 }
 
+/// The handshake and hello on a fresh stream. `tls`: the server name, when the stream
+/// is TLS (a TLS failure surfaces here too: with mutual TLS, the node's refusal of this
+/// client's certificate arrives as the first read).
+async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    authkey: &[u8],
+    opts: &ConnectOptions,
+    tls: Option<&ServerName<'_>>,
+) -> Result<(Framed<S, FrameCodec>, Opened)> {
+    let mut framed = Framed::new(stream, FrameCodec::handshake());
+    match open_native(&mut framed, authkey, opts.max_frame, opts.heartbeat_ttl).await {
+        Ok(opened) => Ok((framed, opened)),
+        Err(e) => Err(open_error(e, tls)),
+    }
+}
+
+fn open_error(e: OpenError, tls: Option<&ServerName<'_>>) -> Error {
+    let io = match &e {
+        OpenError::Handshake(HandshakeError::Frame(FrameError::Io(io)))
+        | OpenError::Frame(FrameError::Io(io)) => Some(io),
+        _ => None,
+    };
+    if let Some(tls) = tls.zip(io).and_then(|(name, io)| classify(io, name)) {
+        return Error::Tls(tls);
+    }
+    match e {
+        e if e.is_auth_failure() => Error::Auth(e.to_string()),
+        OpenError::Handshake(HandshakeError::Refused(why)) => Error::Refused(why),
+        e => Error::Handshake(e.to_string()),
+    }
+}
+
 /// How long a connection whose handles are all gone stays open for the answers of calls
 /// its callers abandoned, so that what they were given is given back.
 const LINGER: Duration = Duration::from_secs(5);
 
 /// The reader task: routes replies by id; runs undos for answers nobody takes; after the
 /// last handle is gone, lingers until no abandoned call is left.
-async fn read_replies(
-    mut reader: FramedRead<tokio::net::tcp::OwnedReadHalf, SkippingFrameCodec>,
+async fn read_replies<R: AsyncRead + Unpin>(
+    mut reader: FramedRead<R, SkippingFrameCodec>,
     routes: Arc<Pending>,
     out: Outgoing,
     max_frame: usize,
@@ -442,34 +481,61 @@ async fn read_replies(
 }
 
 impl Connection {
-    pub(crate) async fn open<A: ToSocketAddrs>(
+    pub(crate) async fn open<A: NodeAddr>(
         addr: A,
         authkey: &[u8],
         opts: &ConnectOptions,
     ) -> Result<Connection> {
+        let tls = match &opts.tls {
+            Some(tls) => Some(tls.connector(addr.host())?),
+            None => None,
+        };
         let setup = async {
             let stream = TcpStream::connect(addr).await?;
             let _ = stream.set_nodelay(true);
-            let mut framed = Framed::new(stream, FrameCodec::handshake());
-            let opened = open_native(&mut framed, authkey, opts.max_frame, opts.heartbeat_ttl)
-                .await
-                .map_err(|e| match e {
-                    e if e.is_auth_failure() => Error::Auth(e.to_string()),
-                    OpenError::Handshake(HandshakeError::Refused(why)) => Error::Refused(why),
-                    e => Error::Handshake(e.to_string()),
-                })?;
-            Ok::<_, Error>((framed, opened))
+            match tls {
+                None => {
+                    let (framed, opened) = authenticate(stream, authkey, opts, None).await?;
+                    let parts = framed.into_parts();
+                    let (rd, wr) = parts.io.into_split();
+                    Ok(Connection::start(rd, wr, &parts.read_buf, opened, opts))
+                }
+                Some((connector, name)) => {
+                    let stream = connector
+                        .connect(name.clone(), stream)
+                        .await
+                        .map_err(|e| Error::Tls(tls_connect_error(e, &name)))?;
+                    let (framed, opened) = authenticate(stream, authkey, opts, Some(&name)).await?;
+                    let parts = framed.into_parts();
+                    // One TLS session carries both directions: the halves share it.
+                    let (rd, wr) = tokio::io::split(parts.io);
+                    Ok(Connection::start(rd, wr, &parts.read_buf, opened, opts))
+                }
+            }
         };
-        let (framed, opened) = tokio::time::timeout(opts.connect_timeout, setup)
+        tokio::time::timeout(opts.connect_timeout, setup)
             .await
-            .map_err(|_| Error::Timeout("connecting"))??;
+            .map_err(|_| Error::Timeout("connecting"))?
+    }
+
+    /// Starts the writer and reader tasks on an authenticated stream's halves;
+    /// `read_buf` holds what the node already sent after its hello answer.
+    fn start<R, W>(
+        rd: R,
+        mut wr: W,
+        read_buf: &[u8],
+        opened: Opened,
+        opts: &ConnectOptions,
+    ) -> Connection
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         // Requests fit both limits: over either, the call fails here, before it is sent.
         let send_limit = opened.send_limit(opts.max_frame);
 
-        let parts = framed.into_parts();
-        let (rd, mut wr) = parts.io.into_split();
         let mut reader = FramedRead::new(rd, SkippingFrameCodec::new(opts.max_frame));
-        reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
+        reader.read_buffer_mut().extend_from_slice(read_buf);
         let pending = Arc::new(Pending::default());
         let (tx, mut rx) = outgoing(opts.max_outgoing_bytes);
 
@@ -528,14 +594,14 @@ impl Connection {
             lost,
         ));
 
-        Ok(Connection {
+        Connection {
             outgoing: tx,
             pending,
             next_id: AtomicU64::new(1),
             max_frame: send_limit,
             closing,
             closed,
-        })
+        }
     }
 
     /// Cancelled once the socket is closed, after the last handle is gone and the answers

@@ -22,6 +22,10 @@ pub enum Error {
     /// The handshake or hello failed for another reason (not a syncman node, bad version).
     #[error("handshake failed: {0}")]
     Handshake(String),
+    /// TLS failed: the node's certificate was not trusted, the node refused this client's
+    /// certificate, or the files given for TLS cannot be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// Connecting or the handshake took longer than allowed.
     #[error("timed out while {0}")]
     Timeout(&'static str),

@@ -18,7 +18,9 @@
 //!   directly.
 //! - [`blocking`]: the same proxies with plain (blocking) methods, for code without a runtime,
 //!   one file per type.
-//! - [`Error`] (`error.rs`): transport, auth and remote errors with Python's kinds.
+//! - [`Error`] (`error.rs`): transport, auth, TLS and remote errors with Python's kinds.
+//! - [`tls`]: [`TlsOptions`] for a node's TLS port, and [`TlsError`]; `address.rs`:
+//!   [`NodeAddr`], whose host part is the name TLS checks by default.
 //!
 //! # Values
 //! Arguments and results travel as MessagePack (structs as maps, so Python clients see
@@ -28,13 +30,16 @@
 //! Dropping a call's future before it completes sends `Cancel`: the node withdraws the
 //! call if it is still waiting, so it takes nothing on your behalf.
 
+mod address;
 pub mod blocking;
 mod connection;
 pub mod error;
 mod manager;
 mod outgoing;
 pub mod proxy;
+pub mod tls;
 
+pub use address::NodeAddr;
 pub use connection::ConnectOptions;
 pub use error::{Error, ErrorKind, Result};
 pub use manager::{Manager, ObjectStatus, Status};
@@ -43,6 +48,10 @@ pub use proxy::{
     LeasedItem, ListProxy, LockGuard, LockProxy, NamespaceProxy, ObjectHandle, QueueProxy,
     SemaphorePermit, SemaphoreProxy, ValueProxy,
 };
+pub use tls::{TlsError, TlsOptions};
+/// rustls as this crate uses it, to build a [`rustls::RootCertStore`] or certificates for
+/// [`TlsOptions`] without depending on a matching version yourself.
+pub use tokio_rustls::rustls;
 
 #[cfg(test)]
 mod tests {

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use crate::address::NodeAddr;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use syncman_protocol::message::CONTROL_OBJECT;
 use syncman_protocol::value::encode;
-use tokio::net::ToSocketAddrs;
 
 use crate::connection::{ConnectOptions, Connection};
 use crate::error::Result;
@@ -34,6 +34,9 @@ impl std::fmt::Debug for Manager {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Status {
     pub version: String,
+    /// Seconds since the node started (`None` from a node that does not say).
+    #[serde(default)]
+    pub uptime: Option<f64>,
     pub sessions: u64,
     pub objects: Vec<ObjectStatus>,
     /// Bytes the node's objects hold (encoded keys, values and items), if it counts them.
@@ -76,11 +79,11 @@ const NO_ARGS: [(); 0] = [];
 
 impl Manager {
     /// Connects and authenticates with `authkey`, with default [`ConnectOptions`].
-    pub async fn connect<A: ToSocketAddrs>(addr: A, authkey: impl AsRef<[u8]>) -> Result<Manager> {
+    pub async fn connect<A: NodeAddr>(addr: A, authkey: impl AsRef<[u8]>) -> Result<Manager> {
         Self::connect_with(addr, authkey, ConnectOptions::default()).await
     }
 
-    pub async fn connect_with<A: ToSocketAddrs>(
+    pub async fn connect_with<A: NodeAddr>(
         addr: A,
         authkey: impl AsRef<[u8]>,
         options: ConnectOptions,

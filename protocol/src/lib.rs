@@ -9,6 +9,8 @@
 //! - [`value`]: the value model: MessagePack (`value/msgpack.rs`) and Python's equality,
 //!   ordering, hashing and repr over it (`value/python.rs`).
 //! - [`error`]: remote error kinds named after Python's exceptions.
+//! - `tls` (feature `tls`): TLS certificates, keys and CA files read from PEM, for the node
+//!   and the client.
 //!
 //! The server and client crates depend on this one and never on each other.
 
@@ -21,6 +23,8 @@ pub mod handshake;
 pub mod message;
 pub mod opening;
 pub mod pickle;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod value;
 
 pub use error::{ErrorKind, RemoteError};

@@ -28,7 +28,8 @@ pub struct Config {
     pub max_handshakes_per_address: usize,
     /// Time a client has to answer the node's challenge: honest clients answer at once,
     /// so a silent peer is let go after this instead of holding its place for the whole
-    /// `handshake_timeout`. Default 3 s.
+    /// `handshake_timeout`. On a TLS listener it also bounds the TLS handshake, which
+    /// comes first. Default 3 s.
     pub first_answer_timeout: Duration,
     /// How long a connection may be silent before the node probes whether its peer is
     /// still there (TCP keepalive; then 3 probes `keepalive / 3` apart, at least 1 s). A
@@ -36,7 +37,8 @@ pub struct Config {
     /// within about twice this time, and its session ends: locks released, waits withdrawn.
     /// `None` disables it. Default 30 s.
     pub keepalive: Option<Duration>,
-    /// Time a client has to complete the handshake. Default 10 s.
+    /// Time a client has to complete the handshake (on a TLS listener, the TLS handshake
+    /// and the authkey handshake together). Default 10 s.
     pub handshake_timeout: Duration,
     /// Refuse CPython ≤ 3.11's MD5 answers. Default false (3.11 clients welcome).
     pub require_sha256: bool,
@@ -80,6 +82,71 @@ pub struct Config {
     /// (`docs/operations/metrics.md`). Default false: collecting adds two clock reads and a
     /// few atomic additions to every call.
     pub collect_metrics: bool,
+    /// Back-off for wrong keys from one IP address ([`WrongKeyPolicy`]).
+    pub wrong_keys: WrongKeyPolicy,
+}
+
+/// How the node slows down guessing of its key: after `limit` wrong keys from one IP
+/// address within `window`, that address's new connections are refused (with a
+/// `#REFUSED#` frame that says why and for how long) for `penalty`, doubled for each
+/// further penalty up to `max_penalty`. A right key from the address, or a quiet spell as
+/// long as `max_penalty`, forgets it. Other addresses are never affected; clients behind
+/// one NAT address share its fate. `limit` 0 turns it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongKeyPolicy {
+    /// Wrong keys within `window` that start a penalty. Default 5; 0 disables.
+    pub limit: u32,
+    /// Default 60 s.
+    pub window: Duration,
+    /// The first penalty. Default 10 s.
+    pub penalty: Duration,
+    /// The longest penalty. Default 10 min.
+    pub max_penalty: Duration,
+    /// Addresses remembered at most; past it the least recently seen is forgotten, so the
+    /// table's memory is bounded (about 100 bytes an address). Default 16 384.
+    pub table_size: usize,
+}
+
+impl Default for WrongKeyPolicy {
+    fn default() -> Self {
+        WrongKeyPolicy {
+            limit: Self::DEFAULT_LIMIT,
+            window: Self::DEFAULT_WINDOW,
+            penalty: Self::DEFAULT_PENALTY,
+            max_penalty: Self::DEFAULT_MAX_PENALTY,
+            table_size: Self::DEFAULT_TABLE_SIZE,
+        }
+    }
+}
+
+impl WrongKeyPolicy {
+    /// Default of [`WrongKeyPolicy::limit`].
+    pub const DEFAULT_LIMIT: u32 = 5;
+    /// Default of [`WrongKeyPolicy::window`].
+    pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
+    /// Default of [`WrongKeyPolicy::penalty`].
+    pub const DEFAULT_PENALTY: Duration = Duration::from_secs(10);
+    /// Default of [`WrongKeyPolicy::max_penalty`].
+    pub const DEFAULT_MAX_PENALTY: Duration = Duration::from_secs(600);
+    /// Default of [`WrongKeyPolicy::table_size`].
+    pub const DEFAULT_TABLE_SIZE: usize = 16_384;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.limit == 0 {
+            return Ok(());
+        }
+        if self.window.is_zero() || self.penalty.is_zero() || self.table_size == 0 {
+            return Err(ConfigError(
+                "the wrong-key window, penalty and table size must be positive".into(),
+            ));
+        }
+        if self.penalty > self.max_penalty {
+            return Err(ConfigError(
+                "the wrong-key penalty must not exceed its maximum".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A typeid served to CPython clients that registered it without a callable
@@ -204,6 +271,7 @@ impl Config {
             max_bytes: Self::default_max_bytes(),
             served_typeids: Vec::new(),
             collect_metrics: false,
+            wrong_keys: WrongKeyPolicy::default(),
         }
     }
 
@@ -268,6 +336,7 @@ impl Config {
                 }
             }
         }
+        self.wrong_keys.validate()?;
         if self.max_parked_per_session == 0 || self.reply_queue == 0 {
             return Err(ConfigError(
                 "max_parked_per_session and reply_queue must be at least 1".into(),
@@ -300,6 +369,7 @@ impl std::fmt::Debug for Config {
             max_bytes,
             served_typeids,
             collect_metrics,
+            wrong_keys,
         } = self;
         let key = if authkey.is_empty() {
             "<empty>"
@@ -327,6 +397,7 @@ impl std::fmt::Debug for Config {
             .field("max_bytes", max_bytes)
             .field("served_typeids", served_typeids)
             .field("collect_metrics", collect_metrics)
+            .field("wrong_keys", wrong_keys)
             .finish()
     }
 }

@@ -9,7 +9,8 @@
 //!   implementation. It knows nothing of sockets or wire dialects.
 //! - `net`: the network layer. The accept loop and limits ([`Server`]), one connection from
 //!   handshake to dialect choice, and the native dialect (request loop, control calls, reply
-//!   writer). It drives the core.
+//!   writer), and TLS ([`ServerTls`]) on a listener of its own beside the plain one
+//!   ([`Listeners`]). It drives the core.
 //! - [`config`]: settings with their defaults.
 //!
 //! # Security
@@ -22,8 +23,10 @@ mod net;
 pub mod node;
 
 pub use config::{Config, ConfigError};
+pub use net::listeners::Listeners;
 pub use net::metrics::Metrics;
 pub use net::server::{bind, Server, ServerBuilder, ShutdownHandle};
+pub use net::tls::{ServerTls, TlsSetupError};
 pub use node::backend::{Backend, FencingTokens, ObjectId};
 pub use node::memory::MemoryBackend;
 pub use node::object::{CallCtx, MethodSpec, Outcome, Reply, SessionId, SharedObject};

@@ -1,15 +1,20 @@
 //! Who gets to start a handshake: bursts of honest connects all get in, silent peers do not
 //! delay clients that answer, a full node queues new clients instead of refusing them, one
-//! address cannot take every place, and a refused client is told why.
+//! address cannot take every place, an address that sends wrong keys is refused for a
+//! while without slowing anyone else, and a refused client is told why.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use syncman_client::{Error, Manager};
-use syncman_protocol::handshake::CHALLENGE;
+use syncman_protocol::handshake::{HandshakeError, CHALLENGE};
+use syncman_protocol::opening::{open_native, OpenError, Opened};
+use syncman_protocol::{FrameCodec, DEFAULT_MAX_FRAME};
+use syncman_tests::python::Py;
 use syncman_tests::{raise_open_file_limit, TestNode};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_util::codec::Framed;
 
 use super::bad_input::{log_line, logged_for_peer, within, WAIT};
 
@@ -237,4 +242,116 @@ async fn a_silent_peer_is_let_go_at_the_first_answer_deadline() {
         "closed at the handshake deadline, not the first-answer one"
     );
     logged_for_peer(&node, local, "did not answer the challenge within").await;
+}
+
+/// Opens a native session from the local address `from` (any 127.x.y.z is this host).
+async fn open_from(node: SocketAddr, from: &str, key: &[u8]) -> Result<Opened, OpenError> {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket
+        .bind(format!("{from}:0").parse().unwrap())
+        .expect("bind a loopback source address");
+    let stream = within("connect", socket.connect(node)).await.unwrap();
+    let mut framed = Framed::new(stream, FrameCodec::handshake());
+    within(
+        "open a session",
+        open_native(&mut framed, key, DEFAULT_MAX_FRAME, None),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn wrong_keys_get_their_address_refused_and_another_address_still_gets_in_at_once() {
+    const PENALTY_SECS: u64 = 60;
+    let penalty = PENALTY_SECS.to_string();
+    let node = TestNode::start_with(&[
+        "--wrong-key-limit",
+        "3",
+        "--wrong-key-penalty",
+        &penalty,
+        "--wrong-key-max-penalty",
+        "600",
+    ]);
+    // Under the limit, a wrong key is only told so.
+    for attempt in 1..=3 {
+        match open_from(node.addr(), "127.0.0.2", b"wrong-key").await {
+            Err(e) if e.is_auth_failure() => {}
+            other => panic!("wrong key {attempt}: expected an auth failure, got {other:?}"),
+        }
+    }
+    // The positive signal that the back-off is in force for 127.0.0.2.
+    log_line(&node, "the back-off for 127.0.0.2", |l| {
+        l.contains("too many wrong keys from 127.0.0.2") && l.contains("peer=127.0.0.2:")
+    })
+    .await;
+    // Now 127.0.0.2 is refused, with the reason and how long, whatever key it brings.
+    match open_from(node.addr(), "127.0.0.2", node.authkey()).await {
+        Err(OpenError::Handshake(HandshakeError::Refused(why))) => assert!(
+            why.contains("too many wrong keys from 127.0.0.2") && why.contains(" s more"),
+            "{why}"
+        ),
+        other => panic!("expected a refusal that says why, got {other:?}"),
+    }
+    // Meanwhile another address authenticates at once: nowhere near the penalty.
+    let started = Instant::now();
+    let m = within(
+        "connect from 127.0.0.1",
+        Manager::connect(node.addr(), node.authkey()),
+    )
+    .await
+    .expect("127.0.0.1 is not refused");
+    within("ping", m.ping()).await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(PENALTY_SECS / 20),
+        "127.0.0.1 took {took:?} to get in while 127.0.0.2 was refused"
+    );
+    open_from(node.addr(), "127.0.0.3", node.authkey())
+        .await
+        .expect("a third address is not refused either");
+}
+
+/// A CPython `Client`; prints the exception it raised, if any. The reason of a refusal
+/// shows in it: 3.12+ raise `AuthenticationError` ("expected challenge"), 3.11 fails an
+/// `assert` on the challenge, whose message quotes the frame.
+const CPYTHON_CLIENT: &str = r#"
+import sys
+import multiprocessing.connection as mc
+try:
+    mc.Client((sys.argv[1], int(sys.argv[2])), authkey=bytes.fromhex(sys.argv[3])).close()
+except (mc.AuthenticationError, AssertionError) as e:
+    print(type(e).__name__, e)
+    sys.exit(3)
+print("OK")
+"#;
+
+#[tokio::test]
+async fn a_cpython_client_is_shown_why_its_address_is_refused() {
+    let node = TestNode::start_with(&["--wrong-key-limit", "1", "--wrong-key-penalty", "60"]);
+    let run = |py: Py, key: &'static [u8]| {
+        syncman_tests::cpython::run_against(py, node.addr(), key, &["-c", CPYTHON_CLIENT], WAIT)
+    };
+    let first = run(Py::V311, b"wrong-key").await;
+    assert!(
+        first
+            .last_line()
+            .is_some_and(|l| l.contains("digest sent was rejected")),
+        "{first}"
+    );
+    log_line(&node, "the back-off for 127.0.0.1", |l| {
+        l.contains("too many wrong keys from 127.0.0.1")
+    })
+    .await;
+    for (py, raised) in [
+        (Py::V311, "AssertionError"),
+        (Py::V312, "AuthenticationError"),
+    ] {
+        let refused = run(py, b"wrong-key").await;
+        assert!(
+            refused.status.code() == Some(3)
+                && refused.last_line().is_some_and(|l| {
+                    l.starts_with(raised) && l.contains("too many wrong keys from 127.0.0.1")
+                }),
+            "{refused}"
+        );
+    }
 }

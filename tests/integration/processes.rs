@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use syncman_client::proxy::is_broken_barrier;
 use syncman_tests::netns::NetPair;
-use syncman_tests::{example_bin, syncman_bin, TestNode};
+use syncman_tests::{example_bin, syncman_bin, wait_for_sessions, TestNode};
 
 /// The bound on every wait for a process or a line.
 const LONG: Duration = Duration::from_secs(20);
@@ -396,6 +396,9 @@ fn a_killed_consumers_leased_item_goes_back_to_the_front() {
     assert_eq!(holder.wait_for_line("holding "), "1");
     assert_eq!(rt.block_on(q.len()).unwrap(), 2, "the leased item is out");
     assert!(holder.kill(), "holder exited by itself");
+    // The lease goes back when the node has ended the holder's session; a get before that
+    // would rightly find 2 first.
+    rt.block_on(wait_for_sessions(&m, 1));
     let back = rt.block_on(async {
         let mut got = Vec::new();
         while got.len() < 3 {

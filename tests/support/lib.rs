@@ -1,9 +1,10 @@
 //! Test support: a guard around a real `syncman` process.
 //!
 //! [`TestNode::start`] builds the binary once per test run (so it is never stale), starts
-//! it on `127.0.0.1:0`, waits for its `listening on` ready line, and kills it on drop. Its
-//! log is kept in a temporary file and printed if the test panics. Later stdout lines (the
-//! `metrics on` line) are kept for [`TestNode::stdout_line`].
+//! it on `127.0.0.1:0`, waits for its `listening on` ready line (and its `listening with
+//! TLS on` line when it serves TLS), and kills it on drop. Its log is kept in a temporary
+//! file and printed if the test panics. Later stdout lines (the `metrics on` line) are kept
+//! for [`TestNode::stdout_line`].
 
 pub mod cpython;
 pub mod metrics;
@@ -71,14 +72,17 @@ pub fn syncman_bin() -> &'static Path {
 /// A running `syncman serve`, killed on drop.
 pub struct TestNode {
     child: Option<Child>,
-    addr: SocketAddr,
+    /// The plain listener (none with `--tls-only`).
+    addr: Option<SocketAddr>,
+    /// The TLS listener (with `--tls-bind`).
+    tls_addr: Option<SocketAddr>,
     authkey: Vec<u8>,
     log: tempfile_path::TempLog,
-    /// Stdout lines after the ready line: those read so far, and the rest as they come.
+    /// Stdout lines after the ready lines: those read so far, and the rest as they come.
     stdout: Mutex<(Vec<String>, Receiver<String>)>,
 }
 
-/// Stdout lines kept after the ready line; the rest are read and dropped, so the node never
+/// Stdout lines kept after the ready lines; the rest are read and dropped, so the node never
 /// blocks on a full pipe.
 const KEPT_STDOUT_LINES: usize = 64;
 
@@ -129,7 +133,18 @@ impl TestNode {
 
     /// Starts a node with extra `syncman serve` arguments.
     pub fn start_with(extra: &[&str]) -> TestNode {
-        Self::launch(Command::new(syncman_bin()), "127.0.0.1:0", extra)
+        Self::launch(
+            Command::new(syncman_bin()),
+            Some("127.0.0.1:0"),
+            extra,
+            random_key(),
+        )
+    }
+
+    /// Starts `syncman serve ARGS` with no `--bind` added (a config file among `args` may
+    /// say where), and `SYNCMAN_AUTHKEY` set to `env_key`.
+    pub fn serve(args: &[&str], env_key: Vec<u8>) -> TestNode {
+        Self::launch(Command::new(syncman_bin()), None, args, env_key)
     }
 
     /// Starts a node inside network namespace `netns`, listening on `ip` (port chosen by
@@ -137,15 +152,25 @@ impl TestNode {
     pub fn start_in_netns(netns: &str, ip: &str, extra: &[&str]) -> TestNode {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", netns]).arg(syncman_bin());
-        Self::launch(cmd, &format!("{ip}:0"), extra)
+        Self::launch(cmd, Some(&format!("{ip}:0")), extra, random_key())
     }
 
-    fn launch(mut cmd: Command, bind: &str, extra: &[&str]) -> TestNode {
-        let authkey = random_key();
+    fn launch(mut cmd: Command, bind: Option<&str>, extra: &[&str], authkey: Vec<u8>) -> TestNode {
         let log = tempfile_path::TempLog::new();
         let log_file = std::fs::File::create(&log.0).expect("create node log");
+        // One ready line per listener: plain (unless `--tls-only`), then TLS.
+        let flag = |name: &str| {
+            extra
+                .iter()
+                .any(|a| *a == name || a.strip_prefix(name).is_some_and(|v| v.starts_with('=')))
+        };
+        let tls_only = flag("--tls-only");
+        let ready_lines = usize::from(!tls_only) + usize::from(flag("--tls-bind"));
+        cmd.arg("serve");
+        if let Some(bind) = bind.filter(|_| !tls_only) {
+            cmd.args(["--bind", bind]);
+        }
         let mut child = cmd
-            .args(["serve", "--bind", bind])
             .args(extra)
             .env(
                 "SYNCMAN_AUTHKEY",
@@ -161,30 +186,43 @@ impl TestNode {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
-            for line in lines.by_ref().take(1 + KEPT_STDOUT_LINES) {
-                let Ok(line) = line else { return };
-                let _ = tx.send(line);
+            for line in lines.by_ref().take(ready_lines + KEPT_STDOUT_LINES) {
+                match line {
+                    Ok(line) => {
+                        let _ = tx.send(line);
+                    }
+                    Err(_) => break,
+                }
             }
             // Keep draining so the node never blocks on a full pipe.
             for _ in lines {}
         });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("node printed no ready line; log:\n{}", read(&log.0)));
-        let addr = line
-            .strip_prefix("listening on ")
-            .and_then(|a| a.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"));
+        let (mut addr, mut tls_addr) = (None, None);
+        let end = Instant::now() + Duration::from_secs(30);
+        for _ in 0..ready_lines {
+            let line = rx
+                .recv_timeout(end.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("node printed no ready line; log:\n{}", read(&log.0)));
+            let parse = |a: &str| a.trim().parse().ok();
+            if let Some(a) = line.strip_prefix("listening on ").and_then(parse) {
+                addr = Some(a);
+            } else if let Some(a) = line.strip_prefix("listening with TLS on ").and_then(parse) {
+                tls_addr = Some(a);
+            } else {
+                panic!("unexpected ready line {line:?}");
+            }
+        }
         TestNode {
             child: Some(child),
             addr,
+            tls_addr,
             authkey,
             log,
             stdout: Mutex::new((Vec::new(), rx)),
         }
     }
 
-    /// The first stdout line after the ready line that starts with `prefix`, waiting up to
+    /// The first stdout line after the ready lines that starts with `prefix`, waiting up to
     /// `timeout` for it.
     pub fn stdout_line(&self, prefix: &str, timeout: Duration) -> Option<String> {
         let end = Instant::now() + timeout;
@@ -207,8 +245,21 @@ impl TestNode {
             .unwrap_or_else(|| panic!("no metrics line; log:\n{}", self.log()))
     }
 
+    /// The plain listener's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+            .expect("this node has no plain listener (started with --tls-only)")
+    }
+
+    /// The TLS listener's address.
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls_addr
+            .expect("this node has no TLS listener (start it with --tls-bind)")
+    }
+
+    /// Whether the node printed a plain ready line.
+    pub fn has_plain_listener(&self) -> bool {
+        self.addr.is_some()
     }
 
     pub fn authkey(&self) -> &[u8] {
@@ -234,7 +285,7 @@ impl TestNode {
 
     /// Connects a client.
     pub async fn manager(&self) -> syncman_client::Manager {
-        syncman_client::Manager::connect(self.addr, &self.authkey)
+        syncman_client::Manager::connect(self.addr(), &self.authkey)
             .await
             .expect("connect to the test node")
     }

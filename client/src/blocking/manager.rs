@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::address::NodeAddr;
 use serde::Serialize;
-use tokio::net::ToSocketAddrs;
 
 use super::macros::blocking_fns;
 use super::runtime::{wrap, Rt};
@@ -39,12 +39,12 @@ impl Manager {
     ///
     /// Fails with [`Error::InsideRuntime`](crate::Error::InsideRuntime) on a thread that
     /// has a tokio runtime context (use the async [`crate::Manager`] there).
-    pub fn connect<A: ToSocketAddrs>(addr: A, authkey: impl AsRef<[u8]>) -> Result<Manager> {
+    pub fn connect<A: NodeAddr>(addr: A, authkey: impl AsRef<[u8]>) -> Result<Manager> {
         Self::connect_with(addr, authkey, ConnectOptions::default())
     }
 
     /// As [`connect`](Self::connect), with explicit [`ConnectOptions`].
-    pub fn connect_with<A: ToSocketAddrs>(
+    pub fn connect_with<A: NodeAddr>(
         addr: A,
         authkey: impl AsRef<[u8]>,
         options: ConnectOptions,

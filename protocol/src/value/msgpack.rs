@@ -485,34 +485,36 @@ pub fn str(s: &str) -> Bytes {
 }
 
 /// An array of already-encoded items.
-pub fn array<'a>(items: impl ExactSizeIterator<Item = &'a Bytes>) -> Bytes {
+pub fn array<T: AsRef<[u8]>>(items: impl ExactSizeIterator<Item = T>) -> Bytes {
     let mut out = BytesMut::new();
     let _ = rmp::encode::write_array_len(&mut (&mut out).writer(), items.len() as u32);
     for item in items {
-        out.put_slice(item);
+        out.put_slice(item.as_ref());
     }
     out.freeze()
 }
 
 /// A map of already-encoded keys and values.
-pub fn map<'a>(pairs: impl ExactSizeIterator<Item = (&'a Bytes, &'a Bytes)>) -> Bytes {
+pub fn map<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: impl ExactSizeIterator<Item = (K, V)>) -> Bytes {
     let mut out = BytesMut::new();
     let _ = rmp::encode::write_map_len(&mut (&mut out).writer(), pairs.len() as u32);
     for (k, v) in pairs {
-        out.put_slice(k);
-        out.put_slice(v);
+        out.put_slice(k.as_ref());
+        out.put_slice(v.as_ref());
     }
     out.freeze()
 }
 
 /// An array of `[key, value]` pairs (what Python's `items()` gives).
-pub fn pairs<'a>(pairs: impl ExactSizeIterator<Item = (&'a Bytes, &'a Bytes)>) -> Bytes {
+pub fn pairs<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    pairs: impl ExactSizeIterator<Item = (K, V)>,
+) -> Bytes {
     let mut out = BytesMut::new();
     let _ = rmp::encode::write_array_len(&mut (&mut out).writer(), pairs.len() as u32);
     for (k, v) in pairs {
         out.put_u8(0x92);
-        out.put_slice(k);
-        out.put_slice(v);
+        out.put_slice(k.as_ref());
+        out.put_slice(v.as_ref());
     }
     out.freeze()
 }

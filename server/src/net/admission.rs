@@ -6,30 +6,49 @@
 //!   kernel's listen backlog (queued, not refused).
 //! - **Per source address** (`max_handshakes_per_address`): one address cannot take more
 //!   than its share; a connection past it is refused with a `#REFUSED#` frame that says why.
+//! - **After wrong keys** (`wrong_keys`, `super::backoff`): an address that sent too many
+//!   is refused for a while, with a `#REFUSED#` frame that says why and for how long.
 //!
 //! A silent peer holds its place only until the first-answer deadline
 //! (`first_answer_timeout`), so silent peers cannot starve the clients that answer.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-/// Unauthenticated connections per source address.
+use tracing::warn;
+
+use super::backoff::WrongKeys;
+use super::log_limit::LogLimit;
+use crate::config::WrongKeyPolicy;
+
+/// Unauthenticated connections per source address, and the addresses refused for wrong
+/// keys.
 pub(crate) struct PerAddress {
     limit: usize,
     counts: Mutex<HashMap<IpAddr, usize>>,
+    wrong_keys: WrongKeys,
 }
 
 impl PerAddress {
-    pub(crate) fn new(limit: usize) -> Arc<Self> {
+    pub(crate) fn new(limit: usize, wrong_keys: WrongKeyPolicy) -> Arc<Self> {
         Arc::new(PerAddress {
             limit,
             counts: Mutex::new(HashMap::new()),
+            wrong_keys: WrongKeys::new(wrong_keys),
         })
     }
 
     /// A place for one more handshake from `ip`, or the reason there is none.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<AddressSlot, String> {
+        if let Some(left) = self.wrong_keys.refused(ip, Instant::now()) {
+            return Err(format!(
+                "too many wrong keys from {ip}: its connections are refused for {} s more \
+                 (the node's wrong-key back-off)",
+                left.as_secs() + 1
+            ));
+        }
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let n = counts.entry(ip).or_insert(0);
         if *n >= self.limit {
@@ -53,6 +72,31 @@ pub(crate) struct AddressSlot {
     ip: IpAddr,
 }
 
+impl AddressSlot {
+    /// The peer answered the challenge with a wrong key: counted against its address, and
+    /// logged (rate-limited) if that starts a penalty.
+    fn wrong_key(&self, peer: SocketAddr) {
+        static PENALTY: LogLimit = LogLimit::new();
+        let Some(penalty) = self.table.wrong_keys.wrong_key(self.ip, Instant::now()) else {
+            return;
+        };
+        if let Some(left_out) = PENALTY.allow() {
+            warn!(
+                %peer,
+                left_out,
+                penalty_secs = penalty.as_secs(),
+                "too many wrong keys from {}: refusing its connections for {penalty:?}",
+                self.ip
+            );
+        }
+    }
+
+    /// The peer proved it holds the key: its address's wrong keys are forgotten.
+    fn right_key(&self) {
+        self.table.wrong_keys.right_key(self.ip);
+    }
+}
+
 impl Drop for AddressSlot {
     fn drop(&mut self) {
         let mut counts = self.table.counts.lock().unwrap_or_else(|p| p.into_inner());
@@ -69,15 +113,25 @@ impl Drop for AddressSlot {
 /// What an unauthenticated connection holds until it has authenticated (dropped then).
 pub(crate) struct HandshakeSlots {
     _node_wide: tokio::sync::OwnedSemaphorePermit,
-    _address: AddressSlot,
+    address: AddressSlot,
 }
 
 impl HandshakeSlots {
     pub(crate) fn new(node_wide: tokio::sync::OwnedSemaphorePermit, address: AddressSlot) -> Self {
         HandshakeSlots {
             _node_wide: node_wide,
-            _address: address,
+            address,
         }
+    }
+
+    /// The handshake failed on a wrong key (see [`AddressSlot::wrong_key`]).
+    pub(crate) fn wrong_key(&self, peer: SocketAddr) {
+        self.address.wrong_key(peer);
+    }
+
+    /// The peer authenticated; its address's wrong keys are forgotten.
+    pub(crate) fn right_key(&self) {
+        self.address.right_key();
     }
 }
 
@@ -87,7 +141,7 @@ mod tests {
 
     #[test]
     fn an_address_gets_its_share_and_others_are_unaffected() {
-        let table = PerAddress::new(2);
+        let table = PerAddress::new(2, WrongKeyPolicy::default());
         let a: IpAddr = "127.0.0.2".parse().unwrap();
         let b: IpAddr = "127.0.0.3".parse().unwrap();
         let first = table.admit(a).unwrap();
@@ -104,7 +158,7 @@ mod tests {
 
     #[test]
     fn addresses_leave_the_table_when_their_handshakes_finish() {
-        let table = PerAddress::new(8);
+        let table = PerAddress::new(8, WrongKeyPolicy::default());
         let slots: Vec<_> = (0..4)
             .map(|i| table.admit(IpAddr::from([10, 0, 0, i])).unwrap())
             .collect();

@@ -1,6 +1,8 @@
 //! One TCP connection from accept to close: handshake under a deadline, then the dialect
 //! named by the first frame. Nothing a client sends is processed before the handshake
 //! succeeds, and no buffer grows past CPython's 256-byte handshake limit until then.
+//! A TLS connection (`tls.rs`) runs its TLS handshake first and then the same code, over
+//! any [`Transport`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,18 +10,21 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use syncman_protocol::frame::SkippingFrameCodec;
-use syncman_protocol::handshake::{server_handshake, ChallengePolicy};
+use syncman_protocol::handshake::{server_handshake, ChallengePolicy, HandshakeError};
 use syncman_protocol::message::{decode_hello, encode_response, Hello, HELLO_ID, NATIVE_VERSION};
 use syncman_protocol::{FrameCodec, RemoteError};
 use tokio::net::TcpStream;
-use tokio_util::codec::{Framed, FramedParts, FramedRead};
+use tokio::time::Instant;
+use tokio_util::codec::{Framed, FramedParts};
 use tracing::{debug, info, warn};
 
 use super::admission::HandshakeSlots;
+use super::frame_reader::FrameReader;
 use super::log_limit::LogLimit;
-use super::metrics::NetMetrics;
+use super::metrics::{Handshaking, NetMetrics};
 use super::native;
 use super::pickle;
+use super::transport::Transport;
 use crate::node::backend::Backend;
 use crate::node::session::Session;
 use crate::node::Node;
@@ -27,7 +32,7 @@ use crate::node::Node;
 /// First byte of a CPython pickle (the PROTO opcode).
 const PICKLE_PROTO: u8 = 0x80;
 
-/// Serves one connection. `handshake_slots` are held until the peer has authenticated.
+/// Serves one plain connection. `handshake_slots` are held until the peer has authenticated.
 pub(crate) async fn handle<B: Backend>(
     stream: TcpStream,
     peer: SocketAddr,
@@ -36,22 +41,53 @@ pub(crate) async fn handle<B: Backend>(
     metrics: NetMetrics,
 ) {
     let handshaking = metrics.handshake_started();
+    set_socket_options(&stream, peer, &node);
+    let accepted = Instant::now();
+    serve(
+        stream,
+        peer,
+        node,
+        handshake_slots,
+        accepted,
+        metrics,
+        handshaking,
+    )
+    .await;
+}
+
+/// Options every accepted socket gets, plain or TLS.
+pub(crate) fn set_socket_options<B: Backend>(stream: &TcpStream, peer: SocketAddr, node: &Node<B>) {
     let _ = stream.set_nodelay(true);
     if let Some(idle) = node.config.keepalive {
-        if let Err(e) = detect_dead_peers(&stream, idle) {
+        if let Err(e) = detect_dead_peers(stream, idle) {
             warn!(%peer, "cannot enable keepalive: {e}");
         }
     }
+}
+
+/// The handshake, then the dialect, over `stream`; the handshake must be over by
+/// `accepted` + `handshake_timeout`. The connection counts as handshaking in the metrics
+/// until then.
+pub(crate) async fn serve<S: Transport, B: Backend>(
+    stream: S,
+    peer: SocketAddr,
+    node: Arc<Node<B>>,
+    handshake_slots: HandshakeSlots,
+    accepted: Instant,
+    metrics: NetMetrics,
+    handshaking: Handshaking,
+) {
     let mut framed = Framed::new(stream, FrameCodec::handshake());
     let policy = ChallengePolicy {
         require_sha256: node.config.require_sha256,
         answer_timeout: Some(node.config.first_answer_timeout),
     };
-    let handshake = server_handshake(&mut framed, &node.config.authkey, policy);
+    // Boxed: its state lives only during the handshake, not in every session's task.
+    let handshake = Box::pin(server_handshake(&mut framed, &node.config.authkey, policy));
     let shutdown = node.shutdown.clone();
     let result = tokio::select! {
         _ = shutdown.cancelled() => return,
-        r = tokio::time::timeout(node.config.handshake_timeout, handshake) => r,
+        r = tokio::time::timeout_at(accepted + node.config.handshake_timeout, handshake) => r,
     };
     metrics.record_handshake(&result);
     // Storms of failures (a scan, a client with the wrong key in a loop) are rate-limited
@@ -70,6 +106,9 @@ pub(crate) async fn handle<B: Backend>(
             if let Some(left_out) = AUTH_FAILED.allow() {
                 warn!(%peer, left_out, "authentication failed: {e}");
             }
+            if matches!(e, HandshakeError::PeerRejected) {
+                handshake_slots.wrong_key(peer);
+            }
             return;
         }
         Ok(Err(e)) => {
@@ -78,9 +117,12 @@ pub(crate) async fn handle<B: Backend>(
             }
             return;
         }
-        Ok(Ok(())) => debug!(%peer, "authenticated"),
+        Ok(Ok(())) => {
+            debug!(%peer, "authenticated");
+            handshake_slots.right_key();
+        }
     }
-    ack_now(framed.get_ref());
+    ack_now(framed.get_ref().tcp());
     drop((handshake_slots, handshaking));
     framed.codec_mut().set_max_len(node.config.max_frame);
 
@@ -107,14 +149,15 @@ pub(crate) async fn handle<B: Backend>(
         }
         Some(Err(e)) => return refuse(&mut framed, peer, format!("malformed hello: {e}")).await,
         None if first.first() == Some(&PICKLE_PROTO) => {
-            return pickle::serve(framed, first, node, peer, metrics).await;
+            // Boxed: a native session's task need not be sized for the pickle dialect.
+            return Box::pin(pickle::serve(framed, first, node, peer, metrics)).await;
         }
         None => {
             return warn!(%peer, "unknown dialect (first frame is neither a hello nor a pickle); closing")
         }
     };
 
-    let session = match Session::open(node).await {
+    let session = match Box::pin(Session::open(node)).await {
         Ok(session) => session,
         Err(e) => return refuse(&mut framed, peer, format!("cannot open a session: {e}")).await,
     };
@@ -130,9 +173,8 @@ pub(crate) async fn handle<B: Backend>(
         read_buf,
         ..
     } = framed.into_parts();
-    let (rd, wr) = io.into_split();
-    let mut reader = FramedRead::new(rd, SkippingFrameCodec::new(codec.max_len()));
-    reader.read_buffer_mut().extend_from_slice(&read_buf);
+    let (rd, wr) = io.split();
+    let reader = FrameReader::new(rd, SkippingFrameCodec::new(codec.max_len()), &read_buf);
     drop(read_buf);
     native::serve(session, reader, wr, peer, hello, metrics).await;
 }
@@ -161,7 +203,7 @@ fn detect_dead_peers(stream: &TcpStream, idle: std::time::Duration) -> std::io::
     socket.set_tcp_user_timeout(Some(idle + interval * PROBES))
 }
 
-async fn refuse(framed: &mut Framed<TcpStream, FrameCodec>, peer: SocketAddr, why: String) {
+async fn refuse<S: Transport>(framed: &mut Framed<S, FrameCodec>, peer: SocketAddr, why: String) {
     warn!(%peer, "{why}; closing");
     let mut payload = BytesMut::new();
     encode_response(
@@ -175,12 +217,17 @@ async fn refuse(framed: &mut Framed<TcpStream, FrameCodec>, peer: SocketAddr, wh
 /// Turns a connection away before its handshake with a `#REFUSED#` frame that says why
 /// (CPython clients show it in their `AuthenticationError`), then closes it.
 pub(crate) async fn refuse_before_handshake(stream: TcpStream, peer: SocketAddr, why: String) {
-    static REFUSED: LogLimit = LogLimit::new();
-    if let Some(left_out) = REFUSED.allow() {
-        warn!(%peer, left_out, "refusing connection: {why}");
-    }
+    log_refusal(peer, &why);
     let mut framed = Framed::new(stream, FrameCodec::handshake());
     let frame = syncman_protocol::handshake::refusal(&why);
     // Best effort and bounded: a peer that does not read is simply closed.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(1), framed.send(&frame[..])).await;
+}
+
+/// Logs a connection turned away before its handshake (rate-limited).
+pub(crate) fn log_refusal(peer: SocketAddr, why: &str) {
+    static REFUSED: LogLimit = LogLimit::new();
+    if let Some(left_out) = REFUSED.allow() {
+        warn!(%peer, left_out, "refusing connection: {why}");
+    }
 }

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use super::admission::{HandshakeSlots, PerAddress};
+use super::listeners::{Accepted, Listeners};
 use super::metrics::{HandshakeFailure, Metrics};
 use crate::config::{Config, ConfigError};
 use crate::node::backend::Backend;
@@ -125,11 +126,24 @@ impl<B: Backend> Server<B> {
         ShutdownHandle(self.node.shutdown.clone())
     }
 
-    /// Serves `listener` until shutdown (a [`ShutdownHandle`] or a client's `shutdown`),
-    /// then stops accepting, ends every session (parked calls get `ShuttingDown`), waits up
-    /// to `drain_timeout` for replies to be flushed, and returns once every session has
-    /// ended (a session whose client does not read is ended at the drain timeout).
+    /// Serves plain connections on `listener` until shutdown (a [`ShutdownHandle`] or a
+    /// client's `shutdown`), then stops accepting, ends every session (parked calls get
+    /// `ShuttingDown`), waits up to `drain_timeout` for replies to be flushed, and returns
+    /// once every session has ended (a session whose client does not read is ended at the
+    /// drain timeout).
     pub async fn run(self, listener: TcpListener) -> std::io::Result<()> {
+        self.serve(Listeners::new().plain(listener)).await
+    }
+
+    /// As [`run`](Self::run), on a plain listener, a TLS listener or both at once; they
+    /// share the node's limits (`max_connections`, the handshake places).
+    pub async fn serve(self, listeners: Listeners) -> std::io::Result<()> {
+        if listeners.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "no listener to serve on",
+            ));
+        }
         let node = self.node;
         let net = self
             .metrics
@@ -137,13 +151,17 @@ impl<B: Backend> Server<B> {
             .map(Metrics::net)
             .cloned()
             .unwrap_or_default();
-        let local = listener.local_addr()?;
-        info!(%local, "serving");
+        for (local, tls) in listeners.local_addrs()? {
+            info!(%local, tls, "serving");
+        }
         let connections = Arc::new(Semaphore::new(node.config.max_connections));
         // Peers that have not authenticated yet hold these: node-wide (when all are taken,
         // accepting waits and new peers queue in the backlog) and per source address.
         let handshakes = Arc::new(Semaphore::new(node.config.max_handshakes));
-        let per_address = PerAddress::new(node.config.max_handshakes_per_address);
+        let per_address = PerAddress::new(
+            node.config.max_handshakes_per_address,
+            node.config.wrong_keys,
+        );
         let tracker = TaskTracker::new();
         let mut backoff = Duration::from_millis(5);
         loop {
@@ -160,10 +178,10 @@ impl<B: Backend> Server<B> {
             };
             let accepted = tokio::select! {
                 _ = node.shutdown.cancelled() => break,
-                a = listener.accept() => a,
+                a = listeners.accept() => a,
             };
             match accepted {
-                Ok((stream, peer)) => {
+                Ok(Accepted { stream, peer, tls }) => {
                     backoff = Duration::from_millis(5);
                     let node = node.clone();
                     match per_address.admit(peer.ip()) {
@@ -171,9 +189,24 @@ impl<B: Backend> Server<B> {
                             let slots = HandshakeSlots::new(node_wide, address);
                             let net = net.clone();
                             tracker.spawn(async move {
-                                super::connection::handle(stream, peer, node, slots, net).await;
+                                match tls {
+                                    None => {
+                                        super::connection::handle(stream, peer, node, slots, net)
+                                            .await
+                                    }
+                                    Some(tls) => {
+                                        super::tls::handle(stream, peer, node, slots, tls, net)
+                                            .await
+                                    }
+                                }
                                 drop(connection);
                             });
+                        }
+                        // A TLS client could not read a plain `#REFUSED#` frame, and a TLS
+                        // handshake is work the limit is there to bound: it is closed.
+                        Err(why) if tls.is_some() => {
+                            net.handshake_failed(HandshakeFailure::Refused);
+                            super::connection::log_refusal(peer, &why);
                         }
                         Err(why) => {
                             net.handshake_failed(HandshakeFailure::Refused);
@@ -191,7 +224,7 @@ impl<B: Backend> Server<B> {
                 }
             }
         }
-        drop(listener);
+        drop(listeners);
         info!("shutting down: no longer accepting; ending sessions");
         tracker.close();
         // Sessions answer what they have and flush; past `drain_timeout`, whatever still

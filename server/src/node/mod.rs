@@ -24,9 +24,10 @@ pub mod registry;
 pub mod session;
 pub mod wait;
 
-use tokio_util::sync::CancellationToken;
-
 use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use backend::Backend;
@@ -46,6 +47,8 @@ pub struct Node<B: Backend = MemoryBackend> {
     /// Calls by typeid and method, when the node collects metrics
     /// ([`Config::collect_metrics`]).
     pub calls: Option<Arc<CallStats>>,
+    /// When the node was made: `status` reports its uptime from it.
+    pub started: Instant,
 }
 
 impl<B: Backend> Node<B> {
@@ -56,6 +59,7 @@ impl<B: Backend> Node<B> {
             backend,
             shutdown: CancellationToken::new(),
             drain_over: CancellationToken::new(),
+            started: Instant::now(),
         }
     }
 

@@ -1,42 +1,74 @@
-//! `syncman`: run a manager node.
+//! `syncman`: run a manager node, and ask a running one how it is or to stop.
 //!
 //! ```text
 //! SYNCMAN_AUTHKEY=secret syncman serve --bind 0.0.0.0:50000
 //! syncman serve --bind 127.0.0.1:0 --authkey-file ./authkey
+//! syncman serve --config /etc/syncman/syncman.toml --log-format json
+//! syncman status --addr 127.0.0.1:50000 --json
+//! syncman shutdown --addr 127.0.0.1:50000
+//! syncman serve --tls-bind 0.0.0.0:50001 --tls-cert node.pem --tls-key node.key
 //! ```
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use syncman_server::config::ServedTypeid;
-use syncman_server::{bind, Config, Server};
-use tracing::{error, info};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use syncman_server::Server;
+use tracing::info;
+
+mod listen;
+mod logging;
+mod remote;
+mod serve_args;
+mod status;
+
+use logging::LogFormat;
+use serve_args::ServeArgs;
 
 /// A manager server in the spirit of Python's multiprocessing.managers, across machines.
 #[derive(Parser)]
 #[command(name = "syncman", version, about)]
 struct Cli {
+    /// How log lines on stderr look: `text` for people, `json` (one object per line) for
+    /// log collectors. [default: text]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+
     #[command(subcommand)]
     command: Command,
 }
 
-mod status;
-
 #[derive(Subcommand)]
 enum Command {
     /// Start a node and serve until Ctrl-C, SIGTERM or a client's shutdown request.
-    Serve(ServeArgs),
-    /// Show a running node's sessions and objects (holders, waiters, sizes).
+    Serve(Box<ServeCommand>),
+    /// Show a running node's version, uptime, sessions and objects (holders, waiters,
+    /// sizes).
     Status(StatusArgs),
+    /// Ask a running node to stop: it stops accepting, answers what it can, ends every
+    /// session within its drain timeout and exits.
+    Shutdown(NodeArgs),
 }
 
 #[derive(Args)]
-struct StatusArgs {
+struct ServeCommand {
+    /// A TOML file with any of the settings below, keyed by the flag's name with `_` for
+    /// `-` (`max_bytes = "1G"`, `[typeids]` for `--typeid`); flags given as well override
+    /// it. See docs/operations/cli.md.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    // Defines the flags; the settings in force are layered over the file in `settings()`.
+    #[command(flatten)]
+    settings: ServeArgs,
+}
+
+/// Which node a command talks to, and with what key.
+#[derive(Args)]
+struct NodeArgs {
     /// The node's address.
-    #[arg(long, default_value = "127.0.0.1:50000")]
+    #[arg(long, default_value = serve_args::DEFAULT_BIND)]
     addr: String,
 
     /// File holding the authkey; alternatively set SYNCMAN_AUTHKEY.
@@ -45,151 +77,65 @@ struct StatusArgs {
 }
 
 #[derive(Args)]
-struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port (printed on the ready line).
-    #[arg(long, default_value = "127.0.0.1:50000")]
-    bind: String,
+struct StatusArgs {
+    #[command(flatten)]
+    node: NodeArgs,
 
-    /// File holding the authkey (one trailing newline is ignored). Alternatively set
-    /// SYNCMAN_AUTHKEY. The key is never taken on the command line, where `ps` shows it.
-    #[arg(long, value_name = "PATH")]
-    authkey_file: Option<PathBuf>,
-
-    /// Serve without an authkey (the handshake runs with an empty key): anyone who can
-    /// reach the port gets in. For throwaway local experiments only.
+    /// Print the status as one JSON object (documented in docs/operations/cli.md).
     #[arg(long)]
-    insecure_no_auth: bool,
-
-    /// Refuse CPython 3.11 clients' legacy HMAC-MD5 answers.
-    #[arg(long)]
-    require_sha256: bool,
-
-    /// A typeid CPython clients may ask for beyond SyncManager's, as a server that called
-    /// `BaseManager.register` serves it: `get_queue=Queue:jobs` answers `m.get_queue()`
-    /// with the Queue named "jobs" (made on first use, shared with Rust clients by that
-    /// name); `new_board=dict` with a new dict per call. Repeatable.
-    #[arg(long = "typeid", value_name = "TYPEID=TYPE[:NAME]")]
-    served_typeids: Vec<ServedTypeid>,
-
-    /// Keep locks held by a client that disconnects (CPython's behaviour) instead of
-    /// releasing them.
-    #[arg(long)]
-    keep_locks_on_disconnect: bool,
-
-    /// Largest message accepted after authentication, in bytes.
-    #[arg(long, default_value_t = Config::DEFAULT_MAX_FRAME)]
-    max_frame: usize,
-
-    /// Connections served at once, authenticated or not; more wait in the listen backlog.
-    #[arg(long, default_value_t = Config::DEFAULT_MAX_CONNECTIONS)]
-    max_connections: usize,
-
-    /// Calls one connection may have waiting at once (queue gets, lock acquires, ...);
-    /// beyond it a call fails with `Busy`.
-    #[arg(long, default_value_t = Config::DEFAULT_MAX_PARKED)]
-    max_parked: usize,
-
-    /// Connections in the handshake (not yet authenticated) at once; more wait in the
-    /// listen backlog until one finishes.
-    #[arg(long, default_value_t = Config::DEFAULT_MAX_HANDSHAKES)]
-    max_handshakes: usize,
-
-    /// Connections in the handshake at once from one IP address; more are refused with a
-    /// reason.
-    #[arg(long, default_value_t = Config::DEFAULT_MAX_HANDSHAKES_PER_ADDRESS)]
-    max_handshakes_per_address: usize,
-
-    /// Seconds a client has to answer the node's challenge; a silent peer is closed after
-    /// this.
-    #[arg(long, default_value_t = Config::DEFAULT_FIRST_ANSWER_TIMEOUT.as_secs_f64())]
-    first_answer_timeout: f64,
-
-    /// Seconds a connection may be silent before the node checks its peer is still there
-    /// (TCP keepalive); a peer cut off without closing is found dead within about twice
-    /// this, and its locks are released. 0 disables.
-    #[arg(long, default_value_t = Config::DEFAULT_KEEPALIVE.as_secs())]
-    keepalive: u64,
-
-    /// Seconds a stopping node waits for clients to read their last replies; then every
-    /// session is ended regardless.
-    #[arg(long, default_value_t = Config::DEFAULT_DRAIN_TIMEOUT.as_secs_f64())]
-    drain_timeout: f64,
-
-    /// Objects the node holds at most; creating more fails with MemoryError.
-    #[arg(long, default_value_t = Config::DEFAULT_MAX_OBJECTS)]
-    max_objects: usize,
-
-    /// Anonymous objects one connection may hold at once; creating more fails with
-    /// MemoryError.
-    #[arg(long, default_value_t = Config::DEFAULT_MAX_OBJECTS_PER_SESSION)]
-    max_objects_per_session: usize,
-
-    /// Bytes all objects may hold (encoded keys, values and items, parked puts included);
-    /// a call that would hold more fails with MemoryError. Suffixes K, M, G (powers of
-    /// 1024). Default: a quarter of the machine's memory.
-    #[arg(long, value_parser = parse_bytes)]
-    max_bytes: Option<usize>,
-
-    /// Seconds a client has to complete the handshake.
-    #[arg(long, default_value_t = Config::DEFAULT_HANDSHAKE_TIMEOUT.as_secs_f64())]
-    handshake_timeout: f64,
-
-    /// Serve Prometheus metrics at http://ADDR/metrics (port 0 picks one, printed on a
-    /// `metrics on` line after the ready line). Without it the node collects none.
-    #[arg(long, value_name = "ADDR")]
-    metrics_bind: Option<String>,
+    json: bool,
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SYNCMAN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            error!("cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Logging starts once the format is known, a config file's included; `None` until then.
+    let mut format = None;
+    let mut start_logging = |chosen: Option<LogFormat>| {
+        let chosen = chosen.unwrap_or_default();
+        logging::init(chosen);
+        format = Some(chosen);
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
-        Command::Status(args) => runtime.block_on(show_status(args)),
+        Command::Serve(serve_cmd) => settings(&serve_cmd, &matches).and_then(|args| {
+            start_logging(cli.log_format.or(args.log_format));
+            run(serve(args, serve_cmd.config.as_deref()))
+        }),
+        Command::Status(args) => {
+            start_logging(cli.log_format);
+            run(show_status(args))
+        }
+        Command::Shutdown(args) => {
+            start_logging(cli.log_format);
+            run(shutdown(args))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("syncman: {e}");
+            // A JSON log stays all JSON, the last line included.
+            if format == Some(LogFormat::Json) {
+                tracing::error!("{e}");
+            } else {
+                eprintln!("syncman: {e}");
+            }
             ExitCode::FAILURE
         }
     }
 }
 
-/// A byte count: digits with an optional K, M or G suffix (powers of 1024).
-fn parse_bytes(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let (digits, unit) = match text.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
-        _ => (text, 'B'),
-    };
-    let shift = match unit {
-        'B' => 0,
-        'K' => 10,
-        'M' => 20,
-        'G' => 30,
-        other => return Err(format!("unknown unit '{other}': use K, M or G")),
-    };
-    let n: usize = digits
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{text}' is not a byte count"))?;
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| format!("'{text}' is too large"))
+/// The serve settings in force: the config file's, with the command line's over them.
+fn settings(cmd: &ServeCommand, matches: &ArgMatches) -> Result<ServeArgs, String> {
+    let serve = matches
+        .subcommand_matches("serve")
+        .ok_or("the serve command's arguments are missing")?;
+    ServeArgs::layered(cmd.config.as_deref(), serve)
+}
+
+fn run(work: impl Future<Output = Result<(), String>>) -> Result<(), String> {
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(work)
 }
 
 fn load_authkey(authkey_file: Option<&PathBuf>, insecure_no_auth: bool) -> Result<Vec<u8>, String> {
@@ -218,61 +164,52 @@ fn load_authkey(authkey_file: Option<&PathBuf>, insecure_no_auth: bool) -> Resul
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<(), String> {
-    let authkey = load_authkey(args.authkey_file.as_ref(), args.insecure_no_auth)?;
+/// Runs a node with `args`; `config_file` (where some of them came from) is named in the
+/// error when they do not make a valid configuration.
+async fn serve(args: ServeArgs, config_file: Option<&Path>) -> Result<(), String> {
+    let authkey = load_authkey(
+        args.authkey_file.as_ref(),
+        args.insecure_no_auth.unwrap_or(false),
+    )?;
     if authkey.is_empty() {
         tracing::warn!("serving WITHOUT an authkey: anyone who can reach the port can connect");
     }
-    let handshake_timeout = positive_secs("--handshake-timeout", args.handshake_timeout)?;
-    let first_answer_timeout = positive_secs("--first-answer-timeout", args.first_answer_timeout)?;
-    let drain_timeout = positive_secs("--drain-timeout", args.drain_timeout)?;
-    raise_open_file_limit(args.max_connections);
-    let server = Server::builder(authkey)
-        .configure(|c| {
-            c.max_frame = args.max_frame;
-            c.max_connections = args.max_connections;
-            c.max_parked_per_session = args.max_parked;
-            c.max_handshakes = args.max_handshakes;
-            c.max_handshakes_per_address = args.max_handshakes_per_address;
-            c.first_answer_timeout = first_answer_timeout;
-            c.keepalive = (args.keepalive > 0).then(|| Duration::from_secs(args.keepalive));
-            c.handshake_timeout = handshake_timeout;
-            c.drain_timeout = drain_timeout;
-            c.require_sha256 = args.require_sha256;
-            c.release_on_disconnect = !args.keep_locks_on_disconnect;
-            c.served_typeids = args.served_typeids.clone();
-            c.max_objects = args.max_objects;
-            c.max_objects_per_session = args.max_objects_per_session;
-            if let Some(max_bytes) = args.max_bytes {
-                c.max_bytes = max_bytes;
-            }
-            c.collect_metrics = args.metrics_bind.is_some();
-        })
+    let invalid = |e: String| match config_file {
+        Some(file) => format!(
+            "{e} (settings from {} and the command line)",
+            file.display()
+        ),
+        None => e,
+    };
+    let mut config = syncman_server::Config::new(authkey);
+    args.configure(&mut config).map_err(invalid)?;
+    raise_open_file_limit(config.max_connections);
+    let server = Server::builder(Vec::new())
+        .config(config)
         .build()
-        .map_err(|e| e.to_string())?;
-    let (listener, local) = bind(&args.bind)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.bind))?;
+        .map_err(|e| invalid(e.to_string()))?;
+    // Bound first, so that a port already taken stops the node before any ready line.
     let metrics = match (&args.metrics_bind, server.metrics()) {
         (Some(addr), Some(metrics)) => {
-            let (listener, local) = bind(addr)
+            let (listener, local) = syncman_server::bind(addr)
                 .await
                 .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
             Some((metrics.serve(listener), local))
         }
         _ => None,
     };
-    // The ready line: scripts and tests wait for it to learn the port.
-    println!("listening on {local}");
+    // Prints the ready lines: scripts and tests wait for them to learn the ports.
+    let listeners = listen::listen(args.bind(), &args.tls()).await?;
+    // After the ready lines, which tests and scripts read first.
     if let Some((serving, local)) = metrics {
         println!("metrics on {local}");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
         tokio::spawn(async move {
             if let Err(e) = serving.await {
-                error!("metrics: {e}");
+                tracing::error!("metrics: {e}");
             }
         });
     }
-    let _ = std::io::stdout().flush();
 
     let handle = server.shutdown_handle();
     tokio::spawn(async move {
@@ -280,15 +217,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         info!("signal received; shutting down");
         handle.shutdown();
     });
-    server.run(listener).await.map_err(|e| e.to_string())
-}
-
-fn positive_secs(flag: &str, secs: f64) -> Result<Duration, String> {
-    if secs.is_finite() && secs > 0.0 && secs < 1e9 {
-        Ok(Duration::from_secs_f64(secs))
-    } else {
-        Err(format!("{flag} must be a positive number of seconds"))
-    }
+    server.serve(listeners).await.map_err(|e| e.to_string())
 }
 
 /// Every connection needs a file descriptor; the usual soft limit (1024) is far below
@@ -329,9 +258,32 @@ fn raise_open_file_limit(max_connections: usize) {
 }
 
 async fn show_status(args: StatusArgs) -> Result<(), String> {
+    let authkey = load_authkey(args.node.authkey_file.as_ref(), false)?;
+    let raw = remote::control_call(&args.node.addr, &authkey, "status")
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = status::NodeStatus::from_value(&raw)
+        .map_err(|e| format!("unreadable status from {}: {e}", args.node.addr))?;
+    if args.json {
+        print!("{}", status.to_json());
+    } else {
+        print!("{}", status.render());
+    }
+    Ok(())
+}
+
+/// Asks the node to stop and returns once it has acknowledged (it then drains and exits
+/// by itself).
+async fn shutdown(args: NodeArgs) -> Result<(), String> {
     let authkey = load_authkey(args.authkey_file.as_ref(), false)?;
-    let status = status::fetch(&args.addr, &authkey).await?;
-    print!("{}", status::render(&status));
+    remote::control_call(&args.addr, &authkey, "shutdown")
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "the node at {} acknowledged the shutdown: it no longer accepts connections, \
+         ends every session within its drain timeout and exits",
+        args.addr
+    );
     Ok(())
 }
 

@@ -60,8 +60,9 @@ const SESSIONS_HELP: &str =
     "Sessions open now, by dialect: native (MessagePack clients) or pickle (CPython proxies).";
 const HANDSHAKING_HELP: &str = "Connections accepted that have not authenticated yet.";
 const HANDSHAKE_FAILURES_HELP: &str = "Connections that did not get past the handshake, by \
-    reason: wrong_key, timeout, refused (turned away before the handshake, or a legacy MD5 \
-    answer under --require-sha256), closed (by the peer), other.";
+    reason: wrong_key, timeout, refused (turned away before the handshake, its address in a \
+    penalty for wrong keys included, or a legacy MD5 answer under --require-sha256), closed \
+    (by the peer), other.";
 const SESSIONS_ENDED_HELP: &str = "Sessions ended, by reason: client_closed, \
     heartbeat_expired, shutdown, backend_lost, error (a socket error or a protocol \
     violation).";

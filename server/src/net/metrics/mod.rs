@@ -24,7 +24,9 @@ use tokio_util::sync::CancellationToken;
 use crate::node::backend::Backend;
 use crate::node::Node;
 use export::NodeCollector;
-pub(crate) use stats::{Dialect, HandshakeFailure, NetMetrics, QueueProbe, SessionEnd};
+pub(crate) use stats::{
+    Dialect, HandshakeFailure, Handshaking, NetMetrics, QueueProbe, SessionEnd,
+};
 
 /// The prefix of every metric's name.
 const PREFIX: &str = "syncman";

@@ -20,8 +20,8 @@ pub(crate) enum HandshakeFailure {
     /// The peer did not answer the challenge in time, or did not finish the handshake in
     /// time.
     Timeout,
-    /// The node turned the peer away: too many handshakes from its address, or a legacy
-    /// MD5 answer when SHA-256 is required.
+    /// The node turned the peer away: too many handshakes from its address, its address
+    /// in a penalty for wrong keys, or a legacy MD5 answer when SHA-256 is required.
     Refused,
     /// The peer closed or reset the connection during the handshake (a port scan, a TCP
     /// health check).

@@ -116,6 +116,11 @@ async fn status<B: Backend>(node: &Node<B>) -> bytes::Bytes {
             field("version"),
             Value::Str(env!("CARGO_PKG_VERSION").into()),
         ),
+        // Seconds since the node started, to the millisecond.
+        (
+            field("uptime"),
+            Value::Float(node.started.elapsed().as_millis() as f64 / 1000.0),
+        ),
         (field("sessions"), Value::Int(sessions as i128)),
         (field("objects"), Value::Array(objects)),
     ];

@@ -19,8 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
-use syncman_protocol::frame::{Received, SkippingFrameCodec};
+use syncman_protocol::frame::Received;
 use syncman_protocol::message::{
     decode_client_message, encode_hello_answer, peek_request_id, ClientMessage, Hello,
     CONTROL_OBJECT, HELLO_ID, NATIVE_VERSION,
@@ -30,10 +29,10 @@ use syncman_protocol::{ErrorKind, RemoteError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, Semaphore, TryAcquireError};
-use tokio_util::codec::{Decoder, FramedRead};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::frame_reader::FrameReader;
 use super::metrics::{Dialect, NetMetrics, QueueProbe, SessionEnd};
 use crate::node::backend::Backend;
 use crate::node::object::{Reply, SessionId, WithdrawReason};
@@ -43,14 +42,19 @@ use writer::{reply_cost, write_replies, QueuedReply};
 
 /// Serves a native session until the client leaves, the node shuts down, or the backend
 /// ends the session.
-pub(crate) async fn serve<R, W, B>(
+///
+/// The setup runs when this is called and the future holds only what the session needs
+/// while it runs: an async fn would keep its arguments beside the values made from them,
+/// and ten thousand idle sessions pay for every byte of it.
+pub(crate) fn serve<R, W, B>(
     mut session: Session<B>,
-    reader: FramedRead<R, SkippingFrameCodec>,
+    mut reader: FrameReader<R>,
     writer: W,
     peer: SocketAddr,
     hello: Hello,
     metrics: NetMetrics,
-) where
+) -> impl std::future::Future<Output = ()>
+where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
     B: Backend,
@@ -65,7 +69,7 @@ pub(crate) async fn serve<R, W, B>(
     });
     session.set_reply_limit(reply_limit);
     let (tx, rx) = mpsc::channel(node.config.reply_queue);
-    let mut writer_task = tokio::spawn(write_replies(writer, reply_limit, rx));
+    let writer_task = tokio::spawn(write_replies(writer, reply_limit, rx));
     let mut conn = NativeSession {
         session,
         replies: Replies {
@@ -91,13 +95,31 @@ pub(crate) async fn serve<R, W, B>(
         ),
         None => encode::int(NATIVE_VERSION as i128),
     };
-    let hello = conn.replies.send(HELLO_ID, Ok(answer)).await;
-    let (reason, ending) = match hello {
-        Ok(()) => conn.serve(reader, heartbeat_ttl).await,
-        Err(gone) => (gone.reason(), gone.to_string()),
-    };
-    info!(session = id, %peer, "session ended: {ending}");
-    counted.ended(reason);
+    // The queue is empty and its byte budget whole, so the answer fits now.
+    let greeted = conn.replies.try_send(HELLO_ID, Ok(answer));
+    async move {
+        let (reason, ending) = if greeted {
+            conn.serve(&mut reader, heartbeat_ttl).await
+        } else {
+            let gone = ReplyError::WriterGone;
+            (gone.reason(), gone.to_string())
+        };
+        info!(session = id, %peer, "session ended: {ending}");
+        counted.ended(reason);
+        // Boxed: an idle session's task need not be sized for its ending.
+        Box::pin(finish(conn, writer_task)).await;
+        // Open in the metrics until it has ended.
+        drop(counted);
+    }
+}
+
+/// Ends the session and lets the writer flush what is left, within the drain's bounds.
+async fn finish<B: Backend>(
+    conn: NativeSession<B>,
+    mut writer_task: tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let node = conn.session.node().clone();
+    let id = conn.session.id();
     let NativeSession {
         session,
         mut replies,
@@ -135,8 +157,6 @@ pub(crate) async fn serve<R, W, B>(
             warn!(session = id, "the client read no replies for {:?}; closing", node.config.drain_timeout);
         }
     }
-    // Open in the metrics until it has ended.
-    drop(counted);
 }
 
 /// Why a reply could not be queued.
@@ -222,7 +242,33 @@ impl Replies {
     /// never past the end of the node's drain.
     async fn send(&mut self, call: CallId, reply: Reply) -> Result<(), ReplyError> {
         let cost = reply_cost(&reply).min(self.max_bytes) as u32;
-        // The common case: room in both the byte budget and the queue, no waiting.
+        // The common case: room in both the byte budget and the queue, no waiting. The
+        // waiting case is boxed, so that every session's task is not sized for it.
+        match self.budget.clone().try_acquire_many_owned(cost) {
+            Ok(budget) => {
+                let queued = QueuedReply {
+                    id: call,
+                    reply,
+                    budget,
+                };
+                match self.tx.try_send(queued) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Closed(_)) => Err(ReplyError::WriterGone),
+                    Err(TrySendError::Full(queued)) => Box::pin(self.wait_to_queue(queued)).await,
+                }
+            }
+            Err(TryAcquireError::Closed) => Err(ReplyError::WriterGone),
+            Err(TryAcquireError::NoPermits) => Box::pin(self.wait_to_send(call, reply, cost)).await,
+        }
+    }
+
+    /// `send` when the byte budget is used up: waits for the writer to make room.
+    async fn wait_to_send(
+        &mut self,
+        call: CallId,
+        reply: Reply,
+        cost: u32,
+    ) -> Result<(), ReplyError> {
         let budget = match self.budget.clone().try_acquire_many_owned(cost) {
             Ok(budget) => budget,
             Err(TryAcquireError::Closed) => return Err(ReplyError::WriterGone),
@@ -247,11 +293,16 @@ impl Replies {
         match self.tx.try_send(queued) {
             Ok(()) => Ok(()),
             Err(TrySendError::Closed(_)) => Err(ReplyError::WriterGone),
-            Err(TrySendError::Full(queued)) => tokio::select! {
-                biased;
-                sent = self.tx.send(queued) => sent.map_err(|_| ReplyError::WriterGone),
-                _ = self.drain_over.cancelled() => Err(ReplyError::DrainOver),
-            },
+            Err(TrySendError::Full(queued)) => self.wait_to_queue(queued).await,
+        }
+    }
+
+    /// `send` when the queue is full (its count, not its bytes).
+    async fn wait_to_queue(&mut self, queued: QueuedReply) -> Result<(), ReplyError> {
+        tokio::select! {
+            biased;
+            sent = self.tx.send(queued) => sent.map_err(|_| ReplyError::WriterGone),
+            _ = self.drain_over.cancelled() => Err(ReplyError::DrainOver),
         }
     }
 }
@@ -266,7 +317,7 @@ impl<B: Backend> NativeSession<B> {
     /// Reads and answers requests until the session should end; returns why.
     async fn serve<R>(
         &mut self,
-        mut reader: FramedRead<R, SkippingFrameCodec>,
+        reader: &mut FrameReader<R>,
         heartbeat_ttl: Option<Duration>,
     ) -> (SessionEnd, String)
     where
@@ -294,7 +345,7 @@ impl<B: Backend> NativeSession<B> {
                         warn!(session = self.session.id(), "session expired: {why}");
                         return (SessionEnd::HeartbeatExpired, format!("expired: {why}"));
                     }
-                    self.drain_buffered(&mut reader).await;
+                    Box::pin(self.drain_buffered(reader)).await;
                     return (SessionEnd::Shutdown, "node shutting down".into());
                 }
                 () = &mut lost => {
@@ -327,16 +378,11 @@ impl<B: Backend> NativeSession<B> {
 
     /// On shutdown, answers the requests that already arrived (they are in the read
     /// buffer) instead of dropping them; nothing more is read from the socket.
-    async fn drain_buffered<R>(&mut self, reader: &mut FramedRead<R, SkippingFrameCodec>)
+    async fn drain_buffered<R>(&mut self, reader: &mut FrameReader<R>)
     where
         R: AsyncRead + Unpin,
     {
-        loop {
-            let mut codec = reader.decoder().clone();
-            let received = match codec.decode(reader.read_buffer_mut()) {
-                Ok(Some(received)) => received,
-                _ => return,
-            };
+        while let Some(received) = reader.next_buffered() {
             if self.handle_received(received).await.is_err() {
                 return;
             }
@@ -379,7 +425,7 @@ impl<B: Backend> NativeSession<B> {
                 method,
                 args,
             } => {
-                let reply = control::call(&mut self.session, method, args).await;
+                let reply = Box::pin(control::call(&mut self.session, method, args)).await;
                 if let Err(e) = &reply {
                     debug!(
                         session = self.session.id(),

@@ -6,7 +6,7 @@ use futures_util::SinkExt;
 use syncman_protocol::frame::{encode_frame_with, FrameError};
 use syncman_protocol::message::encode_response;
 use syncman_protocol::RemoteError;
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_util::codec::{Encoder, FramedWrite};
 
@@ -87,6 +87,13 @@ where
             }
         }
         sink.flush().await?;
+        // An idle connection holds no write buffer; the next reply allocates what it needs.
+        // (Flushed bytes are consumed from the front, so `capacity()` cannot tell whether
+        // an allocation is still held: replace it regardless.)
+        *sink.write_buffer_mut() = BytesMut::new();
     }
-    sink.flush().await
+    sink.flush().await?;
+    // Closes the write side: over TLS this also sends `close_notify`, so the client
+    // reads a clean end of the session rather than a truncated one.
+    sink.get_mut().shutdown().await
 }

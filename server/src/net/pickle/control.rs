@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use syncman_protocol::pickle::{self, Pickle};
 use syncman_protocol::{FrameCodec, RemoteError};
-use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 use super::convert;
@@ -19,10 +18,10 @@ use super::{PyReply, Request};
 use crate::node::backend::{Backend, ObjectId};
 use crate::node::Node;
 
-pub(super) async fn call<B: Backend>(
+pub(super) async fn call<B: Backend, S>(
     node: &Arc<Node<B>>,
     request: Request,
-    _framed: &Framed<TcpStream, FrameCodec>,
+    _framed: &Framed<S, FrameCodec>,
 ) -> PyReply {
     let Request {
         method, args, kwds, ..

@@ -30,11 +30,11 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use syncman_protocol::pickle::{self, Pickle};
 use syncman_protocol::FrameCodec;
-use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 use tracing::{debug, info, warn};
 
 use super::metrics::{Dialect, NetMetrics, SessionEnd};
+use super::transport::Transport;
 use crate::node::backend::Backend;
 use crate::node::object::WithdrawReason;
 use crate::node::session::Session;
@@ -129,8 +129,8 @@ impl PyReply {
 }
 
 /// Serves a connection whose first frame after the handshake is a pickle.
-pub(crate) async fn serve<B: Backend>(
-    mut framed: Framed<TcpStream, FrameCodec>,
+pub(crate) async fn serve<S: Transport, B: Backend>(
+    mut framed: Framed<S, FrameCodec>,
     first: BytesMut,
     node: Arc<Node<B>>,
     peer: SocketAddr,
@@ -189,15 +189,15 @@ pub(crate) async fn serve<B: Backend>(
 }
 
 /// A proxy connection: one client thread's calls, one at a time.
-struct ProxyConnection<B: Backend> {
-    framed: Framed<TcpStream, FrameCodec>,
+struct ProxyConnection<B: Backend, S> {
+    framed: Framed<S, FrameCodec>,
     session: Session<B>,
 }
 
 /// The call id of a proxy connection's one call in flight.
 const CALL: u64 = 1;
 
-impl<B: Backend> ProxyConnection<B> {
+impl<B: Backend, S: Transport> ProxyConnection<B, S> {
     /// Serves requests until the client leaves or the node stops; returns why it ended.
     async fn serve(mut self) -> (SessionEnd, String) {
         let node = self.session.node().clone();
@@ -286,7 +286,10 @@ impl<B: Backend> ProxyConnection<B> {
     }
 }
 
-async fn send(framed: &mut Framed<TcpStream, FrameCodec>, reply: PyReply) -> std::io::Result<()> {
+async fn send<S: Transport>(
+    framed: &mut Framed<S, FrameCodec>,
+    reply: PyReply,
+) -> std::io::Result<()> {
     framed
         .send(reply.encode())
         .await

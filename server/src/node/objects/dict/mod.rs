@@ -1,20 +1,24 @@
 //! `dict`: insertion-ordered, keys compared with Python's equality (`1 == 1.0 == True`).
-//! Keys and values are stored as the encoded bytes clients sent; only keys are decoded,
-//! and only when they are not canonical already.
+//! Keys and values are stored as the encoded bytes clients sent, packed one entry to a
+//! block ([`packed`]) in an insertion-ordered table ([`table`]); only keys are decoded, and
+//! only when they are not canonical already.
+
+mod packed;
+mod table;
 
 use parking_lot::Mutex;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hashlink::LinkedHashMap;
 use syncman_protocol::value::{canonical_key, decode, split_array, split_map};
 use syncman_protocol::{Args, RemoteError, Value};
 
-use crate::node::budget::{ByteBudget, HeldBytes};
+use crate::node::budget::{memory_error, ByteBudget, HeldBytes};
 use crate::node::object::{
     fits, unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject,
 };
 use syncman_protocol::value::encode;
+use table::{Full, OrderedTable};
 
 /// Python's `dict` methods as exposed by `DictProxy`, with their argument counts.
 const METHODS: &[MethodSpec] = &[
@@ -35,23 +39,29 @@ const METHODS: &[MethodSpec] = &[
     ("clear", 0, 0),
 ];
 
-/// Canonical key → (key as first inserted, value).
-type Entries = LinkedHashMap<Bytes, (Bytes, Bytes)>;
-
 pub struct Dict {
     state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
-    entries: Entries,
+    entries: OrderedTable,
     /// The encoded sizes of keys and values, charged to the node's budget.
     held: HeldBytes,
 }
 
 /// What an entry costs the budget: its key and value as sent.
-fn cost(key: &Bytes, value: &Bytes) -> usize {
+fn cost(key: &[u8], value: &[u8]) -> usize {
     key.len() + value.len()
+}
+
+fn too_large(_: Full) -> RemoteError {
+    memory_error("a dict holds at most 2**32 entries, each part under 4 GiB")
+}
+
+/// A stored part of an entry as a reply (replies are `Bytes`; entries are packed).
+fn reply(part: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(part)
 }
 
 impl Dict {
@@ -62,7 +72,7 @@ impl Dict {
             update(&mut state.entries, &init)?;
         }
         args.finish()?;
-        let bytes = state.entries.values().map(|(k, v)| cost(k, v)).sum();
+        let bytes = state.entries.iter().map(|e| cost(e.key(), e.value())).sum();
         state.held.force_grow(bytes);
         Ok(Dict {
             state: Mutex::new(state),
@@ -75,20 +85,15 @@ fn key_error(raw_key: &Bytes) -> RemoteError {
     RemoteError::key_error(shown)
 }
 
-fn insert(entries: &mut Entries, key: Bytes, value: Bytes) -> Result<(), RemoteError> {
+fn insert(entries: &mut OrderedTable, key: Bytes, value: Bytes) -> Result<(), RemoteError> {
     let canon = canonical_key(&key)?;
-    match entries.get_mut(&canon) {
-        // Python keeps the first key object and its position.
-        Some(slot) => slot.1 = value,
-        None => {
-            entries.insert(canon, (key, value));
-        }
-    }
+    // Python keeps the first key object and its position.
+    entries.set(&canon, &key, &value).map_err(too_large)?;
     Ok(())
 }
 
 /// `dict.update`: a map, or an array of `[key, value]` pairs.
-fn update(entries: &mut Entries, other: &Bytes) -> Result<(), RemoteError> {
+fn update(entries: &mut OrderedTable, other: &Bytes) -> Result<(), RemoteError> {
     if let Some(pairs) = split_map(other)? {
         for (k, v) in pairs {
             insert(entries, k, v)?;
@@ -185,7 +190,7 @@ impl Dict {
                 let st = self.state.lock();
                 st.entries
                     .get(&canon)
-                    .map(|(_, v)| v.clone())
+                    .map(|e| reply(e.value()))
                     .ok_or_else(|| key_error(&key))
             }
             "get" => {
@@ -194,7 +199,7 @@ impl Dict {
                 let canon = canonical_key(&key)?;
                 let st = self.state.lock();
                 Ok(match st.entries.get(&canon) {
-                    Some((_, v)) => v.clone(),
+                    Some(e) => reply(e.value()),
                     None => default.unwrap_or_else(encode::nil),
                 })
             }
@@ -202,7 +207,7 @@ impl Dict {
                 let key = args.raw("key")?;
                 let value = args.raw("value")?;
                 let canon = canonical_key(&key)?;
-                self.state.lock().set(canon, key, value)?;
+                self.state.lock().set(&canon, &key, &value)?;
                 Ok(encode::nil())
             }
             "__delitem__" => {
@@ -215,44 +220,57 @@ impl Dict {
             }
             "__contains__" => {
                 let canon = canonical_key(&args.raw("key")?)?;
-                Ok(encode::bool(self.state.lock().entries.contains_key(&canon)))
+                Ok(encode::bool(
+                    self.state.lock().entries.get(&canon).is_some(),
+                ))
             }
             "__len__" => Ok(encode::int(self.state.lock().entries.len() as i128)),
             "keys" => Ok(encode::array(
-                self.state.lock().entries.values().map(|(k, _)| k),
+                self.state.lock().entries.iter().map(|e| e.key()),
             )),
             "values" => Ok(encode::array(
-                self.state.lock().entries.values().map(|(_, v)| v),
+                self.state.lock().entries.iter().map(|e| e.value()),
             )),
             "items" => Ok(encode::pairs(
-                self.state.lock().entries.values().map(|(k, v)| (k, v)),
+                self.state
+                    .lock()
+                    .entries
+                    .iter()
+                    .map(|e| (e.key(), e.value())),
             )),
             "copy" => Ok(encode::map(
-                self.state.lock().entries.values().map(|(k, v)| (k, v)),
+                self.state
+                    .lock()
+                    .entries
+                    .iter()
+                    .map(|e| (e.key(), e.value())),
             )),
             "update" => {
                 let other = args.raw("other")?;
                 // Validate everything before touching the dict, as an all-or-nothing step.
-                let mut staged = Entries::new();
+                let mut staged = OrderedTable::default();
                 update(&mut staged, &other)?;
                 let mut st = self.state.lock();
                 // At most this much more; what replaced values freed comes back after.
-                let most: usize = staged.values().map(|(k, v)| cost(k, v)).sum();
+                let most: usize = staged.iter().map(|e| cost(e.key(), e.value())).sum();
                 st.held.grow(most)?;
                 let mut unused = 0;
-                for (canon, (k, v)) in staged {
-                    match st.entries.get_mut(&canon) {
-                        Some(slot) => {
-                            unused += k.len() + slot.1.len();
-                            slot.1 = v;
-                        }
-                        None => {
-                            st.entries.insert(canon, (k, v));
+                let mut failed = None;
+                for e in staged.iter() {
+                    match st.entries.set(e.canon(), e.key(), e.value()) {
+                        Ok(Some(replaced)) => unused += e.key().len() + replaced,
+                        Ok(None) => {}
+                        Err(full) => {
+                            unused += cost(e.key(), e.value());
+                            failed = Some(full);
                         }
                     }
                 }
                 st.held.shrink(unused);
-                Ok(encode::nil())
+                match failed {
+                    Some(full) => Err(too_large(full)),
+                    None => Ok(encode::nil()),
+                }
             }
             "pop" => {
                 let key = args.raw("key")?;
@@ -260,29 +278,29 @@ impl Dict {
                 let canon = canonical_key(&key)?;
                 let mut st = self.state.lock();
                 // A value the caller could not receive stays in the dict.
-                if let Some((_, v)) = st.entries.get(&canon) {
-                    ctx.check_fits(v)?;
+                if let Some(e) = st.entries.get(&canon) {
+                    fits(e.value().len(), ctx.reply_limit)?;
                 }
                 let removed = st.remove(&canon);
                 drop(st);
                 match (removed, default) {
-                    (Some((_, v)), _) => Ok(v),
+                    (Some(e), _) => Ok(reply(e.value())),
                     (None, Some(d)) => Ok(d),
                     (None, None) => Err(key_error(&key)),
                 }
             }
             "popitem" => {
                 let mut st = self.state.lock();
-                if let Some((_, (k, v))) = st.entries.back() {
-                    fits(k.len() + v.len(), ctx.reply_limit)?;
+                if let Some(e) = st.entries.last() {
+                    fits(cost(e.key(), e.value()), ctx.reply_limit)?;
                 }
-                let last = st.entries.pop_back();
-                if let Some((_, (k, v))) = &last {
-                    st.held.shrink(cost(k, v));
+                let last = st.entries.pop_last();
+                if let Some(e) = &last {
+                    st.held.shrink(cost(e.key(), e.value()));
                 }
                 drop(st);
                 match last {
-                    Some((_, (k, v))) => Ok(encode::array([k, v].iter())),
+                    Some(e) => Ok(encode::array([e.key(), e.value()].into_iter())),
                     None => Err(RemoteError::key_error("'popitem(): dictionary is empty'")),
                 }
             }
@@ -291,11 +309,14 @@ impl Dict {
                 let default = args.opt_raw().unwrap_or_else(encode::nil);
                 let canon = canonical_key(&key)?;
                 let mut st = self.state.lock();
-                if let Some((_, v)) = st.entries.get(&canon) {
-                    return Ok(v.clone());
+                if let Some(e) = st.entries.get(&canon) {
+                    return Ok(reply(e.value()));
                 }
                 st.held.grow(cost(&key, &default))?;
-                st.entries.insert(canon, (key, default.clone()));
+                if let Err(full) = st.entries.set(&canon, &key, &default) {
+                    st.held.shrink(cost(&key, &default));
+                    return Err(too_large(full));
+                }
                 Ok(default)
             }
             "clear" => {
@@ -312,25 +333,27 @@ impl Dict {
 }
 
 impl State {
-    /// Sets `key` (canonical form `canon`) to `value`, charging the difference.
-    fn set(&mut self, canon: Bytes, key: Bytes, value: Bytes) -> Result<(), RemoteError> {
-        match self.entries.get_mut(&canon) {
-            // Python keeps the first key object and its position.
-            Some(slot) => {
-                self.held.replace(slot.1.len(), value.len())?;
-                slot.1 = value;
-            }
-            None => {
-                self.held.grow(cost(&key, &value))?;
-                self.entries.insert(canon, (key, value));
-            }
+    /// Sets `key` (canonical form `canon`) to `value`, charging the difference; a call over
+    /// the budget changes nothing.
+    fn set(&mut self, canon: &[u8], key: &[u8], value: &[u8]) -> Result<(), RemoteError> {
+        // Python keeps the first key object and its position.
+        let charge = match self.entries.get(canon) {
+            Some(e) => (e.value().len(), value.len()),
+            None => (0, cost(key, value)),
+        };
+        self.held.replace(charge.0, charge.1)?;
+        if let Err(full) = self.entries.set(canon, key, value) {
+            // Unreachable in practice (4 GiB parts, 2**32 entries); undo the charge exactly.
+            self.held.shrink(charge.1);
+            self.held.force_grow(charge.0);
+            return Err(too_large(full));
         }
         Ok(())
     }
 
-    fn remove(&mut self, canon: &Bytes) -> Option<(Bytes, Bytes)> {
+    fn remove(&mut self, canon: &[u8]) -> Option<packed::PackedEntry> {
         let removed = self.entries.remove(canon)?;
-        self.held.shrink(cost(&removed.0, &removed.1));
+        self.held.shrink(cost(removed.key(), removed.value()));
         Some(removed)
     }
 }
@@ -713,7 +736,10 @@ mod tests {
         };
         let expected = |d: &Dict| {
             let st = d.state.lock();
-            st.entries.values().map(|(k, v)| cost(k, v)).sum::<usize>()
+            st.entries
+                .iter()
+                .map(|e| cost(e.key(), e.value()))
+                .sum::<usize>()
         };
         let mut refused = 0;
         for step in 0..5_000 {

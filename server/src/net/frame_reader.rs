@@ -1,0 +1,211 @@
+//! Reads frames after authentication without holding a read buffer while the connection
+//! is idle.
+//!
+//! `tokio_util`'s `FramedRead` keeps an 8 KiB buffer for a connection's whole life; with
+//! ten thousand idle clients that is most of what the node holds for them. Here, when
+//! nothing is buffered, a read lands in a scratch buffer owned by the thread and only the
+//! bytes that arrived are kept, until they are decoded. While a frame is partly in, reads
+//! go straight into the connection's own buffer, which the codec has sized for it.
+
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::BytesMut;
+use syncman_protocol::frame::{FrameError, Received, SkippingFrameCodec};
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio_util::codec::Decoder;
+
+/// Bytes one read takes at most when nothing is buffered.
+const SCRATCH: usize = 16 * 1024;
+
+thread_local! {
+    static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; SCRATCH].into_boxed_slice());
+}
+
+pub(crate) struct FrameReader<R> {
+    io: R,
+    codec: SkippingFrameCodec,
+    /// Bytes read but not yet decoded; no allocation when empty.
+    buf: BytesMut,
+    eof: bool,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// A reader of `io`, starting with the bytes the client already sent.
+    pub fn new(io: R, codec: SkippingFrameCodec, already: &[u8]) -> Self {
+        FrameReader {
+            io,
+            codec,
+            buf: BytesMut::from(already),
+            eof: false,
+        }
+    }
+
+    /// The next frame; `None` once the peer has closed. Cancel-safe: bytes read are kept.
+    pub async fn next(&mut self) -> Option<Result<Received, FrameError>> {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// A frame that already arrived, without reading (what is left to answer at shutdown).
+    pub fn next_buffered(&mut self) -> Option<Received> {
+        let frame = self.codec.decode(&mut self.buf).ok().flatten();
+        self.release_if_drained();
+        frame
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Received, FrameError>>> {
+        loop {
+            let decoded = if self.eof {
+                self.codec.decode_eof(&mut self.buf)
+            } else {
+                self.codec.decode(&mut self.buf)
+            };
+            match decoded {
+                Ok(Some(frame)) => {
+                    self.release_if_drained();
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                Ok(None) if self.eof => return Poll::Ready(None),
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+            let read = if self.buf.is_empty() {
+                ready!(self.poll_read_idle(cx))
+            } else {
+                self.buf.reserve(1);
+                ready!(tokio_util::io::poll_read_buf(
+                    Pin::new(&mut self.io),
+                    cx,
+                    &mut self.buf
+                ))
+            };
+            match read {
+                Ok(0) => self.eof = true,
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Some(Err(FrameError::Io(e)))),
+            }
+        }
+    }
+
+    /// Reads into the thread's scratch buffer and keeps only what arrived.
+    fn poll_read_idle(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        SCRATCH_BUF.with_borrow_mut(|scratch| {
+            let mut read = ReadBuf::new(scratch);
+            ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
+            self.buf.extend_from_slice(read.filled());
+            Poll::Ready(Ok(read.filled().len()))
+        })
+    }
+
+    /// Gives the buffer's memory back once everything in it has been decoded. (Not judged
+    /// by `capacity()`: a buffer read to its end reports none left but still holds it.)
+    fn release_if_drained(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// A frame as CPython writes it: a 4-byte big-endian length, then the payload.
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut out = (payload.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// True when the buffer holds no allocation: an unallocated `BytesMut` points nowhere
+    /// (a dangling, never-allocated pointer, the same for every empty one).
+    fn holds_nothing(buf: &BytesMut) -> bool {
+        buf.is_empty() && buf.as_ptr() == BytesMut::new().as_ptr()
+    }
+
+    fn payload(received: Option<Result<Received, FrameError>>) -> Vec<u8> {
+        match received {
+            Some(Ok(Received::Frame(f))) => f.to_vec(),
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn holds_no_buffer_once_what_arrived_is_decoded() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut reader = FrameReader::new(server, SkippingFrameCodec::new(1 << 20), &[]);
+        // Two frames in one write, then one split across writes.
+        let mut both = frame(b"first");
+        both.extend(frame(b"second"));
+        client.write_all(&both).await.unwrap();
+        assert_eq!(payload(reader.next().await), b"first");
+        assert!(
+            reader.buf.capacity() > 0,
+            "the second frame is still buffered"
+        );
+        assert_eq!(payload(reader.next().await), b"second");
+        assert!(holds_nothing(&reader.buf), "idle: nothing held");
+        let third = frame(&[9u8; 40_000]);
+        client.write_all(&third[..10]).await.unwrap();
+        client.flush().await.unwrap();
+        let rest = third[10..].to_vec();
+        let writer = tokio::spawn(async move { client.write_all(&rest).await.map(|()| client) });
+        assert_eq!(payload(reader.next().await), vec![9u8; 40_000]);
+        assert!(holds_nothing(&reader.buf));
+        let mut client = writer.await.unwrap().unwrap();
+        client.shutdown().await.unwrap();
+        assert!(
+            reader.next().await.is_none(),
+            "a clean close ends the stream"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_close_in_the_middle_of_a_frame_is_an_error() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut reader = FrameReader::new(server, SkippingFrameCodec::new(1024), &[0, 0]);
+        client.write_all(&[0, 9, b'x']).await.unwrap();
+        drop(client);
+        assert!(matches!(
+            reader.next().await,
+            Some(Err(FrameError::Truncated))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_oversized_frame_is_reported_and_skipped_and_the_next_one_read() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut reader = FrameReader::new(server, SkippingFrameCodec::new(100), &[]);
+        let mut bytes = frame(&[1u8; 5_000]);
+        bytes.extend(frame(b"after"));
+        let writer = tokio::spawn(async move { client.write_all(&bytes).await.map(|()| client) });
+        assert!(matches!(
+            reader.next().await,
+            Some(Ok(Received::TooLarge { len: 5_000, .. }))
+        ));
+        assert_eq!(payload(reader.next().await), b"after");
+        assert!(holds_nothing(&reader.buf));
+        drop(writer.await.unwrap().unwrap());
+        assert!(reader.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn frames_that_came_with_the_handshake_are_read_first() {
+        let (client, server) = tokio::io::duplex(64);
+        let already = frame(b"early");
+        let mut reader = FrameReader::new(server, SkippingFrameCodec::new(100), &already);
+        assert_eq!(
+            reader.next_buffered().map(|r| match r {
+                Received::Frame(f) => f.to_vec(),
+                other => panic!("{other:?}"),
+            }),
+            Some(b"early".to_vec())
+        );
+        assert!(reader.next_buffered().is_none());
+        drop(client);
+        assert!(reader.next().await.is_none());
+    }
+}
