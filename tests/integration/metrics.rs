@@ -158,7 +158,7 @@ async fn a_scrape_counts_calls_waits_sessions_and_objects() {
         assert_eq!(ended(&s, reason), 0.0, "{reason}");
     }
     // Nothing failed a handshake.
-    for reason in ["wrong_key", "timeout", "refused", "closed", "other"] {
+    for reason in ["wrong_key", "timeout", "refused", "closed", "tls", "other"] {
         assert_eq!(failures(&s, reason), 0.0, "{reason}");
     }
     assert_eq!(s.value("syncman_connections_handshaking", &[]), 0.0);
@@ -229,7 +229,7 @@ async fn handshake_failures_are_counted_by_reason() {
     let m = node.manager().await;
     m.ping().await.unwrap();
     let s = scrape(metrics).await;
-    let counts: Vec<_> = ["wrong_key", "timeout", "refused", "closed", "other"]
+    let counts: Vec<_> = ["wrong_key", "timeout", "refused", "closed", "tls", "other"]
         .map(|r| (r, failures(&s, r)))
         .to_vec();
     assert_eq!(
@@ -239,6 +239,7 @@ async fn handshake_failures_are_counted_by_reason() {
             ("timeout", 1.0),
             ("refused", 1.0),
             ("closed", 1.0),
+            ("tls", 0.0),
             ("other", 0.0)
         ]
     );

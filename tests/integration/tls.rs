@@ -634,3 +634,47 @@ print("OK", board["from python"], flush=True)
     assert_eq!(outcome.last_line(), Some("OK 42"), "{outcome}");
     assert_eq!(board.get(&"from python".into()).await.unwrap(), Some(42));
 }
+
+/// The TLS listener's handshakes show in the metrics: a failed TLS handshake, a silent
+/// peer, and a client that gets in.
+#[tokio::test]
+async fn tls_handshakes_show_in_the_metrics() {
+    use syncman_tests::metrics::{scrape, wait_for_metric};
+    let pki = Pki::new();
+    let node = pki.node(&[
+        "--first-answer-timeout",
+        "0.5",
+        "--metrics-bind",
+        "127.0.0.1:0",
+    ]);
+    let metrics = node.metrics_addr();
+    let failures = "syncman_handshake_failures_total";
+
+    let mut plain = TcpStream::connect(node.tls_addr()).await.unwrap();
+    plain
+        .write_all(b"\x00\x00\x00\x13#CHALLENGE#{sha256}")
+        .await
+        .unwrap();
+    read_until_closed(&mut plain).await;
+    wait_for_metric(metrics, failures, &[("reason", "tls")], 1.0).await;
+
+    let _silent = TcpStream::connect(node.tls_addr()).await.unwrap();
+    wait_for_metric(metrics, "syncman_connections_handshaking", &[], 1.0).await;
+    wait_for_metric(metrics, failures, &[("reason", "timeout")], 1.0).await;
+
+    let m = connect_tls(node.tls_addr(), node.authkey(), pki.trust())
+        .await
+        .expect("a TLS client");
+    m.ping().await.unwrap();
+    let s = scrape(metrics).await;
+    assert_eq!(s.value("syncman_sessions", &[("dialect", "native")]), 1.0);
+    assert_eq!(s.value("syncman_connections_handshaking", &[]), 0.0);
+    for (reason, n) in [
+        ("tls", 1.0),
+        ("timeout", 1.0),
+        ("wrong_key", 0.0),
+        ("other", 0.0),
+    ] {
+        assert_eq!(s.value(failures, &[("reason", reason)]), n, "{reason}");
+    }
+}

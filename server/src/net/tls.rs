@@ -25,7 +25,7 @@ use tracing::{debug, warn};
 use super::admission::HandshakeSlots;
 use super::connection;
 use super::log_limit::LogLimit;
-use super::metrics::NetMetrics;
+use super::metrics::{HandshakeFailure, NetMetrics};
 use super::transport::Transport;
 use crate::node::backend::Backend;
 use crate::node::Node;
@@ -164,12 +164,14 @@ pub(crate) async fn handle<B: Backend>(
     static FAILED: LogLimit = LogLimit::new();
     let stream = match result {
         Err(_) => {
+            metrics.handshake_failed(HandshakeFailure::Timeout);
             if let Some(left_out) = TIMED_OUT.allow() {
                 warn!(%peer, left_out, "TLS handshake timed out after {limit:?}; closing");
             }
             return;
         }
         Ok(Err(e)) => {
+            metrics.handshake_failed(HandshakeFailure::of_tls(&e));
             if let Some(left_out) = FAILED.allow() {
                 warn!(%peer, left_out, "TLS handshake failed: {e}; closing");
             }

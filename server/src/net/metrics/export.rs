@@ -62,7 +62,7 @@ const HANDSHAKING_HELP: &str = "Connections accepted that have not authenticated
 const HANDSHAKE_FAILURES_HELP: &str = "Connections that did not get past the handshake, by \
     reason: wrong_key, timeout, refused (turned away before the handshake, its address in a \
     penalty for wrong keys included, or a legacy MD5 answer under --require-sha256), closed \
-    (by the peer), other.";
+    (by the peer), tls (the TLS handshake failed), other.";
 const SESSIONS_ENDED_HELP: &str = "Sessions ended, by reason: client_closed, \
     heartbeat_expired, shutdown, backend_lost, error (a socket error or a protocol \
     violation).";

@@ -26,16 +26,20 @@ pub(crate) enum HandshakeFailure {
     /// The peer closed or reset the connection during the handshake (a port scan, a TCP
     /// health check).
     Closed,
+    /// The TLS handshake failed: not TLS (a plain client at the TLS port), a certificate
+    /// not trusted, no client certificate where one is required.
+    Tls,
     /// Anything else: a malformed message, an unknown digest, another socket error.
     Other,
 }
 
 impl HandshakeFailure {
-    pub const ALL: [HandshakeFailure; 5] = [
+    pub const ALL: [HandshakeFailure; 6] = [
         HandshakeFailure::WrongKey,
         HandshakeFailure::Timeout,
         HandshakeFailure::Refused,
         HandshakeFailure::Closed,
+        HandshakeFailure::Tls,
         HandshakeFailure::Other,
     ];
 
@@ -45,6 +49,7 @@ impl HandshakeFailure {
             HandshakeFailure::Timeout => "timeout",
             HandshakeFailure::Refused => "refused",
             HandshakeFailure::Closed => "closed",
+            HandshakeFailure::Tls => "tls",
             HandshakeFailure::Other => "other",
         }
     }
@@ -64,6 +69,15 @@ impl HandshakeFailure {
             HandshakeError::UnsupportedDigest(_)
             | HandshakeError::Malformed(_)
             | HandshakeError::Frame(_) => HandshakeFailure::Other,
+        }
+    }
+
+    /// A failed TLS handshake: a peer that hung up, or TLS refused.
+    pub fn of_tls(error: &std::io::Error) -> HandshakeFailure {
+        if gone(error.kind()) {
+            HandshakeFailure::Closed
+        } else {
+            HandshakeFailure::Tls
         }
     }
 }
@@ -310,6 +324,7 @@ mod tests {
                 ("timeout", 2),
                 ("refused", 0),
                 ("closed", 1),
+                ("tls", 0),
                 ("other", 1)
             ]
         );
