@@ -93,9 +93,15 @@ mod tests {
     /// `requires` cannot be used; the same rules hold whichever source gave what.
     #[test]
     fn tls_settings_that_contradict_each_other_are_refused() {
-        assert!(settings(false, false, false, true).check().is_ok(), "no TLS");
+        assert!(
+            settings(false, false, false, true).check().is_ok(),
+            "no TLS"
+        );
         assert!(settings(true, true, false, true).check().is_ok(), "both");
-        assert!(settings(true, true, true, false).check().is_ok(), "TLS only");
+        assert!(
+            settings(true, true, true, false).check().is_ok(),
+            "TLS only"
+        );
         let refused = [
             (settings(true, false, false, false), "--tls-bind needs"),
             (settings(false, true, false, false), "need --tls-bind"),

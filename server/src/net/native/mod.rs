@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_channel::mpsc;
+use futures_util::SinkExt;
 use syncman_protocol::frame::Received;
 use syncman_protocol::message::{
     decode_client_message, encode_hello_answer, peek_request_id, ClientMessage, Hello,
@@ -27,8 +29,7 @@ use syncman_protocol::message::{
 use syncman_protocol::value::encode;
 use syncman_protocol::{ErrorKind, RemoteError};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, Semaphore, TryAcquireError};
+use tokio::sync::{Semaphore, TryAcquireError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -66,7 +67,9 @@ where
             .min(usize::try_from(client).unwrap_or(usize::MAX))
     });
     session.set_reply_limit(reply_limit);
-    let (tx, rx) = mpsc::channel(node.config.reply_queue);
+    // Holds `reply_queue` replies, plus one per sender (the one here); no memory while
+    // empty, so an idle session costs nothing for it.
+    let (tx, rx) = mpsc::channel(node.config.reply_queue.saturating_sub(1));
     let writer_task = tokio::spawn(write_replies(writer, reply_limit, rx));
     let mut conn = NativeSession {
         session,
@@ -202,8 +205,8 @@ impl Replies {
                 };
                 match self.tx.try_send(queued) {
                     Ok(()) => Ok(()),
-                    Err(TrySendError::Closed(_)) => Err(ReplyError::WriterGone),
-                    Err(TrySendError::Full(queued)) => Box::pin(self.wait_to_queue(queued)).await,
+                    Err(e) if e.is_full() => Box::pin(self.wait_to_queue(e.into_inner())).await,
+                    Err(_) => Err(ReplyError::WriterGone),
                 }
             }
             Err(TryAcquireError::Closed) => Err(ReplyError::WriterGone),
@@ -241,8 +244,8 @@ impl Replies {
         };
         match self.tx.try_send(queued) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Closed(_)) => Err(ReplyError::WriterGone),
-            Err(TrySendError::Full(queued)) => self.wait_to_queue(queued).await,
+            Err(e) if e.is_full() => self.wait_to_queue(e.into_inner()).await,
+            Err(_) => Err(ReplyError::WriterGone),
         }
     }
 

@@ -2,12 +2,12 @@
 //! few syscalls.
 
 use bytes::BytesMut;
-use futures_util::SinkExt;
+use futures_channel::mpsc;
+use futures_util::{SinkExt, StreamExt};
 use syncman_protocol::frame::{encode_frame_with, FrameError};
 use syncman_protocol::message::encode_response;
 use syncman_protocol::RemoteError;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio_util::codec::{Encoder, FramedWrite};
 
 use crate::node::object::Reply;
@@ -77,7 +77,7 @@ where
 {
     let mut sink = FramedWrite::new(io, ReplyEncoder { max_frame });
     sink.set_backpressure_boundary(FLUSH_AT);
-    while let Some(first) = rx.recv().await {
+    while let Some(first) = rx.next().await {
         feed(&mut sink, first).await?;
         // Take whatever else is ready, so a burst of replies costs one write.
         while sink.write_buffer().len() < FLUSH_AT {
