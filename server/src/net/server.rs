@@ -187,20 +187,19 @@ impl<B: Backend> Server<B> {
                     match per_address.admit(peer.ip()) {
                         Ok(address) => {
                             let slots = HandshakeSlots::new(node_wide, address);
+                            // Two tasks of their own types: a plain connection's task is
+                            // not sized for a TLS one's state (rustls' is several KiB).
                             let net = net.clone();
-                            tracker.spawn(async move {
-                                match tls {
-                                    None => {
-                                        super::connection::handle(stream, peer, node, slots, net)
-                                            .await
-                                    }
-                                    Some(tls) => {
-                                        super::tls::handle(stream, peer, node, slots, tls, net)
-                                            .await
-                                    }
-                                }
-                                drop(connection);
-                            });
+                            match tls {
+                                None => tracker.spawn(async move {
+                                    super::connection::handle(stream, peer, node, slots, net).await;
+                                    drop(connection);
+                                }),
+                                Some(tls) => tracker.spawn(async move {
+                                    super::tls::handle(stream, peer, node, slots, tls, net).await;
+                                    drop(connection);
+                                }),
+                            };
                         }
                         // A TLS client could not read a plain `#REFUSED#` frame, and a TLS
                         // handshake is work the limit is there to bound: it is closed.

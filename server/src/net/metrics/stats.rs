@@ -193,6 +193,11 @@ impl NetMetrics {
         NetMetrics(Some(stats))
     }
 
+    /// True when the node collects metrics.
+    pub fn enabled(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// A connection starts its handshake; it counts as handshaking until the guard drops.
     pub fn handshake_started(&self) -> Handshaking {
         if let Some(stats) = &self.0 {

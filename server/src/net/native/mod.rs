@@ -15,10 +15,13 @@ mod heartbeat;
 mod writer;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_channel::mpsc;
+use futures_util::SinkExt;
 use syncman_protocol::frame::Received;
 use syncman_protocol::message::{
     decode_client_message, encode_hello_answer, peek_request_id, ClientMessage, Hello,
@@ -27,8 +30,7 @@ use syncman_protocol::message::{
 use syncman_protocol::value::encode;
 use syncman_protocol::{ErrorKind, RemoteError};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, Semaphore, TryAcquireError};
+use tokio::sync::{Semaphore, TryAcquireError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -68,8 +70,12 @@ where
             .min(usize::try_from(client).unwrap_or(usize::MAX))
     });
     session.set_reply_limit(reply_limit);
-    let (tx, rx) = mpsc::channel(node.config.reply_queue);
-    let writer_task = tokio::spawn(write_replies(writer, reply_limit, rx));
+    // Holds `reply_queue` replies, plus one per sender (the one here); no memory while
+    // empty, so an idle session costs nothing for it.
+    let (tx, rx) = mpsc::channel(node.config.reply_queue.saturating_sub(1));
+    // Replies queued and not yet taken by the writer, counted only for the metrics.
+    let queued = metrics.enabled().then(Arc::<AtomicIsize>::default);
+    let writer_task = tokio::spawn(write_replies(writer, reply_limit, rx, queued.clone()));
     let mut conn = NativeSession {
         session,
         replies: Replies {
@@ -78,6 +84,7 @@ where
             max_bytes: node.config.reply_queue_bytes,
             drain_over: node.drain_over.clone(),
             session: id,
+            queued,
         },
     };
     let mut counted = metrics.session_started(id, Dialect::Native);
@@ -206,22 +213,32 @@ struct Replies {
     drain_over: CancellationToken,
     /// For log lines.
     session: SessionId,
+    /// Replies queued and not yet taken by the writer, when the node collects metrics (the
+    /// channel cannot say). Briefly below zero when the writer takes a reply before it is
+    /// counted.
+    queued: Option<Arc<AtomicIsize>>,
 }
 
 impl Replies {
     /// Reads this queue for the metrics: replies and bytes waiting for the writer.
     fn probe(&self) -> QueueProbe {
-        let tx = self.tx.downgrade();
+        let queued = self.queued.clone();
         let budget = self.budget.clone();
         let max_bytes = self.max_bytes;
         Box::new(move || {
-            // Held only for this reading: the writer still sees the session's end at once
-            // after it.
-            let queued = tx
-                .upgrade()
-                .map_or(0, |tx| tx.max_capacity().saturating_sub(tx.capacity()));
-            (queued, max_bytes.saturating_sub(budget.available_permits()))
+            let replies = queued
+                .as_ref()
+                .map_or(0, |q| q.load(Ordering::Relaxed).max(0));
+            let bytes = max_bytes.saturating_sub(budget.available_permits());
+            (replies as usize, bytes)
         })
+    }
+
+    /// One more reply in the queue, for the metrics.
+    fn count_queued(&self) {
+        if let Some(queued) = &self.queued {
+            queued.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Queues a reply if there is room now, without waiting; false if there was none.
@@ -235,12 +252,25 @@ impl Replies {
             reply,
             budget,
         };
-        self.tx.try_send(queued).is_ok()
+        let sent = self.tx.try_send(queued).is_ok();
+        if sent {
+            self.count_queued();
+        }
+        sent
     }
 
     /// Queues a reply, waiting for room (which stops this session reading requests), but
     /// never past the end of the node's drain.
     async fn send(&mut self, call: CallId, reply: Reply) -> Result<(), ReplyError> {
+        let sent = self.queue(call, reply).await;
+        if sent.is_ok() {
+            self.count_queued();
+        }
+        sent
+    }
+
+    /// [`send`](Self::send), uncounted.
+    async fn queue(&mut self, call: CallId, reply: Reply) -> Result<(), ReplyError> {
         let cost = reply_cost(&reply).min(self.max_bytes) as u32;
         // The common case: room in both the byte budget and the queue, no waiting. The
         // waiting case is boxed, so that every session's task is not sized for it.
@@ -253,8 +283,8 @@ impl Replies {
                 };
                 match self.tx.try_send(queued) {
                     Ok(()) => Ok(()),
-                    Err(TrySendError::Closed(_)) => Err(ReplyError::WriterGone),
-                    Err(TrySendError::Full(queued)) => Box::pin(self.wait_to_queue(queued)).await,
+                    Err(e) if e.is_full() => Box::pin(self.wait_to_queue(e.into_inner())).await,
+                    Err(_) => Err(ReplyError::WriterGone),
                 }
             }
             Err(TryAcquireError::Closed) => Err(ReplyError::WriterGone),
@@ -292,8 +322,8 @@ impl Replies {
         };
         match self.tx.try_send(queued) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Closed(_)) => Err(ReplyError::WriterGone),
-            Err(TrySendError::Full(queued)) => self.wait_to_queue(queued).await,
+            Err(e) if e.is_full() => self.wait_to_queue(e.into_inner()).await,
+            Err(_) => Err(ReplyError::WriterGone),
         }
     }
 

@@ -1,13 +1,16 @@
 //! The native dialect's reply writer: one task per connection that batches replies into
 //! few syscalls.
 
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
+
 use bytes::BytesMut;
-use futures_util::SinkExt;
+use futures_channel::mpsc;
+use futures_util::{SinkExt, StreamExt};
 use syncman_protocol::frame::{encode_frame_with, FrameError};
 use syncman_protocol::message::encode_response;
 use syncman_protocol::RemoteError;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio_util::codec::{Encoder, FramedWrite};
 
 use crate::node::object::Reply;
@@ -71,18 +74,29 @@ pub(super) async fn write_replies<W>(
     io: W,
     max_frame: usize,
     mut rx: mpsc::Receiver<QueuedReply>,
+    queued: Option<Arc<AtomicIsize>>,
 ) -> std::io::Result<()>
 where
     W: AsyncWrite + Unpin,
 {
     let mut sink = FramedWrite::new(io, ReplyEncoder { max_frame });
     sink.set_backpressure_boundary(FLUSH_AT);
-    while let Some(first) = rx.recv().await {
+    // Counts a reply taken off the queue (the metrics' replies queued).
+    let taken = || {
+        if let Some(queued) = &queued {
+            queued.fetch_sub(1, Ordering::Relaxed);
+        }
+    };
+    while let Some(first) = rx.next().await {
+        taken();
         feed(&mut sink, first).await?;
         // Take whatever else is ready, so a burst of replies costs one write.
         while sink.write_buffer().len() < FLUSH_AT {
             match rx.try_recv() {
-                Ok(next) => feed(&mut sink, next).await?,
+                Ok(next) => {
+                    taken();
+                    feed(&mut sink, next).await?
+                }
                 Err(_) => break,
             }
         }
