@@ -174,8 +174,10 @@ impl<B: Backend> Session<B> {
         }
         match outcome {
             Outcome::Ready(reply) => {
-                if let (Some(started), Some(calls)) = (started, &mut self.calls) {
-                    calls.record(object, &*target, table, index, started);
+                if let Some(started) = started {
+                    if let Some(calls) = &mut self.calls {
+                        calls.record(object, &*target, table, index, started);
+                    }
                 }
                 Some(reply)
             }

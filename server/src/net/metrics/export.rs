@@ -72,8 +72,8 @@ const WAITERS_HELP: &str = "Calls parked on objects now, by the object's typeid 
 const BYTES_HELP: &str = "Bytes the objects hold now: the encoded size of their keys, \
     values and items, parked puts' items included.";
 const BYTES_LIMIT_HELP: &str = "Bytes the objects may hold at most (--max-bytes).";
-const REPLIES_HELP: &str = "Replies queued for native clients, waiting for their connection's \
-    writer, all sessions together.";
+const REPLIES_HELP: &str = "Replies queued for native clients and not yet written by their \
+    connection's writer, all sessions together.";
 const REPLY_BYTES_HELP: &str = "Bytes of the replies queued for native clients.";
 
 impl Collector for NodeCollector {

@@ -184,25 +184,6 @@ impl ReplyError {
     }
 }
 
-/// Why handling a frame ends the session.
-#[derive(Debug, thiserror::Error)]
-enum Broken {
-    #[error(transparent)]
-    Reply(#[from] ReplyError),
-    /// The client broke the protocol.
-    #[error("{0}")]
-    Protocol(String),
-}
-
-impl Broken {
-    fn reason(&self) -> SessionEnd {
-        match self {
-            Broken::Reply(e) => e.reason(),
-            Broken::Protocol(_) => SessionEnd::Error,
-        }
-    }
-}
-
 /// The sending side of a session's reply queue.
 struct Replies {
     tx: mpsc::Sender<QueuedReply>,
@@ -213,9 +194,8 @@ struct Replies {
     drain_over: CancellationToken,
     /// For log lines.
     session: SessionId,
-    /// Replies queued and not yet taken by the writer, when the node collects metrics (the
-    /// channel cannot say). Briefly below zero when the writer takes a reply before it is
-    /// counted.
+    /// Replies queued and not yet written, when the node collects metrics (the channel
+    /// cannot say). Briefly below zero when the writer writes a reply before it is counted.
     queued: Option<Arc<AtomicIsize>>,
 }
 
@@ -262,15 +242,6 @@ impl Replies {
     /// Queues a reply, waiting for room (which stops this session reading requests), but
     /// never past the end of the node's drain.
     async fn send(&mut self, call: CallId, reply: Reply) -> Result<(), ReplyError> {
-        let sent = self.queue(call, reply).await;
-        if sent.is_ok() {
-            self.count_queued();
-        }
-        sent
-    }
-
-    /// [`send`](Self::send), uncounted.
-    async fn queue(&mut self, call: CallId, reply: Reply) -> Result<(), ReplyError> {
         let cost = reply_cost(&reply).min(self.max_bytes) as u32;
         // The common case: room in both the byte budget and the queue, no waiting. The
         // waiting case is boxed, so that every session's task is not sized for it.
@@ -282,7 +253,10 @@ impl Replies {
                     budget,
                 };
                 match self.tx.try_send(queued) {
-                    Ok(()) => Ok(()),
+                    Ok(()) => {
+                        self.count_queued();
+                        Ok(())
+                    }
                     Err(e) if e.is_full() => Box::pin(self.wait_to_queue(e.into_inner())).await,
                     Err(_) => Err(ReplyError::WriterGone),
                 }
@@ -321,7 +295,10 @@ impl Replies {
             budget,
         };
         match self.tx.try_send(queued) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.count_queued();
+                Ok(())
+            }
             Err(e) if e.is_full() => self.wait_to_queue(e.into_inner()).await,
             Err(_) => Err(ReplyError::WriterGone),
         }
@@ -331,7 +308,11 @@ impl Replies {
     async fn wait_to_queue(&mut self, queued: QueuedReply) -> Result<(), ReplyError> {
         tokio::select! {
             biased;
-            sent = self.tx.send(queued) => sent.map_err(|_| ReplyError::WriterGone),
+            sent = self.tx.send(queued) => {
+                sent.map_err(|_| ReplyError::WriterGone)?;
+                self.count_queued();
+                Ok(())
+            }
             _ = self.drain_over.cancelled() => Err(ReplyError::DrainOver),
         }
     }
@@ -398,7 +379,14 @@ impl<B: Backend> NativeSession<B> {
                         }
                         if let Err(why) = self.handle_received(received).await {
                             warn!(session = self.session.id(), "closing connection: {why}");
-                            return (why.reason(), why.to_string());
+                            // A client that did not read its replies before the drain ended
+                            // is ended by the shutdown; anything else is its error.
+                            let reason = if node.drain_over.is_cancelled() {
+                                SessionEnd::Shutdown
+                            } else {
+                                SessionEnd::Error
+                            };
+                            return (reason, why);
                         }
                     }
                 },
@@ -421,30 +409,33 @@ impl<B: Backend> NativeSession<B> {
 
     /// Handles one frame. A request over the frame limit was skipped as it arrived: it is
     /// answered with an error and the connection carries on.
-    async fn handle_received(&mut self, received: Received) -> Result<(), Broken> {
+    async fn handle_received(&mut self, received: Received) -> Result<(), String> {
         match received {
             Received::Frame(frame) => self.handle_frame(frame.freeze()).await,
             Received::TooLarge { len, head } => {
                 let Some(id) = peek_request_id(&head) else {
-                    return Err(Broken::Protocol(format!(
+                    return Err(format!(
                         "a frame of {len} bytes over the limit that is not a request"
-                    )));
+                    ));
                 };
                 let max = self.session.node().config.max_frame;
                 let why = RemoteError::value_error(format!(
                     "request of {len} bytes exceeds the node's frame limit of {max} bytes"
                 ));
                 debug!(session = self.session.id(), id, "{why}");
-                Ok(self.replies.send(id, Err(why)).await?)
+                self.replies
+                    .send(id, Err(why))
+                    .await
+                    .map_err(|e| e.to_string())
             }
         }
     }
 
     /// Handles one frame. An undecodable envelope closes the connection (framing can no
     /// longer be trusted to mean what the client meant); everything else is a reply.
-    async fn handle_frame(&mut self, frame: Bytes) -> Result<(), Broken> {
-        let message = decode_client_message(&frame).map_err(|e| Broken::Protocol(e.to_string()))?;
-        Ok(self.dispatch(message).await?)
+    async fn handle_frame(&mut self, frame: Bytes) -> Result<(), String> {
+        let message = decode_client_message(&frame).map_err(|e| e.to_string())?;
+        self.dispatch(message).await.map_err(|e| e.to_string())
     }
 
     async fn dispatch(&mut self, message: ClientMessage<'_>) -> Result<(), ReplyError> {

@@ -81,24 +81,22 @@ where
 {
     let mut sink = FramedWrite::new(io, ReplyEncoder { max_frame });
     sink.set_backpressure_boundary(FLUSH_AT);
-    // Counts a reply taken off the queue (the metrics' replies queued).
-    let taken = || {
-        if let Some(queued) = &queued {
-            queued.fetch_sub(1, Ordering::Relaxed);
-        }
-    };
     while let Some(first) = rx.next().await {
-        taken();
         feed(&mut sink, first).await?;
         // Take whatever else is ready, so a burst of replies costs one write.
+        let mut taken = 1;
         while sink.write_buffer().len() < FLUSH_AT {
             match rx.try_recv() {
                 Ok(next) => {
-                    taken();
-                    feed(&mut sink, next).await?
+                    feed(&mut sink, next).await?;
+                    taken += 1;
                 }
                 Err(_) => break,
             }
+        }
+        // Off the metrics' count of replies queued, once per batch.
+        if let Some(queued) = &queued {
+            queued.fetch_sub(taken, Ordering::Relaxed);
         }
         sink.flush().await?;
         // An idle connection holds no write buffer; the next reply allocates what it needs.
