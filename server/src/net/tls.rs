@@ -143,6 +143,7 @@ pub(crate) async fn handle<B: Backend>(
     node: Arc<Node<B>>,
     handshake_slots: HandshakeSlots,
     tls: ServerTls,
+    sessions: connection::SessionSpawner,
 ) {
     let accepted = Instant::now();
     connection::set_socket_options(&stream, peer, &node);
@@ -181,5 +182,5 @@ pub(crate) async fn handle<B: Backend>(
         client_certificate = session.peer_certificates().is_some(),
         "TLS established"
     );
-    connection::serve(stream, peer, node, handshake_slots, accepted).await;
+    connection::serve(stream, peer, node, handshake_slots, accepted, sessions).await;
 }
