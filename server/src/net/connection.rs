@@ -4,24 +4,27 @@
 //! A TLS connection (`tls.rs`) runs its TLS handshake first and then the same code, over
 //! any [`Transport`].
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use syncman_protocol::frame::SkippingFrameCodec;
 use syncman_protocol::handshake::{server_handshake, ChallengePolicy, HandshakeError};
 use syncman_protocol::message::{decode_hello, encode_response, Hello, HELLO_ID, NATIVE_VERSION};
 use syncman_protocol::{FrameCodec, RemoteError};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tokio_util::codec::{Framed, FramedParts};
+use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use super::admission::HandshakeSlots;
 use super::frame_reader::FrameReader;
 use super::log_limit::LogLimit;
-use super::metrics::{Handshaking, NetMetrics};
+use super::metrics::{ConnectionMetrics, NetMetrics};
 use super::native;
 use super::pickle;
 use super::transport::Transport;
@@ -38,21 +41,42 @@ pub(crate) async fn handle<B: Backend>(
     peer: SocketAddr,
     node: Arc<Node<B>>,
     handshake_slots: HandshakeSlots,
+    sessions: SessionSpawner,
     metrics: NetMetrics,
 ) {
-    let handshaking = metrics.handshake_started();
+    let metrics = metrics.connection_accepted();
     set_socket_options(&stream, peer, &node);
-    let accepted = Instant::now();
     serve(
         stream,
         peer,
         node,
         handshake_slots,
-        accepted,
+        Instant::now(),
+        sessions,
         metrics,
-        handshaking,
     )
     .await;
+}
+
+/// Where a native session runs once its handshake is over: a task of its own, so that the
+/// handshake's state is freed instead of being kept in the session's task for its whole
+/// life (about 1 KiB per idle connection). It carries the connection's place.
+pub(crate) struct SessionSpawner {
+    tracker: TaskTracker,
+    place: OwnedSemaphorePermit,
+}
+
+impl SessionSpawner {
+    pub(crate) fn new(tracker: TaskTracker, place: OwnedSemaphorePermit) -> Self {
+        SessionSpawner { tracker, place }
+    }
+
+    fn spawn(self, session: impl Future<Output = ()> + Send + 'static) {
+        let SessionSpawner { tracker, place } = self;
+        // A combinator, not an `async` block: that would hold `session` twice (as its
+        // capture and as the future it awaits).
+        tracker.spawn(session.map(move |()| drop(place)));
+    }
 }
 
 /// Options every accepted socket gets, plain or TLS.
@@ -74,8 +98,8 @@ pub(crate) async fn serve<S: Transport, B: Backend>(
     node: Arc<Node<B>>,
     handshake_slots: HandshakeSlots,
     accepted: Instant,
-    metrics: NetMetrics,
-    handshaking: Handshaking,
+    sessions: SessionSpawner,
+    metrics: ConnectionMetrics,
 ) {
     let mut framed = Framed::new(stream, FrameCodec::handshake());
     let policy = ChallengePolicy {
@@ -123,7 +147,8 @@ pub(crate) async fn serve<S: Transport, B: Backend>(
         }
     }
     ack_now(framed.get_ref().tcp());
-    drop((handshake_slots, handshaking));
+    drop(handshake_slots);
+    let metrics = metrics.authenticated();
     framed.codec_mut().set_max_len(node.config.max_frame);
 
     let first = tokio::select! {
@@ -176,7 +201,7 @@ pub(crate) async fn serve<S: Transport, B: Backend>(
     let (rd, wr) = io.split();
     let reader = FrameReader::new(rd, SkippingFrameCodec::new(codec.max_len()), &read_buf);
     drop(read_buf);
-    native::serve(session, reader, wr, peer, hello, metrics).await;
+    sessions.spawn(native::serve(session, reader, wr, peer, hello, metrics));
 }
 
 /// Sends the ACK of the client's last handshake frame now instead of after the delayed-ACK

@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use super::admission::{HandshakeSlots, PerAddress};
+use super::connection::SessionSpawner;
 use super::listeners::{Accepted, Listeners};
 use super::metrics::{HandshakeFailure, Metrics};
 use crate::config::{Config, ConfigError};
@@ -189,16 +190,16 @@ impl<B: Backend> Server<B> {
                             let slots = HandshakeSlots::new(node_wide, address);
                             // Two tasks of their own types: a plain connection's task is
                             // not sized for a TLS one's state (rustls' is several KiB).
+                            // The connection's place goes with its session's task.
+                            let sessions = SessionSpawner::new(tracker.clone(), connection);
                             let net = net.clone();
                             match tls {
-                                None => tracker.spawn(async move {
-                                    super::connection::handle(stream, peer, node, slots, net).await;
-                                    drop(connection);
-                                }),
-                                Some(tls) => tracker.spawn(async move {
-                                    super::tls::handle(stream, peer, node, slots, tls, net).await;
-                                    drop(connection);
-                                }),
+                                None => tracker.spawn(super::connection::handle(
+                                    stream, peer, node, slots, sessions, net,
+                                )),
+                                Some(tls) => tracker.spawn(super::tls::handle(
+                                    stream, peer, node, slots, tls, sessions, net,
+                                )),
                             };
                         }
                         // A TLS client could not read a plain `#REFUSED#` frame, and a TLS

@@ -144,9 +144,10 @@ pub(crate) async fn handle<B: Backend>(
     node: Arc<Node<B>>,
     handshake_slots: HandshakeSlots,
     tls: ServerTls,
+    sessions: connection::SessionSpawner,
     metrics: NetMetrics,
 ) {
-    let handshaking = metrics.handshake_started();
+    let metrics = metrics.connection_accepted();
     let accepted = Instant::now();
     connection::set_socket_options(&stream, peer, &node);
     let limit = node
@@ -192,8 +193,8 @@ pub(crate) async fn handle<B: Backend>(
         node,
         handshake_slots,
         accepted,
+        sessions,
         metrics,
-        handshaking,
     )
     .await;
 }

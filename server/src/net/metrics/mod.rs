@@ -25,7 +25,7 @@ use crate::node::backend::Backend;
 use crate::node::Node;
 use export::NodeCollector;
 pub(crate) use stats::{
-    Dialect, HandshakeFailure, Handshaking, NetMetrics, QueueProbe, SessionEnd,
+    ConnectionMetrics, Dialect, HandshakeFailure, NetMetrics, QueueProbe, SessionEnd,
 };
 
 /// The prefix of every metric's name.

@@ -206,6 +206,15 @@ impl NetMetrics {
         Handshaking(self.0.clone())
     }
 
+    /// A connection accepted: handshaking until [`ConnectionMetrics::authenticated`] (or
+    /// until it is dropped, if it never authenticates).
+    pub fn connection_accepted(&self) -> ConnectionMetrics {
+        ConnectionMetrics {
+            handshaking: self.handshake_started(),
+            net: self.clone(),
+        }
+    }
+
     /// Counts a handshake that failed (`Err(_)` of the outer result: the deadline passed).
     pub fn record_handshake<E>(&self, result: &Result<Result<(), HandshakeError>, E>) {
         let why = match result {
@@ -233,6 +242,28 @@ impl NetMetrics {
                 watched: false,
             }
         }))
+    }
+}
+
+/// A connection between accept and authentication, in the metrics.
+pub(crate) struct ConnectionMetrics {
+    net: NetMetrics,
+    handshaking: Handshaking,
+}
+
+impl ConnectionMetrics {
+    pub fn record_handshake<E>(&self, result: &Result<Result<(), HandshakeError>, E>) {
+        self.net.record_handshake(result);
+    }
+
+    pub fn handshake_failed(&self, why: HandshakeFailure) {
+        self.net.handshake_failed(why);
+    }
+
+    /// The peer authenticated: no longer handshaking; its session records into the result.
+    pub fn authenticated(self) -> NetMetrics {
+        drop(self.handshaking);
+        self.net
     }
 }
 
