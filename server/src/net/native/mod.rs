@@ -30,7 +30,7 @@ use syncman_protocol::message::{
 use syncman_protocol::value::encode;
 use syncman_protocol::{ErrorKind, RemoteError};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{Semaphore, TryAcquireError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -246,21 +246,10 @@ impl Replies {
         // The common case: room in both the byte budget and the queue, no waiting. The
         // waiting case is boxed, so that every session's task is not sized for it.
         match self.budget.clone().try_acquire_many_owned(cost) {
-            Ok(budget) => {
-                let queued = QueuedReply {
-                    id: call,
-                    reply,
-                    budget,
-                };
-                match self.tx.try_send(queued) {
-                    Ok(()) => {
-                        self.count_queued();
-                        Ok(())
-                    }
-                    Err(e) if e.is_full() => Box::pin(self.wait_to_queue(e.into_inner())).await,
-                    Err(_) => Err(ReplyError::WriterGone),
-                }
-            }
+            Ok(budget) => match self.try_queue(call, reply, budget)? {
+                None => Ok(()),
+                Some(full) => Box::pin(self.wait_to_queue(full)).await,
+            },
             Err(TryAcquireError::Closed) => Err(ReplyError::WriterGone),
             Err(TryAcquireError::NoPermits) => Box::pin(self.wait_to_send(call, reply, cost)).await,
         }
@@ -289,6 +278,20 @@ impl Replies {
                 }
             }
         };
+        match self.try_queue(call, reply, budget)? {
+            None => Ok(()),
+            Some(full) => self.wait_to_queue(full).await,
+        }
+    }
+
+    /// Queues a reply whose bytes are paid for, if the queue has room now; gives it back
+    /// when the queue is full (its count, not its bytes).
+    fn try_queue(
+        &mut self,
+        call: CallId,
+        reply: Reply,
+        budget: OwnedSemaphorePermit,
+    ) -> Result<Option<QueuedReply>, ReplyError> {
         let queued = QueuedReply {
             id: call,
             reply,
@@ -297,9 +300,9 @@ impl Replies {
         match self.tx.try_send(queued) {
             Ok(()) => {
                 self.count_queued();
-                Ok(())
+                Ok(None)
             }
-            Err(e) if e.is_full() => self.wait_to_queue(e.into_inner()).await,
+            Err(e) if e.is_full() => Ok(Some(e.into_inner())),
             Err(_) => Err(ReplyError::WriterGone),
         }
     }
