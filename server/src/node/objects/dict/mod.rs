@@ -279,7 +279,7 @@ impl Dict {
                 let mut st = self.state.lock();
                 // A value the caller could not receive stays in the dict.
                 if let Some(e) = st.entries.get(&canon) {
-                    fits(e.value().len(), ctx.reply_limit)?;
+                    ctx.check_fits(e.value())?;
                 }
                 let removed = st.remove(&canon);
                 drop(st);
