@@ -55,6 +55,13 @@ struct Args {
     /// Internal: serve the echo floor (started by the benchmark itself).
     #[arg(long, hide = true)]
     echo_server: bool,
+    /// Internal (`bench/instructions.sh`): make this many dict calls against the node at
+    /// `SYNCMAN_ADDR`, with `--in-flight` calls in flight, then exit.
+    #[arg(long, hide = true)]
+    drive_calls: Option<u64>,
+    /// Calls in flight for `--drive-calls`.
+    #[arg(long, hide = true, default_value_t = 1)]
+    in_flight: u64,
     /// Run only these parts (comma-separated); all of them by default.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Part>,
@@ -141,6 +148,15 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("echo server: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(calls) = args.drive_calls {
+        return match runtime.block_on(syncman::drive(calls, args.in_flight)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("syncman-bench --drive-calls: {e}");
                 ExitCode::FAILURE
             }
         };

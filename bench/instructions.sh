@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Instructions per call, counted by valgrind's callgrind: unlike a rate on a shared
+# machine, the same for the same binary whatever else runs. For the node (`syncman serve`)
+# and for the Rust client (`syncman-bench --drive-calls`), with 1 and with 16 calls in
+# flight on one connection, as the difference between a run of 3,000 calls and one of
+# 1,000 (which takes out start-up, the handshake and shutdown), divided by 2,000.
+#
+#   bench/instructions.sh                      # builds release binaries, counts both sides
+#   bench/instructions.sh --syncman OTHER_BIN  # another node build, beside this client
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { apt-get update -q && apt-get install -y -q valgrind; }
+cargo build --release -q -p syncman-server -p syncman-bench
+NODE=target/release/syncman
+if [ "${1:-}" = "--syncman" ]; then NODE=$2; fi
+BENCH=target/release/syncman-bench
+# KEEP=DIR keeps callgrind's files there, for callgrind_annotate.
+if [ -n "${KEEP:-}" ]; then WORK=$KEEP; mkdir -p "$WORK"; else
+  WORK=$(mktemp -d)
+  trap 'rm -rf "$WORK"' EXIT
+fi
+export SYNCMAN_AUTHKEY=instructions SYNCMAN_LOG=warn
+
+# Total instructions of the node and of the client for CALLS calls, IN_FLIGHT at a time.
+count() {
+  local calls=$1 in_flight=$2 out=$WORK/$1-$2
+  valgrind --tool=callgrind --callgrind-out-file="$out.node" "$NODE" serve --bind 127.0.0.1:0 \
+    >"$out.stdout" 2>"$out.log" &
+  local node=$! addr=""
+  for _ in $(seq 1 600); do
+    addr=$(sed -n 's/^listening on //p' "$out.stdout" 2>/dev/null | head -1)
+    [ -n "$addr" ] && break
+    kill -0 $node 2>/dev/null || { cat "$out.log" >&2; exit 1; }
+    sleep 0.1 # polling for the ready line, bounded: 60 s
+  done
+  [ -n "$addr" ] || { echo "the node never printed its address" >&2; exit 1; }
+  SYNCMAN_ADDR=$addr valgrind --tool=callgrind --callgrind-out-file="$out.client" \
+    "$BENCH" --drive-calls "$calls" --in-flight "$in_flight" 2>"$out.client.log"
+  kill -TERM $node
+  wait $node || true
+  echo "$(total "$out.node") $(total "$out.client")"
+}
+total() { grep -E '^(summary|totals):' "$1" | head -1 | awk '{print $2}'; }
+
+echo "| calls in flight | node instructions/call | client instructions/call |"
+echo "|---|---|---|"
+for in_flight in 1 16; do
+  read -r node_lo client_lo < <(count 1000 $in_flight)
+  read -r node_hi client_hi < <(count 3000 $in_flight)
+  echo "| $in_flight | $(( (node_hi - node_lo) / 2000 )) | $(( (client_hi - client_lo) / 2000 )) |"
+done
