@@ -55,6 +55,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         frame
     }
 
+    /// Bytes have arrived that are not decoded yet (a frame, or part of one).
+    pub fn has_buffered(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Received, FrameError>>> {
         loop {
             let decoded = if self.eof {

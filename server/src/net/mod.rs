@@ -13,7 +13,7 @@
 //! - `tls`: the TLS listener's settings and its connections' TLS handshake.
 //! - `transport`: what the connection code runs over (TCP, or TLS over TCP).
 //! - `native`: the native (MessagePack) dialect: the request loop, control-call decoding,
-//!   and the reply writer.
+//!   and its replies.
 //! - `pickle`: CPython's manager protocol, for unmodified Python clients.
 
 mod admission;

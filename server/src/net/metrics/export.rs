@@ -72,9 +72,9 @@ const WAITERS_HELP: &str = "Calls parked on objects now, by the object's typeid 
 const BYTES_HELP: &str = "Bytes the objects hold now: the encoded size of their keys, \
     values and items, parked puts' items included.";
 const BYTES_LIMIT_HELP: &str = "Bytes the objects may hold at most (--max-bytes).";
-const REPLIES_HELP: &str = "Replies queued for native clients and not yet written by their \
-    connection's writer, all sessions together.";
-const REPLY_BYTES_HELP: &str = "Bytes of the replies queued for native clients.";
+const REPLIES_HELP: &str = "Replies to native clients not yet fully written to their \
+    sockets, all sessions together.";
+const REPLY_BYTES_HELP: &str = "Bytes of the replies to native clients not yet written.";
 
 impl Collector for NodeCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), Error> {

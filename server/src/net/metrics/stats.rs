@@ -144,7 +144,7 @@ impl Dialect {
     }
 }
 
-/// Reads one session's reply queue at scrape time: replies and bytes waiting.
+/// Reads one session's replies at scrape time: replies and bytes waiting to be written.
 pub(crate) type QueueProbe = Box<dyn Fn() -> (usize, usize) + Send + Sync>;
 
 /// The network layer's counts.

@@ -1,27 +1,24 @@
 //! The native dialect: MessagePack envelopes with request ids, many calls in flight on one
 //! connection, replies in any order.
 //!
-//! One task reads requests and hands them to the session core, which runs fast methods
-//! inline and parks the rest; a writer task (`writer.rs`) batches replies into few writes.
+//! One task per connection reads requests, hands them to the session core (which runs
+//! fast methods inline and parks the rest) and writes the replies itself (`replies.rs`):
+//! it reads what has arrived, then writes every reply made meanwhile in one write.
 //! Control calls (object 0) are decoded in `control.rs`.
 //!
 //! # Back-pressure
-//! Replies wait in a queue bounded in count and bytes. When it is full this task waits,
-//! and so stops reading requests: a client that does not read its replies pushes back on
-//! itself through TCP, never on other sessions.
+//! Replies not yet written are bounded in count and bytes. While they are over either,
+//! this task reads no requests and only writes: a client that does not read its replies
+//! pushes back on itself through TCP, never on other sessions.
 
 mod control;
 mod heartbeat;
-mod writer;
+mod replies;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicIsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_channel::mpsc;
-use futures_util::SinkExt;
 use syncman_protocol::frame::Received;
 use syncman_protocol::message::{
     decode_client_message, encode_hello_answer, peek_request_id, ClientMessage, Hello,
@@ -30,17 +27,15 @@ use syncman_protocol::message::{
 use syncman_protocol::value::encode;
 use syncman_protocol::{ErrorKind, RemoteError};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::frame_reader::FrameReader;
-use super::metrics::{Dialect, NetMetrics, QueueProbe, SessionEnd};
+use super::metrics::{Dialect, NetMetrics, SessionEnd};
 use crate::node::backend::Backend;
-use crate::node::object::{Reply, SessionId, WithdrawReason};
-use crate::node::session::{CallId, Session};
+use crate::node::object::WithdrawReason;
+use crate::node::session::Session;
 use heartbeat::HeartbeatWatch;
-use writer::{reply_cost, write_replies, QueuedReply};
+use replies::Replies;
 
 /// Serves a native session until the client leaves, the node shuts down, or the backend
 /// ends the session.
@@ -70,22 +65,15 @@ where
             .min(usize::try_from(client).unwrap_or(usize::MAX))
     });
     session.set_reply_limit(reply_limit);
-    // Holds `reply_queue` replies, plus one per sender (the one here); no memory while
-    // empty, so an idle session costs nothing for it.
-    let (tx, rx) = mpsc::channel(node.config.reply_queue.saturating_sub(1));
-    // Replies queued and not yet taken by the writer, counted only for the metrics.
-    let queued = metrics.enabled().then(Arc::<AtomicIsize>::default);
-    let writer_task = tokio::spawn(write_replies(writer, reply_limit, rx, queued.clone()));
     let mut conn = NativeSession {
         session,
-        replies: Replies {
-            tx,
-            budget: Arc::new(Semaphore::new(node.config.reply_queue_bytes)),
-            max_bytes: node.config.reply_queue_bytes,
-            drain_over: node.drain_over.clone(),
-            session: id,
-            queued,
-        },
+        replies: Replies::new(
+            writer,
+            reply_limit,
+            node.config.reply_queue,
+            node.config.reply_queue_bytes,
+            metrics.enabled(),
+        ),
     };
     let mut counted = metrics.session_started(id, Dialect::Native);
     counted.watch_reply_queue(|| conn.replies.probe());
@@ -102,29 +90,20 @@ where
         ),
         None => encode::int(NATIVE_VERSION as i128),
     };
-    // The queue is empty and its byte budget whole, so the answer fits now.
-    let greeted = conn.replies.try_send(HELLO_ID, Ok(answer));
+    conn.replies.push(HELLO_ID, Ok(answer));
     async move {
-        let (reason, ending) = if greeted {
-            conn.serve(&mut reader, heartbeat_ttl).await
-        } else {
-            let gone = ReplyError::WriterGone;
-            (gone.reason(), gone.to_string())
-        };
+        let (reason, ending) = conn.serve(&mut reader, heartbeat_ttl).await;
         info!(session = id, %peer, "session ended: {ending}");
         counted.ended(reason);
         // Boxed: an idle session's task need not be sized for its ending.
-        Box::pin(finish(conn, writer_task)).await;
+        Box::pin(finish(conn)).await;
         // Open in the metrics until it has ended.
         drop(counted);
     }
 }
 
-/// Ends the session and lets the writer flush what is left, within the drain's bounds.
-async fn finish<B: Backend>(
-    conn: NativeSession<B>,
-    mut writer_task: tokio::task::JoinHandle<std::io::Result<()>>,
-) {
+/// Ends the session and writes what is left, within the drain's bounds.
+async fn finish<B: Backend, W: AsyncWrite + Unpin>(conn: NativeSession<B, W>) {
     let node = conn.session.node().clone();
     let id = conn.session.id();
     let NativeSession {
@@ -140,194 +119,33 @@ async fn finish<B: Backend>(
     if why == WithdrawReason::Shutdown {
         // The client is still there to hear `ShuttingDown`.
         for (call, reply) in withdrawn {
-            if replies.send(call, reply).await.is_err() {
-                break;
-            }
+            replies.push(call, reply);
         }
     }
-    // Dropping the last sender lets the writer flush what is queued and finish; a client
-    // that does not read (a stopped process) is given `drain_timeout`, or until the node's
-    // own drain is over.
-    drop(replies);
+    // A client that does not read (a stopped process) is given `drain_timeout`, or until
+    // the node's own drain is over.
     tokio::select! {
-        done = &mut writer_task => {
-            if let Ok(Err(e)) = done {
-                debug!(session = id, "reply writer: {e}");
+        done = replies.close() => {
+            if let Err(e) = done {
+                debug!(session = id, "writing the last replies: {e}");
             }
         }
         _ = node.drain_over.cancelled() => {
-            writer_task.abort();
-            warn!(session = id, "replies not flushed by the end of the drain; closing");
+            warn!(session = id, "replies not written by the end of the drain; closing");
         }
         _ = tokio::time::sleep(node.config.drain_timeout) => {
-            writer_task.abort();
             warn!(session = id, "the client read no replies for {:?}; closing", node.config.drain_timeout);
         }
     }
 }
 
-/// Why a reply could not be queued.
-#[derive(Debug, thiserror::Error)]
-enum ReplyError {
-    #[error("the reply writer is gone (the socket failed)")]
-    WriterGone,
-    #[error("the client did not read its replies before the node's drain ended")]
-    DrainOver,
-}
-
-impl ReplyError {
-    fn reason(&self) -> SessionEnd {
-        match self {
-            ReplyError::WriterGone => SessionEnd::Error,
-            ReplyError::DrainOver => SessionEnd::Shutdown,
-        }
-    }
-}
-
-/// The sending side of a session's reply queue.
-struct Replies {
-    tx: mpsc::Sender<QueuedReply>,
-    /// Bytes of replies this session may have queued (`reply_queue_bytes`).
-    budget: Arc<Semaphore>,
-    max_bytes: usize,
-    /// The node's drain is over: stop waiting for a client to make room.
-    drain_over: CancellationToken,
-    /// For log lines.
-    session: SessionId,
-    /// Replies queued and not yet written, when the node collects metrics (the channel
-    /// cannot say). Briefly below zero when the writer writes a reply before it is counted.
-    queued: Option<Arc<AtomicIsize>>,
-}
-
-impl Replies {
-    /// Reads this queue for the metrics: replies and bytes waiting for the writer.
-    fn probe(&self) -> QueueProbe {
-        let queued = self.queued.clone();
-        let budget = self.budget.clone();
-        let max_bytes = self.max_bytes;
-        Box::new(move || {
-            let replies = queued
-                .as_ref()
-                .map_or(0, |q| q.load(Ordering::Relaxed).max(0));
-            let bytes = max_bytes.saturating_sub(budget.available_permits());
-            (replies as usize, bytes)
-        })
-    }
-
-    /// One more reply in the queue, for the metrics.
-    fn count_queued(&self) {
-        if let Some(queued) = &self.queued {
-            queued.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Queues a reply if there is room now, without waiting; false if there was none.
-    fn try_send(&mut self, call: CallId, reply: Reply) -> bool {
-        let cost = reply_cost(&reply).min(self.max_bytes) as u32;
-        let Ok(budget) = self.budget.clone().try_acquire_many_owned(cost) else {
-            return false;
-        };
-        let queued = QueuedReply {
-            id: call,
-            reply,
-            budget,
-        };
-        let sent = self.tx.try_send(queued).is_ok();
-        if sent {
-            self.count_queued();
-        }
-        sent
-    }
-
-    /// Queues a reply, waiting for room (which stops this session reading requests), but
-    /// never past the end of the node's drain.
-    async fn send(&mut self, call: CallId, reply: Reply) -> Result<(), ReplyError> {
-        let cost = reply_cost(&reply).min(self.max_bytes) as u32;
-        // The common case: room in both the byte budget and the queue, no waiting. The
-        // waiting case is boxed, so that every session's task is not sized for it.
-        match self.budget.clone().try_acquire_many_owned(cost) {
-            Ok(budget) => match self.try_queue(call, reply, budget)? {
-                None => Ok(()),
-                Some(full) => Box::pin(self.wait_to_queue(full)).await,
-            },
-            Err(TryAcquireError::Closed) => Err(ReplyError::WriterGone),
-            Err(TryAcquireError::NoPermits) => Box::pin(self.wait_to_send(call, reply, cost)).await,
-        }
-    }
-
-    /// `send` when the byte budget is used up: waits for the writer to make room.
-    async fn wait_to_send(
-        &mut self,
-        call: CallId,
-        reply: Reply,
-        cost: u32,
-    ) -> Result<(), ReplyError> {
-        let budget = match self.budget.clone().try_acquire_many_owned(cost) {
-            Ok(budget) => budget,
-            Err(TryAcquireError::Closed) => return Err(ReplyError::WriterGone),
-            Err(TryAcquireError::NoPermits) => {
-                debug!(
-                    session = self.session,
-                    "reply queue full: not reading requests until the client reads"
-                );
-                let wait = self.budget.clone().acquire_many_owned(cost);
-                tokio::select! {
-                    biased;
-                    budget = wait => budget.map_err(|_| ReplyError::WriterGone)?,
-                    _ = self.drain_over.cancelled() => return Err(ReplyError::DrainOver),
-                }
-            }
-        };
-        match self.try_queue(call, reply, budget)? {
-            None => Ok(()),
-            Some(full) => self.wait_to_queue(full).await,
-        }
-    }
-
-    /// Queues a reply whose bytes are paid for, if the queue has room now; gives it back
-    /// when the queue is full (its count, not its bytes).
-    fn try_queue(
-        &mut self,
-        call: CallId,
-        reply: Reply,
-        budget: OwnedSemaphorePermit,
-    ) -> Result<Option<QueuedReply>, ReplyError> {
-        let queued = QueuedReply {
-            id: call,
-            reply,
-            budget,
-        };
-        match self.tx.try_send(queued) {
-            Ok(()) => {
-                self.count_queued();
-                Ok(None)
-            }
-            Err(e) if e.is_full() => Ok(Some(e.into_inner())),
-            Err(_) => Err(ReplyError::WriterGone),
-        }
-    }
-
-    /// `send` when the queue is full (its count, not its bytes).
-    async fn wait_to_queue(&mut self, queued: QueuedReply) -> Result<(), ReplyError> {
-        tokio::select! {
-            biased;
-            sent = self.tx.send(queued) => {
-                sent.map_err(|_| ReplyError::WriterGone)?;
-                self.count_queued();
-                Ok(())
-            }
-            _ = self.drain_over.cancelled() => Err(ReplyError::DrainOver),
-        }
-    }
-}
-
-/// A native connection's session: the core plus its reply queue.
-struct NativeSession<B: Backend> {
+/// A native connection's session: the core plus its replies on their way out.
+struct NativeSession<B: Backend, W> {
     session: Session<B>,
-    replies: Replies,
+    replies: Replies<W>,
 }
 
-impl<B: Backend> NativeSession<B> {
+impl<B: Backend, W: AsyncWrite + Unpin> NativeSession<B, W> {
     /// Reads and answers requests until the session should end; returns why.
     async fn serve<R>(
         &mut self,
@@ -347,7 +165,19 @@ impl<B: Backend> NativeSession<B> {
         let mut heartbeat = heartbeat_ttl.map(|ttl| HeartbeatWatch::start(ttl, end.clone()));
         let ended = end.cancelled();
         tokio::pin!(ended);
+        let mut said_full = false;
         loop {
+            let room = self.replies.has_room();
+            if !room && !said_full {
+                debug!(
+                    session = self.session.id(),
+                    "reply queue full: not reading requests until the client reads"
+                );
+            }
+            said_full = !room;
+            // In order: the session's end; parked answers and requests while there is
+            // room; then, when the socket could not take them at once, the replies made
+            // meanwhile.
             tokio::select! {
                 biased;
                 () = &mut ended => {
@@ -355,7 +185,7 @@ impl<B: Backend> NativeSession<B> {
                         let why = format!("no heartbeat from the client within {ttl:?}");
                         // Best effort: a stopped client reads it when it resumes.
                         let notice = RemoteError::new(ErrorKind::SessionExpired, why.clone());
-                        self.replies.try_send(HELLO_ID, Err(notice));
+                        self.replies.push(HELLO_ID, Err(notice));
                         warn!(session = self.session.id(), "session expired: {why}");
                         return (SessionEnd::HeartbeatExpired, format!("expired: {why}"));
                     }
@@ -365,12 +195,13 @@ impl<B: Backend> NativeSession<B> {
                 () = &mut lost => {
                     return (SessionEnd::BackendLost, "the backend ended the session".into());
                 }
-                (call, reply) = self.session.next_answer(), if self.session.awaits_answers() => {
-                    if let Err(e) = self.replies.send(call, reply).await {
-                        return (e.reason(), e.to_string());
+                (call, reply) = self.session.next_answer(), if room && self.session.awaits_answers() => {
+                    self.replies.push(call, reply);
+                    if let Err(e) = self.write_if_caught_up(reader) {
+                        return write_failed(e);
                     }
                 }
-                frame = reader.next() => match frame {
+                frame = reader.next(), if room => match frame {
                     None => return (SessionEnd::ClientClosed, "client closed the connection".into()),
                     Some(Err(e)) => {
                         warn!(session = self.session.id(), "closing connection: {e}");
@@ -382,19 +213,34 @@ impl<B: Backend> NativeSession<B> {
                         }
                         if let Err(why) = self.handle_received(received).await {
                             warn!(session = self.session.id(), "closing connection: {why}");
-                            // A client that did not read its replies before the drain ended
-                            // is ended by the shutdown; anything else is its error.
-                            let reason = if node.drain_over.is_cancelled() {
-                                SessionEnd::Shutdown
-                            } else {
-                                SessionEnd::Error
-                            };
-                            return (reason, why);
+                            return (SessionEnd::Error, why);
+                        }
+                        if let Err(e) = self.write_if_caught_up(reader) {
+                            return write_failed(e);
                         }
                     }
                 },
+                written = self.replies.write_out(), if !self.replies.is_empty() => {
+                    if let Err(e) = written {
+                        return write_failed(e);
+                    }
+                }
             }
         }
+    }
+
+    /// Writes the replies made so far, if the socket takes them now, once every request
+    /// that arrived is answered (so a burst of requests is answered in one write), or once
+    /// enough is buffered (so a client that never pauses still hears back). What the
+    /// socket does not take now waits for the loop's write branch.
+    fn write_if_caught_up<R: AsyncRead + Unpin>(
+        &mut self,
+        reader: &FrameReader<R>,
+    ) -> std::io::Result<()> {
+        if self.replies.is_empty() || (reader.has_buffered() && !self.replies.should_write()) {
+            return Ok(());
+        }
+        self.replies.write_now()
     }
 
     /// On shutdown, answers the requests that already arrived (they are in the read
@@ -426,10 +272,8 @@ impl<B: Backend> NativeSession<B> {
                     "request of {len} bytes exceeds the node's frame limit of {max} bytes"
                 ));
                 debug!(session = self.session.id(), id, "{why}");
-                self.replies
-                    .send(id, Err(why))
-                    .await
-                    .map_err(|e| e.to_string())
+                self.replies.push(id, Err(why));
+                Ok(())
             }
         }
     }
@@ -438,10 +282,11 @@ impl<B: Backend> NativeSession<B> {
     /// longer be trusted to mean what the client meant); everything else is a reply.
     async fn handle_frame(&mut self, frame: Bytes) -> Result<(), String> {
         let message = decode_client_message(&frame).map_err(|e| e.to_string())?;
-        self.dispatch(message).await.map_err(|e| e.to_string())
+        self.dispatch(message).await;
+        Ok(())
     }
 
-    async fn dispatch(&mut self, message: ClientMessage<'_>) -> Result<(), ReplyError> {
+    async fn dispatch(&mut self, message: ClientMessage<'_>) {
         match message {
             ClientMessage::Request {
                 id,
@@ -456,7 +301,7 @@ impl<B: Backend> NativeSession<B> {
                         method, "control error reply: {e}"
                     );
                 }
-                self.replies.send(id, reply).await?;
+                self.replies.push(id, reply);
             }
             ClientMessage::Request {
                 id,
@@ -465,18 +310,22 @@ impl<B: Backend> NativeSession<B> {
                 args,
             } => {
                 if let Some(reply) = self.session.call(id, object, method, args) {
-                    self.replies.send(id, reply).await?;
+                    self.replies.push(id, reply);
                 }
             }
             ClientMessage::Cancel { id } => {
                 if let Some(reply) = self.session.cancel(id) {
-                    self.replies.send(id, reply).await?;
+                    self.replies.push(id, reply);
                 }
             }
             ClientMessage::Release { object } => self.session.release(object).await,
             // Counted as a sign of life by the loop; nothing to answer.
             ClientMessage::Heartbeat => {}
         }
-        Ok(())
     }
+}
+
+/// The session ends when its replies cannot be written (the client is gone).
+fn write_failed(e: std::io::Error) -> (SessionEnd, String) {
+    (SessionEnd::Error, format!("writing replies: {e}"))
 }
