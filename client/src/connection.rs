@@ -1,5 +1,5 @@
-//! One multiplexed connection: a writer task, a reader task routing replies by id, and a
-//! table of calls in flight. Proxies call [`Connection::call`] directly; it encodes the
+//! One multiplexed connection: a writer task (which callers skip when it is idle, see
+//! `outgoing.rs`), a reader task routing replies by id, and a table of calls in flight. Proxies call [`Connection::call`] directly; it encodes the
 //! request, waits for the reply and decodes it, in one place.
 //!
 //! # Cancellation
@@ -14,11 +14,12 @@
 //! side; the node ends the session and frees what it held for it.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -28,7 +29,7 @@ use syncman_protocol::message::{self, decode_response, peek_response_id, FORGET_
 use syncman_protocol::opening::{open_native, OpenError, Opened};
 use syncman_protocol::value::split_array;
 use syncman_protocol::{FrameCodec, RemoteError};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_rustls::rustls::pki_types::ServerName;
@@ -37,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::address::NodeAddr;
 use crate::error::{Error, Result};
-use crate::outgoing::{outgoing, Outgoing, WeakOutgoing};
+use crate::outgoing::{outgoing, Outgoing, WeakOutgoing, WriteHalf};
 use crate::tls::{classify, tls_connect_error, TlsOptions};
 
 /// Connection settings; each field says its default.
@@ -179,6 +180,28 @@ enum Slot {
     Abandoned(Undo),
 }
 
+/// Hashes call ids, which this client counts up from 1: one multiply spreads them over
+/// every bit of the hash. (The default, SipHash, guards against keys chosen by an
+/// attacker, which these are not, at several times the cost.)
+#[derive(Default)]
+struct CallIdHasher(u64);
+
+impl Hasher for CallIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// Calls in flight, shared by the callers and the reader task.
 #[derive(Default)]
 struct Pending {
@@ -187,7 +210,7 @@ struct Pending {
 
 #[derive(Default)]
 struct PendingCalls {
-    waiting: HashMap<u64, Slot>,
+    waiting: HashMap<u64, Slot, BuildHasherDefault<CallIdHasher>>,
     closed: bool,
     /// Why the node ended the session, if it said (an expired heartbeat deadline).
     ended_by_node: Option<RemoteError>,
@@ -407,22 +430,31 @@ async fn read_replies<R: AsyncRead + Unpin>(
 ) {
     let reply_limit = reader.decoder().max_len();
     let mut ended_by_node = None;
-    let linger = async {
-        closing.cancelled().await;
-        tokio::time::sleep(LINGER).await;
-    };
+    // Pinned once: made afresh on every turn, it would register and deregister a waiter
+    // for each reply.
+    let closed_by_caller = closing.cancelled();
+    tokio::pin!(closed_by_caller);
+    // Armed when the last handle goes.
+    let linger = tokio::time::sleep(LINGER);
     tokio::pin!(linger);
+    let mut caller_gone = false;
     loop {
-        if closing.is_cancelled() && !routes.lock().has_abandoned() {
+        if caller_gone && !routes.lock().has_abandoned() {
             // A clean close: nothing more to give back. The writer sends what is queued.
             routes.close(None);
             return;
         }
+        // Replies first: the other branches are polled only when none is waiting.
         let frame = tokio::select! {
+            biased;
             frame = reader.next() => frame,
             // Woken when the last handle goes, to check for abandoned calls.
-            _ = closing.cancelled(), if !closing.is_cancelled() => continue,
-            _ = &mut linger => {
+            _ = &mut closed_by_caller, if !caller_gone => {
+                caller_gone = true;
+                linger.as_mut().reset(tokio::time::Instant::now() + LINGER);
+                continue;
+            }
+            _ = &mut linger, if caller_gone => {
                 tracing::debug!("closing with abandoned calls unanswered");
                 break;
             }
@@ -498,6 +530,7 @@ impl Connection {
                     let (framed, opened) = authenticate(stream, authkey, opts, None).await?;
                     let parts = framed.into_parts();
                     let (rd, wr) = parts.io.into_split();
+                    let wr = WriteHalf::Tcp(Arc::new(wr));
                     Ok(Connection::start(rd, wr, &parts.read_buf, opened, opts))
                 }
                 Some((connector, name)) => {
@@ -509,6 +542,7 @@ impl Connection {
                     let parts = framed.into_parts();
                     // One TLS session carries both directions: the halves share it.
                     let (rd, wr) = tokio::io::split(parts.io);
+                    let wr = WriteHalf::Stream(Box::new(wr));
                     Ok(Connection::start(rd, wr, &parts.read_buf, opened, opts))
                 }
             }
@@ -520,16 +554,15 @@ impl Connection {
 
     /// Starts the writer and reader tasks on an authenticated stream's halves;
     /// `read_buf` holds what the node already sent after its hello answer.
-    fn start<R, W>(
+    fn start<R>(
         rd: R,
-        mut wr: W,
+        wr: WriteHalf,
         read_buf: &[u8],
         opened: Opened,
         opts: &ConnectOptions,
     ) -> Connection
     where
         R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static,
     {
         // Requests fit both limits: over either, the call fails here, before it is sent.
         let send_limit = opened.send_limit(opts.max_frame);
@@ -537,48 +570,23 @@ impl Connection {
         let mut reader = FramedRead::new(rd, SkippingFrameCodec::new(opts.max_frame));
         reader.read_buffer_mut().extend_from_slice(read_buf);
         let pending = Arc::new(Pending::default());
-        let (tx, mut rx) = outgoing(opts.max_outgoing_bytes);
 
-        // Writer: coalesce whatever requests are queued into one write. It stops when every
+        let (tx, rx) = outgoing(opts.max_outgoing_bytes, &wr);
+
+        // Writer (`outgoing.rs`): writes what callers queued, coalesced. It stops when every
         // sender is gone (the handles and the reader), or when the reader has lost the
         // connection (`lost`); then it closes the socket and says so (`closed`).
         let lost = CancellationToken::new();
         let closed = CancellationToken::new();
-        let writes = Arc::new(AtomicU64::new(0));
         tokio::spawn({
-            let (lost, closed, writes) = (lost.clone(), closed.clone(), writes.clone());
+            let (lost, closed) = (lost.clone(), closed.clone());
             async move {
-                let mut buf = BytesMut::new();
-                let mut written = 0;
-                loop {
-                    let first = tokio::select! {
-                        _ = lost.cancelled() => break,
-                        next = rx.recv() => match next {
-                            Some(first) => first,
-                            None => break,
-                        },
-                    };
-                    buf.put_slice(&first);
-                    while buf.len() < 64 * 1024 {
-                        match rx.try_recv() {
-                            Some(more) => buf.put_slice(&more),
-                            None => break,
-                        }
-                    }
-                    let len = buf.len();
-                    if wr.write_all_buf(&mut buf).await.is_err() {
-                        break;
-                    }
-                    rx.written(len);
-                    written += 1;
-                    writes.store(written, Ordering::Relaxed);
-                }
-                let _ = wr.shutdown().await;
+                rx.write_until_closed(wr, lost).await;
                 closed.cancel();
             }
         });
         if let Some(ttl) = opened.heartbeat_ttl {
-            tokio::spawn(heartbeat(ttl, tx.downgrade(), writes, lost.clone()));
+            tokio::spawn(heartbeat(ttl, tx.downgrade(), lost.clone()));
         }
 
         // Reader: route each reply to the call waiting for it. Once every handle is gone
@@ -747,12 +755,7 @@ impl Connection {
 /// nothing written (two beats may be lost or late), queues a heartbeat. A timer task of its
 /// own, so the writer's loop carries no timer; it holds only a weak sender, so it never
 /// keeps the connection open, and it stops once the writer can take no more.
-async fn heartbeat(
-    ttl: Duration,
-    out: WeakOutgoing,
-    writes: Arc<AtomicU64>,
-    lost: CancellationToken,
-) {
+async fn heartbeat(ttl: Duration, out: WeakOutgoing, lost: CancellationToken) {
     let period = (ttl / 3).max(Duration::from_millis(10));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -768,7 +771,7 @@ async fn heartbeat(
             _ = tick.tick() => {}
             () = lost.cancelled() => return,
         }
-        let writes = writes.load(Ordering::Relaxed);
+        let writes = out.writes();
         if writes != writes_at_last_tick {
             writes_at_last_tick = writes;
             continue;

@@ -1,22 +1,44 @@
-//! The queue of frames waiting for the connection's writer, bounded in bytes: when the
-//! node (or the network) is slower than the program, calls wait for room instead of
-//! piling up in memory without limit.
+//! The frames on their way to the node: a queue bounded in bytes, the writer task that
+//! drains it, and, on plain TCP, a shortcut past both.
 //!
-//! Calls reserve room before they register (so a call dropped while it waits has sent
-//! nothing and left nothing behind). Fire-and-forget frames from destructors (releases,
-//! cancels, undos, heartbeats) cannot wait: they are counted but never held back.
+//! When the node (or the network) is slower than the program, calls wait for room instead
+//! of piling up in memory without limit. Calls reserve room before they register (so a call
+//! dropped while it waits has sent nothing and left nothing behind). Fire-and-forget frames
+//! from destructors (releases, cancels, undos, heartbeats) cannot wait: they are counted
+//! but never held back.
+//!
+//! # Writing without a hand-off
+//! A frame sent while the writer task is idle (nothing queued, nothing being written) is
+//! written by the caller itself, with a non-blocking write on the socket: one call at a
+//! time costs no wake-up of another task. Whatever the socket does not take at once goes
+//! to the queue, and the writer is busy until the queue is empty again. Whether the writer
+//! is busy is decided under one lock, which every sender takes, so frames leave in the
+//! order they were sent. Over TLS the writer task writes everything.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+
+/// The socket's write half.
+pub(crate) enum WriteHalf {
+    /// Plain TCP: callers may write themselves while the writer is idle.
+    Tcp(Arc<OwnedWriteHalf>),
+    /// Anything else (TLS): only the writer task writes.
+    Stream(Box<dyn AsyncWrite + Send + Unpin>),
+}
 
 /// The senders' side, shared by the handles and the reader task.
 #[derive(Clone)]
 pub(crate) struct Outgoing {
     tx: mpsc::UnboundedSender<Bytes>,
     room: Arc<Room>,
+    /// The socket, for writing without the writer task (plain TCP only).
+    direct: Option<Arc<OwnedWriteHalf>>,
 }
 
 /// A weak [`Outgoing`], which does not keep the writer running (the heartbeat's).
@@ -38,24 +60,37 @@ struct Room {
     /// Calls waiting for room: the writer wakes them only when there are some.
     waiting: AtomicUsize,
     freed: Notify,
+    /// True while the writer task has frames to write; senders queue behind them. False:
+    /// the queue is empty and a sender may write itself.
+    writer_busy: Mutex<bool>,
+    /// Writes to the socket so far, by anyone (the heartbeat's sign of traffic).
+    writes: AtomicU64,
 }
 
 /// The writer is gone: the connection is closed.
 #[derive(Debug)]
 pub(crate) struct Closed;
 
-/// A new queue holding at most `max` bytes for calls that wait for room.
-pub(crate) fn outgoing(max: usize) -> (Outgoing, OutgoingReceiver) {
+/// A new queue holding at most `max` bytes for calls that wait for room, in front of
+/// `half`.
+pub(crate) fn outgoing(max: usize, half: &WriteHalf) -> (Outgoing, OutgoingReceiver) {
     let (tx, rx) = mpsc::unbounded_channel();
     let room = Arc::new(Room {
         queued: AtomicUsize::new(0),
         max: max.max(1),
         waiting: AtomicUsize::new(0),
         freed: Notify::new(),
+        writer_busy: Mutex::new(false),
+        writes: AtomicU64::new(0),
     });
+    let direct = match half {
+        WriteHalf::Tcp(tcp) => Some(tcp.clone()),
+        WriteHalf::Stream(_) => None,
+    };
     let sender = Outgoing {
         tx,
         room: room.clone(),
+        direct,
     };
     (sender, OutgoingReceiver { rx, room })
 }
@@ -67,12 +102,12 @@ pub(crate) struct Reserved<'a> {
 }
 
 impl Reserved<'_> {
-    /// Queues the frame the room was taken for.
+    /// Sends the frame the room was taken for.
     pub(crate) fn send(self, frame: Bytes) -> Result<(), Closed> {
         let outgoing = self.outgoing;
-        // The room now belongs to the frame in the queue.
+        // The room now belongs to the frame.
         std::mem::forget(self);
-        outgoing.tx.send(frame).map_err(|_| Closed)
+        outgoing.push(frame)
     }
 }
 
@@ -108,9 +143,29 @@ impl Outgoing {
         }
     }
 
-    /// Queues a frame now, whatever the queue holds (fire-and-forget frames).
+    /// Sends a frame now, whatever the queue holds (fire-and-forget frames).
     pub(crate) fn send_now(&self, frame: Bytes) -> Result<(), Closed> {
         self.room.queued.fetch_add(frame.len(), Ordering::SeqCst);
+        self.push(frame)
+    }
+
+    /// Writes a frame whose room is taken, or queues it for the writer.
+    fn push(&self, mut frame: Bytes) -> Result<(), Closed> {
+        let mut busy = self.room.writer_busy();
+        if !*busy {
+            if let Some(tcp) = &self.direct {
+                // An error is left for the writer to meet (and end the connection).
+                if let Ok(n) = tcp.try_write(&frame) {
+                    self.room.give_back(n);
+                    self.room.writes.fetch_add(1, Ordering::Relaxed);
+                    if n == frame.len() {
+                        return Ok(());
+                    }
+                    frame.advance(n);
+                }
+            }
+            *busy = true;
+        }
         let len = frame.len();
         self.tx.send(frame).map_err(|_| {
             self.room.give_back(len);
@@ -136,26 +191,106 @@ impl Outgoing {
 }
 
 impl WeakOutgoing {
+    /// A sender that always queues for the writer (it holds no socket of its own).
     pub(crate) fn upgrade(&self) -> Option<Outgoing> {
         Some(Outgoing {
             tx: self.tx.upgrade()?,
             room: self.room.clone(),
+            direct: None,
         })
+    }
+
+    /// Writes to the socket so far.
+    pub(crate) fn writes(&self) -> u64 {
+        self.room.writes.load(Ordering::Relaxed)
     }
 }
 
+/// Bytes one write takes at most from the queue.
+const BATCH: usize = 64 * 1024;
+
 impl OutgoingReceiver {
-    pub(crate) async fn recv(&mut self) -> Option<Bytes> {
-        self.rx.recv().await
+    /// The writer task: writes what is queued, coalescing whatever is waiting into one
+    /// write, until every sender is gone (the handles and the reader) or the connection is
+    /// `lost`; then closes the socket's write side.
+    pub(crate) async fn write_until_closed(mut self, mut half: WriteHalf, lost: CancellationToken) {
+        let mut buf = BytesMut::new();
+        // Pinned once, not made afresh for every write.
+        let lost = lost.cancelled();
+        tokio::pin!(lost);
+        let mut next = None;
+        loop {
+            let first = match next.take() {
+                Some(first) => first,
+                None => tokio::select! {
+                    // Frames first: `lost` is polled only when none is waiting.
+                    biased;
+                    first = self.rx.recv() => match first {
+                        Some(first) => first,
+                        None => break,
+                    },
+                    _ = &mut lost => break,
+                },
+            };
+            buf.put_slice(&first);
+            while buf.len() < BATCH {
+                match self.rx.try_recv() {
+                    Ok(more) => buf.put_slice(&more),
+                    Err(_) => break,
+                }
+            }
+            let len = buf.len();
+            if half.write_all(&mut buf).await.is_err() {
+                break;
+            }
+            self.room.give_back(len);
+            self.room.writes.fetch_add(1, Ordering::Relaxed);
+            // Idle again unless more was queued meanwhile, decided under the senders' lock:
+            // a sender either sees the writer busy and queues, or sees it idle and writes.
+            let mut busy = self.room.writer_busy();
+            match self.rx.try_recv() {
+                Ok(more) => next = Some(more),
+                Err(_) => *busy = false,
+            }
+        }
+        // Nobody writes any more: senders queue, and find the queue closed.
+        *self.room.writer_busy() = true;
+        half.shutdown().await;
+    }
+}
+
+impl WriteHalf {
+    async fn write_all(&mut self, buf: &mut BytesMut) -> std::io::Result<()> {
+        match self {
+            WriteHalf::Stream(stream) => stream.write_all_buf(buf).await,
+            WriteHalf::Tcp(tcp) => {
+                while !buf.is_empty() {
+                    tcp.writable().await?;
+                    match tcp.try_write(buf) {
+                        Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                        Ok(n) => buf.advance(n),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 
-    pub(crate) fn try_recv(&mut self) -> Option<Bytes> {
-        self.rx.try_recv().ok()
-    }
-
-    /// `n` bytes were written to the socket: their room is free.
-    pub(crate) fn written(&self, n: usize) {
-        self.room.give_back(n);
+    /// Closes the write side. On TCP, once the senders are gone this is the last handle
+    /// on it; otherwise the last one to go closes it (a dropped write half shuts down).
+    async fn shutdown(self) {
+        match self {
+            WriteHalf::Stream(mut stream) => {
+                let _ = stream.shutdown().await;
+            }
+            WriteHalf::Tcp(tcp) => {
+                if let Ok(mut tcp) = Arc::try_unwrap(tcp) {
+                    let _ = tcp.shutdown().await;
+                }
+            }
+        }
     }
 }
 
@@ -182,11 +317,28 @@ impl Room {
             self.freed.notify_waiters();
         }
     }
+
+    fn writer_busy(&self) -> MutexGuard<'_, bool> {
+        self.writer_busy.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+impl OutgoingReceiver {
+    async fn recv(&mut self) -> Option<Bytes> {
+        self.rx.recv().await
+    }
+
+    fn written(&self, n: usize) {
+        self.room.give_back(n);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
 
     /// Yields until `n` calls wait for room (bounded).
     async fn until_waiting(tx: &Outgoing, n: usize) {
@@ -201,7 +353,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_holds_calls_back_until_the_writer_frees_room() {
-        let (tx, mut rx) = outgoing(100);
+        // No socket of its own: every frame goes through the queue, read here by hand.
+        let (tx, mut rx) = outgoing(100, &WriteHalf::Stream(Box::new(tokio::io::sink())));
         tx.reserve(60)
             .await
             .unwrap()
@@ -241,5 +394,49 @@ mod tests {
         let second = rx.recv().await.unwrap();
         rx.written(second.len());
         assert!(big.await.unwrap());
+    }
+
+    /// Frames written by their senders while the writer is idle, and queued behind the
+    /// writer once the socket is full, arrive whole and in the order they were sent.
+    #[tokio::test]
+    async fn frames_keep_their_order_between_direct_writes_and_the_queue() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // A small send buffer, so the socket fills up sooner.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_send_buffer_size(16 * 1024).unwrap();
+        let client = socket
+            .connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let (_rd, wr) = client.into_split();
+        let half = WriteHalf::Tcp(Arc::new(wr));
+        let (tx, rx) = outgoing(usize::MAX, &half);
+        let writer = tokio::spawn(rx.write_until_closed(half, CancellationToken::new()));
+        // Nobody reads yet: sends go straight to the socket until it is full, then queue.
+        const FRAMES: u32 = 20_000;
+        const LEN: usize = 1000;
+        let frame = |i: u32| {
+            let mut f = i.to_be_bytes().to_vec();
+            f.resize(LEN, (i % 251) as u8);
+            Bytes::from(f)
+        };
+        let mut saw_queueing = false;
+        for i in 0..FRAMES {
+            tx.send_now(frame(i)).unwrap();
+            saw_queueing |= *tx.room.writer_busy();
+        }
+        assert!(
+            saw_queueing,
+            "the socket never filled up: nothing was queued"
+        );
+        drop(tx);
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).await.unwrap();
+        writer.await.unwrap();
+        assert_eq!(got.len(), FRAMES as usize * LEN);
+        for (i, chunk) in got.chunks(LEN).enumerate() {
+            assert_eq!(chunk, &frame(i as u32)[..], "frame {i}");
+        }
     }
 }
