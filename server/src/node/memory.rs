@@ -25,7 +25,9 @@ struct Entry {
 
 #[derive(Default)]
 struct Table {
-    objects: HashMap<ObjectId, Entry>,
+    /// Looked up on every call: hashbrown's default hasher (foldhash) costs a fraction of
+    /// std's SipHash for a u64, and the ids are the node's own counter, not a peer's choice.
+    objects: hashbrown::HashMap<ObjectId, Entry>,
     names: HashMap<String, ObjectId>,
 }
 
