@@ -175,26 +175,13 @@ impl<B: Backend, W: AsyncWrite + Unpin> NativeSession<B, W> {
                 );
             }
             said_full = !room;
-            // In order: the session's end; parked answers and requests while there is
-            // room; then, when the socket could not take them at once, the replies made
+            // In order: parked answers and requests while there is room; the session's
+            // end, looked at only when nothing is waiting to be read (a client that never
+            // pauses still meets it: the runtime's budget makes the socket wait now and
+            // then); then, when the socket could not take them at once, the replies made
             // meanwhile.
             tokio::select! {
                 biased;
-                () = &mut ended => {
-                    if let Some(ttl) = heartbeat.as_ref().and_then(HeartbeatWatch::expired) {
-                        let why = format!("no heartbeat from the client within {ttl:?}");
-                        // Best effort: a stopped client reads it when it resumes.
-                        let notice = RemoteError::new(ErrorKind::SessionExpired, why.clone());
-                        self.replies.push(HELLO_ID, Err(notice));
-                        warn!(session = self.session.id(), "session expired: {why}");
-                        return (SessionEnd::HeartbeatExpired, format!("expired: {why}"));
-                    }
-                    Box::pin(self.drain_buffered(reader)).await;
-                    return (SessionEnd::Shutdown, "node shutting down".into());
-                }
-                () = &mut lost => {
-                    return (SessionEnd::BackendLost, "the backend ended the session".into());
-                }
                 (call, reply) = self.session.next_answer(), if room && self.session.awaits_answers() => {
                     self.replies.push(call, reply);
                     if let Err(e) = self.write_if_caught_up(reader) {
@@ -220,6 +207,21 @@ impl<B: Backend, W: AsyncWrite + Unpin> NativeSession<B, W> {
                         }
                     }
                 },
+                () = &mut ended => {
+                    if let Some(ttl) = heartbeat.as_ref().and_then(HeartbeatWatch::expired) {
+                        let why = format!("no heartbeat from the client within {ttl:?}");
+                        // Best effort: a stopped client reads it when it resumes.
+                        let notice = RemoteError::new(ErrorKind::SessionExpired, why.clone());
+                        self.replies.push(HELLO_ID, Err(notice));
+                        warn!(session = self.session.id(), "session expired: {why}");
+                        return (SessionEnd::HeartbeatExpired, format!("expired: {why}"));
+                    }
+                    Box::pin(self.drain_buffered(reader)).await;
+                    return (SessionEnd::Shutdown, "node shutting down".into());
+                }
+                () = &mut lost => {
+                    return (SessionEnd::BackendLost, "the backend ended the session".into());
+                }
                 written = self.replies.write_out(), if !self.replies.is_empty() => {
                     if let Err(e) = written {
                         return write_failed(e);
