@@ -689,13 +689,15 @@ impl Connection {
             .await
             .map_err(|_| self.pending.lock().closed_error())?;
         let (tx, rx) = oneshot::channel();
-        {
+        let alone = {
             let mut calls = self.pending.lock();
             if calls.closed {
                 return Err(calls.closed_error());
             }
+            let alone = calls.waiting.is_empty();
             calls.waiting.insert(id, Slot::Waiting(tx, undo.clone()));
-        }
+            alone
+        };
         // Armed before the request leaves, so a drop at any point after cancels it.
         let mut guard = CallGuard {
             conn: self,
@@ -703,7 +705,9 @@ impl Connection {
             undo,
             rx: Some(rx),
         };
-        if room.send(frame).is_err() {
+        // Alone, the call writes its request itself (no hand-off); among others in flight
+        // it queues, so requests made together leave in one write.
+        if room.send(frame, alone).is_err() {
             guard.disarm();
             return Err(Error::Disconnected);
         }

@@ -8,9 +8,10 @@
 //! but never held back.
 //!
 //! # Writing without a hand-off
-//! A frame sent while the writer task is idle (nothing queued, nothing being written) is
-//! written by the caller itself, with a non-blocking write on the socket: one call at a
-//! time costs no wake-up of another task. Whatever the socket does not take at once goes
+//! A call's request sent while no other call is in flight and the writer task is idle
+//! (nothing queued, nothing being written) is written by the caller itself, with a
+//! non-blocking write on the socket: one call at a time costs no wake-up of another task.
+//! Calls made together queue instead, so their requests leave in one write. Whatever the socket does not take at once goes
 //! to the queue, and the writer is busy until the queue is empty again. Whether the writer
 //! is busy is decided under one lock, which every sender takes, so frames leave in the
 //! order they were sent. Over TLS the writer task writes everything.
@@ -102,12 +103,13 @@ pub(crate) struct Reserved<'a> {
 }
 
 impl Reserved<'_> {
-    /// Sends the frame the room was taken for.
-    pub(crate) fn send(self, frame: Bytes) -> Result<(), Closed> {
+    /// Sends the frame the room was taken for; `write_now`: written from this task if the
+    /// writer is idle.
+    pub(crate) fn send(self, frame: Bytes, write_now: bool) -> Result<(), Closed> {
         let outgoing = self.outgoing;
         // The room now belongs to the frame.
         std::mem::forget(self);
-        outgoing.push(frame)
+        outgoing.push(frame, write_now)
     }
 }
 
@@ -146,14 +148,15 @@ impl Outgoing {
     /// Sends a frame now, whatever the queue holds (fire-and-forget frames).
     pub(crate) fn send_now(&self, frame: Bytes) -> Result<(), Closed> {
         self.room.queued.fetch_add(frame.len(), Ordering::SeqCst);
-        self.push(frame)
+        self.push(frame, false)
     }
 
-    /// Writes a frame whose room is taken, or queues it for the writer.
-    fn push(&self, mut frame: Bytes) -> Result<(), Closed> {
+    /// Writes a frame whose room is taken (`write_now`, when the writer is idle), or queues
+    /// it for the writer.
+    fn push(&self, mut frame: Bytes, write_now: bool) -> Result<(), Closed> {
         let mut busy = self.room.writer_busy();
         if !*busy {
-            if let Some(tcp) = &self.direct {
+            if let Some(tcp) = self.direct.as_ref().filter(|_| write_now) {
                 // An error is left for the writer to meet (and end the connection).
                 if let Ok(n) = tcp.try_write(&frame) {
                     self.room.give_back(n);
@@ -358,7 +361,7 @@ mod tests {
         tx.reserve(60)
             .await
             .unwrap()
-            .send(Bytes::from(vec![0; 60]))
+            .send(Bytes::from(vec![0; 60]), true)
             .unwrap();
         // 60 + 60 > 100: the second call waits.
         let second = tokio::spawn({
@@ -367,7 +370,7 @@ mod tests {
                 tx.reserve(60)
                     .await
                     .unwrap()
-                    .send(Bytes::from(vec![1; 60]))
+                    .send(Bytes::from(vec![1; 60]), true)
                     .unwrap()
             }
         });
@@ -422,10 +425,26 @@ mod tests {
             Bytes::from(f)
         };
         let mut saw_queueing = false;
+        let mut saw_direct = false;
         for i in 0..FRAMES {
-            tx.send_now(frame(i)).unwrap();
+            let writes = tx.room.writes.load(Ordering::Relaxed);
+            // Every third frame as fire-and-forget (always queued), the rest written
+            // directly whenever the writer is idle.
+            if i % 100 == 99 {
+                // The writer runs (this runtime has one thread).
+                tokio::task::yield_now().await;
+            }
+            if i % 3 == 2 {
+                tx.send_now(frame(i)).unwrap();
+            } else {
+                let room = tx.reserve(LEN).await.unwrap();
+                let was_idle = !*tx.room.writer_busy();
+                room.send(frame(i), true).unwrap();
+                saw_direct |= was_idle && tx.room.writes.load(Ordering::Relaxed) > writes;
+            }
             saw_queueing |= *tx.room.writer_busy();
         }
+        assert!(saw_direct, "no frame was written by its sender");
         assert!(
             saw_queueing,
             "the socket never filled up: nothing was queued"
