@@ -28,7 +28,7 @@ pub fn loads(data: &[u8], limits: &Limits) -> std::result::Result<Pickle, Pickle
         nodes: Vec::new(),
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: HashMap::new(),
+        memo: Memo::default(),
     };
     let root = machine.run()?;
     let stop = machine.at;
@@ -47,7 +47,50 @@ struct Machine<'a, 'l> {
     stack: Vec<Id>,
     /// Stack lengths at each open `MARK`; the last one is the fence pops may not cross.
     marks: Vec<usize>,
-    memo: HashMap<u64, Id>,
+    memo: Memo,
+}
+
+/// Keys below this are kept in a vector: picklers number their memo entries 0, 1, 2, ...
+/// (`MEMOIZE` always does), so a real pickle never needs the map.
+const DENSE_MEMO: u64 = 4096;
+
+/// The memo, by key: the small keys every pickler uses in a vector, any other (only a
+/// hand-made pickle) in a map. Costs a fraction of a hashed map for the common case.
+#[derive(Default)]
+struct Memo {
+    dense: Vec<Option<Id>>,
+    sparse: HashMap<u64, Id>,
+    len: usize,
+}
+
+impl Memo {
+    /// Entries, as Python's `len(memo)` (the key `MEMOIZE` uses next).
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, key: u64) -> Option<Id> {
+        if key < DENSE_MEMO {
+            self.dense.get(key as usize).copied().flatten()
+        } else {
+            self.sparse.get(&key).copied()
+        }
+    }
+
+    fn insert(&mut self, key: u64, id: Id) {
+        let old = if key < DENSE_MEMO {
+            let i = key as usize;
+            if i >= self.dense.len() {
+                self.dense.resize(i + 1, None);
+            }
+            self.dense[i].replace(id)
+        } else {
+            self.sparse.insert(key, id)
+        };
+        if old.is_none() {
+            self.len += 1;
+        }
+    }
 }
 
 type Result<T> = std::result::Result<T, PickleError>;
@@ -193,7 +236,7 @@ impl<'a> Machine<'a, '_> {
 
     fn memo_put(&mut self, key: u64, opcode: u8) -> Result<()> {
         let top = self.top(opcode)?;
-        if !self.memo.contains_key(&key) && self.memo.len() >= self.limits.max_memo {
+        if self.memo.get(key).is_none() && self.memo.len() >= self.limits.max_memo {
             return self.limit("too many memo entries", self.limits.max_memo);
         }
         self.memo.insert(key, top);
@@ -201,8 +244,8 @@ impl<'a> Machine<'a, '_> {
     }
 
     fn memo_get(&mut self, key: u64) -> Result<()> {
-        match self.memo.get(&key) {
-            Some(&id) => self.push(id),
+        match self.memo.get(key) {
+            Some(id) => self.push(id),
             None => self.fail(PickleErrorKind::MemoNotFound(key)),
         }
     }

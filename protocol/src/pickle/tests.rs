@@ -129,6 +129,12 @@ fn every_memo_opcode() {
         ok(b"K\x07\x94\x94K\x08\x94h\x01\x87."),
         tuple(vec![int(7), int(8), int(7)])
     );
+    // A key far from the others (kept apart from the small ones) counts in `len(memo)`:
+    // the MEMOIZE after it stores key 1.
+    assert_eq!(
+        ok(b"K\x07r\x00\x00\x01\x000K\x08\x94h\x01j\x00\x00\x01\x00\x87."),
+        tuple(vec![int(8), int(8), int(7)])
+    );
     assert_eq!(err(b"h\x00."), PickleErrorKind::MemoNotFound(0));
     assert_eq!(err(b"g5\n."), PickleErrorKind::MemoNotFound(5));
     assert!(is_invalid(&err(b"Np-1\n."), "PUT"));

@@ -125,30 +125,38 @@ enum Step {
     Exit(Id),
 }
 
+/// What `build` learns of one node: whether the walk is in it or done with it, the
+/// objects, depth and bytes under it, and how many parents take it.
+#[derive(Clone, Copy, Default)]
+struct Meta {
+    colour: u8,
+    size: u64,
+    height: u64,
+    weight: u64,
+    refs: usize,
+}
+
 /// The tree of everything reachable from `root`.
 pub(super) fn build(
     mut nodes: Vec<Node>,
     root: Id,
     limits: &Limits,
 ) -> Result<Pickle, PickleErrorKind> {
-    const WHITE: u8 = 0;
+    // Colours: 0, not entered yet (`Meta::default()`); then these two.
     const GREY: u8 = 1; // entered, not left: an ancestor of whatever is entered next
     const BLACK: u8 = 2;
     let n = nodes.len();
-    let mut colour = vec![WHITE; n];
-    let mut size = vec![0u64; n];
-    let mut height = vec![0u64; n];
-    let mut weight = vec![0u64; n];
-    let mut refs = vec![0usize; n];
-    let mut order = Vec::new();
+    // One allocation for what the walk learns of each node.
+    let mut meta = vec![Meta::default(); n];
+    let mut order = Vec::with_capacity(n);
     let mut work = vec![Step::Enter(root)];
     while let Some(step) = work.pop() {
         match step {
-            Step::Enter(id) => match colour[id] {
+            Step::Enter(id) => match meta[id].colour {
                 BLACK => {}
                 GREY => return Err(PickleErrorKind::Recursive),
                 _ => {
-                    colour[id] = GREY;
+                    meta[id].colour = GREY;
                     work.push(Step::Exit(id));
                     nodes[id].for_each_child(|c| work.push(Step::Enter(c)));
                 }
@@ -156,10 +164,11 @@ pub(super) fn build(
             Step::Exit(id) => {
                 let (mut s, mut h, mut w) = (1u64, 0u64, payload(&nodes[id]));
                 nodes[id].for_each_child(|c| {
-                    s = s.saturating_add(size[c]);
-                    h = h.max(height[c]);
-                    w = w.saturating_add(weight[c]);
-                    refs[c] += 1;
+                    let child = &mut meta[c];
+                    s = s.saturating_add(child.size);
+                    h = h.max(child.height);
+                    w = w.saturating_add(child.weight);
+                    child.refs += 1;
                 });
                 h += 1;
                 let limit = |what, limit: usize| PickleErrorKind::Limit { what, limit };
@@ -172,13 +181,18 @@ pub(super) fn build(
                 if w > limits.max_bytes as u64 {
                     return Err(limit("too many string and bytes bytes", limits.max_bytes));
                 }
-                (size[id], height[id], weight[id]) = (s, h, w);
-                colour[id] = BLACK;
+                meta[id] = Meta {
+                    colour: BLACK,
+                    size: s,
+                    height: h,
+                    weight: w,
+                    refs: meta[id].refs,
+                };
                 order.push(id);
             }
         }
     }
-    refs[root] += 1;
+    meta[root].refs += 1;
 
     // Post-order: every child is built before its parent takes (or clones) it.
     let mut built: Vec<Option<Pickle>> = Vec::new();
@@ -191,8 +205,8 @@ pub(super) fn build(
         let node = std::mem::replace(&mut nodes[id], Node::Leaf(Pickle::None));
         let mut missing = false;
         let mut take = |c: Id| -> Pickle {
-            refs[c] -= 1;
-            let value = if refs[c] == 0 {
+            meta[c].refs -= 1;
+            let value = if meta[c].refs == 0 {
                 built[c].take()
             } else {
                 built[c].clone()
