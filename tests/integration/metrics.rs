@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use syncman_client::Manager;
 use syncman_protocol::message::{CONTROL_OBJECT, HELLO_ID};
 use syncman_protocol::Value;
-use syncman_tests::metrics::{http_exchange, http_get, scrape, wait_for_metric, Scrape};
+use syncman_tests::metrics::{
+    http_exchange, http_get, scrape, wait_for_metric, wait_until_metric, Scrape,
+};
 use syncman_tests::python::Py;
 use syncman_tests::{RawSession, TestNode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -313,20 +315,10 @@ async fn a_client_that_does_not_read_shows_in_the_reply_queue() {
     }
     raw.flush().await;
     // More than one reply waiting: more than the sockets' buffers took.
-    let end = Instant::now() + Duration::from_secs(15);
-    let queued = loop {
-        let s = scrape(metrics).await;
-        let replies = s.value("syncman_replies_queued", &[]);
-        if replies > 1.0 {
-            break s;
-        }
-        assert!(
-            Instant::now() < end,
-            "never two replies queued:\n{}",
-            s.text
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let queued = wait_until_metric(metrics, "syncman_replies_queued", &[], "above 1", |n| {
+        n.is_some_and(|n| n > 1.0)
+    })
+    .await;
     let replies = queued.value("syncman_replies_queued", &[]);
     let bytes = queued.value("syncman_reply_bytes_queued", &[]);
     assert!(replies <= GETS as f64, "{replies}");

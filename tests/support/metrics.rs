@@ -165,16 +165,31 @@ pub async fn wait_for_metric(
     labels: &[(&str, &str)],
     want: f64,
 ) -> Scrape {
+    wait_until_metric(addr, name, labels, &format!("{want}"), |now| {
+        now == Some(want)
+    })
+    .await
+}
+
+/// Scrapes until the sample `name{labels}` satisfies `ok` (bounded, 15 s); `wanted` says
+/// what `ok` waits for, for the failure message. Returns that scrape.
+pub async fn wait_until_metric(
+    addr: SocketAddr,
+    name: &str,
+    labels: &[(&str, &str)],
+    wanted: &str,
+    ok: impl Fn(Option<f64>) -> bool,
+) -> Scrape {
     let end = Instant::now() + Duration::from_secs(15);
     loop {
         let scrape = scrape(addr).await;
         let now = scrape.get(name, labels);
-        if now == Some(want) {
+        if ok(now) {
             return scrape;
         }
         assert!(
             Instant::now() < end,
-            "{name}{labels:?} is {now:?}, never {want}; last scrape:\n{}",
+            "{name}{labels:?} is {now:?}, never {wanted}; last scrape:\n{}",
             scrape.text
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
