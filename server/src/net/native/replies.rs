@@ -29,6 +29,10 @@ use crate::node::object::Reply;
 /// streaming requests still gets its replies as it goes.
 pub(super) const WRITE_AT: usize = 64 * 1024;
 
+/// Room always given to the error that replaces a result too large for the client (its
+/// message and envelope take under 128 bytes), whatever limit the client stated.
+const ERROR_ROOM: usize = 256;
+
 /// A buffer that held at most this much is kept for the next replies once written; a
 /// larger one is given back, so an idle session holds little.
 const KEEP: usize = 1024;
@@ -120,15 +124,16 @@ impl<W: AsyncWrite + Unpin> Replies<W> {
                 let err = RemoteError::value_error(format!(
                     "result of {len} bytes exceeds the frame limit of {max} bytes"
                 ));
-                encode_frame_with(&mut self.buf, self.max_frame, |b| {
+                // Sent even past a limit too small for it: a client that skips it fails
+                // that call rather than waiting for an answer that never comes.
+                encode_frame_with(&mut self.buf, self.max_frame.max(ERROR_ROOM), |b| {
                     encode_response(b, id, &Err(err))
                 })
             }
             other => other,
         };
         if encoded.is_err() {
-            // Only a frame limit below an error reply's size gets here; the call goes
-            // unanswered rather than the session failing.
+            // Not reached: the error above fits `ERROR_ROOM`. Nothing half-written stays.
             self.buf.truncate(before);
             return;
         }
@@ -258,6 +263,20 @@ mod tests {
         assert_eq!(id, 7);
         let err = result.unwrap_err();
         assert!(err.message.contains("exceeds the frame limit"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_limit_too_small_for_any_error_still_gets_the_error() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut replies = Replies::new(server, 8, 16, 1 << 20, false);
+        replies.push(3, Ok(Bytes::from(vec![0xc4; 20])));
+        replies.close().await.unwrap();
+        let mut out = Vec::new();
+        client.read_to_end(&mut out).await.unwrap();
+        let (id, result) =
+            syncman_protocol::message::decode_response(Bytes::from(out[4..].to_vec())).unwrap();
+        assert_eq!(id, 3);
+        assert!(result.is_err(), "an error, not nothing");
     }
 
     #[tokio::test]
