@@ -201,12 +201,19 @@ impl<B: Backend, S: Transport> ProxyConnection<B, S> {
     /// Serves requests until the client leaves or the node stops; returns why it ended.
     async fn serve(mut self) -> (SessionEnd, String) {
         let node = self.session.node().clone();
+        // Pinned once: made afresh for every call, it would register and deregister a
+        // waiter each time.
+        let shutdown = node.shutdown.cancelled();
+        tokio::pin!(shutdown);
         let ending = loop {
             let frame = tokio::select! {
-                _ = node.shutdown.cancelled() => {
+                // A request first: the shutdown is looked at when none is waiting (a
+                // CPython client sends the next only after its answer).
+                biased;
+                frame = self.framed.next() => frame,
+                _ = &mut shutdown => {
                     break (SessionEnd::Shutdown, "node shutting down".to_owned());
                 }
-                frame = self.framed.next() => frame,
             };
             let frame = match frame {
                 None => {
