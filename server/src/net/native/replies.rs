@@ -250,16 +250,21 @@ mod tests {
         assert_eq!(got.len(), total);
     }
 
-    #[tokio::test]
-    async fn a_result_too_large_for_a_frame_becomes_an_error_reply() {
+    /// What a client reads when a session with frame limit `max_frame` answers call `id`
+    /// with a `len`-byte result.
+    async fn the_reply(max_frame: usize, id: u64, len: usize) -> (u64, Reply) {
         let (mut client, server) = tokio::io::duplex(1 << 16);
-        let mut replies = Replies::new(server, 128, 16, 1 << 20, false);
-        replies.push(7, Ok(Bytes::from(vec![0xc4; 200])));
+        let mut replies = Replies::new(server, max_frame, 16, 1 << 20, false);
+        replies.push(id, Ok(Bytes::from(vec![0xc4; len])));
         replies.close().await.unwrap();
         let mut out = Vec::new();
         client.read_to_end(&mut out).await.unwrap();
-        let (id, result) =
-            syncman_protocol::message::decode_response(Bytes::from(out[4..].to_vec())).unwrap();
+        syncman_protocol::message::decode_response(Bytes::from(out[4..].to_vec())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_result_too_large_for_a_frame_becomes_an_error_reply() {
+        let (id, result) = the_reply(128, 7, 200).await;
         assert_eq!(id, 7);
         let err = result.unwrap_err();
         assert!(err.message.contains("exceeds the frame limit"), "{err}");
@@ -267,14 +272,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_limit_too_small_for_any_error_still_gets_the_error() {
-        let (mut client, server) = tokio::io::duplex(1 << 16);
-        let mut replies = Replies::new(server, 8, 16, 1 << 20, false);
-        replies.push(3, Ok(Bytes::from(vec![0xc4; 20])));
-        replies.close().await.unwrap();
-        let mut out = Vec::new();
-        client.read_to_end(&mut out).await.unwrap();
-        let (id, result) =
-            syncman_protocol::message::decode_response(Bytes::from(out[4..].to_vec())).unwrap();
+        let (id, result) = the_reply(8, 3, 20).await;
         assert_eq!(id, 3);
         assert!(result.is_err(), "an error, not nothing");
     }
