@@ -235,11 +235,9 @@ impl OutgoingReceiver {
                     _ = &mut lost => break,
                 },
             };
-            // Calls woken by the same read of replies are making their next requests:
-            // let them queue, so they leave in this write rather than the next.
-            if next.is_none() {
-                tokio::task::yield_now().await;
-            }
+            // Before each batch: calls woken by the same read of replies are making their
+            // next requests; let them queue, so they leave in this write, not the next.
+            tokio::task::yield_now().await;
             buf.put_slice(&first);
             while buf.len() < BATCH {
                 match self.rx.try_recv() {
