@@ -15,7 +15,7 @@ use syncman_protocol::{Args, RemoteError};
 use super::backend::{no_such_object, Backend, FencingTokens, ObjectId, ObjectInfo, TypeCensus};
 use super::budget::{memory_error, ByteBudget};
 use super::object::{SessionId, SharedObject};
-use super::registry::Registry;
+use super::registry::{Objects, Registry};
 
 struct Entry {
     object: Arc<dyn SharedObject>,
@@ -73,7 +73,7 @@ impl MemoryBackend {
 
     /// A new object of `typeid`, charged to the byte budget.
     fn construct(&self, typeid: &str, ctor: Args) -> Result<Arc<dyn SharedObject>, RemoteError> {
-        let object = self.registry.construct(typeid, ctor)?;
+        let object = self.registry.construct(typeid, ctor, self)?;
         object.bind_budget(&self.budget)?;
         Ok(object)
     }
@@ -104,6 +104,12 @@ impl MemoryBackend {
             Some(e) => Err(typeid_clash(name, e.object.typeid(), typeid)),
             None => Ok(None),
         }
+    }
+}
+
+impl Objects for MemoryBackend {
+    fn find(&self, id: ObjectId) -> Option<Arc<dyn SharedObject>> {
+        Backend::object(self, id)
     }
 }
 

@@ -216,6 +216,12 @@ pub trait SharedObject: Send + Sync + 'static {
     fn describe(&self) -> String {
         self.typeid().to_owned()
     }
+
+    /// The lock a `Condition(lock)` may share: a `Lock` or `RLock` answers with itself, to
+    /// be downcast by the Condition's constructor. Other types have none.
+    fn shareable_lock(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// Room an answer needs besides its value: the response envelope and the frame header.

@@ -6,10 +6,18 @@ use std::sync::Arc;
 
 use syncman_protocol::{Args, RemoteError};
 
+use super::backend::ObjectId;
 use super::object::SharedObject;
 
+/// The objects already on the node, for a constructor whose arguments name one (Python's
+/// `Condition(lock)` names the `Lock` it shares).
+pub trait Objects {
+    fn find(&self, id: ObjectId) -> Option<Arc<dyn SharedObject>>;
+}
+
 /// Builds an object of one typeid from its constructor arguments.
-pub type Factory = Arc<dyn Fn(Args) -> Result<Arc<dyn SharedObject>, RemoteError> + Send + Sync>;
+pub type Factory =
+    Arc<dyn Fn(Args, &dyn Objects) -> Result<Arc<dyn SharedObject>, RemoteError> + Send + Sync>;
 
 /// Typeid → constructor.
 #[derive(Clone, Default)]
@@ -23,6 +31,17 @@ impl Registry {
     where
         F: Fn(Args) -> Result<Arc<dyn SharedObject>, RemoteError> + Send + Sync + 'static,
     {
+        self.register_with_objects(typeid, move |args, _| factory(args));
+    }
+
+    /// Adds a typeid whose constructor may look up the objects its arguments name.
+    pub fn register_with_objects<F>(&mut self, typeid: impl Into<String>, factory: F)
+    where
+        F: Fn(Args, &dyn Objects) -> Result<Arc<dyn SharedObject>, RemoteError>
+            + Send
+            + Sync
+            + 'static,
+    {
         self.factories.insert(typeid.into(), Arc::new(factory));
     }
 
@@ -31,12 +50,13 @@ impl Registry {
         &self,
         typeid: &str,
         args: Args,
+        objects: &dyn Objects,
     ) -> Result<Arc<dyn SharedObject>, RemoteError> {
         let factory = self
             .factories
             .get(typeid)
             .ok_or_else(|| RemoteError::key_error(format!("unknown typeid '{typeid}'")))?;
-        factory(args)
+        factory(args, objects)
     }
 
     pub fn typeids(&self) -> impl Iterator<Item = &str> {

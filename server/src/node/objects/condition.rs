@@ -1,8 +1,14 @@
-//! `Condition`: a reentrant lock plus waiters for `notify`.
+//! `Condition`: a lock plus waiters for `notify`.
 //!
 //! `wait` releases the lock completely, parks until notified (or timed out), then
 //! re-acquires the lock at the depth it had before returning, exactly as Python's
 //! `Condition.wait`. `wait_for(predicate)` runs on the client as a loop of `wait` calls.
+//!
+//! The lock is the Condition's own `RLock`, as Python's `Condition()`, or the state of the
+//! `Lock` or `RLock` object it was made over (`Condition(lock)`), shared with that object.
+//! Over a plain `Lock`, "owned" means "held, by anyone", as Python's `Condition` decides it
+//! for a lock without `_is_owned`: `wait` and `notify` need the lock held, not held by the
+//! caller.
 //!
 //! Python's calls (`acquire`, `wait`, `notify`, ...) are owned by the connection, as a
 //! CPython thread owns its connection. The Rust client's guards use the `*_fenced` calls,
@@ -10,17 +16,18 @@
 //! `wait_fenced` answers `[notified, token]` with the new grant's token, so a guard always
 //! knows whether it holds the lock (see `lock.rs`, [`Owner`]).
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
-use syncman_protocol::{Args, RemoteError};
+use syncman_protocol::{Args, RemoteError, Value};
 
-use super::lock::{GrantAnswer, LockState, Owner, Want};
+use super::lock::{GrantAnswer, Lock, LockState, Owner, SharedLockState, Want};
 use super::timeout::{condition_wait, lock_wait, seconds, Wait};
-use crate::node::backend::FencingTokens;
+use crate::node::backend::{FencingTokens, ObjectId};
 use crate::node::object::{
     CallCtx, Handover, MethodSpec, Outcome, Reply, SessionId, SharedObject, WaiterId,
     WithdrawReason, Withdrawal,
 };
+use crate::node::registry::Objects;
 use crate::node::wait::{WaitQueue, Waiter};
 use syncman_protocol::value::encode;
 
@@ -47,14 +54,18 @@ struct Asleep {
     owner: Owner,
 }
 
-#[derive(Default)]
-struct State<T> {
-    lock: LockState<T>,
-    notified: WaitQueue<Asleep>,
+/// Both halves, locked in this order (the lock's state first) by every call.
+struct State<'a, T> {
+    lock: MutexGuard<'a, LockState<T>>,
+    notified: MutexGuard<'a, WaitQueue<Asleep>>,
 }
 
 pub struct Condition<T> {
-    state: Mutex<State<T>>,
+    /// Its own lock, or the one it shares with a `Lock`/`RLock` object.
+    lock: SharedLockState<T>,
+    /// An `RLock` (Python's default) or a plain `Lock`.
+    reentrant: bool,
+    notified: Mutex<WaitQueue<Asleep>>,
 }
 
 /// A wait taking its lock back; it answers whether it was notified.
@@ -66,30 +77,80 @@ fn reacquire(w: Waiter<Asleep>, notified: bool) -> Waiter<Want> {
             Owner::Grant => GrantAnswer::FlagAndToken(notified),
         },
         reacquire: true,
+        by_condition: true,
     })
 }
 
 impl<T: FencingTokens> Condition<T> {
-    pub fn new(args: Args) -> Result<Self, RemoteError> {
+    /// Python's `Condition(lock=None)`: `lock` is the id of a `Lock` or `RLock` object on
+    /// this node, or absent (or None) for a Condition with an `RLock` of its own.
+    pub fn new(mut args: Args, objects: &dyn Objects) -> Result<Self, RemoteError> {
+        let lock = args.opt_value()?;
         args.finish()?;
+        let (lock, reentrant) = match lock {
+            None | Some(Value::Nil) => (LockState::new_shared(), true),
+            Some(Value::Int(id)) => Self::lock_of(id, objects)?,
+            Some(_) => {
+                return Err(RemoteError::type_error(
+                    "Condition(lock): lock must be the id of a Lock or RLock",
+                ))
+            }
+        };
         Ok(Condition {
-            state: Mutex::new(State::default()),
+            lock,
+            reentrant,
+            notified: Mutex::new(WaitQueue::default()),
         })
     }
 
-    /// The depth of the caller's hold: through Python's calls (`token` is `None`) or the
-    /// grant `token`.
-    fn hold(st: &State<T>, session: SessionId, token: Option<i128>) -> Option<u32> {
-        match token {
-            None => st.lock.held_by_session(session),
-            Some(token) => st.lock.held_under(token),
+    /// The shared state of the `Lock` or `RLock` object `id`.
+    fn lock_of(id: i128, objects: &dyn Objects) -> Result<(SharedLockState<T>, bool), RemoteError> {
+        let object = ObjectId::try_from(id)
+            .ok()
+            .and_then(|id| objects.find(id))
+            .ok_or_else(|| {
+                RemoteError::not_found(format!("Condition(lock): no object {id} on this node"))
+            })?;
+        match object
+            .shareable_lock()
+            .and_then(|any| any.downcast_ref::<Lock<T>>())
+        {
+            Some(lock) => Ok(lock.share()),
+            None => Err(RemoteError::type_error(format!(
+                "Condition(lock): object {id} is a {}, not a Lock or RLock",
+                object.typeid()
+            ))),
         }
     }
 
-    fn acquire(st: &mut State<T>, answer: GrantAnswer, wait: Wait, ctx: &mut CallCtx) -> Outcome {
+    fn state(&self) -> State<'_, T> {
+        let lock = self.lock.lock();
+        State {
+            lock,
+            notified: self.notified.lock(),
+        }
+    }
+
+    /// The depth of the caller's hold: through Python's calls (`token` is `None`) or the
+    /// grant `token`. Over a plain `Lock`, Python's calls own it whenever it is held.
+    fn hold(&self, st: &State<'_, T>, session: SessionId, token: Option<i128>) -> Option<u32> {
+        match token {
+            Some(token) => st.lock.held_under(token),
+            None if self.reentrant => st.lock.held_by_session(session),
+            None => st.lock.holder.map(|h| h.depth),
+        }
+    }
+
+    fn acquire(
+        &self,
+        st: &mut State<'_, T>,
+        answer: GrantAnswer,
+        wait: Wait,
+        ctx: &mut CallCtx,
+    ) -> Outcome {
         ctx.holds_state = true;
         let owner = answer.owner();
-        if let Some(token) = st.lock.try_acquire(ctx.session, owner, true) {
+        if let Some(token) = st.lock.try_acquire(ctx.session, owner, self.reentrant) {
             return Outcome::Ready(Ok(match answer {
                 GrantAnswer::Token => encode::int(token as i128),
                 _ => encode::bool(true),
@@ -99,6 +160,7 @@ impl<T: FencingTokens> Condition<T> {
             depth: 1,
             answer,
             reacquire: false,
+            by_condition: true,
         };
         match wait {
             Wait::No => Outcome::Ready(Ok(match answer {
@@ -112,12 +174,14 @@ impl<T: FencingTokens> Condition<T> {
     /// Releases the caller's hold completely, waits for a notify, takes the lock back at
     /// the same depth.
     fn wait(
-        st: &mut State<T>,
+        &self,
+        st: &mut State<'_, T>,
         token: Option<i128>,
         wait: Wait,
         ctx: &mut CallCtx,
     ) -> Result<Outcome, RemoteError> {
-        let depth = Self::hold(st, ctx.session, token)
+        let depth = self
+            .hold(st, ctx.session, token)
             .ok_or_else(|| RemoteError::runtime_error("cannot wait on un-acquired lock"))?;
         // Refuse before giving up the lock, so a refused wait changes nothing.
         ctx.check_park()?;
@@ -149,6 +213,7 @@ impl<T: FencingTokens> Condition<T> {
                         Owner::Grant => GrantAnswer::FlagAndToken(false),
                     },
                     reacquire: true,
+                    by_condition: true,
                 };
                 st.lock.waiters.park(ctx, want, None, Handover::Grant)
             }
@@ -160,7 +225,7 @@ impl<T: FencingTokens> Condition<T> {
     }
 
     /// Moves up to `n` waits from waiting for a notify to waiting for the lock.
-    fn notify(st: &mut State<T>, n: i128) {
+    fn notify(st: &mut State<'_, T>, n: i128) {
         let mut moved = 0;
         while moved < n {
             let Some(w) = st.notified.pop_front() else {
@@ -172,11 +237,12 @@ impl<T: FencingTokens> Condition<T> {
     }
 
     fn check_notify(
-        st: &State<T>,
+        &self,
+        st: &State<'_, T>,
         session: SessionId,
         token: Option<i128>,
     ) -> Result<(), RemoteError> {
-        match Self::hold(st, session, token) {
+        match self.hold(st, session, token) {
             Some(_) => Ok(()),
             None => Err(RemoteError::runtime_error(
                 "cannot notify on un-acquired lock",
@@ -190,7 +256,7 @@ impl<T: FencingTokens> Condition<T> {
         mut args: Args,
         ctx: &mut CallCtx,
     ) -> Result<Outcome, RemoteError> {
-        let mut st = self.state.lock();
+        let mut st = self.state();
         let count = |args: &mut Args| -> Result<i128, RemoteError> {
             match args.opt_value()? {
                 None => Ok(1),
@@ -202,18 +268,24 @@ impl<T: FencingTokens> Condition<T> {
         Ok(match method {
             "acquire" | "__enter__" => {
                 let wait = lock_wait(&mut args)?;
-                Self::acquire(&mut st, GrantAnswer::Flag(true), wait, ctx)
+                self.acquire(&mut st, GrantAnswer::Flag(true), wait, ctx)
             }
             "acquire_fenced" => {
                 let wait = lock_wait(&mut args)?;
-                Self::acquire(&mut st, GrantAnswer::Token, wait, ctx)
+                self.acquire(&mut st, GrantAnswer::Token, wait, ctx)
             }
             "reenter_fenced" => {
-                let token = st.lock.reenter(args.int("token")?)?;
+                let token = args.int("token")?;
+                if !self.reentrant {
+                    return Err(RemoteError::runtime_error(
+                        "this Condition's lock is a Lock, which is not re-entrant",
+                    ));
+                }
+                let token = st.lock.reenter(token)?;
                 Outcome::Ready(Ok(encode::int(token as i128)))
             }
             "release" | "__exit__" => {
-                st.lock.release(ctx.session, true)?;
+                st.lock.release(ctx.session, self.reentrant)?;
                 Outcome::Ready(Ok(encode::nil()))
             }
             "release_fenced" => {
@@ -222,34 +294,34 @@ impl<T: FencingTokens> Condition<T> {
             }
             "wait" => {
                 let wait = condition_wait(seconds(args.opt_value()?)?);
-                Self::wait(&mut st, None, wait, ctx)?
+                self.wait(&mut st, None, wait, ctx)?
             }
             "wait_fenced" => {
                 let token = args.int("token")?;
                 let wait = condition_wait(seconds(args.opt_value()?)?);
-                Self::wait(&mut st, Some(token), wait, ctx)?
+                self.wait(&mut st, Some(token), wait, ctx)?
             }
             "notify" => {
-                Self::check_notify(&st, ctx.session, None)?;
+                self.check_notify(&st, ctx.session, None)?;
                 let n = count(&mut args)?;
                 Self::notify(&mut st, n);
                 Outcome::Ready(Ok(encode::nil()))
             }
             "notify_all" => {
-                Self::check_notify(&st, ctx.session, None)?;
+                self.check_notify(&st, ctx.session, None)?;
                 Self::notify(&mut st, i128::MAX);
                 Outcome::Ready(Ok(encode::nil()))
             }
             "notify_fenced" => {
                 let token = args.int("token")?;
-                Self::check_notify(&st, ctx.session, Some(token))?;
+                self.check_notify(&st, ctx.session, Some(token))?;
                 let n = count(&mut args)?;
                 Self::notify(&mut st, n);
                 Outcome::Ready(Ok(encode::nil()))
             }
             "notify_all_fenced" => {
                 let token = args.int("token")?;
-                Self::check_notify(&st, ctx.session, Some(token))?;
+                self.check_notify(&st, ctx.session, Some(token))?;
                 Self::notify(&mut st, i128::MAX);
                 Outcome::Ready(Ok(encode::nil()))
             }
@@ -283,7 +355,7 @@ impl<T: FencingTokens> SharedObject for Condition<T> {
     }
 
     fn withdraw(&self, waiter: WaiterId, why: WithdrawReason) -> Withdrawal {
-        let mut st = self.state.lock();
+        let mut st = self.state();
         if why == WithdrawReason::Timeout {
             // Timed out before a notify: like Python, re-acquire the lock, then return False.
             if let Some(w) = st.notified.remove(waiter) {
@@ -320,30 +392,33 @@ impl<T: FencingTokens> SharedObject for Condition<T> {
     fn undelivered(&self, handover: Handover, session: SessionId, reply: Reply) {
         // A lock grant (acquire, or a wait's re-acquire) nobody received: release it.
         if handover == Handover::Grant {
-            self.state.lock().lock.undelivered(session, reply);
+            self.lock.lock().undelivered(session, reply);
         }
     }
 
     fn session_ended(&self, session: SessionId) {
-        let mut st = self.state.lock();
+        let mut st = self.state();
         st.notified.remove_session(session);
-        // The Condition's lock is an RLock: only its owner could release it.
-        st.lock.session_ended(session, false);
+        // An RLock's hold only its owner could release goes back; a plain Lock's stays,
+        // as the `Lock` object itself decides.
+        st.lock.session_ended(session, !self.reentrant);
     }
 
     fn closed(&self) {
-        let mut st = self.state.lock();
+        let mut st = self.state();
         st.notified.close_all();
-        st.lock.waiters.close_all();
+        // Waits already taking the lock back finish when they get it, unless this was the
+        // lock's last object.
+        st.lock.detach();
     }
 
     fn waiting(&self) -> usize {
-        let st = self.state.lock();
-        st.notified.len() + st.lock.waiters.len()
+        let st = self.state();
+        st.notified.len() + st.lock.waiting_by_condition(true)
     }
 
     fn describe(&self) -> String {
-        let st = self.state.lock();
+        let st = self.state();
         format!(
             "Condition {}, {} waiting for notify, {} for the lock",
             if st.lock.holder.is_some() {
@@ -362,13 +437,15 @@ mod tests {
     use super::*;
     use crate::node::memory::TokenCounter;
     use crate::node::object::Parked;
-    use crate::node::objects::testing::{args, park, ready};
+    use crate::node::objects::testing::{args, park, ready, TestObjects};
     use syncman_protocol::{ErrorKind, Value};
+
+    use std::sync::Arc;
 
     type TestCondition = Condition<TokenCounter>;
 
     fn cond() -> TestCondition {
-        TestCondition::new(Args::empty()).unwrap()
+        TestCondition::new(Args::empty(), &TestObjects::default()).unwrap()
     }
 
     fn call(c: &TestCondition, session: SessionId, method: &str, params: &[Value]) -> Outcome {
@@ -757,6 +834,160 @@ mod tests {
             c.describe().starts_with("Condition free"),
             "{}",
             c.describe()
+        );
+    }
+
+    // -- Condition(lock) ---------------------------------------------------------------
+
+    type TestLock = Lock<TokenCounter>;
+
+    /// A `Lock` (or `RLock`) as object 1, and a Condition made over it.
+    fn over(reentrant: bool) -> (Arc<TestLock>, TestCondition) {
+        let lock = Arc::new(TestLock::new(Args::empty(), reentrant).unwrap());
+        let mut objects = TestObjects::default();
+        objects.0.insert(1, lock.clone());
+        let c = TestCondition::new(args(&[Value::Int(1)]), &objects).unwrap();
+        (lock, c)
+    }
+
+    fn lock_call(l: &TestLock, session: SessionId, method: &str, params: &[Value]) -> Outcome {
+        l.call(method, args(params), &mut CallCtx::new(session))
+    }
+
+    fn lock_try_acquire(l: &TestLock, session: SessionId) -> bool {
+        ready(lock_call(l, session, "acquire", &[Value::Bool(false)])).unwrap()
+            == encode::bool(true)
+    }
+
+    #[test]
+    fn a_condition_over_a_lock_shares_its_hold_both_ways() {
+        for reentrant in [false, true] {
+            let (l, c) = over(reentrant);
+            acquire(&c, 1);
+            assert!(!lock_try_acquire(&l, 2), "held through the Condition");
+            assert_eq!(
+                ready(lock_call(&l, 2, "locked", &[])).unwrap(),
+                encode::bool(true)
+            );
+            release(&c, 1).unwrap();
+            assert!(lock_try_acquire(&l, 2));
+            assert!(!try_acquire(&c, 3), "held through the Lock");
+            // Re-entry by the holder: an RLock lets it in, a Lock does not.
+            assert_eq!(try_acquire(&c, 2), reentrant);
+        }
+    }
+
+    #[test]
+    fn over_a_plain_lock_wait_and_notify_need_it_held_by_anyone() {
+        let (l, c) = over(false);
+        runtime_error(ready(call(&c, 1, "notify", &[])));
+        acquire(&c, 1);
+        let mut waiter = park(call(&c, 1, "wait", &[]));
+        // The wait released the lock; session 2 takes it through the Lock object, and may
+        // notify through the Condition (Python's Condition asks only whether it is held).
+        assert!(lock_try_acquire(&l, 2));
+        ready(call(&c, 3, "notify", &[])).unwrap();
+        assert!(waiter.reply.try_recv().is_err(), "the lock is still held");
+        // Released through the Lock: the waiter takes it back and answers True.
+        ready(lock_call(&l, 2, "release", &[])).unwrap();
+        assert_eq!(
+            waiter.reply.try_recv().unwrap().unwrap(),
+            encode::bool(true)
+        );
+        assert!(!lock_try_acquire(&l, 2), "the waiter holds it again");
+        ready(lock_call(&l, 2, "release", &[])).unwrap();
+        assert!(lock_try_acquire(&l, 2));
+    }
+
+    #[test]
+    fn over_an_rlock_wait_restores_a_depth_taken_through_the_rlock() {
+        let (l, c) = over(true);
+        ready(lock_call(&l, 1, "acquire", &[])).unwrap();
+        ready(lock_call(&l, 1, "acquire", &[])).unwrap();
+        let mut waiter = park(call(&c, 1, "wait", &[]));
+        // Only the RLock's owner may notify.
+        ready(lock_call(&l, 2, "acquire", &[])).unwrap();
+        runtime_error(ready(call(&c, 3, "notify", &[])));
+        ready(call(&c, 2, "notify", &[])).unwrap();
+        ready(lock_call(&l, 2, "release", &[])).unwrap();
+        assert_eq!(
+            waiter.reply.try_recv().unwrap().unwrap(),
+            encode::bool(true)
+        );
+        // Depth 2 again: two releases through the RLock.
+        ready(lock_call(&l, 1, "release", &[])).unwrap();
+        assert!(!lock_try_acquire(&l, 2));
+        ready(lock_call(&l, 1, "release", &[])).unwrap();
+        assert!(lock_try_acquire(&l, 2));
+    }
+
+    #[test]
+    fn each_object_counts_its_own_waiters_in_the_shared_queue() {
+        let (l, c) = over(false);
+        let _waiting_for_notify = acquire_and_wait(&c, 1);
+        assert!(lock_try_acquire(&l, 4));
+        let _by_lock = park(lock_call(&l, 2, "acquire", &[]));
+        let _by_condition = park(call(&c, 3, "acquire", &[]));
+        assert_eq!((l.waiting(), c.waiting()), (1, 2));
+    }
+
+    #[test]
+    fn the_lock_lives_on_in_its_condition_until_both_are_gone() {
+        let (l, c) = over(false);
+        acquire(&c, 1);
+        let mut by_lock = park(lock_call(&l, 2, "acquire", &[]));
+        // The Lock object leaves the table; its waiter stays, the Condition still works.
+        l.closed();
+        assert!(by_lock.reply.try_recv().is_err());
+        release(&c, 1).unwrap();
+        assert_eq!(
+            by_lock.reply.try_recv().unwrap().unwrap(),
+            encode::bool(true)
+        );
+        let mut by_condition = park(call(&c, 3, "acquire", &[]));
+        // The last object goes: its waiters are answered NotFound.
+        c.closed();
+        let e = by_condition.reply.try_recv().unwrap().unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_closed_condition_leaves_its_lock_and_the_lock_waiters_alone() {
+        let (l, c) = over(true);
+        ready(lock_call(&l, 1, "acquire", &[])).unwrap();
+        let mut by_lock = park(lock_call(&l, 2, "acquire", &[]));
+        c.closed();
+        assert!(by_lock.reply.try_recv().is_err(), "still waiting");
+        ready(lock_call(&l, 1, "release", &[])).unwrap();
+        assert_eq!(
+            by_lock.reply.try_recv().unwrap().unwrap(),
+            encode::bool(true)
+        );
+    }
+
+    #[test]
+    fn a_condition_over_anything_but_a_lock_is_refused() {
+        let mut objects = TestObjects::default();
+        objects.0.insert(
+            1,
+            Arc::new(crate::node::objects::event::Event::new(Args::empty()).unwrap()),
+        );
+        let kind = |params: &[Value]| {
+            TestCondition::new(args(params), &objects)
+                .err()
+                .map(|e| e.kind)
+        };
+        assert_eq!(kind(&[Value::Int(1)]), Some(ErrorKind::TypeError));
+        assert_eq!(kind(&[Value::Int(2)]), Some(ErrorKind::NotFound));
+        assert_eq!(kind(&[Value::Int(-1)]), Some(ErrorKind::NotFound));
+        assert_eq!(
+            kind(&[Value::Str("lock".into())]),
+            Some(ErrorKind::TypeError)
+        );
+        assert_eq!(
+            kind(&[Value::Nil]),
+            None,
+            "Condition(None) has its own lock"
         );
     }
 }

@@ -8,6 +8,12 @@
 //! release go back (a guard's grant, an `RLock`'s hold); a plain `Lock` taken by Python's
 //! `acquire` stays held, as in CPython, since another process may be about to release it.
 //! (`--keep-locks-on-disconnect` keeps every hold.)
+//!
+//! A `Condition(lock)` shares the lock's state ([`SharedLockState`]): a hold taken through
+//! either object excludes the other, as Python's `threading.Condition(lock)`.
+
+use std::any::Any;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -103,7 +109,13 @@ pub struct LockState<T> {
     pub holder: Option<Holder>,
     pub waiters: WaitQueue<Want>,
     tokens: T,
+    /// The objects using this state: a `Lock` or `RLock`, and each `Condition` made over
+    /// it. The last to leave the table answers the waiters still parked.
+    objects: u32,
 }
+
+/// A lock's state as its `Lock` and the Conditions made over it share it.
+pub type SharedLockState<T> = Arc<Mutex<LockState<T>>>;
 
 /// What a parked acquire waits for.
 #[derive(Clone, Copy)]
@@ -113,9 +125,43 @@ pub struct Want {
     pub answer: GrantAnswer,
     /// A Condition's wait taking its lock back (its own timeout no longer applies).
     pub reacquire: bool,
+    /// Parked through a Condition (its `acquire`, or a wait taking the lock back): each
+    /// object counts its own waiters in a shared queue.
+    pub by_condition: bool,
 }
 
 impl<T: FencingTokens> LockState<T> {
+    /// The state of a new lock, used by one object.
+    pub fn new_shared() -> SharedLockState<T> {
+        Arc::new(Mutex::new(LockState {
+            objects: 1,
+            ..LockState::default()
+        }))
+    }
+
+    /// One more object (a `Condition(lock)`) uses this state.
+    pub fn attach(&mut self) {
+        self.objects += 1;
+    }
+
+    /// An object using this state left the table. The last one answers every waiter
+    /// `NotFound`; until then the lock lives on in the others, waiters and all, as a
+    /// Python `Condition` keeps its lock alive.
+    pub fn detach(&mut self) {
+        self.objects = self.objects.saturating_sub(1);
+        if self.objects == 0 {
+            self.waiters.close_all();
+        }
+    }
+
+    /// Waiters parked through a Condition (`true`) or through the lock itself (`false`).
+    pub fn waiting_by_condition(&self, by_condition: bool) -> usize {
+        self.waiters
+            .iter()
+            .filter(|w| w.want.by_condition == by_condition)
+            .count()
+    }
+
     fn grant(&mut self, session: SessionId, owner: Owner, depth: u32) -> u64 {
         let token = self.tokens.next_token();
         self.holder = Some(Holder {
@@ -289,7 +335,7 @@ fn not_held_under(token: i128) -> RemoteError {
 
 pub struct Lock<T> {
     reentrant: bool,
-    state: Mutex<LockState<T>>,
+    state: SharedLockState<T>,
 }
 
 impl<T: FencingTokens> Lock<T> {
@@ -297,8 +343,14 @@ impl<T: FencingTokens> Lock<T> {
         args.finish()?;
         Ok(Lock {
             reentrant,
-            state: Mutex::new(LockState::default()),
+            state: LockState::new_shared(),
         })
+    }
+
+    /// The lock's state for a `Condition(lock)`, and whether it is re-entrant.
+    pub fn share(&self) -> (SharedLockState<T>, bool) {
+        self.state.lock().attach();
+        (self.state.clone(), self.reentrant)
     }
 
     fn typeid_str(&self) -> &'static str {
@@ -319,6 +371,7 @@ impl<T: FencingTokens> Lock<T> {
             depth: 1,
             answer,
             reacquire: false,
+            by_condition: false,
         };
         match wait {
             Wait::No => Outcome::Ready(Ok(answer.refused())),
@@ -398,11 +451,11 @@ impl<T: FencingTokens> SharedObject for Lock<T> {
     }
 
     fn closed(&self) {
-        self.state.lock().waiters.close_all();
+        self.state.lock().detach();
     }
 
     fn waiting(&self) -> usize {
-        self.state.lock().waiters.len()
+        self.state.lock().waiting_by_condition(false)
     }
 
     fn describe(&self) -> String {
@@ -418,6 +471,10 @@ impl<T: FencingTokens> SharedObject for Lock<T> {
             ),
             None => format!("{} free", self.typeid_str()),
         }
+    }
+
+    fn shareable_lock(&self) -> Option<&dyn Any> {
+        Some(self)
     }
 }
 

@@ -52,7 +52,9 @@ pub fn register_builtins<T: FencingTokens>(r: &mut Registry) {
     add(r, "BoundedSemaphore", |a| {
         semaphore::Semaphore::new(a, true)
     });
-    add(r, "Condition", condition::Condition::<T>::new);
+    r.register_with_objects("Condition", |args, objects| {
+        Ok(Arc::new(condition::Condition::<T>::new(args, objects)?) as Arc<dyn SharedObject>)
+    });
     add(r, "Event", event::Event::new);
     add(r, "Barrier", barrier::Barrier::new);
     add(r, "Iterator", iterator::KeyIterator::new);

@@ -1,8 +1,12 @@
 //! Helpers for the object types' unit tests.
 
+use std::sync::Arc;
+
 use syncman_protocol::{Args, Value};
 
-use crate::node::object::{Outcome, Parked, Reply};
+use crate::node::backend::ObjectId;
+use crate::node::object::{Outcome, Parked, Reply, SharedObject};
+use crate::node::registry::Objects;
 
 /// Positional arguments from values.
 pub fn args(values: &[Value]) -> Args {
@@ -22,5 +26,15 @@ pub fn park(o: Outcome) -> Parked {
     match o {
         Outcome::Park(p) => p,
         Outcome::Ready(r) => panic!("expected to park, got {r:?}"),
+    }
+}
+
+/// A node's object table for constructors that look objects up (a `Condition(lock)`).
+#[derive(Default)]
+pub struct TestObjects(pub std::collections::HashMap<ObjectId, Arc<dyn SharedObject>>);
+
+impl Objects for TestObjects {
+    fn find(&self, id: ObjectId) -> Option<Arc<dyn SharedObject>> {
+        self.0.get(&id).cloned()
     }
 }
