@@ -322,6 +322,21 @@ impl Manager {
             .await
     }
 
+    /// A named `Condition` over `lock` (set on creation), as Python's `Condition(lock)`: it
+    /// shares the lock's hold, so holding either excludes every holder of the other. Over
+    /// an `RLock` it behaves as [`condition`](Self::condition)'s own; over a plain `Lock`,
+    /// `wait` and `notify` need the lock held, by anyone, as in Python.
+    pub async fn condition_over(&self, name: &str, lock: &LockProxy) -> Result<ConditionProxy> {
+        self.open("Condition", Some(name), &(lock.id(),), ConditionProxy::new)
+            .await
+    }
+
+    /// A new anonymous `Condition` over `lock` (see [`condition_over`](Self::condition_over)).
+    pub async fn new_condition_over(&self, lock: &LockProxy) -> Result<ConditionProxy> {
+        self.open("Condition", None, &(lock.id(),), ConditionProxy::new)
+            .await
+    }
+
     /// A named `Event`.
     pub async fn event(&self, name: &str) -> Result<EventProxy> {
         self.open("Event", Some(name), &NO_ARGS, EventProxy::new)

@@ -367,3 +367,34 @@ fn an_rlock_excludes_two_threads_of_one_manager_and_reenters_through_its_guard()
         "the waiting thread got it once released"
     );
 }
+
+/// `condition_over`: the Condition and its `RLock` share one hold. A waiter's wait releases
+/// the lock to a guard taken through the `RLock`, and a notify wakes it.
+#[test]
+fn a_condition_over_an_rlock_shares_its_hold() {
+    let node = Arc::new(TestNode::start());
+    let m = connect(&node);
+    let lock = m.rlock("r").unwrap();
+    let c = m.condition_over("c", &lock).unwrap();
+    let guard = lock.acquire().unwrap();
+    assert!(c.try_acquire().unwrap().is_none(), "held through the RLock");
+    guard.release().unwrap();
+
+    let waiter = thread::spawn({
+        let c = c.clone();
+        move || {
+            let mut guard = c.acquire().unwrap();
+            let notified = guard.wait_timeout(LONG).unwrap();
+            guard.release().unwrap();
+            notified
+        }
+    });
+    syncman_tests::wait_for_waiters_blocking(&m, "c", 1);
+    let guard = lock.acquire().unwrap();
+    assert!(c.try_acquire().unwrap().is_none());
+    guard.release().unwrap();
+    let g = c.acquire().unwrap();
+    g.notify(1).unwrap();
+    g.release().unwrap();
+    assert!(join_within(waiter, LONG * 2));
+}

@@ -102,6 +102,67 @@ async fn python_and_rust_share_a_queue_a_dict_and_a_lock() {
     assert_eq!(d.get(&"echo".into()).await.unwrap(), Some(vec![1, 2]));
 }
 
+/// `manager.Condition(lock)` on every CPython version: `condition_over_lock.py` checks that
+/// the Condition and its lock's proxy share one hold, wait and notify across the two, the
+/// Condition outliving the lock's proxy, and the refusal of a Condition over a non-lock.
+#[tokio::test]
+async fn cpython_condition_over_a_lock_shares_the_lock() {
+    let node = TestNode::start();
+    let path = script("condition_over_lock.py");
+    let path = path.to_str().expect("utf-8 path");
+    for py in [Py::V311, Py::V312, Py::V313] {
+        let outcome = run_python(py, node.addr(), node.authkey(), &[path]).await;
+        assert!(
+            outcome.status.success() && outcome.last_line() == Some("OK"),
+            "{}\n{outcome}",
+            py.version()
+        );
+    }
+}
+
+/// A Rust client makes a Lock and a Condition over it; a Python thread waits on the
+/// Condition. The wait releases the lock to a Rust guard taken through the Lock, which
+/// keeps the Condition from Rust too; the Rust notify wakes Python, which holds the lock
+/// again.
+#[tokio::test]
+async fn a_python_waiter_and_a_rust_notifier_share_a_condition_over_a_lock() {
+    let node = TestNode::start();
+    let m = node.manager().await;
+    let lock = m.new_lock().await.unwrap();
+    let cond = m.new_condition_over(&lock).await.unwrap();
+    let share = script("condition_share.py");
+    let python = tokio::spawn({
+        let (addr, key) = (node.addr(), node.authkey().to_vec());
+        let args = [
+            share.to_str().unwrap().to_owned(),
+            cond.id().to_string(),
+            lock.id().to_string(),
+        ];
+        async move {
+            let args = args.each_ref().map(String::as_str);
+            run_python(Py::V311, addr, &key, &args).await
+        }
+    });
+    // Python waits for a notify.
+    wait_for_object_waiters(&m, cond.id(), 1).await;
+    let guard = tokio::time::timeout(WAIT, lock.acquire())
+        .await
+        .expect("the wait released the lock")
+        .unwrap();
+    assert!(cond.try_acquire().await.unwrap().is_none());
+    guard.release().await.unwrap();
+    let held = cond.acquire().await.unwrap();
+    held.notify(1).await.unwrap();
+    held.release().await.unwrap();
+    let outcome = python.await.unwrap();
+    assert!(
+        outcome.status.success() && outcome.last_line() == Some("OK"),
+        "{outcome}"
+    );
+    assert!(outcome.stdout.iter().any(|l| l == "notified"), "{outcome}");
+    assert!(!lock.locked().await.unwrap(), "Python released it");
+}
+
 /// CPython's client writes its last handshake frame and its first request back to back, and
 /// with Nagle's algorithm (CPython leaves it on) the request waits for the node's ACK: about
 /// 40 ms per connection, and a connect plus a first call opens four. The node acknowledges

@@ -15,6 +15,11 @@ blocking_type! {
 }
 
 impl LockProxy {
+    /// The async proxy this one wraps (a `Condition` made over it names it).
+    pub(crate) fn as_async(&self) -> &crate::proxy::LockProxy {
+        &self.inner
+    }
+
     blocking_fns! {
         crate::proxy::LockProxy;
         /// Waits for the lock.

@@ -142,4 +142,20 @@ impl Manager {
         /// Asks the node to shut down: it stops accepting, ends every session and exits.
         fn shutdown(&self) -> Result<()>;
     }
+
+    /// A named `Condition` over `lock` (see [`crate::Manager::condition_over`]).
+    pub fn condition_over(&self, name: &str, lock: &LockProxy) -> Result<ConditionProxy> {
+        let inner = self
+            .rt
+            .block_on(self.inner.condition_over(name, lock.as_async()))?;
+        Ok(wrap(inner, &self.rt))
+    }
+
+    /// A new anonymous `Condition` over `lock`.
+    pub fn new_condition_over(&self, lock: &LockProxy) -> Result<ConditionProxy> {
+        let inner = self
+            .rt
+            .block_on(self.inner.new_condition_over(lock.as_async()))?;
+        Ok(wrap(inner, &self.rt))
+    }
 }

@@ -133,10 +133,15 @@ fn constructor_args(
         "Namespace" => Ok(vec![Pickle::Dict(
             kwds.into_iter().map(|(k, v)| (Pickle::Str(k), v)).collect(),
         )]),
-        "Condition" if !args.is_empty() || !kwds.is_empty() => Err(
-            "a syncman Condition has a lock of its own; Condition(lock) is not supported"
-                .to_owned(),
-        ),
+        // `Condition(lock=None)`: the lock proxy becomes the id of the node's object.
+        "Condition" => {
+            let mut bound = bind_keywords("Condition", ty.ctor, args, kwds, convert::default)?;
+            match bound.pop() {
+                None | Some(Pickle::None) if bound.is_empty() => Ok(vec![]),
+                Some(lock) if bound.is_empty() => Ok(vec![Pickle::Int(lock_id(&lock)?.into())]),
+                _ => Err("Condition() takes at most one argument (lock)".to_owned()),
+            }
+        }
         // `Value(typecode, value, lock=True)`, `Array(typecode, sequence, lock=True)`:
         // the lock argument is CPython's client-side concern; the node always locks.
         "Value" | "Array" => {
@@ -153,6 +158,16 @@ fn constructor_args(
         }
         _ => bind_keywords(ty.typeid, ty.ctor, args, kwds, convert::default),
     }
+}
+
+/// The object a `Condition(lock)` argument names: a proxy of this node's (the node then
+/// checks that it is a `Lock` or `RLock`).
+fn lock_id(lock: &Pickle) -> Result<ObjectId, String> {
+    pickle::as_rebuild_proxy(lock)
+        .and_then(|proxy| proxy.token.id.parse().ok())
+        .ok_or_else(|| {
+            "Condition(lock): lock must be a Lock or RLock proxy of this manager".to_owned()
+        })
 }
 
 /// CPython's `debug_info`: one entry per object.

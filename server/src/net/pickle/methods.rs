@@ -111,7 +111,7 @@ pub(super) const TYPES: &[PyType] = &[
     PyType {
         typeid: "Condition",
         exposed: &["acquire", "release", "wait", "notify", "notify_all"],
-        ctor: &[],
+        ctor: &[("lock", Default::None)],
         params: &[
             ACQUIRE,
             ("wait", TIMEOUT),
