@@ -322,10 +322,11 @@ impl Manager {
             .await
     }
 
-    /// A named `Condition` over `lock` (set on creation), as Python's `Condition(lock)`: it
-    /// shares the lock's hold, so holding either excludes every holder of the other. Over
-    /// an `RLock` it behaves as [`condition`](Self::condition)'s own; over a plain `Lock`,
-    /// `wait` and `notify` need the lock held, by anyone, as in Python.
+    /// A named `Condition` over `lock`, as Python's `Condition(lock)`: it shares the lock's
+    /// hold, so holding either excludes every holder of the other. Over an `RLock` it
+    /// behaves as [`condition`](Self::condition)'s own; over a plain `Lock`, `wait` and
+    /// `notify` need the lock held, by anyone, as in Python. The lock is set on creation: a
+    /// Condition of that name that exists already keeps the lock it was made with.
     pub async fn condition_over(&self, name: &str, lock: &LockProxy) -> Result<ConditionProxy> {
         self.open("Condition", Some(name), &(lock.id(),), ConditionProxy::new)
             .await

@@ -222,6 +222,13 @@ pub trait SharedObject: Send + Sync + 'static {
     fn shareable_lock(&self) -> Option<&dyn std::any::Any> {
         None
     }
+
+    /// Another object (its id, and itself) whose state this one shares: a `Condition(lock)`
+    /// and its lock. A session that takes a hold here is noted there too, so that its end
+    /// reaches the shared state through whichever of the two outlives the other.
+    fn shares_state_with(&self) -> Option<(u64, Arc<dyn SharedObject>)> {
+        None
+    }
 }
 
 /// Room an answer needs besides its value: the response envelope and the frame header.

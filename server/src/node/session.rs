@@ -199,6 +199,11 @@ impl<B: Backend> Session<B> {
         self.holds
             .entry(object)
             .or_insert_with(|| Arc::downgrade(target));
+        if let Some((id, shared)) = target.shares_state_with() {
+            self.holds
+                .entry(id)
+                .or_insert_with(|| Arc::downgrade(&shared));
+        }
         if self.holds.len() > self.prune_holds_at {
             self.holds.retain(|_, o| o.strong_count() > 0);
             self.prune_holds_at = (self.holds.len() * 2).max(64);
@@ -570,5 +575,42 @@ mod tests {
         // The item handed to the first get is back in the queue.
         let item = producer.call(2, q, "get_nowait", Args::empty());
         assert_eq!(item, Some(Ok(encode::int(7))));
+    }
+
+    /// `acquire(False)` through `object`: whether the lock was free.
+    fn try_acquire(s: &mut Session<MemoryBackend>, call: CallId, object: ObjectId) -> bool {
+        let reply = s.call(call, object, "acquire", args(&[Value::Bool(false)]));
+        reply == Some(Ok(encode::bool(true)))
+    }
+
+    /// A Condition and its lock share one state. A hold taken through one of them is
+    /// released at its session's end even when that object has left the table: the
+    /// session notes the other too, and the Condition keeps its lock object alive.
+    #[tokio::test]
+    async fn a_hold_through_a_deleted_condition_or_lock_goes_back_at_session_end() {
+        for delete_condition in [true, false] {
+            let node = node();
+            let mut a = Session::open(node.clone()).await.unwrap();
+            let mut b = Session::open(node.clone()).await.unwrap();
+            let lock = a.create("RLock", Args::empty()).await.unwrap();
+            let cond = a
+                .create("Condition", args(&[Value::Int(lock.into())]))
+                .await
+                .unwrap();
+            let (through, deleted, survivor) = if delete_condition {
+                (cond, cond, lock)
+            } else {
+                (lock, lock, cond)
+            };
+            assert!(try_acquire(&mut b, 1, through));
+            a.release(deleted).await;
+            assert!(node.backend.object(deleted).is_none(), "left the table");
+            assert!(!try_acquire(&mut a, 1, survivor), "b holds it");
+            b.end(WithdrawReason::Cancelled).await;
+            assert!(
+                try_acquire(&mut a, 2, survivor),
+                "b's hold went back (deleted the condition: {delete_condition})"
+            );
+        }
     }
 }

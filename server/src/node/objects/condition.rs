@@ -16,11 +16,13 @@
 //! `wait_fenced` answers `[notified, token]` with the new grant's token, so a guard always
 //! knows whether it holds the lock (see `lock.rs`, [`Owner`]).
 
+use std::sync::Arc;
+
 use parking_lot::{Mutex, MutexGuard};
 
 use syncman_protocol::{Args, RemoteError, Value};
 
-use super::lock::{GrantAnswer, Lock, LockState, Owner, SharedLockState, Want};
+use super::lock::{Attached, GrantAnswer, Lock, LockState, Owner, Via, Want};
 use super::timeout::{condition_wait, lock_wait, seconds, Wait};
 use crate::node::backend::{FencingTokens, ObjectId};
 use crate::node::object::{
@@ -60,16 +62,25 @@ struct State<'a, T> {
     notified: MutexGuard<'a, WaitQueue<Asleep>>,
 }
 
-pub struct Condition<T> {
+pub struct Condition<T: FencingTokens> {
     /// Its own lock, or the one it shares with a `Lock`/`RLock` object.
-    lock: SharedLockState<T>,
+    lock: Attached<T>,
     /// An `RLock` (Python's default) or a plain `Lock`.
     reentrant: bool,
+    /// The `Lock`/`RLock` object whose state it shares, kept alive while the Condition
+    /// lives (as a Python Condition keeps its lock): a session that took a hold through
+    /// that object ends through it ([`SharedObject::shares_state_with`]).
+    lock_object: Option<LockObject>,
+    /// Marks the waiters that came through this Condition in the lock's queue.
+    via: Via,
     notified: Mutex<WaitQueue<Asleep>>,
 }
 
+/// The `Lock`/`RLock` object a Condition was made over: its id, and itself.
+type LockObject = (ObjectId, Arc<dyn SharedObject>);
+
 /// A wait taking its lock back; it answers whether it was notified.
-fn reacquire(w: Waiter<Asleep>, notified: bool) -> Waiter<Want> {
+fn reacquire(w: Waiter<Asleep>, notified: bool, via: Via) -> Waiter<Want> {
     w.map(|a| Want {
         depth: a.depth,
         answer: match a.owner {
@@ -77,7 +88,7 @@ fn reacquire(w: Waiter<Asleep>, notified: bool) -> Waiter<Want> {
             Owner::Grant => GrantAnswer::FlagAndToken(notified),
         },
         reacquire: true,
-        by_condition: true,
+        via,
     })
 }
 
@@ -87,8 +98,8 @@ impl<T: FencingTokens> Condition<T> {
     pub fn new(mut args: Args, objects: &dyn Objects) -> Result<Self, RemoteError> {
         let lock = args.opt_value()?;
         args.finish()?;
-        let (lock, reentrant) = match lock {
-            None | Some(Value::Nil) => (LockState::new_shared(), true),
+        let (lock, reentrant, lock_object) = match lock {
+            None | Some(Value::Nil) => (Attached::new_lock(), true, None),
             Some(Value::Int(id)) => Self::lock_of(id, objects)?,
             Some(_) => {
                 return Err(RemoteError::type_error(
@@ -99,28 +110,33 @@ impl<T: FencingTokens> Condition<T> {
         Ok(Condition {
             lock,
             reentrant,
+            lock_object,
+            via: Via::new_condition(),
             notified: Mutex::new(WaitQueue::default()),
         })
     }
 
-    /// The shared state of the `Lock` or `RLock` object `id`.
-    fn lock_of(id: i128, objects: &dyn Objects) -> Result<(SharedLockState<T>, bool), RemoteError> {
-        let object = ObjectId::try_from(id)
-            .ok()
-            .and_then(|id| objects.find(id))
-            .ok_or_else(|| {
-                RemoteError::not_found(format!("Condition(lock): no object {id} on this node"))
-            })?;
-        match object
+    /// The shared state of the `Lock` or `RLock` object `id`, whether it is re-entrant, and
+    /// the object.
+    fn lock_of(
+        id: i128,
+        objects: &dyn Objects,
+    ) -> Result<(Attached<T>, bool, Option<LockObject>), RemoteError> {
+        let not_found =
+            || RemoteError::not_found(format!("Condition(lock): no object {id} on this node"));
+        let id = ObjectId::try_from(id).map_err(|_| not_found())?;
+        let object = objects.find(id).ok_or_else(not_found)?;
+        let Some(lock) = object
             .shareable_lock()
             .and_then(|any| any.downcast_ref::<Lock<T>>())
-        {
-            Some(lock) => Ok(lock.share()),
-            None => Err(RemoteError::type_error(format!(
+        else {
+            return Err(RemoteError::type_error(format!(
                 "Condition(lock): object {id} is a {}, not a Lock or RLock",
                 object.typeid()
-            ))),
-        }
+            )));
+        };
+        let (state, reentrant) = lock.share()?;
+        Ok((state, reentrant, Some((id, object))))
     }
 
     fn state(&self) -> State<'_, T> {
@@ -160,7 +176,7 @@ impl<T: FencingTokens> Condition<T> {
             depth: 1,
             answer,
             reacquire: false,
-            by_condition: true,
+            via: self.via,
         };
         match wait {
             Wait::No => Outcome::Ready(Ok(match answer {
@@ -213,7 +229,7 @@ impl<T: FencingTokens> Condition<T> {
                         Owner::Grant => GrantAnswer::FlagAndToken(false),
                     },
                     reacquire: true,
-                    by_condition: true,
+                    via: self.via,
                 };
                 st.lock.waiters.park(ctx, want, None, Handover::Grant)
             }
@@ -225,13 +241,13 @@ impl<T: FencingTokens> Condition<T> {
     }
 
     /// Moves up to `n` waits from waiting for a notify to waiting for the lock.
-    fn notify(st: &mut State<'_, T>, n: i128) {
+    fn notify(&self, st: &mut State<'_, T>, n: i128) {
         let mut moved = 0;
         while moved < n {
             let Some(w) = st.notified.pop_front() else {
                 break;
             };
-            st.lock.waiters.push_back(reacquire(w, true));
+            st.lock.waiters.push_back(reacquire(w, true, self.via));
             moved += 1;
         }
     }
@@ -304,25 +320,25 @@ impl<T: FencingTokens> Condition<T> {
             "notify" => {
                 self.check_notify(&st, ctx.session, None)?;
                 let n = count(&mut args)?;
-                Self::notify(&mut st, n);
+                self.notify(&mut st, n);
                 Outcome::Ready(Ok(encode::nil()))
             }
             "notify_all" => {
                 self.check_notify(&st, ctx.session, None)?;
-                Self::notify(&mut st, i128::MAX);
+                self.notify(&mut st, i128::MAX);
                 Outcome::Ready(Ok(encode::nil()))
             }
             "notify_fenced" => {
                 let token = args.int("token")?;
                 self.check_notify(&st, ctx.session, Some(token))?;
                 let n = count(&mut args)?;
-                Self::notify(&mut st, n);
+                self.notify(&mut st, n);
                 Outcome::Ready(Ok(encode::nil()))
             }
             "notify_all_fenced" => {
                 let token = args.int("token")?;
                 self.check_notify(&st, ctx.session, Some(token))?;
-                Self::notify(&mut st, i128::MAX);
+                self.notify(&mut st, i128::MAX);
                 Outcome::Ready(Ok(encode::nil()))
             }
             _ => return Err(crate::node::object::no_such_method("Condition", method)),
@@ -359,7 +375,7 @@ impl<T: FencingTokens> SharedObject for Condition<T> {
         if why == WithdrawReason::Timeout {
             // Timed out before a notify: like Python, re-acquire the lock, then return False.
             if let Some(w) = st.notified.remove(waiter) {
-                st.lock.waiters.push_back(reacquire(w, false));
+                st.lock.waiters.push_back(reacquire(w, false, self.via));
                 if st.lock.holder.is_none() {
                     st.lock.hand_over();
                 }
@@ -405,16 +421,15 @@ impl<T: FencingTokens> SharedObject for Condition<T> {
     }
 
     fn closed(&self) {
-        let mut st = self.state();
-        st.notified.close_all();
+        self.notified.lock().close_all();
         // Waits already taking the lock back finish when they get it, unless this was the
-        // lock's last object.
-        st.lock.detach();
+        // lock's last object. (Takes the lock's state: nothing of ours is held here.)
+        self.lock.detach();
     }
 
     fn waiting(&self) -> usize {
         let st = self.state();
-        st.notified.len() + st.lock.waiting_by_condition(true)
+        st.notified.len() + st.lock.waiting_via(self.via)
     }
 
     fn describe(&self) -> String {
@@ -429,6 +444,10 @@ impl<T: FencingTokens> SharedObject for Condition<T> {
             st.notified.len(),
             st.lock.waiters.len()
         )
+    }
+
+    fn shares_state_with(&self) -> Option<(u64, Arc<dyn SharedObject>)> {
+        self.lock_object.clone()
     }
 }
 
@@ -963,6 +982,63 @@ mod tests {
             by_lock.reply.try_recv().unwrap().unwrap(),
             encode::bool(true)
         );
+    }
+
+    #[test]
+    fn two_conditions_over_one_lock_each_count_their_own_waiters() {
+        let (l, c) = over(false);
+        let mut objects = TestObjects::default();
+        objects.0.insert(1, l.clone());
+        let c2 = TestCondition::new(args(&[Value::Int(1)]), &objects).unwrap();
+        assert!(lock_try_acquire(&l, 9));
+        let _a = park(call(&c, 1, "acquire", &[]));
+        let _b = park(call(&c2, 2, "acquire", &[]));
+        let _c = park(call(&c2, 3, "acquire", &[]));
+        assert_eq!((l.waiting(), c.waiting(), c2.waiting()), (0, 1, 2));
+    }
+
+    #[test]
+    fn a_condition_dropped_without_entering_the_table_gives_back_its_share() {
+        let (l, c) = over(false);
+        // The node could not add it (table full, or another creator of the name won).
+        drop(c);
+        assert!(lock_try_acquire(&l, 1));
+        let mut by_lock = park(lock_call(&l, 2, "acquire", &[]));
+        // The Lock is the state's last object again: its waiters are answered.
+        l.closed();
+        let e = by_lock.reply.try_recv().unwrap().unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_condition_over_a_lock_that_left_the_table_is_refused() {
+        let l = Arc::new(TestLock::new(Args::empty(), false).unwrap());
+        let mut objects = TestObjects::default();
+        objects.0.insert(1, l.clone());
+        l.closed();
+        let e = TestCondition::new(args(&[Value::Int(1)]), &objects)
+            .err()
+            .unwrap();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_timed_out_wait_whose_grant_never_arrived_releases_the_lock() {
+        let (l, c) = over(false);
+        let waiter = acquire_and_wait_timed(&c, 1);
+        assert!(lock_try_acquire(&l, 2));
+        // The wait times out: it waits for the lock again, which session 2 then releases.
+        assert!(matches!(
+            c.withdraw(waiter.waiter, WithdrawReason::Timeout),
+            Withdrawal::StillWaiting
+        ));
+        ready(lock_call(&l, 2, "release", &[])).unwrap();
+        let mut reply = waiter.reply;
+        let answer = reply.try_recv().unwrap();
+        assert_eq!(answer.clone().unwrap(), encode::bool(false));
+        // That answer (a grant) never reached session 1: the lock goes back.
+        c.undelivered(Handover::Grant, 1, answer);
+        assert!(lock_try_acquire(&l, 3));
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! either object excludes the other, as Python's `threading.Condition(lock)`.
 
 use std::any::Any;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -117,6 +119,64 @@ pub struct LockState<T> {
 /// A lock's state as its `Lock` and the Conditions made over it share it.
 pub type SharedLockState<T> = Arc<Mutex<LockState<T>>>;
 
+/// One object's use of a lock's state, counted in the state ([`LockState::attach`]) and
+/// given up exactly once: when the object leaves the table ([`detach`](Self::detach), from
+/// `closed`), or else when it is dropped (an object a constructor made that never entered
+/// the table: the table was full, or another creator of the same name won).
+pub struct Attached<T: FencingTokens> {
+    state: SharedLockState<T>,
+    detached: AtomicBool,
+}
+
+impl<T: FencingTokens> Attached<T> {
+    /// The state of a new lock, used by one object.
+    pub fn new_lock() -> Self {
+        let state = Arc::new(Mutex::new(LockState {
+            objects: 1,
+            ..LockState::default()
+        }));
+        Attached {
+            state,
+            detached: AtomicBool::new(false),
+        }
+    }
+
+    /// One more object uses `state`; `NotFound` if its last object has already left.
+    fn share(state: &SharedLockState<T>) -> Result<Self, RemoteError> {
+        let mut st = state.lock();
+        if st.objects == 0 {
+            return Err(RemoteError::not_found("the lock was deleted"));
+        }
+        st.objects += 1;
+        Ok(Attached {
+            state: state.clone(),
+            detached: AtomicBool::new(false),
+        })
+    }
+
+    /// This object no longer uses the state (see [`LockState::detach`]). Takes the state's
+    /// lock: not to be called with it held.
+    pub fn detach(&self) {
+        if !self.detached.swap(true, Ordering::AcqRel) {
+            self.state.lock().detach();
+        }
+    }
+}
+
+impl<T: FencingTokens> Deref for Attached<T> {
+    type Target = Mutex<LockState<T>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.state
+    }
+}
+
+impl<T: FencingTokens> Drop for Attached<T> {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
 /// What a parked acquire waits for.
 #[derive(Clone, Copy)]
 pub struct Want {
@@ -125,25 +185,27 @@ pub struct Want {
     pub answer: GrantAnswer,
     /// A Condition's wait taking its lock back (its own timeout no longer applies).
     pub reacquire: bool,
-    /// Parked through a Condition (its `acquire`, or a wait taking the lock back): each
-    /// object counts its own waiters in a shared queue.
-    pub by_condition: bool,
+    /// The object the call came through ([`Via`]): each object counts its own waiters in
+    /// a shared queue.
+    pub via: Via,
+}
+
+/// Which object of those sharing a lock's state a waiter came through: [`Via::LOCK`] for
+/// the `Lock`/`RLock` object, a number of its own for each Condition.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Via(u64);
+
+impl Via {
+    pub const LOCK: Via = Via(0);
+
+    /// A number no other Condition has.
+    pub fn new_condition() -> Via {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Via(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
 }
 
 impl<T: FencingTokens> LockState<T> {
-    /// The state of a new lock, used by one object.
-    pub fn new_shared() -> SharedLockState<T> {
-        Arc::new(Mutex::new(LockState {
-            objects: 1,
-            ..LockState::default()
-        }))
-    }
-
-    /// One more object (a `Condition(lock)`) uses this state.
-    pub fn attach(&mut self) {
-        self.objects += 1;
-    }
-
     /// An object using this state left the table. The last one answers every waiter
     /// `NotFound`; until then the lock lives on in the others, waiters and all, as a
     /// Python `Condition` keeps its lock alive.
@@ -154,12 +216,9 @@ impl<T: FencingTokens> LockState<T> {
         }
     }
 
-    /// Waiters parked through a Condition (`true`) or through the lock itself (`false`).
-    pub fn waiting_by_condition(&self, by_condition: bool) -> usize {
-        self.waiters
-            .iter()
-            .filter(|w| w.want.by_condition == by_condition)
-            .count()
+    /// Waiters that came through the object `via`.
+    pub fn waiting_via(&self, via: Via) -> usize {
+        self.waiters.iter().filter(|w| w.want.via == via).count()
     }
 
     fn grant(&mut self, session: SessionId, owner: Owner, depth: u32) -> u64 {
@@ -287,8 +346,9 @@ impl<T: FencingTokens> LockState<T> {
     /// `anyone_may_release` is true for a plain `Lock`: a hold taken by Python's `acquire`
     /// (owned by the connection, no guard) may be released by another process or thread,
     /// as CPython allows, so it outlives its session (a worker that acquires and exits
-    /// while the parent releases is a CPython pattern). A guard's grant, and an `RLock`'s or
-    /// a Condition's hold, which only its owner could release, go back.
+    /// while the parent releases is a CPython pattern); so does a Python hold on a
+    /// Condition made over a plain `Lock`. A guard's grant, and an `RLock`'s or a Condition's
+    /// own lock's hold, which only its owner could release, go back.
     pub fn session_ended(&mut self, session: SessionId, anyone_may_release: bool) {
         self.waiters.remove_session(session);
         if let Some(h) = self.holder {
@@ -300,7 +360,7 @@ impl<T: FencingTokens> LockState<T> {
     }
 
     /// An answer that granted the lock never reached its caller: release that grant if it
-    /// is still the one holding. A token names the grant exactly; a `True` answer (Python's
+    /// is still the one holding. A token names the grant exactly; a flag answer (Python's
     /// calls) is matched by its connection.
     pub fn undelivered(&mut self, session: SessionId, reply: Reply) {
         let granted = reply
@@ -316,9 +376,10 @@ impl<T: FencingTokens> LockState<T> {
         };
         let still_that_grant = match token {
             Some(token) => self.held_under(token).is_some(),
+            // `True` (an acquire, a notified wait) or `False` (a wait that timed out, then
+            // took the lock back): either way a grant.
             None => {
-                matches!(granted, Some(Value::Bool(true)))
-                    && self.held_by_session(session).is_some()
+                matches!(granted, Some(Value::Bool(_))) && self.held_by_session(session).is_some()
             }
         };
         if still_that_grant {
@@ -333,9 +394,9 @@ fn not_held_under(token: i128) -> RemoteError {
     ))
 }
 
-pub struct Lock<T> {
+pub struct Lock<T: FencingTokens> {
     reentrant: bool,
-    state: SharedLockState<T>,
+    state: Attached<T>,
 }
 
 impl<T: FencingTokens> Lock<T> {
@@ -343,14 +404,14 @@ impl<T: FencingTokens> Lock<T> {
         args.finish()?;
         Ok(Lock {
             reentrant,
-            state: LockState::new_shared(),
+            state: Attached::new_lock(),
         })
     }
 
-    /// The lock's state for a `Condition(lock)`, and whether it is re-entrant.
-    pub fn share(&self) -> (SharedLockState<T>, bool) {
-        self.state.lock().attach();
-        (self.state.clone(), self.reentrant)
+    /// The lock's state for a `Condition(lock)`, and whether it is re-entrant; `NotFound`
+    /// if the lock has left the table meanwhile.
+    pub fn share(&self) -> Result<(Attached<T>, bool), RemoteError> {
+        Ok((Attached::share(&self.state.state)?, self.reentrant))
     }
 
     fn typeid_str(&self) -> &'static str {
@@ -371,7 +432,7 @@ impl<T: FencingTokens> Lock<T> {
             depth: 1,
             answer,
             reacquire: false,
-            by_condition: false,
+            via: Via::LOCK,
         };
         match wait {
             Wait::No => Outcome::Ready(Ok(answer.refused())),
@@ -451,11 +512,11 @@ impl<T: FencingTokens> SharedObject for Lock<T> {
     }
 
     fn closed(&self) {
-        self.state.lock().detach();
+        self.state.detach();
     }
 
     fn waiting(&self) -> usize {
-        self.state.lock().waiting_by_condition(false)
+        self.state.lock().waiting_via(Via::LOCK)
     }
 
     fn describe(&self) -> String {
