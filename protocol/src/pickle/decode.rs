@@ -1,6 +1,7 @@
 //! [`loads`]: the unpickling machine, opcode by opcode as CPython's `Unpickler` runs them,
 //! but building inert nodes (see `tree.rs`) instead of calling anything.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::compat::fix_import;
@@ -9,7 +10,7 @@ use super::opcodes::{self as op, name};
 use super::text::{
     escape_decode, raw_unicode_escape, str_from_code_points, str_from_surrogatepass,
 };
-use super::tree::{build, Id, Node};
+use super::tree::{build, recycle, BuildScratch, Id, Node};
 use super::{Limits, Pickle, PickleError, PickleErrorKind};
 
 /// Decodes one pickle (protocols 0-5) that must fill `data` exactly.
@@ -19,20 +20,84 @@ use super::{Limits, Pickle, PickleError, PickleErrorKind};
 /// `STOP`, a `STOP` that leaves values or marks behind, stack underflow, marks where a value is
 /// expected, recursive structures, and anything over `limits`.
 pub fn loads(data: &[u8], limits: &Limits) -> std::result::Result<Pickle, PickleError> {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => {
+            let result = loads_with(data, limits, &mut scratch);
+            scratch.recycle();
+            result
+        }
+        // Not reached (nothing decodes while decoding); correct regardless.
+        Err(_) => loads_with(data, limits, &mut Scratch::default()),
+    })
+}
+
+/// The buffers one decode works in, kept per thread from one decode to the next: a
+/// manager request is a small pickle, and allocating and growing these afresh for each
+/// was a large part of the node's work per CPython call.
+#[derive(Default)]
+struct Scratch {
+    nodes: Vec<Node>,
+    stack: Vec<Id>,
+    marks: Vec<usize>,
+    dense_memo: Vec<Option<Id>>,
+    build: BuildScratch,
+}
+
+/// A buffer grown past this many entries (by a large pickle) is freed, not kept.
+const KEEP_AT_MOST: usize = 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
+}
+
+impl Scratch {
+    fn recycle(&mut self) {
+        recycle(&mut self.nodes, KEEP_AT_MOST);
+        recycle(&mut self.stack, KEEP_AT_MOST);
+        recycle(&mut self.marks, KEEP_AT_MOST);
+        recycle(&mut self.dense_memo, KEEP_AT_MOST);
+        self.build.recycle(KEEP_AT_MOST);
+    }
+}
+
+fn loads_with(
+    data: &[u8],
+    limits: &Limits,
+    scratch: &mut Scratch,
+) -> std::result::Result<Pickle, PickleError> {
     let mut machine = Machine {
         data,
         pos: 0,
         at: 0,
         limits,
         proto: 0,
-        nodes: Vec::new(),
-        stack: Vec::new(),
-        marks: Vec::new(),
-        memo: Memo::default(),
+        nodes: std::mem::take(&mut scratch.nodes),
+        stack: std::mem::take(&mut scratch.stack),
+        marks: std::mem::take(&mut scratch.marks),
+        memo: Memo {
+            dense: std::mem::take(&mut scratch.dense_memo),
+            sparse: HashMap::new(),
+            len: 0,
+        },
     };
-    let root = machine.run()?;
-    let stop = machine.at;
-    build(machine.nodes, root, limits).map_err(|kind| PickleError { offset: stop, kind })
+    let root = machine.run();
+    let Machine {
+        mut nodes,
+        stack,
+        marks,
+        memo,
+        at: stop,
+        ..
+    } = machine;
+    scratch.stack = stack;
+    scratch.marks = marks;
+    scratch.dense_memo = memo.dense;
+    let result = root.and_then(|root| {
+        build(&mut nodes, root, limits, &mut scratch.build)
+            .map_err(|kind| PickleError { offset: stop, kind })
+    });
+    scratch.nodes = nodes;
+    result
 }
 
 struct Machine<'a, 'l> {

@@ -136,20 +136,57 @@ struct Meta {
     refs: usize,
 }
 
-/// The tree of everything reachable from `root`.
+/// The buffers [`build`] works in, kept by the caller from one build to the next.
+#[derive(Default)]
+pub(super) struct BuildScratch {
+    meta: Vec<Meta>,
+    order: Vec<Id>,
+    work: Vec<Step>,
+    built: Vec<Option<Pickle>>,
+}
+
+impl BuildScratch {
+    /// Empties the buffers for the next build, dropping any grown past `keep_at_most`.
+    pub(super) fn recycle(&mut self, keep_at_most: usize) {
+        recycle(&mut self.meta, keep_at_most);
+        recycle(&mut self.order, keep_at_most);
+        recycle(&mut self.work, keep_at_most);
+        recycle(&mut self.built, keep_at_most);
+    }
+}
+
+/// Empties `v`, keeping its allocation unless it holds room for more than `keep_at_most`.
+pub(super) fn recycle<T>(v: &mut Vec<T>, keep_at_most: usize) {
+    if v.capacity() > keep_at_most {
+        *v = Vec::new();
+    } else {
+        v.clear();
+    }
+}
+
+/// The tree of everything reachable from `root`. Takes the reachable nodes out of `nodes`.
 pub(super) fn build(
-    mut nodes: Vec<Node>,
+    nodes: &mut [Node],
     root: Id,
     limits: &Limits,
+    scratch: &mut BuildScratch,
 ) -> Result<Pickle, PickleErrorKind> {
     // Colours: 0, not entered yet (`Meta::default()`); then these two.
     const GREY: u8 = 1; // entered, not left: an ancestor of whatever is entered next
     const BLACK: u8 = 2;
     let n = nodes.len();
-    // One allocation for what the walk learns of each node.
-    let mut meta = vec![Meta::default(); n];
-    let mut order = Vec::with_capacity(n);
-    let mut work = vec![Step::Enter(root)];
+    let BuildScratch {
+        meta,
+        order,
+        work,
+        built,
+    } = scratch;
+    // What the walk learns of each node.
+    meta.clear();
+    meta.resize(n, Meta::default());
+    order.clear();
+    work.clear();
+    work.push(Step::Enter(root));
     while let Some(step) = work.pop() {
         match step {
             Step::Enter(id) => match meta[id].colour {
@@ -195,13 +232,13 @@ pub(super) fn build(
     meta[root].refs += 1;
 
     // Post-order: every child is built before its parent takes (or clones) it.
-    let mut built: Vec<Option<Pickle>> = Vec::new();
+    built.clear();
     built.resize_with(n, || None);
     let internal = || PickleErrorKind::Invalid {
         opcode: "STOP",
         why: "internal error: object built out of order".into(),
     };
-    for id in order {
+    for &id in order.iter() {
         let node = std::mem::replace(&mut nodes[id], Node::Leaf(Pickle::None));
         let mut missing = false;
         let mut take = |c: Id| -> Pickle {

@@ -665,7 +665,9 @@ const WHY_MUTATES: &str = "the pickle sets attributes on, or adds items to, this
 /// Refuses a tree that names a dangerous global (see the module docs for the rules and the
 /// deny-list). Walks every node without recursion, so any depth is fine.
 pub fn check_globals(value: &Pickle) -> Result<(), UnsafeGlobal> {
-    let mut stack = vec![value];
+    // Room for a manager request's pickle without growing.
+    let mut stack = Vec::with_capacity(16);
+    stack.push(value);
     while let Some(node) = stack.pop() {
         match node {
             Pickle::None
