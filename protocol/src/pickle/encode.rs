@@ -11,19 +11,42 @@ use super::Pickle;
 /// `loads(&dumps(x)) == x` for every value in canonical form (see [`Pickle`]). Shared
 /// references are not restored: the tree has none.
 pub fn dumps(value: &Pickle) -> Vec<u8> {
-    let mut enc = Encoder {
-        out: vec![op::PROTO, 4],
-    };
-    enc.value(value);
+    let mut out = Vec::new();
+    Encoder::start(&mut out).finish(value);
+    out
+}
+
+/// Appends to `out` what [`dumps`] writes for the pair `(first, second)`, without building
+/// the tuple: a manager's reply, `("#RETURN", value)`, written into a buffer the connection
+/// keeps.
+pub fn dumps_pair_into(out: &mut Vec<u8>, first: &str, second: &Pickle) {
+    let mut enc = Encoder::start(out);
+    enc.str(first.as_bytes());
+    enc.value(second);
+    enc.op(op::TUPLE2);
     enc.out.push(op::STOP);
-    enc.out
 }
 
-struct Encoder {
-    out: Vec<u8>,
+struct Encoder<'a> {
+    out: &'a mut Vec<u8>,
+    /// Where this pickle's protocol byte is (a `bytearray` raises it to 5).
+    proto_at: usize,
 }
 
-impl Encoder {
+impl<'a> Encoder<'a> {
+    /// Writes the protocol header at the end of `out`.
+    fn start(out: &'a mut Vec<u8>) -> Self {
+        out.extend_from_slice(&[op::PROTO, 4]);
+        let proto_at = out.len() - 1;
+        Encoder { out, proto_at }
+    }
+
+    /// Writes `value`, then `STOP`.
+    fn finish(mut self, value: &Pickle) {
+        self.value(value);
+        self.out.push(op::STOP);
+    }
+
     fn op(&mut self, opcode: u8) {
         self.out.push(opcode);
     }
@@ -131,7 +154,7 @@ impl Encoder {
                 self.sized(b, Some(s), Some(l), h);
             }
             Pickle::ByteArray(b) => {
-                self.out[1] = 5;
+                self.out[self.proto_at] = 5;
                 self.sized(b, None, None, op::BYTEARRAY8);
             }
             Pickle::Tuple(items) => match items.as_slice() {

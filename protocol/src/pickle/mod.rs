@@ -64,7 +64,7 @@ mod tests;
 mod unsafe_globals_tests;
 
 pub use decode::loads;
-pub use encode::dumps;
+pub use encode::{dumps, dumps_pair_into};
 pub use shapes::{
     as_complex, as_global, as_range, as_rebuild_proxy, as_slice, as_token, exception, global,
     normalize, token, ProxyRef, RangeArgs, SliceArgs, TokenRef, MANAGERS,

@@ -1079,3 +1079,20 @@ fn normalize_rewrites_exact_builtin_forms_only() {
     let sl = call("slice", vec![int(1), int(2), Pickle::None]);
     assert_eq!(normalize(sl.clone()), sl);
 }
+
+#[test]
+fn dumps_pair_into_appends_what_dumps_writes_for_the_pair() {
+    for value in [
+        Pickle::None,
+        Pickle::Int(7),
+        Pickle::List(vec![Pickle::Str("x".into()), Pickle::Int(-300)]),
+        // Raises the protocol to 5: the byte patched is this pickle's, after the prefix.
+        Pickle::ByteArray(b"ab".to_vec()),
+    ] {
+        let mut out = b"prefix".to_vec();
+        dumps_pair_into(&mut out, "#RETURN", &value);
+        let whole = dumps(&Pickle::Tuple(vec![Pickle::Str("#RETURN".into()), value]));
+        assert_eq!(&out[..6], b"prefix");
+        assert_eq!(&out[6..], &whole[..]);
+    }
+}

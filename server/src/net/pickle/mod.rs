@@ -26,7 +26,7 @@ pub(crate) use served::check as check_served_typeids;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use syncman_protocol::pickle::{self, Pickle};
 use syncman_protocol::FrameCodec;
@@ -114,7 +114,8 @@ impl PyReply {
         PyReply::Failure(PyFailure::Traceback(text.into()))
     }
 
-    fn encode(self) -> Bytes {
+    /// Appends the reply's pickle, `(kind, value)`, to `out`.
+    fn encode_into(self, out: &mut Vec<u8>) {
         let (kind, value) = match self {
             PyReply::Return(v) => ("#RETURN", v),
             PyReply::Failure(PyFailure::Error(e)) => ("#ERROR", e),
@@ -124,7 +125,7 @@ impl PyReply {
                 ("#PROXY", Pickle::Tuple(vec![Pickle::Tuple(exposed), token]))
             }
         };
-        pickle::dumps(&Pickle::Tuple(vec![Pickle::Str(kind.into()), value])).into()
+        pickle::dumps_pair_into(out, kind, &value);
     }
 }
 
@@ -140,13 +141,13 @@ pub(crate) async fn serve<S: Transport, B: Backend>(
         Ok(request) => request,
         Err(why) => {
             warn!(%peer, "bad CPython request: {why}");
-            let _ = send(&mut framed, PyReply::traceback(why)).await;
+            let _ = send(&mut framed, PyReply::traceback(why), &mut Vec::new()).await;
             return;
         }
     };
     if request.ident.is_some() {
         let why = "the first request on a connection must be a control call";
-        let _ = send(&mut framed, PyReply::traceback(why)).await;
+        let _ = send(&mut framed, PyReply::traceback(why), &mut Vec::new()).await;
         return;
     }
     if request.method != "accept_connection" {
@@ -156,9 +157,9 @@ pub(crate) async fn serve<S: Transport, B: Backend>(
         let reply = control::call(&node, request, &framed).await;
         if shutting_down {
             // CPython's server sends this answer twice; its clients read one.
-            let _ = send(&mut framed, PyReply::Return(Pickle::None)).await;
+            let _ = send(&mut framed, PyReply::Return(Pickle::None), &mut Vec::new()).await;
         }
-        let _ = send(&mut framed, reply).await;
+        let _ = send(&mut framed, reply, &mut Vec::new()).await;
         if shutting_down {
             info!(%peer, "shutdown requested by a CPython client");
             node.shutdown.cancel();
@@ -168,12 +169,18 @@ pub(crate) async fn serve<S: Transport, B: Backend>(
     let session = match Session::open(node.clone()).await {
         Ok(session) => session,
         Err(e) => {
-            let _ = send(&mut framed, PyReply::traceback(e.to_string())).await;
+            let _ = send(
+                &mut framed,
+                PyReply::traceback(e.to_string()),
+                &mut Vec::new(),
+            )
+            .await;
             return;
         }
     };
     let counted = metrics.session_started(session.id(), Dialect::Pickle);
-    if send(&mut framed, PyReply::Return(Pickle::None))
+    let mut reply_buf = Vec::new();
+    if send(&mut framed, PyReply::Return(Pickle::None), &mut reply_buf)
         .await
         .is_err()
     {
@@ -183,7 +190,13 @@ pub(crate) async fn serve<S: Transport, B: Backend>(
     }
     let id = session.id();
     info!(session = id, %peer, "CPython proxy connection started");
-    let (reason, ending) = ProxyConnection { framed, session }.serve().await;
+    let (reason, ending) = ProxyConnection {
+        framed,
+        session,
+        reply_buf,
+    }
+    .serve()
+    .await;
     info!(session = id, %peer, "CPython proxy connection ended: {ending}");
     counted.ended(reason);
 }
@@ -192,6 +205,8 @@ pub(crate) async fn serve<S: Transport, B: Backend>(
 struct ProxyConnection<B: Backend, S> {
     framed: Framed<S, FrameCodec>,
     session: Session<B>,
+    /// Where each reply is pickled, kept from one reply to the next.
+    reply_buf: Vec<u8>,
 }
 
 /// The call id of a proxy connection's one call in flight.
@@ -234,7 +249,7 @@ impl<B: Backend, S: Transport> ProxyConnection<B, S> {
                 let why = "client closed the connection while a call waited";
                 break (SessionEnd::ClientClosed, why.to_owned());
             };
-            if let Err(e) = send(&mut self.framed, reply).await {
+            if let Err(e) = send(&mut self.framed, reply, &mut self.reply_buf).await {
                 break (SessionEnd::Error, format!("cannot send: {e}"));
             }
         };
@@ -293,12 +308,23 @@ impl<B: Backend, S: Transport> ProxyConnection<B, S> {
     }
 }
 
+/// A reply buffer grown past this (by a large result) is freed once that reply is sent.
+const KEEP_REPLY_BUF: usize = 16 * 1024;
+
+/// Pickles `reply` into `buf` and sends it.
 async fn send<S: Transport>(
     framed: &mut Framed<S, FrameCodec>,
     reply: PyReply,
+    buf: &mut Vec<u8>,
 ) -> std::io::Result<()> {
-    framed
-        .send(reply.encode())
+    buf.clear();
+    reply.encode_into(buf);
+    let sent = framed
+        .send(&buf[..])
         .await
-        .map_err(|e| std::io::Error::other(e.to_string()))
+        .map_err(|e| std::io::Error::other(e.to_string()));
+    if buf.capacity() > KEEP_REPLY_BUF {
+        *buf = Vec::new();
+    }
+    sent
 }
