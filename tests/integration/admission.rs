@@ -133,9 +133,10 @@ async fn silent_peers_do_not_delay_clients_that_answer() {
         crowded.as_secs_f64() / idle.as_secs_f64()
     );
     // Before admission control these clients were refused or waited for a silent peer's
-    // deadline (seconds); the bound leaves room for a loaded test machine.
+    // deadline (seconds); the bound is far below that and leaves room for a loaded test
+    // machine, whose connect times move between the two samples.
     assert!(
-        crowded <= idle * 3 / 2 + Duration::from_millis(2),
+        crowded <= idle * 2 + Duration::from_millis(50),
         "silent peers delayed honest clients: {idle:?} idle, {crowded:?} with them"
     );
     drop(silent);

@@ -238,8 +238,9 @@ fn run_work_queue(role: &str) -> WorkQueueRun {
     const QUEUE: &str = "jobs";
     const RANGES: [(i64, i64); 3] = [(0, 1000), (1000, 2000), (2000, 3000)];
     const TOTAL: usize = 3000;
-    // Long enough that no consumer gives up while the producers still run.
-    const IDLE_MS: &str = "2000";
+    // Long enough that no consumer gives up while the producers start or still run, on a
+    // loaded machine too (the victims are killed within 3 s of starting).
+    const IDLE_MS: &str = "5000";
     let node = TestNode::start();
     let seed = seed();
     // Kill victims after they printed this many lines (each gets ~750 of 3000 items).
