@@ -201,13 +201,14 @@ async fn run(args: &Args) -> Result<(), String> {
         Server::start(
             spawn_pinned(
                 &syncman_bin.to_string_lossy(),
-                // Room for the 10,000 idle connections (the default is 8,192).
+                // Room for the 10,000 idle connections (the default is 8,192), within
+                // a common open-file limit of 20,000.
                 &[
                     "serve",
                     "--bind",
                     "127.0.0.1:0",
                     "--max-connections",
-                    "20000",
+                    "12000",
                 ]
                 .map(String::from),
                 server_cpu,

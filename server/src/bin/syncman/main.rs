@@ -249,8 +249,9 @@ fn raise_open_file_limit(max_connections: usize) {
         let needed = max_connections as u64 + 64;
         if limit.rlim_cur < needed {
             tracing::warn!(
-                "the open-file limit is {}, below --max-connections {max_connections}: \
-                 accepts will fail past it (raise it with `ulimit -n` or LimitNOFILE=)",
+                "the open-file limit is {}, below the {needed} that --max-connections \
+                 {max_connections} needs: accepts will fail past it (raise it with `ulimit -n` \
+                 or LimitNOFILE=)",
                 limit.rlim_cur
             );
         }
