@@ -1,12 +1,14 @@
 """An unmodified CPython SyncManager client against a syncman node: every SyncManager type
 used the plain way, checked against what CPython's own server answers.
 
-Usage: smoke.py HOST PORT AUTHKEY_HEX. Prints `PASS <check>` or `FAIL <check>: <why>` per
+Usage: SYNCMAN_BIN=path/to/syncman smoke.py HOST PORT AUTHKEY_HEX (the binary answers
+`syncman status`, to see a call parked). Prints `PASS <check>` or `FAIL <check>: <why>` per
 check and `DONE <passed>/<total>`; exits 0 only if every check passed.
 """
 
 import multiprocessing
 import multiprocessing.managers as mm
+import os
 import queue
 import sys
 import threading
@@ -174,12 +176,32 @@ def locks_and_events():
         cond.notify_all()
 
 
+def wait_for_waiters(proxy, n, within=10.0):
+    """Waits until the node reports `n` calls parked on `proxy`'s object (`syncman status`,
+    the binary named by SYNCMAN_BIN), so what follows meets a waiting call."""
+    import json, subprocess, time
+
+    status = [os.environ["SYNCMAN_BIN"], "status", "--addr", f"{host}:{port}", "--json"]
+    env = dict(os.environ, SYNCMAN_AUTHKEY=key.decode())
+    end = time.monotonic() + within
+    while True:
+        out = subprocess.run(status, env=env, capture_output=True, check=True).stdout
+        objects = json.loads(out)["objects"]
+        waiters = [o["waiters"] for o in objects if str(o["id"]) == proxy._token.id]
+        if waiters == [n]:
+            return
+        if time.monotonic() > end:
+            raise AssertionError(f"{n} waiter(s) never reported: {waiters}")
+        time.sleep(0.02)  # polling the node's report, bounded above
+
+
 @check
 def a_waiting_get_is_woken_by_another_connection():
     q = m.Queue()
     out = []
     t = threading.Thread(target=lambda: out.append(q.get(timeout=10)))
     t.start()
+    wait_for_waiters(q, 1)
     q.put("hello")
     t.join(10)
     assert out == ["hello"], out

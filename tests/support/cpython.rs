@@ -23,6 +23,8 @@ pub async fn run_against<S: AsRef<OsStr>>(
         .arg(addr.ip().to_string())
         .arg(addr.port().to_string())
         .arg(key)
+        // For scripts that ask the node what it holds (`syncman status`).
+        .env("SYNCMAN_BIN", crate::syncman_bin())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
