@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes};
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -278,11 +278,11 @@ fn request_frame(
     method: &str,
     max_frame: usize,
     write_args: impl FnOnce(&mut FrameBuilder) -> Result<()>,
-) -> Result<Bytes> {
+) -> Result<BytesMut> {
     let mut frame = FrameBuilder::default();
     message::encode_request_head(&mut frame, id, object, method);
     write_args(&mut frame)?;
-    frame.finish(max_frame).map_err(|e| match e {
+    frame.finish_mut(max_frame).map_err(|e| match e {
         FrameError::TooLarge { len, max } => Error::FrameTooLarge { len, max },
         other => Error::Protocol(other.to_string()),
     })
@@ -732,7 +732,7 @@ impl Connection {
     pub(crate) fn release(&self, object: u64) {
         let mut frame = FrameBuilder::default();
         message::encode_release(&mut frame, object);
-        if let Ok(frame) = frame.finish(self.max_frame) {
+        if let Ok(frame) = frame.finish_mut(self.max_frame) {
             let _ = self.outgoing.send_now(frame);
         }
     }
@@ -740,7 +740,7 @@ impl Connection {
     fn send_cancel(&self, id: u64) {
         let mut frame = FrameBuilder::default();
         message::encode_cancel(&mut frame, id);
-        if let Ok(frame) = frame.finish(self.max_frame) {
+        if let Ok(frame) = frame.finish_mut(self.max_frame) {
             let _ = self.outgoing.send_now(frame);
         }
     }
@@ -766,7 +766,7 @@ async fn heartbeat(ttl: Duration, out: WeakOutgoing, lost: CancellationToken) {
     let mut frame = FrameBuilder::default();
     message::encode_heartbeat(&mut frame);
     // Two bytes: within any limit.
-    let Ok(frame) = frame.finish(usize::MAX) else {
+    let Ok(frame) = frame.finish_mut(usize::MAX) else {
         return;
     };
     let mut writes_at_last_tick = 0;

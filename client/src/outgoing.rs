@@ -19,7 +19,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, Notify};
@@ -36,7 +36,7 @@ pub(crate) enum WriteHalf {
 /// The senders' side, shared by the handles and the reader task.
 #[derive(Clone)]
 pub(crate) struct Outgoing {
-    tx: mpsc::UnboundedSender<Bytes>,
+    tx: mpsc::UnboundedSender<BytesMut>,
     room: Arc<Room>,
     /// The socket, for writing without the writer task (plain TCP only).
     direct: Option<Arc<OwnedWriteHalf>>,
@@ -44,13 +44,13 @@ pub(crate) struct Outgoing {
 
 /// A weak [`Outgoing`], which does not keep the writer running (the heartbeat's).
 pub(crate) struct WeakOutgoing {
-    tx: mpsc::WeakUnboundedSender<Bytes>,
+    tx: mpsc::WeakUnboundedSender<BytesMut>,
     room: Arc<Room>,
 }
 
 /// The writer's side.
 pub(crate) struct OutgoingReceiver {
-    rx: mpsc::UnboundedReceiver<Bytes>,
+    rx: mpsc::UnboundedReceiver<BytesMut>,
     room: Arc<Room>,
 }
 
@@ -105,7 +105,7 @@ pub(crate) struct Reserved<'a> {
 impl Reserved<'_> {
     /// Sends the frame the room was taken for; `write_now`: written from this task if the
     /// writer is idle.
-    pub(crate) fn send(self, frame: Bytes, write_now: bool) -> Result<(), Closed> {
+    pub(crate) fn send(self, frame: BytesMut, write_now: bool) -> Result<(), Closed> {
         let outgoing = self.outgoing;
         // The room now belongs to the frame.
         std::mem::forget(self);
@@ -146,14 +146,14 @@ impl Outgoing {
     }
 
     /// Sends a frame now, whatever the queue holds (fire-and-forget frames).
-    pub(crate) fn send_now(&self, frame: Bytes) -> Result<(), Closed> {
+    pub(crate) fn send_now(&self, frame: BytesMut) -> Result<(), Closed> {
         self.room.queued.fetch_add(frame.len(), Ordering::SeqCst);
         self.push(frame, false)
     }
 
     /// Writes a frame whose room is taken (`write_now`, when the writer is idle), or queues
     /// it for the writer.
-    fn push(&self, mut frame: Bytes, write_now: bool) -> Result<(), Closed> {
+    fn push(&self, mut frame: BytesMut, write_now: bool) -> Result<(), Closed> {
         let mut busy = self.room.writer_busy();
         if !*busy {
             if let Some(tcp) = self.direct.as_ref().filter(|_| write_now) {
@@ -331,7 +331,7 @@ impl Room {
 
 #[cfg(test)]
 impl OutgoingReceiver {
-    async fn recv(&mut self) -> Option<Bytes> {
+    async fn recv(&mut self) -> Option<BytesMut> {
         self.rx.recv().await
     }
 
@@ -364,7 +364,7 @@ mod tests {
         tx.reserve(60)
             .await
             .unwrap()
-            .send(Bytes::from(vec![0; 60]), true)
+            .send(BytesMut::from(&[0; 60][..]), true)
             .unwrap();
         // 60 + 60 > 100: the second call waits.
         let second = tokio::spawn({
@@ -373,7 +373,7 @@ mod tests {
                 tx.reserve(60)
                     .await
                     .unwrap()
-                    .send(Bytes::from(vec![1; 60]), true)
+                    .send(BytesMut::from(&[1; 60][..]), true)
                     .unwrap()
             }
         });
@@ -381,7 +381,7 @@ mod tests {
         assert!(!second.is_finished());
         assert_eq!(tx.queued_bytes(), 60);
         // Fire-and-forget frames are never held back.
-        tx.send_now(Bytes::from_static(b"cancel")).unwrap();
+        tx.send_now(BytesMut::from(&b"cancel"[..])).unwrap();
         let first = rx.recv().await.unwrap();
         let cancel = rx.recv().await.unwrap();
         rx.written(first.len() + cancel.len());
@@ -425,7 +425,7 @@ mod tests {
         let frame = |i: u32| {
             let mut f = i.to_be_bytes().to_vec();
             f.resize(LEN, (i % 251) as u8);
-            Bytes::from(f)
+            BytesMut::from(&f[..])
         };
         let mut saw_queueing = false;
         let mut saw_direct = false;

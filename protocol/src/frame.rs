@@ -345,9 +345,17 @@ impl FrameBuilder {
 
     /// The whole frame, header included; `TooLarge` if the payload is over `max`.
     #[inline]
-    pub fn finish(mut self, max: usize) -> Result<Bytes, FrameError> {
+    pub fn finish(self, max: usize) -> Result<Bytes, FrameError> {
+        self.finish_mut(max).map(BytesMut::freeze)
+    }
+
+    /// Like [`finish`](Self::finish), still a `BytesMut`: for a frame written once and
+    /// dropped, whose freezing would allocate (a frozen buffer with room to spare shares
+    /// itself through one more allocation).
+    #[inline]
+    pub fn finish_mut(mut self, max: usize) -> Result<BytesMut, FrameError> {
         close_frame(&mut self.buf, 0, max)?;
-        Ok(self.buf.freeze())
+        Ok(self.buf)
     }
 }
 

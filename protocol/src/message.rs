@@ -22,7 +22,7 @@
 //! decoding them unless the method needs to look inside.
 
 use bytes::buf::Writer;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{ErrorKind, RemoteError};
 use crate::value::{DecodeError, Reader, Value};
@@ -294,7 +294,7 @@ pub fn decode_response(frame: Bytes) -> Result<(u64, Result<Bytes, RemoteError>)
     match (r.read_u64()?, len) {
         (0, 3) => {
             let range = r.skip_value()?;
-            Ok((id, Ok(frame.slice(range))))
+            Ok((id, Ok(value_of(frame, range))))
         }
         (1, 4) => {
             let kind = ErrorKind::from_name(r.read_str()?);
@@ -303,6 +303,16 @@ pub fn decode_response(frame: Bytes) -> Result<(u64, Result<Bytes, RemoteError>)
         }
         _ => Err(DecodeError("unknown response status")),
     }
+}
+
+/// The bytes of `frame` in `range`. The result value ends its frame, and then the frame
+/// itself is narrowed: `slice` of a `Bytes` made from a `Vec` would allocate to share it.
+fn value_of(mut frame: Bytes, range: std::ops::Range<usize>) -> Bytes {
+    if range.end != frame.len() {
+        return frame.slice(range);
+    }
+    frame.advance(range.start);
+    frame
 }
 
 /// The positional arguments of a request, read one at a time. Reading past the end is a
