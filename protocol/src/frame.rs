@@ -43,11 +43,26 @@ pub enum FrameError {
 #[derive(Debug, Clone)]
 pub struct FrameCodec {
     max_len: usize,
+    /// See [`FrameCodec::set_buffer_is_exact`].
+    buffer_is_exact: bool,
 }
 
 impl FrameCodec {
     pub fn new(max_len: usize) -> Self {
-        FrameCodec { max_len }
+        FrameCodec {
+            max_len,
+            buffer_is_exact: false,
+        }
+    }
+
+    /// Tells the next decode that the buffer's allocation holds exactly the bytes in it
+    /// (a buffer made for what one read brought, none of it consumed yet). A frame that is
+    /// then all the buffer holds takes the buffer over, whatever its size: nothing else
+    /// shares the allocation, so the copy is saved. (A long-lived read buffer must not say
+    /// so: it keeps consumed bytes and spare room that a small frame would pin.) Forgotten
+    /// as soon as a decode consumes or grows the buffer.
+    pub fn set_buffer_is_exact(&mut self, exact: bool) {
+        self.buffer_is_exact = exact;
     }
 
     /// The codec used during the handshake (CPython's 256-byte limit).
@@ -103,14 +118,16 @@ impl Decoder for FrameCodec {
         // `usize::MAX`, hence comparing with the payload bytes that arrived instead.
         let len = len as usize;
         let arrived = src.len() - header;
+        // Whatever happens next consumes or grows the buffer.
+        let exact = std::mem::take(&mut self.buffer_is_exact);
         if arrived < len {
             src.reserve((len - arrived).min(GROW_STEP));
             return Ok(None);
         }
         src.advance(header);
-        if len > COPY_AT_MOST && src.len() == len {
-            // A large frame that is all the buffer holds takes the whole allocation with
-            // it, and the next read starts a fresh one: nothing else ever shares it.
+        if src.len() == len && (len > COPY_AT_MOST || exact) {
+            // A frame that is all the buffer holds takes the whole allocation with it, and
+            // the next read starts a fresh one: nothing else ever shares it.
             return Ok(Some(std::mem::take(src)));
         }
         let frame = BytesMut::from(&src[..len]);
@@ -190,6 +207,11 @@ impl SkippingFrameCodec {
     pub fn max_len(&self) -> usize {
         self.frames.max_len()
     }
+
+    /// See [`FrameCodec::set_buffer_is_exact`].
+    pub fn set_buffer_is_exact(&mut self, exact: bool) {
+        self.frames.set_buffer_is_exact(exact);
+    }
 }
 
 impl Decoder for SkippingFrameCodec {
@@ -206,6 +228,7 @@ impl Decoder for SkippingFrameCodec {
                     return Ok(self.frames.decode(src)?.map(Received::Frame));
                 }
                 src.advance(header);
+                self.frames.set_buffer_is_exact(false);
                 self.skipping = Some(Skipping {
                     len,
                     left: len,
@@ -214,6 +237,8 @@ impl Decoder for SkippingFrameCodec {
                 });
                 continue;
             };
+            // Skipping consumes the buffer: whatever follows shares it.
+            self.frames.set_buffer_is_exact(false);
             let keep = (OVERSIZED_HEAD - skip.head.len())
                 .min(src.len())
                 .min(skip.left as usize);
@@ -491,6 +516,66 @@ mod tests {
         let taken = codec.decode(&mut alone).unwrap().unwrap();
         assert_eq!(taken.len(), 100_000);
         assert_eq!(alone.capacity(), 0);
+    }
+
+    #[test]
+    fn a_small_frame_takes_a_buffer_only_when_told_it_holds_only_it() {
+        let mut codec = FrameCodec::new(DEFAULT_MAX_FRAME);
+        let mut encoded = BytesMut::new();
+        codec.encode(&b"request"[..], &mut encoded).unwrap();
+        let inside = |frame: &BytesMut, buf_at: usize, len: usize| {
+            let at = frame.as_ptr() as usize;
+            at >= buf_at && at < buf_at + len
+        };
+        // Sized to what arrived, as the node's reader sizes it: taken over, no copy.
+        codec.set_buffer_is_exact(true);
+        let mut exact = BytesMut::from(&encoded[..]);
+        let at = exact.as_ptr() as usize;
+        let frame = codec.decode(&mut exact).unwrap().unwrap();
+        assert_eq!(&frame[..], b"request");
+        assert_eq!(frame.as_ptr() as usize, at + 4, "the frame is the buffer");
+        assert_eq!(exact.capacity(), 0, "the buffer went with the frame");
+        // Not told: copied, even from a buffer with no room to spare.
+        codec.set_buffer_is_exact(false);
+        let mut exact = BytesMut::from(&encoded[..]);
+        let at = exact.as_ptr() as usize;
+        let frame = codec.decode(&mut exact).unwrap().unwrap();
+        assert!(!inside(&frame, at, encoded.len()), "copied");
+        // A long-lived read buffer near its end: little room left after the frame, but the
+        // consumed bytes before it share the allocation. The frame is copied out.
+        let mut roomy = BytesMut::with_capacity(1024);
+        let at = roomy.as_ptr() as usize;
+        roomy.extend_from_slice(&[0u8; 1024 - 11]);
+        roomy.advance(1024 - 11);
+        roomy.extend_from_slice(&encoded);
+        let frame = codec.decode(&mut roomy).unwrap().unwrap();
+        assert_eq!(&frame[..], b"request");
+        assert!(!inside(&frame, at, 1024), "copied out of the read buffer");
+    }
+
+    #[test]
+    fn a_frame_after_a_skipped_one_is_copied_out_of_an_exact_buffer() {
+        let mut encoded = BytesMut::new();
+        let mut unlimited = FrameCodec::new(DEFAULT_MAX_FRAME);
+        unlimited.encode(&[7u8; 500][..], &mut encoded).unwrap();
+        unlimited.encode(&b"after"[..], &mut encoded).unwrap();
+        let mut codec = SkippingFrameCodec::new(100);
+        let mut buf = BytesMut::from(&encoded[..]);
+        let (at, len) = (buf.as_ptr() as usize, buf.len());
+        codec.set_buffer_is_exact(true);
+        assert!(matches!(
+            codec.decode(&mut buf).unwrap(),
+            Some(Received::TooLarge { len: 500, .. })
+        ));
+        let Some(Received::Frame(after)) = codec.decode(&mut buf).unwrap() else {
+            panic!("the frame after the skipped one");
+        };
+        assert_eq!(&after[..], b"after");
+        let p = after.as_ptr() as usize;
+        assert!(
+            p < at || p >= at + len,
+            "a small frame must not keep the skipped bytes' buffer"
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! ten thousand idle clients that is most of what the node holds for them. Here, when
 //! nothing is buffered, a read lands in a scratch buffer owned by the thread and only the
 //! bytes that arrived are kept, until they are decoded. While a frame is partly in, reads
-//! go straight into the connection's own buffer, which the codec has sized for it.
+//! go straight into the connection's own buffer, which the codec has sized for it. A
+//! buffer made for one read holds exactly what arrived, so a frame that is all of it is
+//! taken whole by the codec instead of copied out.
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -99,7 +101,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         SCRATCH_BUF.with_borrow_mut(|scratch| {
             let mut read = ReadBuf::new(scratch);
             ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
+            // An empty buffer that holds no allocation gets one of exactly this size.
+            let exact = self.buf.capacity() == 0;
             self.buf.extend_from_slice(read.filled());
+            self.codec
+                .set_buffer_is_exact(exact && !self.buf.is_empty());
             Poll::Ready(Ok(read.filled().len()))
         })
     }
