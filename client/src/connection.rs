@@ -567,7 +567,10 @@ impl Connection {
         // Requests fit both limits: over either, the call fails here, before it is sent.
         let send_limit = opened.send_limit(opts.max_frame);
 
-        let mut reader = FramedRead::new(rd, SkippingFrameCodec::new(opts.max_frame));
+        // Each reply is decoded and dropped at once: it may share the read buffer.
+        let mut codec = SkippingFrameCodec::new(opts.max_frame);
+        codec.set_frames_share_the_buffer(true);
+        let mut reader = FramedRead::new(rd, codec);
         reader.read_buffer_mut().extend_from_slice(read_buf);
         let pending = Arc::new(Pending::default());
 

@@ -45,6 +45,8 @@ pub struct FrameCodec {
     max_len: usize,
     /// See [`FrameCodec::set_buffer_is_exact`].
     buffer_is_exact: bool,
+    /// See [`FrameCodec::set_frames_share_the_buffer`].
+    frames_share_the_buffer: bool,
 }
 
 impl FrameCodec {
@@ -52,7 +54,16 @@ impl FrameCodec {
         FrameCodec {
             max_len,
             buffer_is_exact: false,
+            frames_share_the_buffer: false,
         }
+    }
+
+    /// Frames are split off the read buffer instead of copied out of it: for a reader
+    /// that drops each frame soon after decoding it (the client with its replies), which
+    /// saves an allocation and a copy per frame. A frame kept keeps the read buffer alive,
+    /// so the node, which stores argument bytes as slices of their frames, never says so.
+    pub fn set_frames_share_the_buffer(&mut self, share: bool) {
+        self.frames_share_the_buffer = share;
     }
 
     /// Tells the next decode that the buffer's allocation holds exactly the bytes in it
@@ -129,6 +140,9 @@ impl Decoder for FrameCodec {
             // A frame that is all the buffer holds takes the whole allocation with it, and
             // the next read starts a fresh one: nothing else ever shares it.
             return Ok(Some(std::mem::take(src)));
+        }
+        if self.frames_share_the_buffer {
+            return Ok(Some(src.split_to(len)));
         }
         let frame = BytesMut::from(&src[..len]);
         src.advance(len);
@@ -211,6 +225,11 @@ impl SkippingFrameCodec {
     /// See [`FrameCodec::set_buffer_is_exact`].
     pub fn set_buffer_is_exact(&mut self, exact: bool) {
         self.frames.set_buffer_is_exact(exact);
+    }
+
+    /// See [`FrameCodec::set_frames_share_the_buffer`].
+    pub fn set_frames_share_the_buffer(&mut self, share: bool) {
+        self.frames.set_frames_share_the_buffer(share);
     }
 }
 
@@ -576,6 +595,28 @@ mod tests {
             p < at || p >= at + len,
             "a small frame must not keep the skipped bytes' buffer"
         );
+    }
+
+    #[test]
+    fn frames_told_they_may_share_are_split_off_the_read_buffer() {
+        let mut codec = FrameCodec::new(DEFAULT_MAX_FRAME);
+        codec.set_frames_share_the_buffer(true);
+        let mut buf = BytesMut::with_capacity(1024);
+        for payload in [&b"first"[..], &b"second"[..], &[3u8; 300][..]] {
+            codec.encode(payload, &mut buf).unwrap();
+        }
+        let at = buf.as_ptr() as usize;
+        let frames: Vec<BytesMut> = (0..3)
+            .map(|_| codec.decode(&mut buf).unwrap().unwrap())
+            .collect();
+        assert_eq!(&frames[0][..], b"first");
+        assert_eq!(&frames[1][..], b"second");
+        assert_eq!(&frames[2][..], &[3u8; 300][..]);
+        for f in &frames[..2] {
+            let p = f.as_ptr() as usize;
+            assert!(p > at && p < at + 1024, "split off, not copied");
+        }
+        assert!(codec.decode(&mut buf).unwrap().is_none());
     }
 
     #[test]
