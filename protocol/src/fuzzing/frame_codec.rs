@@ -116,6 +116,10 @@ fn end_of(e: FrameError, max: usize) -> End {
 /// `FramedRead` does (and `decode_eof` at the end), and checks what must hold between
 /// pieces: nothing over the limit is yielded or kept buffered, and the buffer grows with
 /// the bytes that arrived, never with the length a header claims.
+///
+/// With `exact`, the buffer is handled as the node's frame reader handles it: once
+/// drained it is replaced by a fresh one, and a fresh buffer filled by one piece is marked
+/// exact (`set_buffer_is_exact`) before it is decoded.
 fn drive<D>(
     mut codec: D,
     max: usize,
@@ -123,6 +127,7 @@ fn drive<D>(
     piece: usize,
     rng: &mut Rng,
     item: impl Fn(D::Item) -> Item,
+    exact: Option<fn(&mut D)>,
 ) -> (Vec<Item>, End)
 where
     D: Decoder<Error = FrameError>,
@@ -143,7 +148,14 @@ where
     };
     while !rest.is_empty() {
         let n = (1 + rng.below(piece.min(rest.len()))).min(rest.len());
+        let fresh = exact.filter(|_| buf.is_empty());
+        if fresh.is_some() {
+            buf = BytesMut::new();
+        }
         buf.extend_from_slice(&rest[..n]);
+        if let Some(mark) = fresh {
+            mark(&mut codec);
+        }
         rest = &rest[n..];
         fed += n;
         loop {
@@ -218,6 +230,7 @@ pub fn check_frame_codec(data: &[u8]) {
         piece,
         &mut rng,
         frame_item,
+        None,
     );
     assert_eq!(framed, model(stream, max, false), "FrameCodec, limit {max}");
     let skipped = drive(
@@ -227,12 +240,29 @@ pub fn check_frame_codec(data: &[u8]) {
         piece,
         &mut rng,
         received_item,
+        None,
     );
     assert_eq!(
         skipped,
         model(stream, max, true),
         "SkippingFrameCodec, limit {max}"
     );
+    // As the node's reader drives it (exact buffers taken whole) and as the client's does
+    // (frames split off the read buffer): the same frames.
+    let as_node = drive(
+        SkippingFrameCodec::new(max),
+        max,
+        stream,
+        piece,
+        &mut rng,
+        received_item,
+        Some(|c: &mut SkippingFrameCodec| c.set_buffer_is_exact(true)),
+    );
+    assert_eq!(as_node, skipped, "exact buffers, limit {max}");
+    let mut sharing = SkippingFrameCodec::new(max);
+    sharing.set_frames_share_the_buffer(true);
+    let as_client = drive(sharing, max, stream, piece, &mut rng, received_item, None);
+    assert_eq!(as_client, skipped, "frames sharing the buffer, limit {max}");
 
     // Round trip.
     let mut payloads: Vec<Vec<u8>> = Vec::new();
@@ -309,6 +339,7 @@ pub fn check_frame_codec(data: &[u8]) {
         piece,
         &mut rng,
         frame_item,
+        None,
     );
     let sent: Vec<Item> = payloads.iter().cloned().map(Item::Frame).collect();
     assert_eq!(
@@ -338,6 +369,17 @@ pub fn check_frame_codec(data: &[u8]) {
         piece,
         &mut rng,
         received_item,
+        None,
     );
     assert_eq!(skipped, (expected, End::Clean), "skipping with limit {max}");
+    let as_node = drive(
+        SkippingFrameCodec::new(max),
+        max,
+        &wire,
+        piece,
+        &mut rng,
+        received_item,
+        Some(|c: &mut SkippingFrameCodec| c.set_buffer_is_exact(true)),
+    );
+    assert_eq!(as_node, skipped, "exact buffers, skipping with limit {max}");
 }
