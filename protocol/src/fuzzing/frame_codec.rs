@@ -233,36 +233,23 @@ pub fn check_frame_codec(data: &[u8]) {
         None,
     );
     assert_eq!(framed, model(stream, max, false), "FrameCodec, limit {max}");
-    let skipped = drive(
-        SkippingFrameCodec::new(max),
-        max,
-        stream,
-        piece,
-        &mut rng,
-        received_item,
-        None,
-    );
-    assert_eq!(
-        skipped,
-        model(stream, max, true),
-        "SkippingFrameCodec, limit {max}"
-    );
-    // As the node's reader drives it (exact buffers taken whole) and as the client's does
-    // (frames split off the read buffer): the same frames.
-    let as_node = drive(
-        SkippingFrameCodec::new(max),
-        max,
-        stream,
-        piece,
-        &mut rng,
-        received_item,
-        Some(|c: &mut SkippingFrameCodec| c.set_buffer_is_exact(true)),
-    );
-    assert_eq!(as_node, skipped, "exact buffers, limit {max}");
-    let mut sharing = SkippingFrameCodec::new(max);
-    sharing.set_frames_share_the_buffer(true);
-    let as_client = drive(sharing, max, stream, piece, &mut rng, received_item, None);
-    assert_eq!(as_client, skipped, "frames sharing the buffer, limit {max}");
+    // Plain; as the node's reader drives it (exact buffers taken whole); as the client's
+    // does (frames split off the read buffer): the same frames, the model's.
+    let expected = model(stream, max, true);
+    for (how, share, exact) in [
+        ("", false, None),
+        (
+            ", exact buffers",
+            false,
+            Some(mark_exact as fn(&mut SkippingFrameCodec)),
+        ),
+        (", frames sharing the buffer", true, None),
+    ] {
+        let mut codec = SkippingFrameCodec::new(max);
+        codec.set_frames_share_the_buffer(share);
+        let skipped = drive(codec, max, stream, piece, &mut rng, received_item, exact);
+        assert_eq!(skipped, expected, "SkippingFrameCodec, limit {max}{how}");
+    }
 
     // Round trip.
     let mut payloads: Vec<Vec<u8>> = Vec::new();
@@ -362,24 +349,27 @@ pub fn check_frame_codec(data: &[u8]) {
             }
         })
         .collect();
-    let skipped = drive(
-        SkippingFrameCodec::new(max),
-        max,
-        &wire,
-        piece,
-        &mut rng,
-        received_item,
-        None,
-    );
-    assert_eq!(skipped, (expected, End::Clean), "skipping with limit {max}");
-    let as_node = drive(
-        SkippingFrameCodec::new(max),
-        max,
-        &wire,
-        piece,
-        &mut rng,
-        received_item,
-        Some(|c: &mut SkippingFrameCodec| c.set_buffer_is_exact(true)),
-    );
-    assert_eq!(as_node, skipped, "exact buffers, skipping with limit {max}");
+    let expected = (expected, End::Clean);
+    for exact in [None, Some(mark_exact as fn(&mut SkippingFrameCodec))] {
+        let skipped = drive(
+            SkippingFrameCodec::new(max),
+            max,
+            &wire,
+            piece,
+            &mut rng,
+            received_item,
+            exact,
+        );
+        let how = if exact.is_some() {
+            ", exact buffers"
+        } else {
+            ""
+        };
+        assert_eq!(skipped, expected, "skipping with limit {max}{how}");
+    }
+}
+
+/// How the node's reader marks a buffer made for one read.
+fn mark_exact(codec: &mut SkippingFrameCodec) {
+    codec.set_buffer_is_exact(true);
 }
