@@ -81,6 +81,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             let read = if self.buf.is_empty() {
                 ready!(self.poll_read_idle(cx))
             } else {
+                // Reading on into a partly filled buffer grows it: no longer exact.
+                self.codec.set_buffer_is_exact(false);
                 self.buf.reserve(1);
                 ready!(tokio_util::io::poll_read_buf(
                     Pin::new(&mut self.io),
