@@ -6,7 +6,8 @@ HOST:PORT (CPython's own server or a syncman node; the clients cannot tell).
 
 `queue` times a `q.put(n)` + `q.get()` pair and `lock` a `lock.acquire()` + `lock.release()`
 pair instead of one dict operation. Prints one JSON object: ops_per_s, p50_us, p99_us, p999_us (all operations of all
-processes, over the wall time from the common start to the last finish).
+processes, over the wall time from the common start to the last finish) and
+client_cpu_us_per_op (the processes' CPU time in their timed loops, per operation).
 
     python3 cpython_clients.py fill HOST PORT AUTHKEY_HEX ENTRIES ints|str-bytes
 
@@ -31,6 +32,7 @@ def client(address, key, seconds, mode, ready, start, results):
     if not start.wait(timeout=180):
         return
     deadline = time.perf_counter() + seconds
+    cpu = time.process_time()
     samples = []
     n = 0
     while True:
@@ -51,7 +53,7 @@ def client(address, key, seconds, mode, ready, start, results):
             d["k"]
         samples.append(time.perf_counter() - t)
         n += 1
-    results.put(samples)
+    results.put((samples, time.process_time() - cpu))
 
 
 def fill(host, port, key, entries, kind):
@@ -92,8 +94,11 @@ def main():
     began = time.perf_counter()
     start.set()
     samples = []
+    cpu = 0.0
     for _ in workers:
-        samples.extend(results.get(timeout=seconds + 120))
+        times, spent = results.get(timeout=seconds + 120)
+        samples.extend(times)
+        cpu += spent
     wall = time.perf_counter() - began
     for w in workers:
         w.join()
@@ -107,6 +112,7 @@ def main():
         "p50_us": at(0.5),
         "p99_us": at(0.99),
         "p999_us": at(0.999),
+        "client_cpu_us_per_op": cpu / len(samples) * 1e6,
     }))
 
 

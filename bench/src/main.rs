@@ -11,6 +11,7 @@
 //!
 //! Peers that are not installed (redis-server, python3) are left out of the table.
 
+mod cpu;
 mod cpython;
 mod echo;
 mod idle;
@@ -230,8 +231,14 @@ async fn run(args: &Args) -> Result<(), String> {
     for &shape in shapes.iter().filter(|_| wants(Part::Calls)) {
         eprintln!("{} ...", shape.name);
         let mut row = Row::new(shape);
-        row.echo = echo::measure(echo.addr, shape.conns, shape.in_flight, run).await;
-        row.syncman = syncman::measure(
+        // CPU per operation divides by the operations of the timed window.
+        let timed_ops =
+            |m: &Option<stats::Measured>| m.as_ref().map_or(0.0, |m| m.ops_per_s * seconds);
+        let meter = cpu::Meter::start(echo.child.id(), cpu::Clients::InProcess);
+        let measured = echo::measure(echo.addr, shape.conns, shape.in_flight, run).await;
+        row.echo = meter.finish(measured.clone(), timed_ops(&measured));
+        let meter = cpu::Meter::start(node.child.id(), cpu::Clients::InProcess);
+        let measured = syncman::measure(
             node.addr,
             authkey.as_bytes(),
             shape.conns,
@@ -239,6 +246,7 @@ async fn run(args: &Args) -> Result<(), String> {
             run,
         )
         .await;
+        row.syncman = meter.finish(measured.clone(), timed_ops(&measured));
         if let Some(redis) = &redis {
             // About as many requests as syncman managed, so both run about as long.
             let requests = row
@@ -246,13 +254,19 @@ async fn run(args: &Args) -> Result<(), String> {
                 .as_ref()
                 .map_or(10_000, |m| (m.ops_per_s * seconds) as usize)
                 .max(1_000);
-            row.redis = redis.measure(shape.conns, shape.in_flight, requests / 2);
+            let meter = cpu::Meter::start(redis.pid(), cpu::Clients::Children);
+            // As many SETs as GETs.
+            let measured = redis.measure(shape.conns, shape.in_flight, requests / 2);
+            row.redis = meter.finish(measured, (requests / 2 * 2) as f64);
         }
         if let (Some(py), Some(server)) = (&python, &cpython_server) {
             if shape.in_flight == 1 && shape.conns <= MAX_PYTHON_PROCS {
-                row.cpython = py.measure(server.addr, &authkey, shape.conns, seconds, "dict");
-                row.python_on_syncman =
-                    py.measure(node.addr, &authkey, shape.conns, seconds, "dict");
+                let meter = cpu::Meter::start(server.child.id(), cpu::Clients::SelfReported);
+                let measured = py.measure(server.addr, &authkey, shape.conns, seconds, "dict");
+                row.cpython = meter.finish(measured.clone(), timed_ops(&measured));
+                let meter = cpu::Meter::start(node.child.id(), cpu::Clients::SelfReported);
+                let measured = py.measure(node.addr, &authkey, shape.conns, seconds, "dict");
+                row.python_on_syncman = meter.finish(measured.clone(), timed_ops(&measured));
             }
         }
         report.rows.push(row);

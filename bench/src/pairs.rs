@@ -161,5 +161,7 @@ pub fn combine(a: &Measured, b: &Measured) -> Measured {
         p50_us: a.p50_us + b.p50_us,
         p99_us: a.p99_us + b.p99_us,
         p999_us: None,
+        server_cpu_us_per_op: None,
+        client_cpu_us_per_op: None,
     }
 }

@@ -68,6 +68,8 @@ impl Redis {
             p50_us: mean(|m| m.p50_us),
             p99_us: mean(|m| m.p99_us),
             p999_us: None,
+            server_cpu_us_per_op: None,
+            client_cpu_us_per_op: None,
         })
     }
 
@@ -106,6 +108,8 @@ impl Redis {
                 p50_us: r[3] * 1e3,
                 p99_us: r[5] * 1e3,
                 p999_us: None,
+                server_cpu_us_per_op: None,
+                client_cpu_us_per_op: None,
             })
             .collect();
         (!measured.is_empty()).then_some(measured)

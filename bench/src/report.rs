@@ -99,7 +99,7 @@ impl Report {
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "| shape | peer | ops/s | p50 µs | p99 µs | p999 µs | syncman ÷ peer (ops/s) |\n|---|---|---|---|---|---|---|"
+            "| shape | peer | ops/s | p50 µs | p99 µs | p999 µs | syncman ÷ peer (ops/s) | server CPU µs/op | clients' CPU µs/op |\n|---|---|---|---|---|---|---|---|---|"
         );
         for row in &self.rows {
             let peers = [
@@ -120,10 +120,16 @@ impl Report {
                     _ => String::from("—"),
                 };
                 let p999 = m.p999_us.map_or("—".into(), |v| format!("{v:.0}"));
+                let cpu = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.1}"));
                 let _ = writeln!(
                     t,
-                    "| {} | {name} | {:.0} | {:.1} | {:.1} | {p999} | {ratio} |",
-                    row.shape, m.ops_per_s, m.p50_us, m.p99_us
+                    "| {} | {name} | {:.0} | {:.1} | {:.1} | {p999} | {ratio} | {} | {} |",
+                    row.shape,
+                    m.ops_per_s,
+                    m.p50_us,
+                    m.p99_us,
+                    cpu(m.server_cpu_us_per_op),
+                    cpu(m.client_cpu_us_per_op)
                 );
             }
         }

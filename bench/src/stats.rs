@@ -12,6 +12,12 @@ pub struct Measured {
     pub p99_us: f64,
     /// Not every peer's tool reports it (redis-benchmark's CSV stops at p99).
     pub p999_us: Option<f64>,
+    /// The server's CPU time per operation, in µs (`cpu.rs`).
+    #[serde(default)]
+    pub server_cpu_us_per_op: Option<f64>,
+    /// The clients' CPU time per operation, in µs (`cpu.rs`).
+    #[serde(default)]
+    pub client_cpu_us_per_op: Option<f64>,
 }
 
 impl Measured {
@@ -30,6 +36,8 @@ impl Measured {
             p50_us: at(0.50),
             p99_us: at(0.99),
             p999_us: Some(at(0.999)),
+            server_cpu_us_per_op: None,
+            client_cpu_us_per_op: None,
         })
     }
 }
