@@ -71,7 +71,7 @@ impl FrameCodec {
     /// then all the buffer holds takes the buffer over, whatever its size: nothing else
     /// shares the allocation, so the copy is saved. (A long-lived read buffer must not say
     /// so: it keeps consumed bytes and spare room that a small frame would pin.) Forgotten
-    /// as soon as a decode consumes or grows the buffer.
+    /// by the next decode, whatever it finds.
     pub fn set_buffer_is_exact(&mut self, exact: bool) {
         self.buffer_is_exact = exact;
     }
@@ -116,6 +116,8 @@ impl Decoder for FrameCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
+        // Whatever happens next consumes the buffer or waits for it to grow.
+        let exact = std::mem::take(&mut self.buffer_is_exact);
         let Some((header, len)) = read_header(src)? else {
             return Ok(None);
         };
@@ -129,8 +131,6 @@ impl Decoder for FrameCodec {
         // `usize::MAX`, hence comparing with the payload bytes that arrived instead.
         let len = len as usize;
         let arrived = src.len() - header;
-        // Whatever happens next consumes or grows the buffer.
-        let exact = std::mem::take(&mut self.buffer_is_exact);
         if arrived < len {
             src.reserve((len - arrived).min(GROW_STEP));
             return Ok(None);
@@ -241,6 +241,8 @@ impl Decoder for SkippingFrameCodec {
         loop {
             let Some(skip) = self.skipping.as_mut() else {
                 let Some((header, len)) = read_header(src)? else {
+                    // The rest of the header is still to come: the buffer will grow.
+                    self.frames.set_buffer_is_exact(false);
                     return Ok(None);
                 };
                 if len <= self.frames.max_len() as u64 {
@@ -595,6 +597,44 @@ mod tests {
             p < at || p >= at + len,
             "a small frame must not keep the skipped bytes' buffer"
         );
+    }
+
+    #[test]
+    fn the_exact_mark_is_forgotten_when_the_header_is_not_in_yet() {
+        let mut encoded = BytesMut::new();
+        FrameCodec::new(DEFAULT_MAX_FRAME)
+            .encode(&b"small"[..], &mut encoded)
+            .unwrap();
+        for skipping in [false, true] {
+            let mut plain = FrameCodec::new(DEFAULT_MAX_FRAME);
+            let mut skipper = SkippingFrameCodec::new(DEFAULT_MAX_FRAME);
+            let mut buf = BytesMut::from(&encoded[..2]);
+            // Two bytes of the header: told exact, then the caller grows the buffer.
+            let decoded = if skipping {
+                skipper.set_buffer_is_exact(true);
+                skipper.decode(&mut buf).unwrap().map(|_| ())
+            } else {
+                plain.set_buffer_is_exact(true);
+                plain.decode(&mut buf).unwrap().map(|_| ())
+            };
+            assert!(decoded.is_none());
+            buf.reserve(4096);
+            buf.extend_from_slice(&encoded[2..]);
+            let frame = if skipping {
+                match skipper.decode(&mut buf).unwrap() {
+                    Some(Received::Frame(f)) => f,
+                    other => panic!("{other:?}"),
+                }
+            } else {
+                plain.decode(&mut buf).unwrap().unwrap()
+            };
+            assert_eq!(&frame[..], b"small");
+            assert!(
+                frame.capacity() < 64,
+                "a 5-byte frame kept a grown buffer of {} bytes (skipping codec: {skipping})",
+                frame.capacity()
+            );
+        }
     }
 
     #[test]

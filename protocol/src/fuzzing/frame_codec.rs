@@ -148,13 +148,13 @@ where
     };
     while !rest.is_empty() {
         let n = (1 + rng.below(piece.min(rest.len()))).min(rest.len());
-        let fresh = exact.filter(|_| buf.is_empty());
-        if fresh.is_some() {
-            buf = BytesMut::new();
-        }
-        buf.extend_from_slice(&rest[..n]);
-        if let Some(mark) = fresh {
-            mark(&mut codec);
+        match exact.filter(|_| buf.is_empty()) {
+            // As the reader makes it: an allocation of exactly what arrived.
+            Some(mark) => {
+                buf = BytesMut::from(&rest[..n]);
+                mark(&mut codec);
+            }
+            None => buf.extend_from_slice(&rest[..n]),
         }
         rest = &rest[n..];
         fed += n;
@@ -194,13 +194,32 @@ where
     }
 }
 
+/// A frame up to [`COPY_AT_MOST`] bytes has no room to spare, however it was made (copied,
+/// split off, or an exact buffer taken over whole): a small frame that took over a read
+/// buffer with room in it, grown or reused, would pin that room while it is stored.
+fn keeps_no_more_than_itself(f: &BytesMut) {
+    if f.len() <= COPY_AT_MOST {
+        assert_eq!(
+            f.capacity(),
+            f.len(),
+            "a {}-byte frame holds {} bytes",
+            f.len(),
+            f.capacity()
+        );
+    }
+}
+
 fn frame_item(f: BytesMut) -> Item {
+    keeps_no_more_than_itself(&f);
     Item::Frame(f.to_vec())
 }
 
 fn received_item(r: Received) -> Item {
     match r {
-        Received::Frame(f) => Item::Frame(f.to_vec()),
+        Received::Frame(f) => {
+            keeps_no_more_than_itself(&f);
+            Item::Frame(f.to_vec())
+        }
         Received::TooLarge { len, head } => Item::TooLarge {
             len,
             head: head.to_vec(),
