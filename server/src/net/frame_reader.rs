@@ -64,6 +64,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Received, FrameError>>> {
         loop {
+            let had_bytes = !self.buf.is_empty();
             let decoded = if self.eof {
                 self.codec.decode_eof(&mut self.buf)
             } else {
@@ -75,6 +76,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     return Poll::Ready(Some(Ok(frame)));
                 }
                 Ok(None) if self.eof => return Poll::Ready(None),
+                // Skipping an oversized frame may have emptied the buffer: let it go.
+                Ok(None) if had_bytes => self.release_if_drained(),
                 Ok(None) => {}
                 Err(e) => return Poll::Ready(Some(Err(e))),
             }
@@ -103,11 +106,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         SCRATCH_BUF.with_borrow_mut(|scratch| {
             let mut read = ReadBuf::new(scratch);
             ready!(Pin::new(&mut self.io).poll_read(cx, &mut read))?;
-            // An empty buffer that holds no allocation gets one of exactly this size.
-            let exact = self.buf.capacity() == 0;
+            // Called with nothing buffered, and every path that drains the buffer lets its
+            // allocation go (`release_if_drained`), so this makes a fresh one sized to what
+            // arrived. (An emptied buffer still holding its allocation would be reused
+            // here, with room that a small frame taking it over would pin.)
+            debug_assert!(self.buf.is_empty());
             self.buf.extend_from_slice(read.filled());
-            self.codec
-                .set_buffer_is_exact(exact && !self.buf.is_empty());
+            self.codec.set_buffer_is_exact(!self.buf.is_empty());
             Poll::Ready(Ok(read.filled().len()))
         })
     }
@@ -203,6 +208,84 @@ mod tests {
         assert!(holds_nothing(&reader.buf));
         drop(writer.await.unwrap().unwrap());
         assert!(reader.next().await.is_none());
+    }
+
+    /// Hands out one scripted chunk per read, then the end of the stream; each chunk
+    /// fills the read exactly when it is as long as the scratch buffer.
+    struct Chunks(std::collections::VecDeque<Vec<u8>>);
+
+    impl AsyncRead for Chunks {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            if let Some(chunk) = self.0.pop_front() {
+                assert!(chunk.len() <= buf.remaining(), "a chunk larger than a read");
+                buf.put_slice(&chunk);
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A peer can time its writes so that skipping an oversized frame ends exactly at the
+    /// end of a read: the small frame after it must still come in a buffer of its own,
+    /// not in the skipped bytes' allocation (which a stored value would then pin).
+    #[tokio::test]
+    async fn a_small_frame_after_a_skipped_one_keeps_no_more_than_itself() {
+        let over_two_reads = frame(&vec![1u8; 2 * SCRATCH - 4]);
+        let cases = [
+            // limit, reads
+            (100, vec![frame(&[1u8; 1_000]), frame(b"small")]),
+            (1_000, vec![frame(&[1u8; 2_000]), frame(b"small")]),
+            (
+                20_000,
+                vec![
+                    over_two_reads[..SCRATCH].to_vec(),
+                    over_two_reads[SCRATCH..].to_vec(),
+                    frame(b"small"),
+                ],
+            ),
+        ];
+        for (limit, reads) in cases {
+            let chunks = Chunks(reads.into_iter().collect());
+            let mut reader = FrameReader::new(chunks, SkippingFrameCodec::new(limit), &[]);
+            assert!(matches!(
+                reader.next().await,
+                Some(Ok(Received::TooLarge { .. }))
+            ));
+            let Some(Ok(Received::Frame(small))) = reader.next().await else {
+                panic!("the small frame after the skipped one (limit {limit})");
+            };
+            assert_eq!(&small[..], b"small");
+            assert!(
+                small.capacity() < 64,
+                "limit {limit}: a 5-byte frame holds {} bytes",
+                small.capacity()
+            );
+        }
+    }
+
+    /// Once an oversized frame is skipped to its end, an idle connection holds no buffer.
+    #[tokio::test]
+    async fn holds_no_buffer_after_skipping_to_the_end_of_what_arrived() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut reader = FrameReader::new(server, SkippingFrameCodec::new(100), &[]);
+        client.write_all(&frame(&[1u8; 1_000])).await.unwrap();
+        assert!(matches!(
+            reader.next().await,
+            Some(Ok(Received::TooLarge { len: 1_000, .. }))
+        ));
+        // The rest of the oversized frame is skipped, then the read finds nothing more.
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(reader.poll_next(&mut cx).is_pending());
+        assert!(
+            holds_nothing(&reader.buf),
+            "an idle connection holds a buffer"
+        );
+        client.write_all(&frame(b"next")).await.unwrap();
+        assert_eq!(payload(reader.next().await), b"next");
     }
 
     #[tokio::test]
