@@ -407,6 +407,16 @@ pub const DENIED: &[(&str, &str)] = &[
         "Path methods write, delete, rename and chmod files; only the path classes are data",
     ),
     ("uuid._get_command_stdout", "runs programs"),
+    (
+        "_osx_support",
+        "_read_output() and _find_build_tool() run shell commands, on any platform",
+    ),
+    ("_aix_support", "runs programs to read the system's level"),
+    (
+        "_bootsubprocess",
+        "runs programs (the build's subprocess stand-in)",
+    ),
+    ("antigravity", "opens the web browser when imported"),
     // ---- network ----
     ("socket", "opens connections and servers"),
     ("_socket", "opens connections and servers"),
