@@ -362,7 +362,8 @@ impl Args {
         self.remaining == 0
     }
 
-    /// The next argument's encoded bytes (shared with the frame, not copied).
+    /// The next argument's encoded bytes: shared with the frame, unless it is a small part
+    /// of a big frame, which a stored argument would pin ([`to_keep`](crate::value::to_keep)).
     pub fn raw(&mut self, name: &str) -> Result<Bytes, RemoteError> {
         self.opt_raw().ok_or_else(|| {
             RemoteError::type_error(format!(
@@ -380,9 +381,11 @@ impl Args {
         let mut r = Reader::new(&self.frame[self.pos..]);
         // Validated when the request was decoded.
         let range = r.skip_value().ok()?;
-        let out = self
-            .frame
-            .slice(self.pos + range.start..self.pos + range.end);
+        let out = crate::value::to_keep(
+            self.frame
+                .slice(self.pos + range.start..self.pos + range.end),
+            self.frame.len(),
+        );
         self.pos += range.end;
         self.remaining -= 1;
         self.taken += 1;

@@ -407,8 +407,25 @@ pub fn encode(value: &Value) -> Bytes {
     value.to_bytes()
 }
 
+/// Buffers up to this many bytes may be kept alive by any part of them: a stored value's
+/// waste is bounded by it (less than a value's own bookkeeping).
+const SMALL_BUFFER: usize = 64;
+
+/// `part`, a slice of a buffer of `buffer_len` bytes, as a value to store: the slice itself
+/// when keeping the buffer alive costs at most twice the part (or the buffer is small),
+/// else a copy. So a stored value never pins a much bigger request that the byte budget
+/// does not count (an item kept from `extend([0, <40 MB>])` would pin the 40 MB once the
+/// big item is gone).
+pub fn to_keep(part: Bytes, buffer_len: usize) -> Bytes {
+    if buffer_len <= SMALL_BUFFER || part.len().saturating_mul(2) >= buffer_len {
+        part
+    } else {
+        Bytes::copy_from_slice(&part)
+    }
+}
+
 /// The items of an encoded array, each as a slice of `raw` (no copies); `None` if `raw` is
-/// not an array.
+/// not an array. Items that are stored go through [`to_keep`].
 pub fn split_array(raw: &Bytes) -> Result<Option<Vec<Bytes>>, DecodeError> {
     let mut r = Reader::new(raw);
     let n = match r.head()? {

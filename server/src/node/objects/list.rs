@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use syncman_protocol::value::{decode, split_array, Needle};
+use syncman_protocol::value::{decode, split_array, to_keep, Needle};
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
 use crate::node::budget::{ByteBudget, HeldBytes};
@@ -95,11 +95,16 @@ impl SharedObject for List {
     }
 }
 
+/// The items of an encoded sequence, to store: none pins much more than itself.
 fn sequence(raw: &Bytes) -> Result<Vec<Bytes>, RemoteError> {
-    split_array(raw)?.ok_or_else(|| {
+    let items = split_array(raw)?.ok_or_else(|| {
         let shown = decode(raw).map(|v| v.type_name()).unwrap_or("value");
         RemoteError::type_error(format!("'{shown}' object is not iterable"))
-    })
+    })?;
+    Ok(items
+        .into_iter()
+        .map(|item| to_keep(item, raw.len()))
+        .collect())
 }
 
 /// An index or a slice argument.
@@ -519,6 +524,37 @@ mod tests {
         assert_eq!(pos(None, None, Some(i128::MAX), 5), vec![0]);
         assert_eq!(pos(Some(i128::MIN), Some(i128::MAX), None, 2), vec![0, 1]);
         assert_eq!(clamp_bound(Some(1 << 64), 3, 0), 3);
+    }
+
+    /// A small item stored from a big request does not keep the request alive: after
+    /// `extend([0, <big>])` and `del l[1]`, the byte budget would count 1 byte for the
+    /// big request's memory. The big item itself may share its request (it is most of it).
+    #[test]
+    fn a_small_item_does_not_pin_a_big_request() {
+        use crate::node::objects::testing::args;
+        let big = Value::Bytes(vec![7u8; 100_000]);
+        for through_extend in [false, true] {
+            let sequence = Value::Array(vec![Value::Int(0), big.clone()]);
+            let request = Value::Array(vec![sequence.clone()]).to_bytes();
+            let within = |item: &Bytes| {
+                let at = item.as_ptr() as usize;
+                let start = request.as_ptr() as usize;
+                at >= start && at < start + request.len()
+            };
+            let l = if through_extend {
+                let l = List::new(args(&[])).unwrap();
+                let mut request_args = Args::from_array(request.clone()).unwrap();
+                l.dispatch("extend", &mut request_args, &CallCtx::new(1))
+                    .unwrap();
+                l
+            } else {
+                List::new(Args::from_array(request.clone()).unwrap()).unwrap()
+            };
+            let st = l.state.lock();
+            assert_eq!(st.items.len(), 2);
+            assert!(!within(&st.items[0]), "the 0 shares the 100 kB request");
+            assert!(within(&st.items[1]), "the big item was copied for nothing");
+        }
     }
 
     /// As for dicts: every mutation keeps the charge equal to the items' sizes, refused

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hashlink::LinkedHashMap;
-use syncman_protocol::value::{decode, split_map};
+use syncman_protocol::value::{decode, split_map, to_keep};
 use syncman_protocol::{Args, RemoteError, Value};
 
 use crate::node::budget::{ByteBudget, HeldBytes};
@@ -40,6 +40,7 @@ impl Namespace {
             let entries = split_map(&init)?
                 .ok_or_else(|| RemoteError::type_error("Namespace takes a map of attributes"))?;
             for (k, v) in entries {
+                let v = to_keep(v, init.len());
                 match decode(&k)? {
                     Value::Str(name) => {
                         attrs.held.force_grow(name.len() + v.len());
