@@ -50,10 +50,27 @@ struct Request {
     pub kwds: Vec<(String, Pickle)>,
 }
 
+/// How much bigger than its request a request's tree may grow through shared references
+/// (a memo entry used again copies its value): `[big] * 250` in a 1 MiB pickle would
+/// otherwise build 250 MiB, and more in the values made from it.
+const REQUEST_GROWTH: usize = 8;
+
+/// The reader's limits for one request: the defaults, with the strings' bytes and the
+/// nodes a request of `len` bytes may build bounded by [`REQUEST_GROWTH`] times its size.
+fn request_limits(len: usize) -> pickle::Limits {
+    let default = pickle::Limits::default();
+    let grown = len.saturating_mul(REQUEST_GROWTH);
+    pickle::Limits {
+        max_bytes: grown.max(1 << 20).min(default.max_bytes),
+        max_nodes: grown.max(1 << 16).min(default.max_nodes),
+        ..default
+    }
+}
+
 impl Request {
     /// Reads a request; the error is what CPython's server would have said.
     fn parse(frame: &[u8]) -> Result<Request, String> {
-        let value = pickle::loads(frame, &pickle::Limits::default())
+        let value = pickle::loads(frame, &request_limits(frame.len()))
             .map(pickle::normalize)
             .map_err(|e| format!("cannot read the request: {e}"))?;
         // Stored values go back to other clients, who unpickle them: nothing that names a
@@ -327,4 +344,45 @@ async fn send<S: Transport>(
         *buf = Vec::new();
     }
     sent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(None, 'extend', ([data, data, ...],), {})`: one bytes object and `copies - 1`
+    /// memo references to it.
+    fn extend_with_copies(data: &[u8], copies: usize) -> Vec<u8> {
+        let mut p = vec![0x80, 0x03, b'(', b'N', b'X'];
+        p.extend((6u32).to_le_bytes());
+        p.extend(b"extend");
+        p.extend([b']', b'(', b'B']);
+        p.extend((data.len() as u32).to_le_bytes());
+        p.extend(data);
+        p.extend([b'q', 0]);
+        for _ in 1..copies {
+            p.extend([b'h', 0]);
+        }
+        p.extend([b'e', 0x85, b'}', b't', b'.']);
+        p
+    }
+
+    #[test]
+    fn shared_references_may_not_grow_a_request_far_beyond_its_size() {
+        let data = vec![b'x'; 10_000];
+        // 10 kB of pickle naming 20 MB: refused, not built.
+        let bomb = extend_with_copies(&data, 2_000);
+        assert!(bomb.len() < 20_000);
+        let refused = Request::parse(&bomb)
+            .err()
+            .expect("a 2,000-fold request refused");
+        assert!(refused.contains("cannot read the request"), "{refused}");
+        // Shared references within the bound are read as CPython's server would.
+        let shared = Request::parse(&extend_with_copies(&data, 50)).expect("50 copies");
+        assert_eq!(shared.method, "extend");
+        match &shared.args[..] {
+            [Pickle::List(items)] => assert_eq!(items.len(), 50),
+            other => panic!("{other:?}"),
+        }
+    }
 }
