@@ -66,6 +66,10 @@
 //! - Proxies (`RebuildProxy`) are accepted as the managers build them; this check does not
 //!   look at the address in their token, which the reader will connect to.
 
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
 use super::{as_global, Pickle};
 
 /// A global that [`check_globals`] refuses: the path the reader would resolve and why.
@@ -678,6 +682,9 @@ pub fn check_globals(value: &Pickle) -> Result<(), UnsafeGlobal> {
     // Room for a manager request's pickle without growing.
     let mut stack = Vec::with_capacity(16);
     stack.push(value);
+    // Globals already accepted: a memo reference copies its global, and a small pickle can
+    // name one a million times.
+    let mut accepted: HashSet<(&str, &str)> = HashSet::new();
     while let Some(node) = stack.pop() {
         match node {
             Pickle::None
@@ -694,7 +701,11 @@ pub fn check_globals(value: &Pickle) -> Result<(), UnsafeGlobal> {
             | Pickle::Set(_)
             | Pickle::FrozenSet(_)
             | Pickle::Dict(_) => node.for_each_child(|child| stack.push(child)),
-            Pickle::Global { .. } => check_named(node)?,
+            Pickle::Global { module, name } => {
+                if accepted.insert((module.as_str(), name.as_str())) {
+                    check_named(node)?;
+                }
+            }
             Pickle::Reduce { callable, args } => {
                 if is_getattr(callable) {
                     // A `getattr` chain is checked whole, as the path it names.
@@ -905,6 +916,57 @@ fn is_dunder(name: &str) -> bool {
     name.len() > 4 && name.starts_with("__") && name.ends_with("__")
 }
 
+/// [`DENIED`] by its entries' first part, lowercased (in their order), and
+/// [`DENIED_NAMES`] as a map: a request may name many globals.
+struct Tables {
+    denied: HashMap<String, Vec<(&'static str, &'static str)>>,
+    denied_names: HashMap<&'static str, &'static str>,
+}
+
+fn tables() -> &'static Tables {
+    static TABLES: OnceLock<Tables> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        let mut denied: HashMap<String, Vec<_>> = HashMap::new();
+        for &(entry, why) in DENIED {
+            let root = entry.split('.').next().unwrap_or(entry);
+            denied
+                .entry(root.to_ascii_lowercase())
+                .or_default()
+                .push((entry, why));
+        }
+        let mut denied_names = HashMap::new();
+        for &(name, why) in DENIED_NAMES {
+            denied_names.entry(name).or_insert(why);
+        }
+        Tables {
+            denied,
+            denied_names,
+        }
+    })
+}
+
+/// The number of parts of `entry` (dotted) when `path` is it or lies under it; without
+/// allocating, since every global of a request is checked.
+fn covered_by(path: &NamedPath, entry: &str) -> Option<usize> {
+    let mut n = 0;
+    for (i, expected) in entry.split('.').enumerate() {
+        if i >= path.parts.len() || !part_is(path, i, expected) {
+            return None;
+        }
+        n = i + 1;
+    }
+    Some(n)
+}
+
+/// Whether `path` is exactly `dotted`, part by part (as written: no case folding).
+fn is_exactly(path: &NamedPath, dotted: &str) -> bool {
+    let mut parts = path.parts.iter();
+    dotted
+        .split('.')
+        .all(|expected| parts.next().is_some_and(|part| *part == expected))
+        && parts.next().is_none()
+}
+
 /// Whether part `i` of a path equals `expected`: module parts ignore ASCII case.
 fn part_is(path: &NamedPath, i: usize, expected: &str) -> bool {
     let part = path.parts[i];
@@ -923,25 +985,31 @@ fn check_path(path: &NamedPath) -> Result<(), UnsafeGlobal> {
             why,
         })
     };
-    let dotted = path.dotted();
-    if !ALLOWED.contains(&dotted.as_str()) {
-        for (entry, why) in DENIED {
-            let entry_parts: Vec<&str> = entry.split('.').collect();
-            let covers = entry_parts.len() <= path.parts.len()
-                && entry_parts
-                    .iter()
-                    .enumerate()
-                    .all(|(i, expected)| part_is(path, i, expected));
-            if !covers {
-                continue;
-            }
-            let exception_of_module = entry_parts.len() <= path.module_parts
-                && path.parts.len() == path.module_parts + 1
-                && is_exception_name(path.parts[path.module_parts]);
-            if !exception_of_module {
-                return refuse(why);
-            }
+    let root = path.parts[0];
+    let root: Cow<'_, str> = if root.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(root.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(root)
+    };
+    let candidates = tables()
+        .denied
+        .get(root.as_ref())
+        .map_or(&[][..], Vec::as_slice);
+    for (entry, why) in candidates {
+        let Some(entry_len) = covered_by(path, entry) else {
+            continue;
+        };
+        let exception_of_module = entry_len <= path.module_parts
+            && path.parts.len() == path.module_parts + 1
+            && is_exception_name(path.parts[path.module_parts]);
+        if exception_of_module {
+            continue;
         }
+        // Looked up only here: most paths are under no entry.
+        if ALLOWED.iter().any(|allowed| is_exactly(path, allowed)) {
+            break;
+        }
+        return refuse(why);
     }
     for i in 1..path.parts.len() {
         if MODULE_ATTRIBUTES.iter().any(|m| part_is(path, i, m)) {
@@ -952,7 +1020,7 @@ fn check_path(path: &NamedPath) -> Result<(), UnsafeGlobal> {
         if is_dunder(part) && !DUNDERS_ALLOWED.contains(part) {
             return refuse(WHY_DUNDER);
         }
-        if let Some((_, why)) = DENIED_NAMES.iter().find(|(name, _)| name == part) {
+        if let Some(why) = tables().denied_names.get(part) {
             return refuse(why);
         }
     }
