@@ -136,12 +136,13 @@ impl Outgoing {
             let freed = self.room.freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
-            self.room.waiting.fetch_add(1, Ordering::SeqCst);
-            // Checked again after registering, so a wake-up between the two is not missed.
-            if !self.room.try_take_probe(len) {
+            // Uncounted however this wait ends, the future dropped included.
+            let _waiting = Waiting::count(&self.room.waiting);
+            // Checked again after registering, so a wake-up between the two is not missed:
+            // room freed, or the writer gone (it closes the queue, then wakes everyone).
+            if !self.tx.is_closed() && !self.room.try_take_probe(len) {
                 freed.await;
             }
-            self.room.waiting.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -209,6 +210,22 @@ impl WeakOutgoing {
     }
 }
 
+/// One call counted in [`Room::waiting`] while it waits for room.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicUsize) -> Waiting<'a> {
+        waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Bytes one write takes at most from the queue.
 const BATCH: usize = 64 * 1024;
 
@@ -217,6 +234,7 @@ impl OutgoingReceiver {
     /// write, until every sender is gone (the handles and the reader) or the connection is
     /// `lost`; then closes the socket's write side.
     pub(crate) async fn write_until_closed(mut self, mut half: WriteHalf, lost: CancellationToken) {
+        let connection_lost = lost.clone();
         let mut buf = BytesMut::new();
         // Pinned once, not made afresh for every write.
         let lost = lost.cancelled();
@@ -246,7 +264,12 @@ impl OutgoingReceiver {
                 }
             }
             let len = buf.len();
-            if half.write_all(&mut buf).await.is_err() {
+            // A node that stops reading must not keep the writer from seeing the loss.
+            let written = tokio::select! {
+                result = half.write_all(&mut buf) => result.is_ok(),
+                _ = &mut lost => false,
+            };
+            if !written {
                 break;
             }
             self.room.give_back(len);
@@ -259,9 +282,16 @@ impl OutgoingReceiver {
                 Err(_) => *busy = false,
             }
         }
-        // Nobody writes any more: senders queue, and find the queue closed.
+        // Nobody writes any more: senders queue, and find the queue closed; calls waiting
+        // for room wake and find it closed too (closed first, so none waits on after).
         *self.room.writer_busy() = true;
-        half.shutdown().await;
+        self.rx.close();
+        self.room.freed.notify_waiters();
+        // A lost connection is dropped, not shut down: over TLS that writes a closing
+        // record, which a node that stopped reading would never take.
+        if !connection_lost.is_cancelled() {
+            half.shutdown().await;
+        }
     }
 }
 
@@ -460,5 +490,60 @@ mod tests {
         for (i, chunk) in got.chunks(LEN).enumerate() {
             assert_eq!(chunk, &frame(i as u32)[..], "frame {i}");
         }
+    }
+
+    /// The connection is lost while the node does not read: the writer, stuck in a write,
+    /// still stops, and a call waiting for room fails instead of waiting for ever.
+    #[tokio::test]
+    async fn calls_waiting_for_room_fail_once_the_connection_is_lost() {
+        // A peer that never reads: the writer's first write never finishes.
+        let (wr, _peer) = tokio::io::duplex(64);
+        let half = WriteHalf::Stream(Box::new(wr));
+        let (tx, rx) = outgoing(100, &half);
+        let lost = CancellationToken::new();
+        let writer = tokio::spawn(rx.write_until_closed(half, lost.clone()));
+        tx.reserve(100)
+            .await
+            .unwrap()
+            .send(BytesMut::from(&[0; 100][..]), true)
+            .unwrap();
+        let waiter = tokio::spawn({
+            let tx = tx.clone();
+            async move { tx.reserve(100).await.map(drop) }
+        });
+        until_waiting(&tx, 1).await;
+        lost.cancel();
+        let bound = std::time::Duration::from_secs(10);
+        let waited = tokio::time::timeout(bound, waiter).await;
+        assert!(
+            matches!(waited, Ok(Ok(Err(Closed)))),
+            "a call waiting for room did not fail: {waited:?}"
+        );
+        tokio::time::timeout(bound, writer)
+            .await
+            .expect("the writer never stopped")
+            .unwrap();
+        assert!(tx.is_closed());
+    }
+
+    /// A call dropped while it waits for room is no longer counted as waiting (the writer
+    /// would otherwise wake nobody on every write from then on).
+    #[tokio::test]
+    async fn a_call_dropped_while_waiting_for_room_is_not_counted() {
+        let (tx, _rx) = outgoing(100, &WriteHalf::Stream(Box::new(tokio::io::sink())));
+        tx.reserve(100)
+            .await
+            .unwrap()
+            .send(BytesMut::from(&[0; 100][..]), true)
+            .unwrap();
+        {
+            let wait = tx.reserve(10);
+            tokio::pin!(wait);
+            let waker = std::task::Waker::noop();
+            let mut cx = std::task::Context::from_waker(waker);
+            assert!(std::future::Future::poll(wait.as_mut(), &mut cx).is_pending());
+            assert_eq!(tx.room.waiting.load(Ordering::SeqCst), 1);
+        }
+        assert_eq!(tx.room.waiting.load(Ordering::SeqCst), 0, "still counted");
     }
 }

@@ -175,3 +175,55 @@ async fn a_stalled_node_holds_the_clients_outgoing_queue_at_its_limit() {
     assert_eq!(q.len().await.unwrap(), 1024);
     eprintln!("outgoing queue peaked at {highest} bytes (limit {LIMIT})");
 }
+
+/// The node dies while calls wait for room in the client's outgoing queue: every call
+/// fails, as every call in flight does when the connection is lost; none waits for ever.
+#[tokio::test]
+async fn calls_waiting_for_room_fail_when_the_node_dies() {
+    const LIMIT: usize = 1 << 20;
+    let node = TestNode::start();
+    let opts = ConnectOptions {
+        max_outgoing_bytes: LIMIT,
+        heartbeat_ttl: None,
+        ..ConnectOptions::default()
+    };
+    let m = Manager::connect_with(node.addr(), node.authkey(), opts)
+        .await
+        .unwrap();
+    let q = m.queue::<String>("sink").await.unwrap();
+    let pid = node.pid().expect("node pid").to_string();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    };
+    signal("-STOP");
+    let item = "i".repeat(64 * 1024);
+    let puts: Vec<_> = (0..256)
+        .map(|_| {
+            let (q, item) = (q.clone(), item.clone());
+            tokio::spawn(async move { q.put(&item).await })
+        })
+        .collect();
+    // The positive signal: the queue is full, so calls wait for room.
+    let end = tokio::time::Instant::now() + Duration::from_secs(20);
+    while m.outgoing_bytes() + 64 * 1024 < LIMIT {
+        assert!(tokio::time::Instant::now() < end, "the queue never filled");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        puts.iter().any(|p| !p.is_finished()),
+        "every put finished on a stopped node"
+    );
+    signal("-KILL");
+    for p in puts {
+        let put = tokio::time::timeout(Duration::from_secs(30), p)
+            .await
+            .expect("a call waiting for room still waits after the node died")
+            .unwrap();
+        assert!(put.is_err(), "a put succeeded on a dead node");
+    }
+}
