@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use syncman_client::{ConnectOptions, Error, ErrorKind, Manager};
+use syncman_client::{ConnectOptions, Error, ErrorKind, Manager, QueueProxy};
 use syncman_tests::{wait_for_object_waiters, TestNode};
 
 fn is_memory_error(e: &Error) -> bool {
@@ -110,69 +110,96 @@ async fn bytes_held_are_bounded_and_a_refused_call_changes_nothing() {
     }
 }
 
-/// With the node stopped (SIGSTOP), a program that keeps calling fills its socket and then
-/// its outgoing queue, which stops at the limit: calls wait instead of queueing 64 MiB.
-/// Resumed, every call completes.
-#[tokio::test]
-async fn a_stalled_node_holds_the_clients_outgoing_queue_at_its_limit() {
-    const LIMIT: usize = 1 << 20;
-    let node = TestNode::start();
-    let opts = ConnectOptions {
-        max_outgoing_bytes: LIMIT,
-        heartbeat_ttl: None,
-        ..ConnectOptions::default()
-    };
-    let m = Manager::connect_with(node.addr(), node.authkey(), opts)
-        .await
-        .unwrap();
-    let q = m.queue::<String>("sink").await.unwrap();
-    let pid = node.pid().expect("node pid").to_string();
-    let signal = |sig: &str| {
+/// The outgoing queue's limit in the stalled-node tests.
+const LIMIT: usize = 1 << 20;
+/// Each put's item: a 64 KiB string.
+const ITEM: usize = 64 * 1024;
+
+/// A node stopped with SIGSTOP while `n` puts of [`ITEM`] bytes wait on a client whose
+/// outgoing queue holds [`LIMIT`] bytes; returned once that queue is full (the positive
+/// signal that calls now wait for room).
+struct Stalled {
+    node: TestNode,
+    m: Manager,
+    q: QueueProxy<String>,
+    puts: Vec<tokio::task::JoinHandle<syncman_client::Result<()>>>,
+}
+
+impl Stalled {
+    async fn with_puts(n: usize) -> Stalled {
+        let node = TestNode::start();
+        let opts = ConnectOptions {
+            max_outgoing_bytes: LIMIT,
+            heartbeat_ttl: None,
+            ..ConnectOptions::default()
+        };
+        let m = Manager::connect_with(node.addr(), node.authkey(), opts)
+            .await
+            .unwrap();
+        let q = m.queue::<String>("sink").await.unwrap();
+        let stalled = Stalled {
+            node,
+            m,
+            q,
+            puts: Vec::new(),
+        };
+        stalled.signal("-STOP");
+        let item = "i".repeat(ITEM);
+        let puts = (0..n)
+            .map(|_| {
+                let (q, item) = (stalled.q.clone(), item.clone());
+                tokio::spawn(async move { q.put(&item).await })
+            })
+            .collect();
+        let end = tokio::time::Instant::now() + Duration::from_secs(20);
+        while stalled.m.outgoing_bytes() + ITEM < LIMIT {
+            assert!(tokio::time::Instant::now() < end, "the queue never filled");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Stalled { puts, ..stalled }
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.node.pid().expect("node pid").to_string();
         let ok = std::process::Command::new("kill")
             .args([sig, &pid])
             .status()
             .unwrap()
             .success();
         assert!(ok, "kill {sig}");
-    };
-    signal("-STOP");
-    let item = "i".repeat(64 * 1024);
-    let puts: Vec<_> = (0..1024)
-        .map(|_| {
-            let (q, item) = (q.clone(), item.clone());
-            tokio::spawn(async move { q.put(&item).await })
-        })
-        .collect();
-    // The positive signal: the queue fills up to its limit...
-    let end = tokio::time::Instant::now() + Duration::from_secs(20);
-    while m.outgoing_bytes() + 64 * 1024 < LIMIT {
-        assert!(tokio::time::Instant::now() < end, "the queue never filled");
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // ...and stays there while 64 MiB of puts wait.
+}
+
+/// With the node stopped (SIGSTOP), a program that keeps calling fills its socket and then
+/// its outgoing queue, which stops at the limit: calls wait instead of queueing 64 MiB.
+/// Resumed, every call completes.
+#[tokio::test]
+async fn a_stalled_node_holds_the_clients_outgoing_queue_at_its_limit() {
+    let stalled = Stalled::with_puts(1024).await;
+    // The queue stays at its limit while 64 MiB of puts wait.
     let mut highest = 0;
     for _ in 0..50 {
-        highest = highest.max(m.outgoing_bytes());
+        highest = highest.max(stalled.m.outgoing_bytes());
         tokio::task::yield_now().await;
     }
-    let frame = 64 * 1024 + 64;
+    let frame = ITEM + 64;
     assert!(
         highest <= LIMIT + frame,
         "{highest} bytes queued past a {LIMIT} limit"
     );
     assert!(
-        puts.iter().any(|p| !p.is_finished()),
+        stalled.puts.iter().any(|p| !p.is_finished()),
         "every put finished on a stopped node"
     );
-    signal("-CONT");
-    for p in puts {
+    stalled.signal("-CONT");
+    for p in stalled.puts {
         tokio::time::timeout(Duration::from_secs(30), p)
             .await
             .expect("a put never completed")
             .unwrap()
             .unwrap();
     }
-    assert_eq!(q.len().await.unwrap(), 1024);
+    assert_eq!(stalled.q.len().await.unwrap(), 1024);
     eprintln!("outgoing queue peaked at {highest} bytes (limit {LIMIT})");
 }
 
@@ -180,46 +207,13 @@ async fn a_stalled_node_holds_the_clients_outgoing_queue_at_its_limit() {
 /// fails, as every call in flight does when the connection is lost; none waits for ever.
 #[tokio::test]
 async fn calls_waiting_for_room_fail_when_the_node_dies() {
-    const LIMIT: usize = 1 << 20;
-    let node = TestNode::start();
-    let opts = ConnectOptions {
-        max_outgoing_bytes: LIMIT,
-        heartbeat_ttl: None,
-        ..ConnectOptions::default()
-    };
-    let m = Manager::connect_with(node.addr(), node.authkey(), opts)
-        .await
-        .unwrap();
-    let q = m.queue::<String>("sink").await.unwrap();
-    let pid = node.pid().expect("node pid").to_string();
-    let signal = |sig: &str| {
-        let ok = std::process::Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig}");
-    };
-    signal("-STOP");
-    let item = "i".repeat(64 * 1024);
-    let puts: Vec<_> = (0..256)
-        .map(|_| {
-            let (q, item) = (q.clone(), item.clone());
-            tokio::spawn(async move { q.put(&item).await })
-        })
-        .collect();
-    // The positive signal: the queue is full, so calls wait for room.
-    let end = tokio::time::Instant::now() + Duration::from_secs(20);
-    while m.outgoing_bytes() + 64 * 1024 < LIMIT {
-        assert!(tokio::time::Instant::now() < end, "the queue never filled");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let stalled = Stalled::with_puts(256).await;
     assert!(
-        puts.iter().any(|p| !p.is_finished()),
+        stalled.puts.iter().any(|p| !p.is_finished()),
         "every put finished on a stopped node"
     );
-    signal("-KILL");
-    for p in puts {
+    stalled.signal("-KILL");
+    for p in stalled.puts {
         let put = tokio::time::timeout(Duration::from_secs(30), p)
             .await
             .expect("a call waiting for room still waits after the node died")
