@@ -108,7 +108,9 @@ impl State {
     /// Adds `n` free units and wakes waiters while units are free; a waiter whose caller
     /// is gone gets nothing.
     fn add_free(&mut self, n: u64, bounded: bool) {
-        self.value += n;
+        // Saturating: `release` refuses to overflow, but units given back by a session's
+        // end or an undelivered answer may meet a value another client raised to the top.
+        self.value = self.value.saturating_add(n);
         while self.value > 0 {
             let Some(w) = self.waiters.pop_front() else {
                 break;
@@ -290,18 +292,21 @@ impl SharedObject for Semaphore {
         if !matches!(reply.as_deref(), Ok([0xc3])) {
             return;
         }
+        // Unless another session's release already gave it back (taking it off the books).
         let mut st = self.state.lock();
-        match handover {
-            Handover::Lease => {
-                st.unhold_own(session, 1);
-            }
+        let still_taken = match handover {
+            Handover::Lease => st.unhold_own(session, 1) == 1,
             Handover::Grant if self.bounded => {
+                let taken = st.signals > 0;
                 st.signals = st.signals.saturating_sub(1);
+                taken
             }
-            Handover::Grant => {}
+            Handover::Grant => true,
             _ => return,
+        };
+        if still_taken {
+            st.add_free(1, self.bounded);
         }
-        st.add_free(1, self.bounded);
     }
 
     fn session_ended(&self, session: SessionId) {
@@ -346,6 +351,46 @@ mod tests {
 
     fn value(s: &Semaphore) -> Reply {
         ready(s.call("get_value", Args::empty(), &mut CallCtx::new(99)))
+    }
+
+    /// BoundedSemaphore(1): a unit granted to a lease whose answer never arrives, and
+    /// released meanwhile by another session, is given back once, not twice.
+    #[test]
+    fn an_undelivered_lease_already_released_by_another_is_not_given_back_again() {
+        let s = Semaphore::new(args(&[Value::Int(1)]), true).unwrap();
+        let (mut x, mut a, mut b) = (CallCtx::new(1), CallCtx::new(2), CallCtx::new(3));
+        assert_eq!(
+            ready(s.call("acquire", Args::empty(), &mut x)).unwrap(),
+            encode::bool(true)
+        );
+        let mut leased = park(s.call("acquire_lease", Args::empty(), &mut a));
+        // X's release grants the unit to A's lease; its answer is on its way.
+        ready(s.call("release", Args::empty(), &mut x)).unwrap();
+        // B releases it before A hears of it.
+        ready(s.call("release", Args::empty(), &mut b)).unwrap();
+        assert_eq!(value(&s).unwrap(), encode::int(1));
+        // A's call was dropped: the answer comes back undelivered.
+        assert!(matches!(
+            s.withdraw(leased.waiter, WithdrawReason::Cancelled),
+            Withdrawal::AlreadyAnswered
+        ));
+        s.undelivered(leased.handover, 2, leased.reply.try_recv().unwrap());
+        assert_eq!(value(&s).unwrap(), encode::int(1), "past the bound");
+    }
+
+    /// Units given back by a session's end meet a value another client raised to the top:
+    /// saturated, not overflowed (a panic there would cut the session's end short).
+    #[test]
+    fn units_given_back_at_the_top_of_the_range_saturate() {
+        let s = Semaphore::new(args(&[Value::Int(1)]), false).unwrap();
+        let (mut a, mut b) = (CallCtx::new(1), CallCtx::new(2));
+        assert_eq!(
+            ready(s.call("acquire_lease", Args::empty(), &mut a)).unwrap(),
+            encode::bool(true)
+        );
+        ready(s.call("release", args(&[Value::Int(u64::MAX as i128)]), &mut b)).unwrap();
+        s.session_ended(1);
+        assert_eq!(value(&s).unwrap(), encode::int(u64::MAX as i128));
     }
 
     #[test]
