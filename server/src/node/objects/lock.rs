@@ -61,6 +61,9 @@ pub struct Holder {
     pub owner: Owner,
     /// Recursion depth (an `RLock` or a Condition taken again by its owner).
     pub depth: u32,
+    /// The depth the grant itself gave (1, or a Condition wait's saved depth): what an
+    /// undelivered grant takes back, leaving re-entries made since.
+    pub granted: u32,
     /// The grant's fencing token; a guard's identity.
     pub token: u64,
 }
@@ -227,6 +230,7 @@ impl<T: FencingTokens> LockState<T> {
             session,
             owner,
             depth,
+            granted: depth,
             token,
         });
         token
@@ -374,16 +378,24 @@ impl<T: FencingTokens> LockState<T> {
             },
             _ => None,
         };
-        let still_that_grant = match token {
-            Some(token) => self.held_under(token).is_some(),
+        match token {
+            // Nobody could re-enter through a token its caller never received.
+            Some(token) if self.held_under(token).is_some() => self.hand_over(),
+            Some(_) => {}
             // `True` (an acquire, a notified wait) or `False` (a wait that timed out, then
-            // took the lock back): either way a grant.
-            None => {
-                matches!(granted, Some(Value::Bool(_))) && self.held_by_session(session).is_some()
+            // took the lock back): either way a grant, whose depth goes; the connection
+            // may have re-entered meanwhile, and keeps those levels.
+            None if matches!(granted, Some(Value::Bool(_)))
+                && self.held_by_session(session).is_some() =>
+            {
+                if let Some(h) = &mut self.holder {
+                    h.depth = h.depth.saturating_sub(h.granted);
+                    if h.depth == 0 {
+                        self.hand_over();
+                    }
+                }
             }
-        };
-        if still_that_grant {
-            self.hand_over();
+            None => {}
         }
     }
 }
@@ -628,6 +640,37 @@ mod tests {
         l.undelivered(p.handover, 2, p.reply.try_recv().unwrap());
         assert_eq!(
             token(l.call("locked", Args::empty(), &mut a)),
+            encode::bool(false)
+        );
+    }
+
+    /// An RLock granted to a Python-style acquire whose caller gave up, re-entered by
+    /// the same connection before the answer came back: taking the grant back leaves the
+    /// re-entry's level, so no other session gets the lock meanwhile.
+    #[test]
+    fn an_undelivered_flag_grant_leaves_a_reentry_held() {
+        let l = TestLock::new(Args::empty(), true).unwrap();
+        let (mut a, mut b) = (CallCtx::new(1), CallCtx::new(2));
+        token(l.call("acquire", Args::empty(), &mut b));
+        let mut first = park(l.call("acquire", Args::empty(), &mut a));
+        // Granted to session 1's first call; the answer is on its way.
+        token(l.call("release", Args::empty(), &mut b));
+        // A second call of session 1 re-enters: depth 2.
+        token(l.call("acquire", Args::empty(), &mut a));
+        assert!(matches!(
+            l.withdraw(first.waiter, WithdrawReason::Cancelled),
+            Withdrawal::AlreadyAnswered
+        ));
+        l.undelivered(first.handover, 1, first.reply.try_recv().unwrap());
+        assert_eq!(
+            token(l.call("acquire", args(&[Value::Bool(false)]), &mut b)),
+            encode::bool(false),
+            "session 2 got the lock while session 1's second call holds it"
+        );
+        // That level is session 1's to release; then the lock is free.
+        token(l.call("release", Args::empty(), &mut a));
+        assert_eq!(
+            token(l.call("locked", Args::empty(), &mut b)),
             encode::bool(false)
         );
     }
