@@ -52,7 +52,9 @@ enum ParkEnd {
     Dropped,
 }
 
-type ParkFuture = Pin<Box<dyn Future<Output = (CallId, ParkEnd)> + Send>>;
+/// A parked call's end, with the waiter it was for: an id may be used again once its call
+/// was withdrawn, and a stale end must not touch the new call.
+type ParkFuture = Pin<Box<dyn Future<Output = (CallId, WaiterId, ParkEnd)> + Send>>;
 
 struct ParkedCall {
     object: Arc<dyn SharedObject>,
@@ -234,7 +236,7 @@ impl<B: Backend> Session<B> {
             },
         );
         self.park_futures
-            .push(Box::pin(wait_parked(call, reply, deadline)));
+            .push(Box::pin(wait_parked(call, waiter, reply, deadline)));
     }
 
     /// Calls waiting now.
@@ -274,16 +276,23 @@ impl<B: Backend> Session<B> {
     /// loses no answer.
     pub async fn next_answer(&mut self) -> (CallId, Reply) {
         loop {
-            let Some((call, end)) = self.park_futures.next().await else {
+            let Some((call, waiter, end)) = self.park_futures.next().await else {
                 return std::future::pending().await;
             };
-            if let Some(reply) = self.finish_parked(call, end) {
+            if let Some(reply) = self.finish_parked(call, waiter, end) {
                 return (call, reply);
             }
         }
     }
 
-    fn finish_parked(&mut self, call: CallId, end: ParkEnd) -> Option<Reply> {
+    fn finish_parked(&mut self, call: CallId, waiter: WaiterId, end: ParkEnd) -> Option<Reply> {
+        let current = self.parked.get(&call).map(|p| p.waiter);
+        if current != Some(waiter) && !matches!(end, ParkEnd::Answered(_)) {
+            // The end of a call withdrawn at once (its waiter dropped, or its deadline)
+            // while a new call uses its id: nothing to do. (An answered call cannot be
+            // stale: its id stays in use until its answer is taken.)
+            return None;
+        }
         match end {
             ParkEnd::Answered(reply) => Some(self.deliver(call, reply)),
             ParkEnd::TimedOut(mut rx) => {
@@ -303,7 +312,7 @@ impl<B: Backend> Session<B> {
                     },
                     Withdrawal::StillWaiting => {
                         self.park_futures
-                            .push(Box::pin(wait_parked(call, rx, None)));
+                            .push(Box::pin(wait_parked(call, waiter, rx, None)));
                         None
                     }
                 }
@@ -415,7 +424,7 @@ impl<B: Backend> Session<B> {
         }
         // Every parked future is ready now (answered, or its sender dropped); polled
         // outside tokio's cooperative budget so none looks pending for budget reasons.
-        while let Some(Some((call, end))) =
+        while let Some(Some((call, _waiter, end))) =
             tokio::task::unconstrained(self.park_futures.next()).now_or_never()
         {
             let reply = match end {
@@ -502,9 +511,10 @@ fn cancelled() -> RemoteError {
 
 async fn wait_parked(
     call: CallId,
+    waiter: WaiterId,
     mut rx: oneshot::Receiver<Reply>,
     deadline: Option<Instant>,
-) -> (CallId, ParkEnd) {
+) -> (CallId, WaiterId, ParkEnd) {
     let end = match deadline {
         None => match (&mut rx).await {
             Ok(reply) => ParkEnd::Answered(reply),
@@ -518,7 +528,7 @@ async fn wait_parked(
             _ = tokio::time::sleep_until(deadline) => ParkEnd::TimedOut(rx),
         },
     };
-    (call, end)
+    (call, waiter, end)
 }
 
 #[cfg(test)]
@@ -581,6 +591,35 @@ mod tests {
     fn try_acquire(s: &mut Session<MemoryBackend>, call: CallId, object: ObjectId) -> bool {
         let reply = s.call(call, object, "acquire", args(&[Value::Bool(false)]));
         reply == Some(Ok(encode::bool(true)))
+    }
+
+    /// A call withdrawn at once by its cancel leaves its end behind; a new call that uses
+    /// the same id is not ended by it, and gets its own answer.
+    #[tokio::test]
+    async fn an_id_used_again_after_a_cancel_gets_its_own_answer() {
+        let node = node();
+        let mut consumer = Session::open(node.clone()).await.unwrap();
+        let mut producer = Session::open(node.clone()).await.unwrap();
+        let (q, _) = consumer
+            .get_or_create("Queue", "jobs", Args::empty())
+            .await
+            .unwrap();
+        assert!(consumer.call(1, q, "get", Args::empty()).is_none(), "parks");
+        assert!(
+            matches!(consumer.cancel(1), Some(Err(_))),
+            "withdrawn at once"
+        );
+        assert!(
+            consumer.call(1, q, "get", Args::empty()).is_none(),
+            "parks again"
+        );
+        let put = producer.call(1, q, "put", args(&[Value::Int(7)]));
+        assert_eq!(put, Some(Ok(encode::nil())));
+        let answer =
+            tokio::time::timeout(std::time::Duration::from_secs(10), consumer.next_answer())
+                .await
+                .expect("the second call was never answered");
+        assert_eq!(answer, (1, Ok(encode::int(7))));
     }
 
     /// A Condition and its lock share one state. A hold taken through one of them is
