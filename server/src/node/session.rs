@@ -554,15 +554,21 @@ mod tests {
         Args::from_array(Value::Array(values.to_vec()).to_bytes()).unwrap()
     }
 
-    #[tokio::test]
-    async fn at_shutdown_every_parked_call_ends_and_an_unsent_answer_goes_back() {
+    /// Two sessions of one node and the queue `jobs` they share.
+    async fn consumer_and_producer() -> (Session<MemoryBackend>, Session<MemoryBackend>, ObjectId) {
         let node = node();
         let mut consumer = Session::open(node.clone()).await.unwrap();
-        let mut producer = Session::open(node.clone()).await.unwrap();
+        let producer = Session::open(node.clone()).await.unwrap();
         let (q, _) = consumer
             .get_or_create("Queue", "jobs", Args::empty())
             .await
             .unwrap();
+        (consumer, producer, q)
+    }
+
+    #[tokio::test]
+    async fn at_shutdown_every_parked_call_ends_and_an_unsent_answer_goes_back() {
+        let (mut consumer, mut producer, q) = consumer_and_producer().await;
         assert!(consumer.call(1, q, "get", Args::empty()).is_none(), "parks");
         assert!(consumer.call(2, q, "get", Args::empty()).is_none(), "parks");
         // The first get is answered, but the answer has not left the session yet.
@@ -597,13 +603,7 @@ mod tests {
     /// the same id is not ended by it, and gets its own answer.
     #[tokio::test]
     async fn an_id_used_again_after_a_cancel_gets_its_own_answer() {
-        let node = node();
-        let mut consumer = Session::open(node.clone()).await.unwrap();
-        let mut producer = Session::open(node.clone()).await.unwrap();
-        let (q, _) = consumer
-            .get_or_create("Queue", "jobs", Args::empty())
-            .await
-            .unwrap();
+        let (mut consumer, mut producer, q) = consumer_and_producer().await;
         assert!(consumer.call(1, q, "get", Args::empty()).is_none(), "parks");
         assert!(
             matches!(consumer.cancel(1), Some(Err(_))),
