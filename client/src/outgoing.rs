@@ -232,7 +232,8 @@ const BATCH: usize = 64 * 1024;
 impl OutgoingReceiver {
     /// The writer task: writes what is queued, coalescing whatever is waiting into one
     /// write, until every sender is gone (the handles and the reader) or the connection is
-    /// `lost`; then closes the socket's write side.
+    /// `lost`; then fails every call waiting for room and closes the socket's write side
+    /// (or, once lost, lets it go).
     pub(crate) async fn write_until_closed(mut self, mut half: WriteHalf, lost: CancellationToken) {
         let connection_lost = lost.clone();
         let mut buf = BytesMut::new();
