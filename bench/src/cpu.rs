@@ -78,11 +78,16 @@ impl Meter {
         }
     }
 
-    /// Adds CPU per operation to `measured`, for `ops` operations since [`Meter::start`].
-    /// The time includes the measurement's set-up (connecting, creating the objects),
-    /// which is small beside its calls.
-    pub fn finish(self, measured: Option<Measured>, ops: f64) -> Option<Measured> {
+    /// Adds CPU per operation to `measured`, for the operations `ops` counts in it since
+    /// [`Meter::start`]. The time includes the measurement's set-up (connecting, creating
+    /// the objects), which is small beside its calls.
+    pub fn finish(
+        self,
+        measured: Option<Measured>,
+        ops: impl FnOnce(&Measured) -> f64,
+    ) -> Option<Measured> {
         let mut m = measured?;
+        let ops = ops(&m);
         if ops < 1.0 {
             return Some(m);
         }
@@ -105,16 +110,23 @@ mod tests {
     fn this_process_has_used_some_cpu_and_the_count_grows() {
         let pid = std::process::id();
         let before = of_process(pid).expect("our own /proc stat");
+        // Spins until the count shows 20 ms more (bounded: a loaded machine may give this
+        // thread little of each second).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let mut x = 0u64;
-        let until = std::time::Instant::now() + Duration::from_millis(50);
-        while std::time::Instant::now() < until {
-            x = std::hint::black_box(x.wrapping_add(1));
+        loop {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+            let now = of_process(pid).expect("our own /proc stat");
+            if now >= before + Duration::from_millis(20) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the count stayed at {now:?} from {before:?}"
+            );
         }
-        let after = of_process(pid).expect("our own /proc stat");
-        assert!(
-            after >= before + Duration::from_millis(20),
-            "{before:?} → {after:?}"
-        );
         assert!(rusage(libc::RUSAGE_SELF).is_some());
     }
 }

@@ -232,11 +232,10 @@ async fn run(args: &Args) -> Result<(), String> {
         eprintln!("{} ...", shape.name);
         let mut row = Row::new(shape);
         // CPU per operation divides by the operations of the timed window.
-        let timed_ops =
-            |m: &Option<stats::Measured>| m.as_ref().map_or(0.0, |m| m.ops_per_s * seconds);
+        let timed_ops = |m: &stats::Measured| m.ops_per_s * seconds;
         let meter = cpu::Meter::start(echo.child.id(), cpu::Clients::InProcess);
         let measured = echo::measure(echo.addr, shape.conns, shape.in_flight, run).await;
-        row.echo = meter.finish(measured.clone(), timed_ops(&measured));
+        row.echo = meter.finish(measured, timed_ops);
         let meter = cpu::Meter::start(node.child.id(), cpu::Clients::InProcess);
         let measured = syncman::measure(
             node.addr,
@@ -246,7 +245,7 @@ async fn run(args: &Args) -> Result<(), String> {
             run,
         )
         .await;
-        row.syncman = meter.finish(measured.clone(), timed_ops(&measured));
+        row.syncman = meter.finish(measured, timed_ops);
         if let Some(redis) = &redis {
             // About as many requests as syncman managed, so both run about as long.
             let requests = row
@@ -257,16 +256,16 @@ async fn run(args: &Args) -> Result<(), String> {
             let meter = cpu::Meter::start(redis.pid(), cpu::Clients::Children);
             // As many SETs as GETs.
             let measured = redis.measure(shape.conns, shape.in_flight, requests / 2);
-            row.redis = meter.finish(measured, (requests / 2 * 2) as f64);
+            row.redis = meter.finish(measured, |_| (requests / 2 * 2) as f64);
         }
         if let (Some(py), Some(server)) = (&python, &cpython_server) {
             if shape.in_flight == 1 && shape.conns <= MAX_PYTHON_PROCS {
                 let meter = cpu::Meter::start(server.child.id(), cpu::Clients::SelfReported);
                 let measured = py.measure(server.addr, &authkey, shape.conns, seconds, "dict");
-                row.cpython = meter.finish(measured.clone(), timed_ops(&measured));
+                row.cpython = meter.finish(measured, timed_ops);
                 let meter = cpu::Meter::start(node.child.id(), cpu::Clients::SelfReported);
                 let measured = py.measure(node.addr, &authkey, shape.conns, seconds, "dict");
-                row.python_on_syncman = meter.finish(measured.clone(), timed_ops(&measured));
+                row.python_on_syncman = meter.finish(measured, timed_ops);
             }
         }
         report.rows.push(row);

@@ -425,7 +425,7 @@ pub fn to_keep(part: Bytes, buffer_len: usize) -> Bytes {
 }
 
 /// The items of an encoded array, each as a slice of `raw` (no copies); `None` if `raw` is
-/// not an array. Items that are stored go through [`to_keep`].
+/// not an array. A caller that stores items as they are passes them through [`to_keep`].
 pub fn split_array(raw: &Bytes) -> Result<Option<Vec<Bytes>>, DecodeError> {
     let mut r = Reader::new(raw);
     let n = match r.head()? {
