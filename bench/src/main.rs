@@ -60,9 +60,12 @@ struct Args {
     /// `SYNCMAN_ADDR`, with `--in-flight` calls in flight, then exit.
     #[arg(long, hide = true)]
     drive_calls: Option<u64>,
-    /// Calls in flight for `--drive-calls`.
+    /// Calls in flight on each connection, for `--drive-calls`.
     #[arg(long, hide = true, default_value_t = 1)]
     in_flight: u64,
+    /// Connections for `--drive-calls`.
+    #[arg(long, hide = true, default_value_t = 1)]
+    connections: u64,
     /// Run only these parts (comma-separated); all of them by default.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Part>,
@@ -154,7 +157,7 @@ fn main() -> ExitCode {
         };
     }
     if let Some(calls) = args.drive_calls {
-        return match runtime.block_on(syncman::drive(calls, args.in_flight)) {
+        return match runtime.block_on(syncman::drive(calls, args.connections, args.in_flight)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("syncman-bench --drive-calls: {e}");

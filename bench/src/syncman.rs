@@ -54,22 +54,28 @@ pub async fn measure(
     Measured::from_samples(samples, start.elapsed())
 }
 
-/// `calls` calls on one connection to the node at `SYNCMAN_ADDR` (key in `SYNCMAN_AUTHKEY`),
-/// `in_flight` at a time, alternating `insert` and `get` as [`measure`] does: a fixed amount
-/// of work, for counting instructions per call (`bench/instructions.sh`).
-pub async fn drive(calls: u64, in_flight: u64) -> Result<(), String> {
+/// `calls` calls on `conns` connections to the node at `SYNCMAN_ADDR` (key in
+/// `SYNCMAN_AUTHKEY`), `in_flight` at a time on each, alternating `insert` and `get` as
+/// [`measure`] does: a fixed amount of work, for counting instructions or CPU time per call
+/// (`bench/instructions.sh`).
+pub async fn drive(calls: u64, conns: u64, in_flight: u64) -> Result<(), String> {
     let addr = std::env::var("SYNCMAN_ADDR").map_err(|_| "set SYNCMAN_ADDR")?;
     let key = std::env::var("SYNCMAN_AUTHKEY").map_err(|_| "set SYNCMAN_AUTHKEY")?;
-    let m = Manager::connect(addr.as_str(), key.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let dict = m.new_dict::<u64, u64>().await.map_err(|e| e.to_string())?;
-    let in_flight = in_flight.max(1);
-    let tasks: Vec<_> = (0..in_flight)
+    let mut managers = Vec::new();
+    let mut dicts = Vec::new();
+    for _ in 0..conns.max(1) {
+        let m = Manager::connect(addr.as_str(), key.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        dicts.push(m.new_dict::<u64, u64>().await.map_err(|e| e.to_string())?);
+        managers.push(m);
+    }
+    let tasks_in_all = dicts.len() as u64 * in_flight.max(1);
+    let tasks: Vec<_> = (0..tasks_in_all)
         .map(|task| {
-            let dict = dict.clone();
+            let dict = dicts[(task % dicts.len() as u64) as usize].clone();
             // This task's share of the calls.
-            let share = calls / in_flight + u64::from(task < calls % in_flight);
+            let share = calls / tasks_in_all + u64::from(task < calls % tasks_in_all);
             tokio::spawn(async move {
                 for n in 0..share {
                     if n.is_multiple_of(2) {
