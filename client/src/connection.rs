@@ -57,7 +57,8 @@ pub struct ConnectOptions {
     pub heartbeat_ttl: Option<Duration>,
     /// Bytes of requests queued for the socket at most: past it, calls wait for room
     /// (back-pressure) instead of queueing without limit while the node or the network is
-    /// slower than the program. Default 64 MiB.
+    /// slower than the program. Calls get room in the order they ask for it. Default
+    /// 64 MiB; at most 4 GiB.
     pub max_outgoing_bytes: usize,
     /// Speak TLS to the node (its `--tls-bind` port): whom to trust, the name to expect,
     /// a client certificate for mutual TLS. `None`: plain TCP. Default `None`.

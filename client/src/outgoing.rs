@@ -3,7 +3,9 @@
 //!
 //! When the node (or the network) is slower than the program, calls wait for room instead
 //! of piling up in memory without limit. Calls reserve room before they register (so a call
-//! dropped while it waits has sent nothing and left nothing behind). Fire-and-forget frames
+//! dropped while it waits has sent nothing and left nothing behind). Room is handed out in
+//! the order calls asked for it (a FIFO semaphore), so a large request waiting for room is
+//! not overtaken for ever by a stream of small ones that fit. Fire-and-forget frames
 //! from destructors (releases, cancels, undos, heartbeats) cannot wait: they are counted
 //! but never held back.
 //!
@@ -11,10 +13,11 @@
 //! A call's request sent while no other call is in flight and the writer task is idle
 //! (nothing queued, nothing being written) is written by the caller itself, with a
 //! non-blocking write on the socket: one call at a time costs no wake-up of another task.
-//! Calls made together queue instead, so their requests leave in one write. Whatever the socket does not take at once goes
-//! to the queue, and the writer is busy until the queue is empty again. Whether the writer
-//! is busy is decided under one lock, which every sender takes, so frames leave in the
-//! order they were sent. Over TLS the writer task writes everything.
+//! Calls made together queue instead, so their requests leave in one write. Whatever the
+//! socket does not take at once goes to the queue, and the writer is busy until the queue
+//! is empty again. Whether the writer is busy is decided under one lock, which every sender
+//! takes, so frames leave in the order they were sent. Over TLS the writer task writes
+//! everything.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Semaphore, TryAcquireError};
 use tokio_util::sync::CancellationToken;
 
 /// The socket's write half.
@@ -33,10 +36,17 @@ pub(crate) enum WriteHalf {
     Stream(Box<dyn AsyncWrite + Send + Unpin>),
 }
 
+/// A frame in the queue, with the room it holds until it is written (none for
+/// fire-and-forget frames).
+struct Queued {
+    frame: BytesMut,
+    room: u32,
+}
+
 /// The senders' side, shared by the handles and the reader task.
 #[derive(Clone)]
 pub(crate) struct Outgoing {
-    tx: mpsc::UnboundedSender<BytesMut>,
+    tx: mpsc::UnboundedSender<Queued>,
     room: Arc<Room>,
     /// The socket, for writing without the writer task (plain TCP only).
     direct: Option<Arc<OwnedWriteHalf>>,
@@ -44,23 +54,28 @@ pub(crate) struct Outgoing {
 
 /// A weak [`Outgoing`], which does not keep the writer running (the heartbeat's).
 pub(crate) struct WeakOutgoing {
-    tx: mpsc::WeakUnboundedSender<BytesMut>,
+    tx: mpsc::WeakUnboundedSender<Queued>,
     room: Arc<Room>,
 }
 
 /// The writer's side.
 pub(crate) struct OutgoingReceiver {
-    rx: mpsc::UnboundedReceiver<BytesMut>,
+    rx: mpsc::UnboundedReceiver<Queued>,
     room: Arc<Room>,
 }
 
 struct Room {
-    /// Bytes sent to the writer and not yet written.
+    /// Room for frames not yet written, one permit per byte; fair (first come, first
+    /// served), and closed when the writer stops, which fails every call waiting for it.
+    free: Semaphore,
+    /// The room in all: a frame larger than this takes all of it (so it waits for an
+    /// empty queue, then goes alone).
+    max: u32,
+    /// Bytes handed to the writer's queue and not yet written (what
+    /// `Manager::outgoing_bytes` shows), fire-and-forget frames included.
     queued: AtomicUsize,
-    max: usize,
-    /// Calls waiting for room: the writer wakes them only when there are some.
+    /// Calls waiting for room (for tests, which wait until a call is held back).
     waiting: AtomicUsize,
-    freed: Notify,
     /// True while the writer task has frames to write; senders queue behind them. False:
     /// the queue is empty and a sender may write itself.
     writer_busy: Mutex<bool>,
@@ -72,15 +87,16 @@ struct Room {
 #[derive(Debug)]
 pub(crate) struct Closed;
 
-/// A new queue holding at most `max` bytes for calls that wait for room, in front of
-/// `half`.
+/// A new queue holding at most `max` bytes (capped at 4 GiB) for calls that wait for room,
+/// in front of `half`.
 pub(crate) fn outgoing(max: usize, half: &WriteHalf) -> (Outgoing, OutgoingReceiver) {
     let (tx, rx) = mpsc::unbounded_channel();
+    let max = max.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize)) as u32;
     let room = Arc::new(Room {
+        free: Semaphore::new(max as usize),
+        max,
         queued: AtomicUsize::new(0),
-        max: max.max(1),
         waiting: AtomicUsize::new(0),
-        freed: Notify::new(),
         writer_busy: Mutex::new(false),
         writes: AtomicU64::new(0),
     });
@@ -99,70 +115,68 @@ pub(crate) fn outgoing(max: usize, half: &WriteHalf) -> (Outgoing, OutgoingRecei
 /// Room taken for one frame; given back if the frame is never sent.
 pub(crate) struct Reserved<'a> {
     outgoing: &'a Outgoing,
-    len: usize,
+    room: u32,
 }
 
 impl Reserved<'_> {
     /// Sends the frame the room was taken for; `write_now`: written from this task if the
     /// writer is idle.
     pub(crate) fn send(self, frame: BytesMut, write_now: bool) -> Result<(), Closed> {
-        let outgoing = self.outgoing;
+        let (outgoing, room) = (self.outgoing, self.room);
         // The room now belongs to the frame.
         std::mem::forget(self);
-        outgoing.push(frame, write_now)
+        outgoing.push(frame, room, write_now)
     }
 }
 
 impl Drop for Reserved<'_> {
     fn drop(&mut self) {
-        self.outgoing.room.give_back(self.len);
+        self.outgoing.room.give_back(self.room);
     }
 }
 
 impl Outgoing {
-    /// Waits until `len` bytes fit (a frame larger than the whole room waits for an empty
-    /// queue), then takes them.
+    /// Waits until `len` bytes of room are free, in turn with the calls that asked before
+    /// (a frame larger than the whole room waits for all of it), then takes them.
     pub(crate) async fn reserve(&self, len: usize) -> Result<Reserved<'_>, Closed> {
-        loop {
-            if self.tx.is_closed() {
-                return Err(Closed);
+        let room = self.room.room_for(len);
+        let taken = match self.room.free.try_acquire_many(room) {
+            Ok(taken) => taken,
+            Err(TryAcquireError::Closed) => return Err(Closed),
+            Err(TryAcquireError::NoPermits) => {
+                // Uncounted however this wait ends, the future dropped included.
+                let _waiting = Waiting::count(&self.room.waiting);
+                self.room
+                    .free
+                    .acquire_many(room)
+                    .await
+                    .map_err(|_| Closed)?
             }
-            if self.room.try_take(len) {
-                return Ok(Reserved {
-                    outgoing: self,
-                    len,
-                });
-            }
-            let freed = self.room.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            // Uncounted however this wait ends, the future dropped included.
-            let _waiting = Waiting::count(&self.room.waiting);
-            // Checked again after registering, so a wake-up between the two is not missed:
-            // room freed, or the writer gone (it closes the queue, then wakes everyone).
-            if !self.tx.is_closed() && !self.room.try_take_probe(len) {
-                freed.await;
-            }
-        }
+        };
+        // Given back by hand: when the frame is written, or by `Reserved`'s drop.
+        taken.forget();
+        Ok(Reserved {
+            outgoing: self,
+            room,
+        })
     }
 
     /// Sends a frame now, whatever the queue holds (fire-and-forget frames).
     pub(crate) fn send_now(&self, frame: BytesMut) -> Result<(), Closed> {
-        self.room.queued.fetch_add(frame.len(), Ordering::SeqCst);
-        self.push(frame, false)
+        self.push(frame, 0, false)
     }
 
-    /// Writes a frame whose room is taken (`write_now`, when the writer is idle), or queues
-    /// it for the writer.
-    fn push(&self, mut frame: BytesMut, write_now: bool) -> Result<(), Closed> {
+    /// Writes a frame holding `room` (`write_now`, when the writer is idle), or queues it
+    /// for the writer.
+    fn push(&self, mut frame: BytesMut, room: u32, write_now: bool) -> Result<(), Closed> {
         let mut busy = self.room.writer_busy();
         if !*busy {
             if let Some(tcp) = self.direct.as_ref().filter(|_| write_now) {
                 // An error is left for the writer to meet (and end the connection).
                 if let Ok(n) = tcp.try_write(&frame) {
-                    self.room.give_back(n);
                     self.room.writes.fetch_add(1, Ordering::Relaxed);
                     if n == frame.len() {
+                        self.room.give_back(room);
                         return Ok(());
                     }
                     frame.advance(n);
@@ -171,8 +185,10 @@ impl Outgoing {
             *busy = true;
         }
         let len = frame.len();
-        self.tx.send(frame).map_err(|_| {
-            self.room.give_back(len);
+        self.room.queued.fetch_add(len, Ordering::SeqCst);
+        self.tx.send(Queued { frame, room }).map_err(|_| {
+            self.room.queued.fetch_sub(len, Ordering::SeqCst);
+            self.room.give_back(room);
             Closed
         })
     }
@@ -257,10 +273,11 @@ impl OutgoingReceiver {
             // Before each batch: calls woken by the same read of replies are making their
             // next requests; let them queue, so they leave in this write, not the next.
             tokio::task::yield_now().await;
-            buf.put_slice(&first);
+            // The room of the batch's frames: at most `max` in all, as they hold it together.
+            let mut room = self.take_into(&mut buf, first);
             while buf.len() < BATCH {
                 match self.rx.try_recv() {
-                    Ok(more) => buf.put_slice(&more),
+                    Ok(more) => room += self.take_into(&mut buf, more),
                     Err(_) => break,
                 }
             }
@@ -270,10 +287,12 @@ impl OutgoingReceiver {
                 result = half.write_all(&mut buf) => result.is_ok(),
                 _ = &mut lost => false,
             };
+            // Written or never to be: either way no longer queued.
+            self.room.queued.fetch_sub(len, Ordering::SeqCst);
             if !written {
                 break;
             }
-            self.room.give_back(len);
+            self.room.give_back(room);
             self.room.writes.fetch_add(1, Ordering::Relaxed);
             // Idle again unless more was queued meanwhile, decided under the senders' lock:
             // a sender either sees the writer busy and queues, or sees it idle and writes.
@@ -284,15 +303,38 @@ impl OutgoingReceiver {
             }
         }
         // Nobody writes any more: senders queue, and find the queue closed; calls waiting
-        // for room wake and find it closed too (closed first, so none waits on after).
+        // for room fail (the room closed first, so none waits on after).
         *self.room.writer_busy() = true;
+        self.room.free.close();
         self.rx.close();
-        self.room.freed.notify_waiters();
+        // What stays unwritten is no longer queued: the count drops to what senders still
+        // racing the close add and take back themselves.
+        let unwritten: usize = next.iter().map(|q| q.frame.len()).sum();
+        self.room.queued.fetch_sub(unwritten, Ordering::SeqCst);
+        while let Ok(queued) = self.rx.try_recv() {
+            self.room
+                .queued
+                .fetch_sub(queued.frame.len(), Ordering::SeqCst);
+        }
         // A lost connection is dropped, not shut down: over TLS that writes a closing
         // record, which a node that stopped reading would never take.
         if !connection_lost.is_cancelled() {
             half.shutdown().await;
         }
+    }
+
+    /// Appends a queued frame to the batch; the room it holds.
+    fn take_into(&self, buf: &mut BytesMut, queued: Queued) -> u32 {
+        buf.put_slice(&queued.frame);
+        queued.room
+    }
+}
+
+impl Drop for OutgoingReceiver {
+    /// However the writer ends (a runtime shutting down drops it unpolled), no call waits
+    /// for room it will never free.
+    fn drop(&mut self) {
+        self.room.free.close();
     }
 }
 
@@ -332,26 +374,15 @@ impl WriteHalf {
 }
 
 impl Room {
-    /// Takes `len` bytes if they fit, or if the queue is empty (a frame larger than the
-    /// room still goes, alone).
-    fn try_take(&self, len: usize) -> bool {
-        self.queued
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |queued| {
-                (queued == 0 || queued.saturating_add(len) <= self.max).then_some(queued + len)
-            })
-            .is_ok()
+    /// The room a frame of `len` bytes takes: all of it for a frame larger than the room.
+    fn room_for(&self, len: usize) -> u32 {
+        u32::try_from(len).map_or(self.max, |len| len.min(self.max))
     }
 
-    /// Whether `len` bytes would fit now (not taking them).
-    fn try_take_probe(&self, len: usize) -> bool {
-        let queued = self.queued.load(Ordering::SeqCst);
-        queued == 0 || queued.saturating_add(len) <= self.max
-    }
-
-    fn give_back(&self, n: usize) {
-        self.queued.fetch_sub(n, Ordering::SeqCst);
-        if self.waiting.load(Ordering::SeqCst) > 0 {
-            self.freed.notify_waiters();
+    /// Frees the room of one frame.
+    fn give_back(&self, room: u32) {
+        if room > 0 {
+            self.free.add_permits(room as usize);
         }
     }
 
@@ -362,12 +393,19 @@ impl Room {
 
 #[cfg(test)]
 impl OutgoingReceiver {
-    async fn recv(&mut self) -> Option<BytesMut> {
+    /// The next queued frame, taken by hand (no writer task).
+    async fn recv(&mut self) -> Option<Queued> {
         self.rx.recv().await
     }
 
-    fn written(&self, n: usize) {
-        self.room.give_back(n);
+    /// Frames taken by hand are written: their room is free again.
+    fn written(&self, frames: &[Queued]) {
+        for queued in frames {
+            self.room
+                .queued
+                .fetch_sub(queued.frame.len(), Ordering::SeqCst);
+            self.room.give_back(queued.room);
+        }
     }
 }
 
@@ -388,49 +426,76 @@ mod tests {
         panic!("never {n} calls waiting for room");
     }
 
+    /// A call that waits for `len` bytes of room, sending a frame of that size once it has
+    /// them.
+    fn call(tx: &Outgoing, len: usize, byte: u8) -> tokio::task::JoinHandle<bool> {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            match tx.reserve(len).await {
+                Ok(room) => room
+                    .send(BytesMut::from(&vec![byte; len][..]), true)
+                    .is_ok(),
+                Err(Closed) => false,
+            }
+        })
+    }
+
     #[tokio::test]
     async fn a_full_queue_holds_calls_back_until_the_writer_frees_room() {
         // No socket of its own: every frame goes through the queue, read here by hand.
         let (tx, mut rx) = outgoing(100, &WriteHalf::Stream(Box::new(tokio::io::sink())));
-        tx.reserve(60)
-            .await
-            .unwrap()
-            .send(BytesMut::from(&[0; 60][..]), true)
-            .unwrap();
+        assert!(call(&tx, 60, 0).await.unwrap());
         // 60 + 60 > 100: the second call waits.
-        let second = tokio::spawn({
-            let tx = tx.clone();
-            async move {
-                tx.reserve(60)
-                    .await
-                    .unwrap()
-                    .send(BytesMut::from(&[1; 60][..]), true)
-                    .unwrap()
-            }
-        });
+        let second = call(&tx, 60, 1);
         until_waiting(&tx, 1).await;
         assert!(!second.is_finished());
         assert_eq!(tx.queued_bytes(), 60);
         // Fire-and-forget frames are never held back.
         tx.send_now(BytesMut::from(&b"cancel"[..])).unwrap();
+        assert_eq!(tx.queued_bytes(), 66);
         let first = rx.recv().await.unwrap();
         let cancel = rx.recv().await.unwrap();
-        rx.written(first.len() + cancel.len());
-        second.await.unwrap();
+        rx.written(&[first, cancel]);
+        assert!(second.await.unwrap());
         assert_eq!(tx.queued_bytes(), 60);
         // Room given back by a reservation that was never used.
         drop(tx.reserve(10).await);
-        assert_eq!(tx.queued_bytes(), 60);
+        assert_eq!(tx.room.free.available_permits(), 40);
         // A frame larger than the room goes alone, once the queue is empty.
-        let big = tokio::spawn({
-            let tx = tx.clone();
-            async move { tx.reserve(500).await.map(drop).is_ok() }
-        });
+        let big = call(&tx, 500, 2);
         until_waiting(&tx, 1).await;
         assert!(!big.is_finished());
         let second = rx.recv().await.unwrap();
-        rx.written(second.len());
+        rx.written(&[second]);
         assert!(big.await.unwrap());
+        assert_eq!(tx.queued_bytes(), 500);
+        let big = rx.recv().await.unwrap();
+        rx.written(&[big]);
+        assert_eq!(tx.room.free.available_permits(), 100);
+    }
+
+    /// A call waiting for more room than is free is not overtaken by later calls that
+    /// would fit: room goes to calls in the order they asked for it.
+    #[tokio::test]
+    async fn a_call_waiting_for_room_is_not_overtaken_by_smaller_ones() {
+        let (tx, mut rx) = outgoing(100, &WriteHalf::Stream(Box::new(tokio::io::sink())));
+        assert!(call(&tx, 50, 0).await.unwrap());
+        // 50 + 80 > 100: waits.
+        let large = call(&tx, 80, 1);
+        until_waiting(&tx, 1).await;
+        // 50 + 10 would fit, but the large call asked first.
+        let small = call(&tx, 10, 2);
+        until_waiting(&tx, 2).await;
+        assert!(!large.is_finished() && !small.is_finished());
+        assert_eq!(tx.queued_bytes(), 50, "a later call took room first");
+        let first = rx.recv().await.unwrap();
+        rx.written(&[first]);
+        assert!(large.await.unwrap());
+        assert!(small.await.unwrap());
+        let (a, b) = (rx.recv().await.unwrap(), rx.recv().await.unwrap());
+        assert_eq!((a.frame[0], b.frame[0]), (1, 2), "room went out of order");
+        rx.written(&[a, b]);
+        assert_eq!(tx.queued_bytes(), 0);
     }
 
     /// Frames written by their senders while the writer is idle, and queued behind the
@@ -494,7 +559,8 @@ mod tests {
     }
 
     /// The connection is lost while the node does not read: the writer, stuck in a write,
-    /// still stops, and a call waiting for room fails instead of waiting for ever.
+    /// still stops, a call waiting for room fails instead of waiting for ever, and nothing
+    /// is counted as queued any more.
     #[tokio::test]
     async fn calls_waiting_for_room_fail_once_the_connection_is_lost() {
         // A peer that never reads: the writer's first write never finishes.
@@ -525,6 +591,9 @@ mod tests {
             .expect("the writer never stopped")
             .unwrap();
         assert!(tx.is_closed());
+        // Nothing is on its way any more: the count says so, rather than what was queued
+        // when the connection went.
+        assert_eq!(tx.queued_bytes(), 0);
     }
 
     /// A call dropped while it waits for room is no longer counted as waiting (the writer
