@@ -984,6 +984,86 @@ mod tests {
         );
     }
 
+    /// A wait that found the Condition in the table just before another session deleted
+    /// it runs on the closed Condition. It answers `NotFound` with the lock released, as a
+    /// wait parked when the Condition closes does: free, or passed to the next waiter of
+    /// the `Lock` that lives on. Never held by a caller told `NotFound`, which could not
+    /// release it through the Condition (a guard takes a `NotFound` wait as released).
+    #[test]
+    fn a_wait_on_a_closed_condition_answers_not_found_with_the_lock_released() {
+        let not_found = |reply: Reply| assert_eq!(reply.unwrap_err().kind, ErrorKind::NotFound);
+        for timeout in [None, Some(Value::Float(60.0))] {
+            let timeout: Vec<Value> = timeout.into_iter().collect();
+            // Its own lock, held at depth 2 through Python's calls: both levels go.
+            let c = cond();
+            acquire(&c, 1);
+            acquire(&c, 1);
+            c.closed();
+            not_found(ready(call(&c, 1, "wait", &timeout)));
+            assert!(c.lock.lock().holder.is_none(), "{}", c.describe());
+            // A guard's wait.
+            let c = cond();
+            let t = token_of(ready(call(&c, 1, "acquire_fenced", &[])));
+            c.closed();
+            let params: Vec<Value> = [Value::Int(t)].into_iter().chain(timeout.clone()).collect();
+            not_found(ready(call(&c, 1, "wait_fenced", &params)));
+            assert!(c.lock.lock().holder.is_none(), "{}", c.describe());
+            // Over a Lock or RLock that lives on: its waiter gets the lock.
+            for reentrant in [false, true] {
+                let (l, c) = over(reentrant);
+                acquire(&c, 1);
+                let mut by_lock = park(lock_call(&l, 2, "acquire", &[]));
+                c.closed();
+                not_found(ready(call(&c, 1, "wait", &timeout)));
+                assert_eq!(
+                    by_lock.reply.try_recv().unwrap().unwrap(),
+                    encode::bool(true)
+                );
+                ready(lock_call(&l, 2, "release", &[])).unwrap();
+                assert!(lock_try_acquire(&l, 3), "nobody holds it");
+            }
+        }
+    }
+
+    /// The Condition closes under a wait parked for a notify (answered `NotFound`, the lock
+    /// released since the wait began), and under a notified wait taking the lock back
+    /// (it finishes when it gets the lock, then holds it): over a `Lock` that lives on,
+    /// the lock is never left held by nobody.
+    #[test]
+    fn closing_a_condition_under_its_waits_leaves_the_lock_usable() {
+        for reentrant in [false, true] {
+            // Waiting for a notify.
+            let (l, c) = over(reentrant);
+            let mut waiter = acquire_and_wait(&c, 1);
+            assert!(lock_try_acquire(&l, 2), "the wait released the lock");
+            c.closed();
+            let e = waiter.reply.try_recv().unwrap().unwrap_err();
+            assert_eq!(e.kind, ErrorKind::NotFound);
+            ready(lock_call(&l, 2, "release", &[])).unwrap();
+            assert!(lock_try_acquire(&l, 3), "free once its holder released it");
+
+            // Notified, waiting for the lock.
+            let (l, c) = over(reentrant);
+            let mut waiter = acquire_and_wait(&c, 1);
+            assert!(lock_try_acquire(&l, 2));
+            ready(call(&c, 2, "notify", &[])).unwrap();
+            c.closed();
+            assert!(
+                waiter.reply.try_recv().is_err(),
+                "still taking the lock back"
+            );
+            ready(lock_call(&l, 2, "release", &[])).unwrap();
+            assert_eq!(
+                waiter.reply.try_recv().unwrap().unwrap(),
+                encode::bool(true)
+            );
+            assert!(!lock_try_acquire(&l, 3), "the waiter holds it again");
+            // Released through the Lock, which its session may do.
+            ready(lock_call(&l, 1, "release", &[])).unwrap();
+            assert!(lock_try_acquire(&l, 3));
+        }
+    }
+
     #[test]
     fn two_conditions_over_one_lock_each_count_their_own_waiters() {
         let (l, c) = over(false);

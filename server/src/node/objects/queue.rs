@@ -728,6 +728,71 @@ mod tests {
         );
     }
 
+    /// The largest item `get_lease` hands out under a frame limit still fits that frame
+    /// with its receipt, whether the lease is answered at once or to a parked getter: the
+    /// room [`fits`] keeps beside an item covers `[receipt, item]` (an array header and a
+    /// receipt of up to 9 bytes) and the response envelope (its header, a request id of up
+    /// to 9 bytes, the status), so the answer is never replaced by a "too large" error
+    /// after the item was lent. One byte more is refused, the item left in the queue.
+    #[test]
+    fn the_largest_item_a_lease_hands_out_fits_its_frame_with_its_receipt() {
+        use bytes::BytesMut;
+        use syncman_protocol::frame::encode_frame_with;
+        use syncman_protocol::message::encode_response;
+
+        const LIMIT: usize = 4096;
+        let largest = (0..=LIMIT).rev().find(|&n| fits(n, LIMIT).is_ok()).unwrap();
+        // An item of `len` bytes encoded: a str16 (3-byte header) for these sizes.
+        let item = |len: usize| Value::Str("x".repeat(len - 3));
+        assert_eq!(item(largest).to_bytes().len(), largest);
+        // The payload of the frame the native dialect would send, as `Replies::push` makes
+        // it, under the longest request id; `Err` if over the limit.
+        let payload = |answer: &Reply| {
+            let mut buf = BytesMut::new();
+            encode_frame_with(&mut buf, LIMIT, |b| encode_response(b, u64::MAX, answer))
+                .map(|()| buf.len() - 4)
+        };
+        // The longest receipt.
+        let queue = || {
+            let q = Queue::new(Args::empty(), false).unwrap();
+            q.state.lock().last_receipt = u64::MAX - 1;
+            q
+        };
+        let mut reader = CallCtx::new(1);
+        reader.reply_limit = LIMIT;
+        let mut writer = CallCtx::new(2);
+        let check_lent = |q: &Queue, answer: Reply| {
+            let len = payload(&answer).expect("the lease's answer fits its frame");
+            assert!(len <= LIMIT, "{len}");
+            let (receipt, lent) = lease_of(answer.unwrap());
+            assert_eq!((receipt, lent), (u64::MAX, item(largest)));
+            assert_eq!(q.state.lock().leases.len(), 1);
+        };
+        let check_refused = |q: &Queue, answer: Reply| {
+            assert!(value_error_message(answer).contains("frame limit of 4096"));
+            assert!(q.state.lock().leases.is_empty(), "nothing lent");
+            assert_eq!(q.state.lock().items.len(), 1, "the item stays queued");
+        };
+
+        // Answered at once.
+        let q = queue();
+        ready(q.call("put", args(&[item(largest)]), &mut writer)).unwrap();
+        check_lent(&q, ready(q.call("get_lease", Args::empty(), &mut reader)));
+        let q = queue();
+        ready(q.call("put", args(&[item(largest + 1)]), &mut writer)).unwrap();
+        check_refused(&q, ready(q.call("get_lease", Args::empty(), &mut reader)));
+
+        // Answered to a parked getter, by the put.
+        let q = queue();
+        let mut getter = park(q.call("get_lease", Args::empty(), &mut reader));
+        ready(q.call("put", args(&[item(largest)]), &mut writer)).unwrap();
+        check_lent(&q, getter.reply.try_recv().unwrap());
+        let q = queue();
+        let mut getter = park(q.call("get_lease", Args::empty(), &mut reader));
+        ready(q.call("put", args(&[item(largest + 1)]), &mut writer)).unwrap();
+        check_refused(&q, getter.reply.try_recv().unwrap());
+    }
+
     /// What the queue should be charged: queued, leased and parked-put items.
     fn expected_bytes(q: &Queue) -> usize {
         let st = q.state.lock();
