@@ -40,6 +40,12 @@ pub const MAX_DECODED_ITEMS: usize = 1 << 20;
 #[error("malformed MessagePack: {0}")]
 pub struct DecodeError(pub &'static str);
 
+impl DecodeError {
+    /// The value holds more items than one decode builds ([`MAX_DECODED_ITEMS`]): a limit,
+    /// not a malformed value.
+    pub const TOO_MANY_ITEMS: DecodeError = DecodeError("value has too many items to decode");
+}
+
 impl From<DecodeError> for RemoteError {
     fn from(e: DecodeError) -> Self {
         RemoteError::protocol_error(e.to_string())
@@ -209,7 +215,7 @@ impl<'a> Reader<'a> {
         self.budget = self
             .budget
             .checked_sub(1)
-            .ok_or(DecodeError("value has too many items to decode"))?;
+            .ok_or(DecodeError::TOO_MANY_ITEMS)?;
         Ok(match self.head()? {
             Head::Nil => Value::Nil,
             Head::Bool(b) => Value::Bool(b),

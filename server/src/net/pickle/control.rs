@@ -7,8 +7,7 @@
 use std::sync::Arc;
 
 use syncman_protocol::pickle::{self, Pickle};
-use syncman_protocol::{FrameCodec, RemoteError};
-use tokio_util::codec::Framed;
+use syncman_protocol::RemoteError;
 
 use super::convert;
 use super::errors::to_python;
@@ -18,11 +17,7 @@ use super::{PyReply, Request};
 use crate::node::backend::{Backend, ObjectId};
 use crate::node::Node;
 
-pub(super) async fn call<B: Backend, S>(
-    node: &Arc<Node<B>>,
-    request: Request,
-    _framed: &Framed<S, FrameCodec>,
-) -> PyReply {
+pub(super) async fn call<B: Backend>(node: &Arc<Node<B>>, request: Request) -> PyReply {
     let Request {
         method, args, kwds, ..
     } = request;

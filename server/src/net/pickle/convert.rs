@@ -15,7 +15,7 @@
 //! Arrays a Rust client writes come back to Python as lists.
 
 use syncman_protocol::pickle::{self, Pickle};
-use syncman_protocol::value::{decode, DecodeError, EXT_PICKLE, MAX_DEPTH};
+use syncman_protocol::value::{decode, DecodeError, EXT_PICKLE, MAX_DECODED_ITEMS, MAX_DEPTH};
 use syncman_protocol::{Args, RemoteError, Value};
 
 use super::methods::Default;
@@ -76,8 +76,12 @@ fn to_value_at(p: &Pickle, depth: usize) -> Result<Value, RemoteError> {
     })
 }
 
-/// The Python value of a stored one.
-pub(super) fn from_value(v: Value) -> Result<Pickle, String> {
+/// The Python value of a stored one, built from at most `room` items (what it builds is
+/// taken from `room`). A stored Python object is one item of the stored value but counts
+/// every item of its tree: a value of many such objects must not build a far larger tree
+/// than a value of plain items could.
+fn from_value(v: Value, room: &mut usize) -> Result<Pickle, NotSent> {
+    take(room, 1)?;
     Ok(match v {
         Value::Nil => Pickle::None,
         Value::Bool(b) => Pickle::Bool(b),
@@ -85,25 +89,29 @@ pub(super) fn from_value(v: Value) -> Result<Pickle, String> {
         Value::Float(f) => Pickle::Float(f),
         Value::Str(s) => Pickle::Str(s),
         Value::Bytes(b) => Pickle::Bytes(b),
-        Value::Array(items) => Pickle::List(from_values(items)?),
-        Value::Map(pairs) => Pickle::Dict(
-            pairs
-                .into_iter()
-                .map(|(k, v)| Ok((from_value(k)?, from_value(v)?)))
-                .collect::<Result<_, String>>()?,
-        ),
+        Value::Array(items) => Pickle::List(from_values(items, room)?),
+        Value::Map(pairs) => {
+            let mut out = Vec::with_capacity(pairs.len());
+            for (k, v) in pairs {
+                out.push((from_value(k, room)?, from_value(v, room)?));
+            }
+            Pickle::Dict(out)
+        }
         Value::Slice(start, stop, step) => slice(start, stop, step),
-        Value::Tuple(items) => Pickle::Tuple(from_values(items)?),
-        Value::Set(items) => Pickle::Set(from_values(items)?),
-        Value::FrozenSet(items) => Pickle::FrozenSet(from_values(items)?),
+        Value::Tuple(items) => Pickle::Tuple(from_values(items, room)?),
+        Value::Set(items) => Pickle::Set(from_values(items, room)?),
+        Value::FrozenSet(items) => Pickle::FrozenSet(from_values(items, room)?),
         Value::ByteArray(b) => Pickle::ByteArray(b),
         // Checked on the way out too: a native client may have stored any extension 7 value,
         // and a CPython reader would run what it names.
         Value::Ext(EXT_PICKLE, body) => {
-            let stored = pickle::loads(&body, &pickle::Limits::default())
-                .map_err(|e| format!("a stored Python object cannot be read: {e}"))?;
-            pickle::check_globals(&stored)
-                .map_err(|e| format!("a stored Python object is not sent: {e}"))?;
+            let stored = pickle::loads(&body, &pickle::Limits::default()).map_err(|e| {
+                NotSent::Unreadable(format!("a stored Python object cannot be read: {e}"))
+            })?;
+            take(room, items(&stored) - 1)?;
+            pickle::check_globals(&stored).map_err(|e| {
+                NotSent::Unreadable(format!("a stored Python object is not sent: {e}"))
+            })?;
             stored
         }
         // Another language's extension value: Python sees its bytes.
@@ -111,8 +119,21 @@ pub(super) fn from_value(v: Value) -> Result<Pickle, String> {
     })
 }
 
-fn from_values(items: Vec<Value>) -> Result<Vec<Pickle>, String> {
-    items.into_iter().map(from_value).collect()
+fn from_values(items: Vec<Value>, room: &mut usize) -> Result<Vec<Pickle>, NotSent> {
+    items.into_iter().map(|v| from_value(v, room)).collect()
+}
+
+/// Takes `n` items from `room`.
+fn take(room: &mut usize, n: usize) -> Result<(), NotSent> {
+    *room = room.checked_sub(n).ok_or(NotSent::TooManyItems)?;
+    Ok(())
+}
+
+/// Items in a tree, itself included.
+fn items(p: &Pickle) -> usize {
+    let mut n = 1;
+    p.for_each_child(|child| n += items(child));
+    n
 }
 
 /// `slice(start, stop, step)` as CPython pickles it.
@@ -138,10 +159,25 @@ pub(super) fn class_of(p: &Pickle) -> Option<(&str, &str)> {
     }
 }
 
-/// A stored value, as sent by the node, as Python's.
-pub(super) fn from_bytes(bytes: &[u8]) -> Result<Pickle, String> {
-    let value = decode(bytes).map_err(|e: DecodeError| e.to_string())?;
-    from_value(value)
+/// Why a node's answer is not sent to a Python client as a value.
+#[derive(Debug)]
+pub(super) enum NotSent {
+    /// More items than the node converts at once ([`MAX_DECODED_ITEMS`], counting the
+    /// items of stored Python objects): a limit, as a frame's is (`[None] * 2_000_000`).
+    TooManyItems,
+    /// It cannot be read, or names code: why.
+    Unreadable(String),
+}
+
+/// A stored value, as sent by the node, as Python's: at most [`MAX_DECODED_ITEMS`] items
+/// in all, those of stored Python objects included.
+pub(super) fn from_bytes(bytes: &[u8]) -> Result<Pickle, NotSent> {
+    let value = decode(bytes).map_err(|e: DecodeError| match e {
+        DecodeError::TOO_MANY_ITEMS => NotSent::TooManyItems,
+        e => NotSent::Unreadable(e.to_string()),
+    })?;
+    let mut room = MAX_DECODED_ITEMS;
+    from_value(value, &mut room)
 }
 
 /// A call's arguments for the node.
@@ -349,7 +385,9 @@ mod tests {
             args: Box::new(Pickle::Tuple(vec![Pickle::Str("echo hi".into())])),
         };
         let stored = Value::Ext(EXT_PICKLE, pickle::dumps(&evil)).to_bytes();
-        let e = from_bytes(&stored).unwrap_err();
+        let NotSent::Unreadable(e) = from_bytes(&stored).unwrap_err() else {
+            panic!("not refused for what it names");
+        };
         assert!(e.contains("posix.system"), "{e}");
     }
 
@@ -375,6 +413,33 @@ mod tests {
         ];
         for v in values {
             assert_eq!(round_trip(v.clone()), v);
+        }
+    }
+
+    /// Found from a slow input of the `pickle_requests` fuzz target (a list of stored
+    /// Python objects, repeated; its corpus keeps `regression-many-stored-objects`): each
+    /// stored object is one item of the stored value but a tree of many once read, so a
+    /// result under the node's item limit could build a far larger tree (`[token] *
+    /// 1_000_000` took 2.5 s and 850 MB in a release build). The objects' own items count
+    /// against the same limit.
+    #[test]
+    fn stored_objects_count_their_items_against_the_limit() {
+        let token = pickle::token(
+            "dict",
+            Pickle::Tuple(vec![Pickle::Str("h".into()), Pickle::Int(1)]),
+            "1",
+        );
+        let body = pickle::dumps(&token);
+        // 8 items each once read: 200,000 of them are 1.6 million.
+        let many = Value::Array(vec![Value::Ext(EXT_PICKLE, body.clone()); 200_000]);
+        assert!(matches!(
+            from_bytes(&many.to_bytes()),
+            Err(NotSent::TooManyItems)
+        ));
+        let some = Value::Array(vec![Value::Ext(EXT_PICKLE, body); 1000]);
+        match from_bytes(&some.to_bytes()) {
+            Ok(Pickle::List(items)) => assert!(items.len() == 1000 && items[0] == token),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -27,7 +27,7 @@ const BUILTIN_EXCEPTIONS: &[&str] = &[
 ];
 
 /// A reply to a failed call: `#ERROR` with an exception, or `#TRACEBACK` with text.
-pub(super) enum PyFailure {
+pub(crate) enum PyFailure {
     Error(Pickle),
     Traceback(String),
 }

@@ -21,6 +21,7 @@ mod nested;
 mod objects;
 mod served;
 
+pub(crate) use objects::NodeCall;
 pub(crate) use served::check as check_served_typeids;
 
 use std::net::SocketAddr;
@@ -29,7 +30,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
 use syncman_protocol::pickle::{self, Pickle};
-use syncman_protocol::FrameCodec;
+use syncman_protocol::{FrameCodec, RemoteError};
 use tokio_util::codec::Framed;
 use tracing::{debug, info, warn};
 
@@ -114,7 +115,7 @@ impl Request {
 }
 
 /// What the node answers a CPython request with.
-enum PyReply {
+pub(crate) enum PyReply {
     /// `('#RETURN', value)`
     Return(Pickle),
     /// `('#ERROR', exception)` or `('#TRACEBACK', text)`.
@@ -131,8 +132,11 @@ impl PyReply {
         PyReply::Failure(PyFailure::Traceback(text.into()))
     }
 
-    /// Appends the reply's pickle, `(kind, value)`, to `out`.
-    fn encode_into(self, out: &mut Vec<u8>) {
+    /// Appends the reply's pickle, `(kind, value)`, to `out`: at most `max` bytes (the
+    /// connection's frame limit). A larger one could not be sent; it becomes Python's
+    /// `ValueError` for that call alone, as in the native dialect.
+    pub(crate) fn encode_into(self, out: &mut Vec<u8>, max: usize) {
+        let start = out.len();
         let (kind, value) = match self {
             PyReply::Return(v) => ("#RETURN", v),
             PyReply::Failure(PyFailure::Error(e)) => ("#ERROR", e),
@@ -143,6 +147,71 @@ impl PyReply {
             }
         };
         pickle::dumps_pair_into(out, kind, &value);
+        let len = out.len() - start;
+        if len > max {
+            out.truncate(start);
+            let e = RemoteError::value_error(format!(
+                "result of {len} bytes exceeds the frame limit of {max} bytes"
+            ));
+            // Under 256 bytes, which every frame limit allows.
+            PyReply::Failure(errors::to_python(&e, None)).encode_into(out, usize::MAX);
+        }
+    }
+}
+
+/// What a connection's first frame asks for, answered without the socket ([`open`]).
+pub(crate) enum Opening<B: Backend> {
+    /// A one-shot connection: send `replies` (two for `shutdown`, as CPython's server
+    /// does; one otherwise), close, and stop the node if `shutdown`.
+    OneShot {
+        replies: Vec<PyReply>,
+        shutdown: bool,
+    },
+    /// `accept_connection`: a proxy connection, served by this session once
+    /// `('#RETURN', None)` is sent.
+    Proxy(Session<B>),
+}
+
+/// Answers a connection's first frame: a control call (one-shot), or the start of a proxy
+/// connection. `peer` is for log lines only.
+pub(crate) async fn open<B: Backend>(
+    node: &Arc<Node<B>>,
+    first: &[u8],
+    peer: SocketAddr,
+) -> Opening<B> {
+    let one = |reply| Opening::OneShot {
+        replies: vec![reply],
+        shutdown: false,
+    };
+    let request = match Request::parse(first) {
+        Ok(request) => request,
+        Err(why) => {
+            warn!(%peer, "bad CPython request: {why}");
+            return one(PyReply::traceback(why));
+        }
+    };
+    if request.ident.is_some() {
+        return one(PyReply::traceback(
+            "the first request on a connection must be a control call",
+        ));
+    }
+    if request.method == "accept_connection" {
+        return match Session::open(node.clone()).await {
+            Ok(session) => Opening::Proxy(session),
+            Err(e) => one(PyReply::traceback(e.to_string())),
+        };
+    }
+    // A one-shot connection: one control call, then the node closes (CPython's client
+    // does not always close its end).
+    let shutdown = request.method == "shutdown";
+    let reply = control::call(node, request).await;
+    if !shutdown {
+        return one(reply);
+    }
+    Opening::OneShot {
+        // CPython's server sends this answer twice; its clients read one.
+        replies: vec![PyReply::Return(Pickle::None), reply],
+        shutdown,
     }
 }
 
@@ -154,44 +223,16 @@ pub(crate) async fn serve<S: Transport, B: Backend>(
     peer: SocketAddr,
     metrics: NetMetrics,
 ) {
-    let request = match Request::parse(&first) {
-        Ok(request) => request,
-        Err(why) => {
-            warn!(%peer, "bad CPython request: {why}");
-            let _ = send(&mut framed, PyReply::traceback(why), &mut Vec::new()).await;
-            return;
-        }
-    };
-    if request.ident.is_some() {
-        let why = "the first request on a connection must be a control call";
-        let _ = send(&mut framed, PyReply::traceback(why), &mut Vec::new()).await;
-        return;
-    }
-    if request.method != "accept_connection" {
-        // A one-shot connection: one control call, then the node closes (CPython's client
-        // does not always close its end).
-        let shutting_down = request.method == "shutdown";
-        let reply = control::call(&node, request, &framed).await;
-        if shutting_down {
-            // CPython's server sends this answer twice; its clients read one.
-            let _ = send(&mut framed, PyReply::Return(Pickle::None), &mut Vec::new()).await;
-        }
-        let _ = send(&mut framed, reply, &mut Vec::new()).await;
-        if shutting_down {
-            info!(%peer, "shutdown requested by a CPython client");
-            node.shutdown.cancel();
-        }
-        return;
-    }
-    let session = match Session::open(node.clone()).await {
-        Ok(session) => session,
-        Err(e) => {
-            let _ = send(
-                &mut framed,
-                PyReply::traceback(e.to_string()),
-                &mut Vec::new(),
-            )
-            .await;
+    let session = match open(&node, &first, peer).await {
+        Opening::Proxy(session) => session,
+        Opening::OneShot { replies, shutdown } => {
+            for reply in replies {
+                let _ = send(&mut framed, reply, &mut Vec::new()).await;
+            }
+            if shutdown {
+                info!(%peer, "shutdown requested by a CPython client");
+                node.shutdown.cancel();
+            }
             return;
         }
     };
@@ -227,7 +268,7 @@ struct ProxyConnection<B: Backend, S> {
 }
 
 /// The call id of a proxy connection's one call in flight.
-const CALL: u64 = 1;
+pub(crate) const CALL: u64 = 1;
 
 impl<B: Backend, S: Transport> ProxyConnection<B, S> {
     /// Serves requests until the client leaves or the node stops; returns why it ended.
@@ -257,10 +298,7 @@ impl<B: Backend, S: Transport> ProxyConnection<B, S> {
                 Some(Err(e)) => break (SessionEnd::Error, format!("bad frame: {e}")),
                 Some(Ok(frame)) => frame,
             };
-            let reply = match Request::parse(&frame) {
-                Ok(request) => self.call(request).await,
-                Err(why) => Some(PyReply::traceback(why)),
-            };
+            let reply = self.call(&frame).await;
             // `None`: the client left while its call waited.
             let Some(reply) = reply else {
                 let why = "client closed the connection while a call waited";
@@ -281,47 +319,56 @@ impl<B: Backend, S: Transport> ProxyConnection<B, S> {
 
     /// Runs one request to its answer, waiting if the call parks. `None` if the client
     /// closed the connection meanwhile (the call is withdrawn when the session ends).
-    async fn call(&mut self, request: Request) -> Option<PyReply> {
-        let prepared = match objects::prepare(&mut self.session, request).await {
-            Ok(prepared) => prepared,
-            Err(reply) => return Some(reply),
+    async fn call(&mut self, frame: &[u8]) -> Option<PyReply> {
+        let call = match start_call(&mut self.session, frame).await {
+            Started::Answered(reply) => return Some(reply),
+            Started::Waiting(call) => call,
         };
-        let objects::Prepared::Call(call) = prepared else {
-            let objects::Prepared::Done(reply) = prepared else {
-                unreachable!("two variants")
-            };
-            return Some(reply);
-        };
-        let reply = match self
-            .session
-            .call(CALL, call.object, call.node_method, call.args.clone())
-        {
-            Some(reply) => reply,
-            None => {
-                let node = self.session.node().clone();
-                tokio::select! {
-                    (_, reply) = self.session.next_answer() => reply,
-                    // A CPython client sends nothing while it waits: anything here means
-                    // it has gone (EOF) or given up on the call (a new request after an
-                    // interrupt), and the call is withdrawn.
-                    frame = self.framed.next() => {
-                        let _ = self.session.cancel(CALL);
-                        match frame {
-                            None | Some(Err(_)) => return None,
-                            Some(Ok(_)) => {
-                                debug!(session = self.session.id(), "a request arrived while a call waited; the wait was withdrawn");
-                                return None;
-                            }
-                        }
-                    }
-                    _ = node.shutdown.cancelled() => {
-                        let _ = self.session.cancel(CALL);
-                        return Some(PyReply::traceback("syncman: ShuttingDown: the node is stopping"));
-                    }
+        let node = self.session.node().clone();
+        let reply = tokio::select! {
+            (_, reply) = self.session.next_answer() => reply,
+            // A CPython client sends nothing while it waits: anything here means it has
+            // gone (EOF) or given up on the call (a new request after an interrupt), and
+            // the call is withdrawn.
+            frame = self.framed.next() => {
+                let _ = self.session.cancel(CALL);
+                if let Some(Ok(_)) = frame {
+                    debug!(session = self.session.id(), "a request arrived while a call waited; the wait was withdrawn");
                 }
+                return None;
+            }
+            _ = node.shutdown.cancelled() => {
+                let _ = self.session.cancel(CALL);
+                return Some(PyReply::traceback("syncman: ShuttingDown: the node is stopping"));
             }
         };
         Some(call.finish(&mut self.session, reply).await)
+    }
+}
+
+/// A request on a proxy connection, after its first step ([`start_call`]).
+pub(crate) enum Started {
+    /// Its reply, to send now.
+    Answered(PyReply),
+    /// The call waits on the node (it parked under the id [`CALL`]): when
+    /// [`Session::next_answer`] gives its answer, [`NodeCall::finish`] makes the reply.
+    Waiting(NodeCall),
+}
+
+/// Runs a proxy connection's request as far as it goes without waiting: parsed, resolved
+/// (`objects.rs`) and called on the node.
+pub(crate) async fn start_call<B: Backend>(session: &mut Session<B>, frame: &[u8]) -> Started {
+    let request = match Request::parse(frame) {
+        Ok(request) => request,
+        Err(why) => return Started::Answered(PyReply::traceback(why)),
+    };
+    let call = match objects::prepare(session, request).await {
+        Ok(objects::Prepared::Call(call)) => call,
+        Ok(objects::Prepared::Done(reply)) | Err(reply) => return Started::Answered(reply),
+    };
+    match session.call(CALL, call.object, call.node_method, call.args.clone()) {
+        Some(reply) => Started::Answered(call.finish(session, reply).await),
+        None => Started::Waiting(call),
     }
 }
 
@@ -335,7 +382,7 @@ async fn send<S: Transport>(
     buf: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     buf.clear();
-    reply.encode_into(buf);
+    reply.encode_into(buf, framed.codec().max_len());
     let sent = framed
         .send(&buf[..])
         .await
@@ -384,5 +431,145 @@ mod tests {
             [Pickle::List(items)] => assert_eq!(items.len(), 50),
             other => panic!("{other:?}"),
         }
+    }
+
+    fn request(ident: Option<&str>, method: &str, args: Vec<Pickle>) -> Vec<u8> {
+        pickle::dumps(&Pickle::Tuple(vec![
+            ident.map_or(Pickle::None, |i| Pickle::Str(i.into())),
+            Pickle::Str(method.into()),
+            Pickle::Tuple(args),
+            Pickle::Dict(vec![]),
+        ]))
+    }
+
+    /// A CPython client's connection to `node` over loopback TCP, served by [`serve`] from
+    /// its first frame `first`, with the frame limit the connection task sets.
+    async fn connect(
+        node: &Arc<Node<crate::MemoryBackend>>,
+        first: &[u8],
+    ) -> Framed<tokio::net::TcpStream, FrameCodec> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = Framed::new(
+            tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap(),
+            FrameCodec::new(usize::MAX),
+        );
+        let (stream, peer) = listener.accept().await.unwrap();
+        let mut framed = Framed::new(stream, FrameCodec::new(node.config.max_frame));
+        client.send(first).await.unwrap();
+        let first = framed.next().await.unwrap().unwrap();
+        let node = node.clone();
+        tokio::spawn(serve(framed, first, node, peer, NetMetrics::default()));
+        client
+    }
+
+    /// The next reply on a client's connection, as `(kind, value)`.
+    async fn reply(client: &mut Framed<tokio::net::TcpStream, FrameCodec>) -> (String, Pickle) {
+        let frame = client
+            .next()
+            .await
+            .expect("a reply, not the end of the connection")
+            .unwrap();
+        match pickle::loads(&frame, &pickle::Limits::default()).unwrap() {
+            Pickle::Tuple(parts) => match <[Pickle; 2]>::try_from(parts) {
+                Ok([Pickle::Str(kind), value]) => (kind, value),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A node with every built-in typeid and a frame limit of `max_frame` bytes, and a
+    /// proxy connection to it on which a list was made: (node, connection, list ident).
+    async fn proxy_with_a_list(
+        max_frame: usize,
+    ) -> (
+        Arc<Node<crate::MemoryBackend>>,
+        Framed<tokio::net::TcpStream, FrameCodec>,
+        String,
+    ) {
+        let mut registry = crate::Registry::default();
+        crate::node::objects::register_builtins::<crate::node::memory::TokenCounter>(&mut registry);
+        let mut config = crate::Config::new(b"k".to_vec());
+        config.max_frame = max_frame;
+        let node = Arc::new(Node::new(config, crate::MemoryBackend::new(registry)));
+        let create = request(None, "create", vec![Pickle::Str("list".into())]);
+        let mut one_shot = connect(&node, &create).await;
+        let ident = match reply(&mut one_shot).await {
+            (kind, Pickle::Tuple(parts)) if kind == "#RETURN" => match &parts[..] {
+                [Pickle::Str(ident), _] => ident.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        let accept = request(None, "accept_connection", vec![Pickle::Str("T".into())]);
+        let mut proxy = connect(&node, &accept).await;
+        assert_eq!(reply(&mut proxy).await, ("#RETURN".into(), Pickle::None));
+        (node, proxy, ident)
+    }
+
+    /// The exception of an `#ERROR` reply: its class and its arguments.
+    fn exception(kind: &str, error: &Pickle) -> (String, String) {
+        assert_eq!(kind, "#ERROR", "{error:?}");
+        let Pickle::Reduce { callable, args } = error else {
+            panic!("{error:?}");
+        };
+        let (module, name) = pickle::as_global(callable).expect("a class");
+        (format!("{module}.{name}"), format!("{args:?}"))
+    }
+
+    /// Found with the `pickle_requests` fuzz target's check that no reply tells of a stored
+    /// value that cannot be read, on a hand-written input (its corpus keeps it as
+    /// `regression-result-of-too-many-items`): a result of more items than the node decodes
+    /// at once (`[None] * 1_100_000`) was answered `#TRACEBACK` "cannot read a stored value:
+    /// malformed MessagePack". It is a limit, not a broken value: Python's `MemoryError`.
+    #[tokio::test]
+    async fn a_result_of_too_many_items_is_a_memory_error_and_the_connection_carries_on() {
+        let (_node, mut proxy, ident) = proxy_with_a_list(64 << 20).await;
+        let call = |method: &str, args| request(Some(&ident), method, args);
+        proxy
+            .send(&call("append", vec![Pickle::None])[..])
+            .await
+            .unwrap();
+        assert_eq!(reply(&mut proxy).await, ("#RETURN".into(), Pickle::None));
+        proxy
+            .send(&call("__mul__", vec![Pickle::Int(1_100_000)])[..])
+            .await
+            .unwrap();
+        let (kind, error) = reply(&mut proxy).await;
+        let (class, args) = exception(&kind, &error);
+        assert_eq!(class, "builtins.MemoryError");
+        assert!(args.contains("more than 1048576 items"), "{args}");
+        proxy.send(&call("__len__", vec![])[..]).await.unwrap();
+        assert_eq!(reply(&mut proxy).await, ("#RETURN".into(), Pickle::Int(1)));
+    }
+
+    /// Found with the `pickle_requests` fuzz target's frame check, on a hand-written input
+    /// (its corpus keeps it as `regression-reply-over-the-frame-limit`): a result whose
+    /// pickle is larger than a frame (`list * n`) could not be sent, and the node closed
+    /// the connection instead of answering. It is Python's `ValueError` for that call, as
+    /// in the native dialect.
+    #[tokio::test]
+    async fn a_result_too_large_for_a_frame_is_a_value_error_and_the_connection_carries_on() {
+        let (_node, mut proxy, ident) = proxy_with_a_list(64 * 1024).await;
+        let call = |method: &str, args| request(Some(&ident), method, args);
+        let item = Pickle::Str("x".repeat(1000));
+        proxy.send(&call("append", vec![item])[..]).await.unwrap();
+        assert_eq!(reply(&mut proxy).await, ("#RETURN".into(), Pickle::None));
+        // 200 copies: some 200 kB of pickle, over the 64 KiB frame.
+        proxy
+            .send(&call("__mul__", vec![Pickle::Int(200)])[..])
+            .await
+            .unwrap();
+        let (kind, error) = reply(&mut proxy).await;
+        let (class, args) = exception(&kind, &error);
+        assert_eq!(class, "builtins.ValueError");
+        assert!(
+            args.contains("exceeds the frame limit of 65536 bytes"),
+            "{args}"
+        );
+        proxy.send(&call("__len__", vec![])[..]).await.unwrap();
+        assert_eq!(reply(&mut proxy).await, ("#RETURN".into(), Pickle::Int(1)));
     }
 }

@@ -6,9 +6,10 @@
 //! `items()` are tuples), and keys that Python refuses (`unhashable type: 'list'`).
 
 use syncman_protocol::pickle::{self, Pickle};
-use syncman_protocol::{Args, RemoteError, Value};
+use syncman_protocol::value::MAX_DECODED_ITEMS;
+use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
-use super::convert;
+use super::convert::{self, NotSent};
 use super::errors::{to_python, PyFailure};
 use super::methods::{bind_keywords, py_type, PyType};
 use super::{PyReply, Request};
@@ -23,7 +24,7 @@ pub(super) enum Prepared {
 }
 
 /// A call on a node object, and how to turn its answer into CPython's.
-pub(super) struct NodeCall {
+pub(crate) struct NodeCall {
     pub object: ObjectId,
     pub node_method: &'static str,
     pub args: Args,
@@ -162,7 +163,7 @@ fn takes_key(method: &str) -> bool {
 
 impl NodeCall {
     /// CPython's answer for the node's.
-    pub(super) async fn finish<B: Backend>(
+    pub(crate) async fn finish<B: Backend>(
         self,
         session: &mut Session<B>,
         reply: Reply,
@@ -172,9 +173,9 @@ impl NodeCall {
             Ok(bytes) => bytes,
             Err(e) => return PyReply::Failure(to_python(&e, self.key.as_ref())),
         };
-        let value = match convert::from_bytes(&bytes) {
+        let value = match python_value(&bytes) {
             Ok(value) => value,
-            Err(e) => return PyReply::traceback(format!("cannot read a stored value: {e}")),
+            Err(reply) => return reply,
         };
         PyReply::Return(match self.shape {
             Shape::Plain => value,
@@ -185,6 +186,27 @@ impl NodeCall {
             Shape::Pair => to_tuple(value),
         })
     }
+}
+
+/// A node's answer as the Python value a client gets; else the reply that says why not:
+/// more items than the node converts at once is Python's `MemoryError` for that call (a
+/// limit), a value that cannot be read a `#TRACEBACK`.
+fn python_value(bytes: &[u8]) -> Result<Pickle, PyReply> {
+    convert::from_bytes(bytes).map_err(|e| match e {
+        NotSent::TooManyItems => {
+            let e = RemoteError::new(
+                ErrorKind::Other("MemoryError".into()),
+                format!(
+                    "the result has more than {MAX_DECODED_ITEMS} items, more than the node \
+                     converts for a Python client at once"
+                ),
+            );
+            PyReply::Failure(to_python(&e, None))
+        }
+        NotSent::Unreadable(why) => {
+            PyReply::traceback(format!("cannot read a stored value: {why}"))
+        }
+    })
 }
 
 fn to_tuple(value: Pickle) -> Pickle {
@@ -203,8 +225,7 @@ fn call_now<B: Backend>(
 ) -> Result<Pickle, PyReply> {
     let args = convert::values_to_args(args);
     match session.call(super::CALL, object, method, args) {
-        Some(Ok(bytes)) => convert::from_bytes(&bytes)
-            .map_err(|e| PyReply::traceback(format!("cannot read a stored value: {e}"))),
+        Some(Ok(bytes)) => python_value(&bytes),
         Some(Err(e)) => Err(PyReply::Failure(to_python(&e, None))),
         None => {
             // Reads never park; withdraw it if one ever did.
