@@ -19,6 +19,9 @@
 //! Locks and permits are tied to the session that holds them and released when it ends.
 
 pub mod config;
+/// The fuzz targets' properties (`fuzz/`), shared with the corpus replay test.
+#[doc(hidden)]
+pub mod fuzzing;
 mod net;
 pub mod node;
 

@@ -24,7 +24,7 @@ pub(crate) mod listeners;
 mod log_limit;
 pub mod metrics;
 mod native;
-mod pickle;
+pub(crate) mod pickle;
 pub mod server;
 pub(crate) mod tls;
 mod transport;
