@@ -125,6 +125,9 @@ pub(crate) enum PyReply {
         exposed: &'static [&'static str],
         token: Pickle,
     },
+    /// `('#RETURN', value)` already pickled and found to fit the frame limit (an item taken
+    /// out of a queue, which goes back if it would not fit: `NodeCall::finish`).
+    Encoded(Vec<u8>),
 }
 
 impl PyReply {
@@ -138,6 +141,7 @@ impl PyReply {
     pub(crate) fn encode_into(self, out: &mut Vec<u8>, max: usize) {
         let start = out.len();
         let (kind, value) = match self {
+            PyReply::Encoded(pickled) => return out.extend_from_slice(&pickled),
             PyReply::Return(v) => ("#RETURN", v),
             PyReply::Failure(PyFailure::Error(e)) => ("#ERROR", e),
             PyReply::Failure(PyFailure::Traceback(t)) => ("#TRACEBACK", Pickle::Str(t)),
@@ -150,12 +154,17 @@ impl PyReply {
         let len = out.len() - start;
         if len > max {
             out.truncate(start);
-            let e = RemoteError::value_error(format!(
-                "result of {len} bytes exceeds the frame limit of {max} bytes"
-            ));
             // Under 256 bytes, which every frame limit allows.
-            PyReply::Failure(errors::to_python(&e, None)).encode_into(out, usize::MAX);
+            PyReply::too_large(len, max).encode_into(out, usize::MAX);
         }
+    }
+
+    /// Python's `ValueError` for a reply of `len` bytes over the frame limit `max`.
+    pub(crate) fn too_large(len: usize, max: usize) -> PyReply {
+        let e = RemoteError::value_error(format!(
+            "result of {len} bytes exceeds the frame limit of {max} bytes"
+        ));
+        PyReply::Failure(errors::to_python(&e, None))
     }
 }
 
@@ -396,6 +405,8 @@ async fn send<S: Transport>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::node::backend::ObjectId;
+    use syncman_protocol::Value;
 
     /// `(None, 'extend', ([data, data, ...],), {})`: one bytes object and `copies - 1`
     /// memo references to it.
@@ -507,6 +518,77 @@ mod tests {
         let mut proxy = connect(&node, &accept).await;
         assert_eq!(reply(&mut proxy).await, ("#RETURN".into(), Pickle::None));
         (node, proxy, ident)
+    }
+
+    /// The `(kind, value)` a reply pickles to, read back as a client reads it.
+    fn read_reply(reply: PyReply) -> (String, Pickle) {
+        let mut out = Vec::new();
+        reply.encode_into(&mut out, usize::MAX);
+        match pickle::loads(&out, &pickle::Limits::default()).unwrap() {
+            Pickle::Tuple(parts) => match <[Pickle; 2]>::try_from(parts) {
+                Ok([Pickle::Str(kind), value]) => (kind, value),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A queue item a Python client cannot be sent is not lost by its `get`: the client
+    /// hears why, and the item stays at the front of the queue for a client that can take
+    /// it. Two such items, put by a native client: one whose pickle is over the frame limit
+    /// though its stored form is not (a list of small ints, larger pickled than stored), and a
+    /// stored Python object that names code.
+    #[tokio::test]
+    async fn a_queue_item_a_python_client_cannot_be_sent_stays_in_the_queue() {
+        const MAX_FRAME: usize = 4096;
+        let mut registry = crate::Registry::default();
+        crate::node::objects::register_builtins::<crate::node::memory::TokenCounter>(&mut registry);
+        let mut config = crate::Config::new(b"k".to_vec());
+        config.max_frame = MAX_FRAME;
+        let node = Arc::new(Node::new(config, crate::MemoryBackend::new(registry)));
+        let peer = SocketAddr::from(([127, 0, 0, 1], 1));
+        let create = request(None, "create", vec![Pickle::Str("Queue".into())]);
+        let Opening::OneShot { mut replies, .. } = open(&node, &create, peer).await else {
+            panic!("create is a one-shot call");
+        };
+        let ident = match read_reply(replies.remove(0)) {
+            (kind, Pickle::Tuple(parts)) if kind == "#RETURN" => match &parts[..] {
+                [Pickle::Str(ident), _] => ident.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        let queue: ObjectId = ident.parse().unwrap();
+        let accept = request(None, "accept_connection", vec![Pickle::Str("T".into())]);
+        let Opening::Proxy(mut python) = open(&node, &accept, peer).await else {
+            panic!("accept_connection opens a proxy connection");
+        };
+        let mut native = Session::open(node.clone()).await.unwrap();
+        let too_large = Value::Array((0..3000).map(|i| Value::Int(i % 100)).collect());
+        let names_code = Value::Ext(
+            syncman_protocol::value::EXT_PICKLE,
+            pickle::dumps(&Pickle::Reduce {
+                callable: Box::new(pickle::global("posix", "system")),
+                args: Box::new(Pickle::Tuple(vec![Pickle::Str("echo hi".into())])),
+            }),
+        );
+        for (item, refused) in [(too_large, "ValueError"), (names_code, "posix.system")] {
+            let put = convert::values_to_args(std::slice::from_ref(&item));
+            assert!(matches!(native.call(7, queue, "put", put), Some(Ok(_))));
+            let get = request(Some(&ident), "get_nowait", vec![]);
+            let Started::Answered(reply) = start_call(&mut python, &get).await else {
+                panic!("get_nowait on a non-empty queue answers at once");
+            };
+            let (kind, why) = read_reply(reply);
+            assert_ne!(kind, "#RETURN", "{refused}: {why:.200?}");
+            assert!(format!("{why:?}").contains(refused), "{kind} {why:?}");
+            // Still there, whole, for a client that can take it.
+            let taken = native.call(8, queue, "get_nowait", convert::values_to_args(&[]));
+            let taken = taken
+                .expect("answered at once")
+                .expect("the item is still queued");
+            assert_eq!(syncman_protocol::value::decode(&taken).unwrap(), item);
+        }
     }
 
     /// The exception of an `#ERROR` reply: its class and its arguments.

@@ -5,6 +5,7 @@
 //! iterator (`#PROXY`), results whose Python type differs from their stored form (a dict's
 //! `items()` are tuples), and keys that Python refuses (`unhashable type: 'list'`).
 
+use bytes::Bytes;
 use syncman_protocol::pickle::{self, Pickle};
 use syncman_protocol::value::MAX_DECODED_ITEMS;
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
@@ -14,7 +15,7 @@ use super::errors::{to_python, PyFailure};
 use super::methods::{bind_keywords, py_type, PyType};
 use super::{PyReply, Request};
 use crate::node::backend::{Backend, ObjectId};
-use crate::node::object::Reply;
+use crate::node::object::{Handover, Reply};
 use crate::node::session::Session;
 
 /// What a request needs: a node call (which may wait), or an answer already.
@@ -31,6 +32,9 @@ pub(crate) struct NodeCall {
     shape: Shape,
     /// The key a `KeyError` is about.
     key: Option<Pickle>,
+    /// The answer is an item taken out of a queue (`get`, `get_nowait`): one that cannot
+    /// reach the client goes back to the front, as an answer a caller never received does.
+    takes_item: bool,
 }
 
 /// How a node answer becomes the Python value CPython's server would return.
@@ -138,12 +142,15 @@ pub(super) async fn prepare<B: Backend>(
         ("dict", "popitem") => Shape::Pair,
         _ => Shape::Plain,
     };
+    let takes_item = matches!(ty.typeid, "Queue" | "JoinableQueue")
+        && matches!(method.as_str(), "get" | "get_nowait");
     Ok(Prepared::Call(NodeCall {
         object,
         node_method,
         args,
         shape,
         key,
+        takes_item,
     }))
 }
 
@@ -168,23 +175,49 @@ impl NodeCall {
         session: &mut Session<B>,
         reply: Reply,
     ) -> PyReply {
-        let _ = session;
         let bytes = match reply {
             Ok(bytes) => bytes,
             Err(e) => return PyReply::Failure(to_python(&e, self.key.as_ref())),
         };
         let value = match python_value(&bytes) {
             Ok(value) => value,
-            Err(reply) => return reply,
+            Err(reply) => {
+                self.give_back(session, bytes);
+                return reply;
+            }
         };
-        PyReply::Return(match self.shape {
+        let value = match self.shape {
             Shape::Plain => value,
             Shape::Pairs => match value {
                 Pickle::List(items) => Pickle::List(items.into_iter().map(to_tuple).collect()),
                 other => other,
             },
             Shape::Pair => to_tuple(value),
-        })
+        };
+        if !self.takes_item {
+            return PyReply::Return(value);
+        }
+        // Pickled now, so that an item too large for the client's frame goes back before
+        // the client hears why (its pickle may be larger than the stored value).
+        let mut pickled = Vec::new();
+        pickle::dumps_pair_into(&mut pickled, "#RETURN", &value);
+        let max = session.node().config.max_frame;
+        if pickled.len() > max {
+            self.give_back(session, bytes);
+            return PyReply::too_large(pickled.len(), max);
+        }
+        PyReply::Encoded(pickled)
+    }
+
+    /// An item taken out of a queue for an answer that cannot be sent goes back to the
+    /// front (`SharedObject::undelivered`); other answers took nothing.
+    fn give_back<B: Backend>(&self, session: &Session<B>, answer: Bytes) {
+        if !self.takes_item {
+            return;
+        }
+        if let Some(object) = session.node().backend.object(self.object) {
+            object.undelivered(Handover::Item, session.id(), Ok(answer));
+        }
     }
 }
 
