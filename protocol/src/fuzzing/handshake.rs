@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio_util::codec::Framed;
 
+use super::block_on;
 use crate::frame::{FrameCodec, FrameError, COPY_AT_MOST, DEFAULT_MAX_FRAME, HANDSHAKE_MAX_FRAME};
 use crate::handshake::{
     answer_challenge, client_handshake, create_answer, refusal, server_handshake, verify_answer,
@@ -22,16 +23,6 @@ use super::frame_codec::{model, End, Item};
 
 /// Room in each direction of the in-memory pipe.
 const PIPE: usize = 1 << 16;
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    thread_local! {
-        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("a current-thread runtime");
-    }
-    RUNTIME.with(|rt| rt.block_on(f))
-}
 
 /// The peer as raw bytes: writes `bytes` and closes its side, while reading all that
 /// comes back until the other side is gone.

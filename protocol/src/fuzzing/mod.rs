@@ -39,6 +39,50 @@ pub const TARGETS: &[Target] = &[
     ("pickle", check_pickle),
 ];
 
+/// Replays every file of `target`'s corpus (`fuzz/corpus/<target>/` under `fuzz_dir`)
+/// through its check from `targets`; panics naming each input whose check failed. The
+/// corpus replay tests of this crate and the server's call it.
+pub fn replay_corpus(targets: &[Target], fuzz_dir: &std::path::Path, target: &str) {
+    let (_, check) = targets
+        .iter()
+        .find(|(name, _)| *name == target)
+        .unwrap_or_else(|| panic!("no fuzz target {target}"));
+    let dir = fuzz_dir.join("corpus").join(target);
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("a corpus entry").path())
+        .filter(|path| path.is_file())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{} holds no inputs", dir.display());
+    let mut failed = Vec::new();
+    for path in &files {
+        let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if std::panic::catch_unwind(|| check(&data)).is_err() {
+            failed.push(path.display().to_string());
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} {target} inputs failed their checks (messages above):\n{}",
+        failed.len(),
+        files.len(),
+        failed.join("\n")
+    );
+}
+
+/// Runs `f` to its end on this thread's current-thread runtime (made once per thread): a
+/// check drives async code without a runtime of the fuzzer's.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    thread_local! {
+        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a current-thread runtime");
+    }
+    RUNTIME.with(|rt| rt.block_on(f))
+}
+
 /// A small deterministic generator (xorshift64*), seeded from input bytes: it picks split
 /// points and lengths, so one input always replays the same way.
 struct Rng(u64);

@@ -15,10 +15,12 @@
 
 mod pickle_requests;
 
+#[cfg(test)]
+pub(crate) use pickle_requests::request;
 pub use pickle_requests::{check_pickle_requests, SEPARATOR};
 
 /// A fuzz target: its name (the target and its corpus folder) and its check.
-pub type Target = (&'static str, fn(&[u8]));
+pub use syncman_protocol::fuzzing::Target;
 
 /// Every target.
 pub const TARGETS: &[Target] = &[("pickle_requests", check_pickle_requests)];

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
+use syncman_protocol::fuzzing::block_on;
 use syncman_protocol::pickle::{self, Limits, Pickle};
 
 use crate::config::{Config, ServedTypeid};
@@ -73,7 +74,7 @@ fn seed_args(typeid: &str) -> Vec<Pickle> {
 }
 
 /// A request as CPython's client pickles it: `(ident, methodname, args, kwds)`.
-fn request(ident: Option<&str>, method: &str, args: Vec<Pickle>) -> Vec<u8> {
+pub(crate) fn request(ident: Option<&str>, method: &str, args: Vec<Pickle>) -> Vec<u8> {
     pickle::dumps(&Pickle::Tuple(vec![
         ident.map_or(Pickle::None, |i| Pickle::Str(i.into())),
         Pickle::Str(method.into()),
@@ -103,16 +104,6 @@ fn records(data: &[u8]) -> Vec<&[u8]> {
         }
     }
     out
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    thread_local! {
-        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("a current-thread runtime");
-    }
-    RUNTIME.with(|rt| rt.block_on(f))
 }
 
 /// Input: records separated by [`SEPARATOR`] (at most [`MAX_RECORDS`]), each a routing

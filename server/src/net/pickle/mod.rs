@@ -405,6 +405,7 @@ async fn send<S: Transport>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fuzzing::request;
     use crate::node::backend::ObjectId;
     use syncman_protocol::Value;
 
@@ -442,15 +443,6 @@ mod tests {
             [Pickle::List(items)] => assert_eq!(items.len(), 50),
             other => panic!("{other:?}"),
         }
-    }
-
-    fn request(ident: Option<&str>, method: &str, args: Vec<Pickle>) -> Vec<u8> {
-        pickle::dumps(&Pickle::Tuple(vec![
-            ident.map_or(Pickle::None, |i| Pickle::Str(i.into())),
-            Pickle::Str(method.into()),
-            Pickle::Tuple(args),
-            Pickle::Dict(vec![]),
-        ]))
     }
 
     /// A CPython client's connection to `node` over loopback TCP, served by [`serve`] from
