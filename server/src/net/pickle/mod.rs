@@ -474,7 +474,12 @@ mod tests {
             .await
             .expect("a reply, not the end of the connection")
             .unwrap();
-        match pickle::loads(&frame, &pickle::Limits::default()).unwrap() {
+        kind_and_value(&frame)
+    }
+
+    /// A reply's pickle read as a client reads it: `(kind, value)`.
+    fn kind_and_value(pickled: &[u8]) -> (String, Pickle) {
+        match pickle::loads(pickled, &pickle::Limits::default()).unwrap() {
             Pickle::Tuple(parts) => match <[Pickle; 2]>::try_from(parts) {
                 Ok([Pickle::Str(kind), value]) => (kind, value),
                 other => panic!("{other:?}"),
@@ -516,13 +521,7 @@ mod tests {
     fn read_reply(reply: PyReply) -> (String, Pickle) {
         let mut out = Vec::new();
         reply.encode_into(&mut out, usize::MAX);
-        match pickle::loads(&out, &pickle::Limits::default()).unwrap() {
-            Pickle::Tuple(parts) => match <[Pickle; 2]>::try_from(parts) {
-                Ok([Pickle::Str(kind), value]) => (kind, value),
-                other => panic!("{other:?}"),
-            },
-            other => panic!("{other:?}"),
-        }
+        kind_and_value(&out)
     }
 
     /// A queue item a Python client cannot be sent is not lost by its `get`: the client
