@@ -146,6 +146,15 @@ const MAX_PYTHON_PROCS: usize = 16;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Pinned before the runtime starts its worker threads, so that they inherit the mask
+    // (an affinity set later covers only the calling thread) and the runtime sizes itself
+    // to the CPUs the clients may use.
+    if args.pin && args.drive_calls.is_none() && !args.echo_server {
+        if let Err(e) = pin_self_off_cpu0() {
+            eprintln!("syncman-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     if args.echo_server {
         return match runtime.block_on(echo::serve()) {
@@ -177,7 +186,7 @@ fn main() -> ExitCode {
 async fn run(args: &Args) -> Result<(), String> {
     let server_cpu = args.pin.then_some(0);
     if args.pin {
-        pin_self_off_cpu0()?;
+        check_no_thread_on_cpu0()?;
     }
     let shapes = if args.quick { QUICK_SHAPES } else { SHAPES };
     let seconds = args.seconds.unwrap_or(if args.quick { 0.2 } else { 2.0 });
@@ -452,7 +461,8 @@ pub fn spawn_pinned(program: &str, args: &[String], cpu: Option<usize>) -> Comma
     cmd
 }
 
-/// This process (and the client processes it starts) on every CPU but 0.
+/// This thread on every CPU but 0, and so every thread and client process it starts after:
+/// call it before the runtime starts its workers.
 fn pin_self_off_cpu0() -> Result<(), String> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cpus < 2 {
@@ -468,6 +478,31 @@ fn pin_self_off_cpu0() -> Result<(), String> {
             return Err(format!(
                 "sched_setaffinity: {}",
                 std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Every thread of this process is kept off CPU 0, where the servers run: a pinned run whose
+/// clients could share the servers' CPU would measure something else.
+fn check_no_thread_on_cpu0() -> Result<(), String> {
+    let tasks =
+        std::fs::read_dir("/proc/self/task").map_err(|e| format!("/proc/self/task: {e}"))?;
+    for task in tasks.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let allowed = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .map(str::trim)
+            .unwrap_or_default();
+        if allowed
+            .split(',')
+            .any(|range| range.split('-').next().and_then(|c| c.parse::<u32>().ok()) == Some(0))
+        {
+            return Err(format!(
+                "--pin: thread {} may run on CPU 0 (allowed: {allowed})",
+                task.file_name().to_string_lossy()
             ));
         }
     }
