@@ -6,6 +6,7 @@ Usage: SYNCMAN_BIN=path/to/syncman smoke.py HOST PORT AUTHKEY_HEX (the binary an
 check and `DONE <passed>/<total>`; exits 0 only if every check passed.
 """
 
+import array
 import multiprocessing
 import multiprocessing.managers as mm
 import os
@@ -119,6 +120,34 @@ def list_basics():
 
 
 @check
+def lists_extend_by_any_iterable_python_sends():
+    l = m.list()
+    l.extend((1, 2))
+    l.extend(range(3, 5))
+    l.extend("ab")
+    l.extend({"k": 0})
+    l.extend(b"\x07")
+    l += (8,)
+    l += range(9, 10)
+    assert l[:] == [1, 2, 3, 4, "a", "b", "k", 7, 8, 9], l[:]
+    l[0:2] = (0,)
+    l[1:1] = range(2)
+    assert l[:4] == [0, 0, 1, 3], l[:]
+    try:
+        l + (1,)
+    except TypeError as e:
+        assert 'can only concatenate list (not "tuple") to list' in str(e), e
+    else:
+        raise AssertionError("list + tuple was accepted")
+    try:
+        l.extend(range(10**9))
+    except TypeError as e:
+        assert "too many" in str(e), e
+    else:
+        raise AssertionError("a billion items were expanded")
+
+
+@check
 def queues():
     q = m.Queue(2)
     q.put(1)
@@ -222,6 +251,9 @@ def barrier_namespace_value_array():
     a = m.Array("i", [1, 2, 3])
     a[0] = 9
     assert len(a) == 3 and a[0] == 9 and a[2] == 3
+    assert a[:] == array.array("i", [9, 2, 3]) and a[::-2] == array.array("i", [3, 9]), a[:]
+    assert m.Array("d", range(2))[:] == array.array("d", [0.0, 1.0])
+    assert m.Array("b", (1, 2))[1] == 2
 
 
 
@@ -306,8 +338,6 @@ def pickles_naming_code_are_refused_and_the_node_carries_on():
 
 @check
 def getvalue_copies_values_namespaces_and_arrays_as_cpython_does():
-    import array
-
     v = m.Value("i", 5)._getvalue()
     assert type(v) is mm.Value and v.value == 5 and repr(v) == "Value('i', 5)", repr(v)
     ns = m.Namespace(a=1, b="x")._getvalue()

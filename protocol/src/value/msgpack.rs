@@ -445,6 +445,29 @@ pub fn split_array(raw: &Bytes) -> Result<Option<Vec<Bytes>>, DecodeError> {
     Ok(Some(items))
 }
 
+/// The items of an encoded list, tuple, set or frozenset (what Python's `list.extend` takes
+/// as it is), each as a slice of `raw`; `None` for any other value.
+pub fn split_sequence(raw: &Bytes) -> Result<Option<Vec<Bytes>>, DecodeError> {
+    let mut outer = Reader::new(raw);
+    let (base, mut r) = match outer.head()? {
+        Head::Array(_) => return split_array(raw),
+        Head::Ext(EXT_TUPLE | EXT_SET | EXT_FROZENSET, data) => {
+            (outer.pos - data.len(), Reader::new(data))
+        }
+        _ => return Ok(None),
+    };
+    let n = r.read_array_len()?;
+    let mut items = Vec::with_capacity((n as usize).min(raw.len()));
+    for _ in 0..n {
+        let at = r.skip_value()?;
+        items.push(raw.slice(base + at.start..base + at.end));
+    }
+    if !r.is_empty() {
+        return Err(DecodeError("trailing bytes in a tuple or set"));
+    }
+    Ok(Some(items))
+}
+
 /// The entries of an encoded map, as slices of `raw`; `None` if `raw` is not a map.
 #[allow(clippy::type_complexity)]
 pub fn split_map(raw: &Bytes) -> Result<Option<Vec<(Bytes, Bytes)>>, DecodeError> {
@@ -567,6 +590,31 @@ mod tests {
             Value::Ext(42, vec![1, 2, 3]),
         ]);
         assert_eq!(decode(&enc(&v)).unwrap(), v);
+    }
+
+    #[test]
+    fn a_tuple_set_or_frozenset_splits_into_its_items_as_a_list_does() {
+        let items = vec![Value::Int(1), Value::Str("a".into()), Value::Array(vec![])];
+        for v in [
+            Value::Array(items.clone()),
+            Value::Tuple(items.clone()),
+            Value::Set(items.clone()),
+            Value::FrozenSet(items.clone()),
+        ] {
+            let split = split_sequence(&enc(&v)).unwrap().unwrap();
+            let got: Vec<Value> = split.iter().map(|b| decode(b).unwrap()).collect();
+            assert_eq!(got, items, "{v:?}");
+        }
+        for other in [Value::Str("ab".into()), Value::Map(vec![]), Value::Int(3)] {
+            assert_eq!(split_sequence(&enc(&other)).unwrap(), None, "{other:?}");
+        }
+        // A tuple whose body holds more than its items is refused.
+        let mut body = Vec::new();
+        rmp::encode::write_array_len(&mut body, 1).unwrap();
+        body.extend_from_slice(&[0x01, 0x02]);
+        let mut raw = Vec::new();
+        write_ext(&mut raw, EXT_TUPLE, &body);
+        assert!(split_sequence(&Bytes::from(raw)).is_err());
     }
 
     #[test]

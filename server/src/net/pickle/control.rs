@@ -142,6 +142,17 @@ fn constructor_args(
         "Value" | "Array" => {
             let mut bound = bind_keywords(ty.typeid, ty.ctor, args, kwds, convert::default)?;
             bound.truncate(2);
+            // `array.array(typecode, iterable)` takes any iterable (a range, a tuple, ...);
+            // a str or bytes initialiser is not a sequence of items there.
+            if let (Some(sequence), "Array") = (bound.get_mut(1), ty.typeid) {
+                if !matches!(
+                    sequence,
+                    Pickle::Str(_) | Pickle::Bytes(_) | Pickle::ByteArray(_)
+                ) {
+                    let taken = std::mem::replace(sequence, Pickle::None);
+                    *sequence = convert::iterable_to_list(taken)?;
+                }
+            }
             Ok(bound)
         }
         "list" => {

@@ -296,7 +296,9 @@ pub(super) fn iterable_to_list(p: Pickle) -> Result<Pickle, String> {
                 }
                 (0..len).map(|i| Pickle::Int(start + i * step)).collect()
             }
-            None => return Err("list() argument is not an iterable the node can read".into()),
+            None => {
+                return Err("the argument is not an iterable the node can read: send a list".into())
+            }
         },
     }))
 }

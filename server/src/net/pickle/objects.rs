@@ -38,10 +38,11 @@ pub(crate) struct NodeCall {
 }
 
 /// How a node answer becomes the Python value CPython's server would return.
-#[derive(Clone, Copy)]
 enum Shape {
     /// As stored.
     Plain,
+    /// A list of items → `array.array(typecode, items)` (a slice of an `Array`).
+    TypedArray(Pickle),
     /// `[[k, v], ...]` → a list of `(k, v)` tuples (`dict.items()`).
     Pairs,
     /// `[k, v]` → a `(k, v)` tuple (`dict.popitem()`).
@@ -125,6 +126,16 @@ pub(super) async fn prepare<B: Backend>(
             args = vec![convert::merge_update(args, kwds).map_err(type_error)?];
             kwds = Vec::new();
         }
+        // `extend(iterable)`, `+= iterable`, `[i:j] = iterable`: any iterable a client can
+        // send (a str, a dict, a range, ...) as the list Python would make of it.
+        ("list", "extend" | "__iadd__") if args.len() == 1 => {
+            args[0] = convert::iterable_to_list(std::mem::replace(&mut args[0], Pickle::None))
+                .map_err(type_error)?;
+        }
+        ("list", "__setitem__") if args.len() == 2 && pickle::as_slice(&args[0]).is_some() => {
+            args[1] = convert::iterable_to_list(std::mem::replace(&mut args[1], Pickle::None))
+                .map_err(type_error)?;
+        }
         ("dict", _) if takes_key(&method) => {
             if let Some(k) = args.first() {
                 convert::check_hashable(k).map_err(type_error)?;
@@ -135,11 +146,15 @@ pub(super) async fn prepare<B: Backend>(
     }
     let args = bind_keywords(&method, ty.params_of(&method), args, kwds, convert::default)
         .map_err(type_error)?;
+    let slice_get = args.first().is_some_and(|i| pickle::as_slice(i).is_some());
     super::nested::keep_referents(session.node(), &args).await;
     let args = convert::to_args(&args).map_err(|e| PyReply::Failure(to_python(&e, None)))?;
     let shape = match (ty.typeid, method.as_str()) {
         ("dict", "items") => Shape::Pairs,
         ("dict", "popitem") => Shape::Pair,
+        ("Array", "__getitem__") if slice_get => {
+            Shape::TypedArray(call_now(session, object, "typecode", &[])?)
+        }
         _ => Shape::Plain,
     };
     let takes_item = matches!(ty.typeid, "Queue" | "JoinableQueue")
@@ -171,7 +186,7 @@ fn takes_key(method: &str) -> bool {
 impl NodeCall {
     /// CPython's answer for the node's.
     pub(crate) async fn finish<B: Backend>(
-        self,
+        mut self,
         session: &mut Session<B>,
         reply: Reply,
     ) -> PyReply {
@@ -186,13 +201,15 @@ impl NodeCall {
                 return reply;
             }
         };
-        let value = match self.shape {
+        let shape = std::mem::replace(&mut self.shape, Shape::Plain);
+        let value = match shape {
             Shape::Plain => value,
             Shape::Pairs => match value {
                 Pickle::List(items) => Pickle::List(items.into_iter().map(to_tuple).collect()),
                 other => other,
             },
             Shape::Pair => to_tuple(value),
+            Shape::TypedArray(typecode) => typed_array(typecode, value),
         };
         if !self.takes_item {
             return PyReply::Return(value);
@@ -240,6 +257,14 @@ fn python_value(bytes: &[u8]) -> Result<Pickle, PyReply> {
             PyReply::traceback(format!("cannot read a stored value: {why}"))
         }
     })
+}
+
+/// `array.array(typecode, items)`, as CPython's server returns an `Array`'s value or slice.
+fn typed_array(typecode: Pickle, items: Pickle) -> Pickle {
+    Pickle::Reduce {
+        callable: Box::new(pickle::global("array", "array")),
+        args: Box::new(Pickle::Tuple(vec![typecode, items])),
+    }
 }
 
 fn to_tuple(value: Pickle) -> Pickle {
@@ -310,14 +335,10 @@ async fn fallback<B: Backend>(
                     state: Box::new(Pickle::Dict(attributes)),
                 }))
             }
-            // `array.array(typecode, items)`.
             "Array" => {
                 let typecode = call_now(session, object, "typecode", &[])?;
                 let items = call_now(session, object, "tolist", &[])?;
-                Ok(PyReply::Return(Pickle::Reduce {
-                    callable: Box::new(pickle::global("array", "array")),
-                    args: Box::new(Pickle::Tuple(vec![typecode, items])),
-                }))
+                Ok(PyReply::Return(typed_array(typecode, items)))
             }
             // Locks, queues, events, ...: CPython's server cannot pickle them either.
             other => Err(PyReply::traceback(format!(

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use syncman_protocol::value::{decode, split_array};
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
+use super::list::slice_positions;
 use crate::node::budget::{ByteBudget, HeldBytes};
 use crate::node::object::{unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject};
 use syncman_protocol::value::encode;
@@ -127,12 +128,32 @@ impl Array {
         match method {
             "__len__" => Ok(encode::int(self.items.lock().len() as i128)),
             "__getitem__" => {
-                let i = args.int("index")?;
+                let index = args.value("index")?;
                 let items = self.items.lock();
-                at(i, items.len()).map(|p| items[p].clone())
+                match index {
+                    // A list of the items; CPython's client gets an `array.array` of them.
+                    Value::Slice(start, stop, step) => {
+                        let (at, _) = slice_positions(start, stop, step, items.len())?;
+                        Ok(encode::array(at.iter().map(|&p| &items[p])))
+                    }
+                    other => {
+                        let i = other.as_int().ok_or_else(|| {
+                            RemoteError::type_error("array indices must be integers")
+                        })?;
+                        at(i, items.len()).map(|p| items[p].clone())
+                    }
+                }
             }
             "__setitem__" => {
-                let i = args.int("index")?;
+                let i =
+                    match args.value("index")? {
+                        Value::Slice(..) => return Err(RemoteError::type_error(
+                            "syncman's Array does not assign slices; assign items one at a time",
+                        )),
+                        other => other.as_int().ok_or_else(|| {
+                            RemoteError::type_error("array indices must be integers")
+                        })?,
+                    };
                 let raw = args.raw("value")?;
                 let mut items = self.items.lock();
                 // The index first, as CPython: a[5] = 'x' on a short array is an IndexError.
@@ -208,6 +229,39 @@ mod tests {
 
     fn ints(items: &[i128]) -> Vec<Value> {
         items.iter().map(|&i| Value::Int(i)).collect()
+    }
+
+    #[test]
+    fn a_slice_reads_the_items_it_names_as_python_slices_do() {
+        let a = array("i", &ints(&[1, 2, 3, 4])).unwrap();
+        let slice = |start, stop, step| Value::Slice(start, stop, step);
+        assert_eq!(
+            ok(&a, "__getitem__", &[slice(None, None, None)]),
+            Value::Array(ints(&[1, 2, 3, 4]))
+        );
+        assert_eq!(
+            ok(&a, "__getitem__", &[slice(Some(1), Some(3), None)]),
+            Value::Array(ints(&[2, 3]))
+        );
+        assert_eq!(
+            ok(&a, "__getitem__", &[slice(None, None, Some(-2))]),
+            Value::Array(ints(&[4, 2]))
+        );
+        assert_eq!(
+            ok(&a, "__getitem__", &[slice(Some(9), None, None)]),
+            Value::Array(vec![])
+        );
+        let zero_step = call(&a, "__getitem__", &[slice(None, None, Some(0))]).unwrap_err();
+        assert_eq!(zero_step.kind, ErrorKind::ValueError);
+        let by_str = call(&a, "__getitem__", &[Value::Str("x".into())]).unwrap_err();
+        assert_eq!(by_str.kind, ErrorKind::TypeError);
+        let assigned = call(
+            &a,
+            "__setitem__",
+            &[slice(None, None, None), Value::Array(vec![])],
+        );
+        assert_eq!(assigned.unwrap_err().kind, ErrorKind::TypeError);
+        assert_eq!(ok(&a, "tolist", &[]), Value::Array(ints(&[1, 2, 3, 4])));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use syncman_protocol::value::{decode, split_array, to_keep, Needle};
+use syncman_protocol::value::{decode, split_array, split_sequence, to_keep, Needle};
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
 use crate::node::budget::{ByteBudget, HeldBytes};
@@ -95,9 +95,10 @@ impl SharedObject for List {
     }
 }
 
-/// The items of an encoded sequence, to store: none pins much more than itself.
+/// The items of an encoded list, tuple, set or frozenset, to store: none pins much more
+/// than itself.
 fn sequence(raw: &Bytes) -> Result<Vec<Bytes>, RemoteError> {
-    let items = split_array(raw)?.ok_or_else(|| {
+    let items = split_sequence(raw)?.ok_or_else(|| {
         let shown = decode(raw).map(|v| v.type_name()).unwrap_or("value");
         RemoteError::type_error(format!("'{shown}' object is not iterable"))
     })?;
@@ -132,7 +133,7 @@ fn resolve(i: i128, len: usize) -> Option<usize> {
 }
 
 /// `slice.indices(len)` then the positions it selects, in order.
-fn slice_positions(
+pub(super) fn slice_positions(
     start: Option<i128>,
     stop: Option<i128>,
     step: Option<i128>,
@@ -310,7 +311,14 @@ impl List {
                 Ok(encode::nil())
             }
             "__add__" => {
-                let more = sequence(&args.raw("other")?)?;
+                // `list + x` takes only a list, unlike `extend` and `+=`.
+                let other = args.raw("other")?;
+                let more = split_array(&other)?.ok_or_else(|| {
+                    let shown = decode(&other).map(|v| v.type_name()).unwrap_or("value");
+                    RemoteError::type_error(format!(
+                        "can only concatenate list (not \"{shown}\") to list"
+                    ))
+                })?;
                 let st = self.state.lock();
                 Ok(encode::array(
                     st.items
@@ -524,6 +532,42 @@ mod tests {
         assert_eq!(pos(None, None, Some(i128::MAX), 5), vec![0]);
         assert_eq!(pos(Some(i128::MIN), Some(i128::MAX), None, 2), vec![0, 1]);
         assert_eq!(clamp_bound(Some(1 << 64), 3, 0), 3);
+    }
+
+    /// Python's `extend`, `+=` and slice assignment take a tuple or a set as they take a list;
+    /// `+` takes only a list.
+    #[test]
+    fn extend_takes_tuples_and_sets_and_plus_takes_only_a_list() {
+        use crate::node::objects::testing::args;
+        let l = List::new(args(&[])).unwrap();
+        let call = |method: &str, a: &[Value]| {
+            let mut a = args(a);
+            l.dispatch(method, &mut a, &CallCtx::new(1))
+        };
+        let ints = |v: &[i128]| v.iter().map(|&i| Value::Int(i)).collect::<Vec<_>>();
+        call("extend", &[Value::Tuple(ints(&[1, 2]))]).unwrap();
+        call("__iadd__", &[Value::Set(ints(&[3]))]).unwrap();
+        call("extend", &[Value::FrozenSet(ints(&[4]))]).unwrap();
+        call(
+            "__setitem__",
+            &[
+                Value::Slice(Some(0), Some(1), None),
+                Value::Tuple(ints(&[0, 0])),
+            ],
+        )
+        .unwrap();
+        let all = decode(&call("copy", &[]).unwrap()).unwrap();
+        assert_eq!(all, Value::Array(ints(&[0, 0, 2, 3, 4])));
+        let plus_tuple = call("__add__", &[Value::Tuple(ints(&[5]))]).unwrap_err();
+        assert_eq!(plus_tuple.kind, ErrorKind::TypeError);
+        assert_eq!(
+            plus_tuple.message,
+            "can only concatenate list (not \"tuple\") to list"
+        );
+        let not_iterable = call("extend", &[Value::Int(5)]).unwrap_err();
+        assert_eq!(not_iterable.message, "'int' object is not iterable");
+        let plus_list = decode(&call("__add__", &[Value::Array(ints(&[5]))]).unwrap()).unwrap();
+        assert_eq!(plus_list, Value::Array(ints(&[0, 0, 2, 3, 4, 5])));
     }
 
     /// A small item stored from a big request does not keep the request alive: after
