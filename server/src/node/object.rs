@@ -232,7 +232,7 @@ pub trait SharedObject: Send + Sync + 'static {
 }
 
 /// Room an answer needs besides its value: the response envelope and the frame header.
-const ANSWER_OVERHEAD: usize = 32;
+pub const ANSWER_OVERHEAD: usize = 32;
 
 /// `Err(ValueError)` if an answer carrying `len` bytes of items would exceed a frame limit
 /// of `limit`.

@@ -10,7 +10,9 @@ use syncman_protocol::value::{decode, split_array, split_sequence, to_keep, Need
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
 use crate::node::budget::{ByteBudget, HeldBytes};
-use crate::node::object::{unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject};
+use crate::node::object::{
+    unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject, ANSWER_OVERHEAD,
+};
 use syncman_protocol::value::encode;
 
 /// Python's `list` methods as exposed by `ListProxy`, with their argument counts.
@@ -200,9 +202,28 @@ fn clamp_bound(v: Option<i128>, len: usize, default: usize) -> usize {
     }
 }
 
-fn repeat(items: &[Bytes], n: i128) -> Result<Vec<Bytes>, RemoteError> {
+/// `items * n`; `answer_limit`: the result is an answer, refused before it is built if its
+/// encoding would not fit the caller's frames (a short request must not cost the node
+/// hundreds of megabytes for an answer that cannot be sent).
+fn repeat(
+    items: &[Bytes],
+    n: i128,
+    answer_limit: Option<usize>,
+) -> Result<Vec<Bytes>, RemoteError> {
     if n <= 0 || items.is_empty() {
         return Ok(Vec::new());
+    }
+    if let Some(limit) = answer_limit {
+        let encoded: usize = items.iter().map(Bytes::len).sum();
+        let n_usize = usize::try_from(n).unwrap_or(usize::MAX);
+        let answer = encoded.saturating_mul(n_usize);
+        if answer.saturating_add(ANSWER_OVERHEAD) > limit {
+            return Err(RemoteError::value_error(format!(
+                "repeating {} items {n} times would answer {answer} bytes, which exceeds \
+                 the frame limit of {limit} bytes",
+                items.len()
+            )));
+        }
     }
     // Each item costs its encoding plus its handle in the list.
     let per_copy: usize = items
@@ -331,12 +352,14 @@ impl List {
             "__mul__" | "__rmul__" => {
                 let n = args.int("n")?;
                 let st = self.state.lock();
-                Ok(encode::array(repeat(&st.items, n)?.iter()))
+                Ok(encode::array(
+                    repeat(&st.items, n, Some(ctx.reply_limit))?.iter(),
+                ))
             }
             "__imul__" => {
                 let n = args.int("n")?;
                 let mut st = self.state.lock();
-                let repeated = repeat(&st.items, n)?;
+                let repeated = repeat(&st.items, n, None)?;
                 let before = size(&st.items);
                 st.held.replace(before, size(&repeated))?;
                 st.items = repeated;
@@ -568,6 +591,29 @@ mod tests {
         assert_eq!(not_iterable.message, "'int' object is not iterable");
         let plus_list = decode(&call("__add__", &[Value::Array(ints(&[5]))]).unwrap()).unwrap();
         assert_eq!(plus_list, Value::Array(ints(&[0, 0, 2, 3, 4, 5])));
+    }
+
+    /// `l * n` whose answer could not reach the caller is refused before it is built.
+    #[test]
+    fn a_repetition_too_large_to_answer_is_refused_before_it_is_built() {
+        use crate::node::objects::testing::args;
+        let l = List::new(args(&[Value::Array(vec![Value::Str("x".repeat(100))])])).unwrap();
+        let mut ctx = CallCtx::new(1);
+        ctx.reply_limit = 10_000;
+        let mul = |n: i128| l.dispatch("__mul__", &mut args(&[Value::Int(n)]), &ctx);
+        let fits = decode(&mul(90).unwrap()).unwrap();
+        assert!(matches!(fits, Value::Array(items) if items.len() == 90));
+        let refused = mul(1_000_000).unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::ValueError);
+        assert!(
+            refused.message.contains("frame limit of 10000 bytes"),
+            "{}",
+            refused.message
+        );
+        // In place, the result is stored, not answered: the node's budget bounds it.
+        l.dispatch("__imul__", &mut args(&[Value::Int(200)]), &CallCtx::new(1))
+            .unwrap();
+        assert_eq!(l.state.lock().items.len(), 200);
     }
 
     /// A small item stored from a big request does not keep the request alive: after
