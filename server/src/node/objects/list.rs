@@ -363,7 +363,9 @@ impl List {
                 let before = size(&st.items);
                 st.held.replace(before, size(&repeated))?;
                 st.items = repeated;
-                Ok(encode::array(st.items.iter()))
+                // Like `+=`, nothing: Python's proxy returns itself, and an answer of the
+                // whole list could exceed a frame after the list had changed.
+                Ok(encode::nil())
             }
             "insert" => {
                 let i = args.int("index")?;
@@ -611,8 +613,10 @@ mod tests {
             refused.message
         );
         // In place, the result is stored, not answered: the node's budget bounds it.
-        l.dispatch("__imul__", &mut args(&[Value::Int(200)]), &CallCtx::new(1))
+        let stored = l
+            .dispatch("__imul__", &mut args(&[Value::Int(200)]), &ctx)
             .unwrap();
+        assert_eq!(decode(&stored).unwrap(), Value::Nil);
         assert_eq!(l.state.lock().items.len(), 200);
     }
 
