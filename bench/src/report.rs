@@ -71,6 +71,7 @@ pub struct PairRow {
 
 #[derive(Serialize)]
 pub struct Machine {
+    /// CPUs online: the machine's, not the ones this process may use (fewer when pinned).
     pub cpus: usize,
     pub unix_time: u64,
 }
@@ -79,7 +80,9 @@ impl Report {
     pub fn new(pinned: bool, seconds: f64) -> Report {
         Report {
             machine: Machine {
-                cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                // SAFETY: sysconf only reads a system setting.
+                cpus: usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) })
+                    .unwrap_or(1),
                 unix_time: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs()),
