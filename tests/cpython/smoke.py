@@ -148,6 +148,43 @@ def lists_extend_by_any_iterable_python_sends():
 
 
 @check
+def iterating_a_dict_nobody_else_holds_keeps_it_alive():
+    assert [k for k in m.dict(a=1, b=2)] == ["a", "b"]
+    it = iter(m.dict(x=1))
+    import gc
+
+    gc.collect()  # the dict's proxy is gone; the iterator still holds the dict
+    assert list(it) == ["x"]
+
+
+@check
+def a_proxy_where_python_iterates_is_read_as_its_contents():
+    d = m.dict(a=1)
+    d.update(m.dict(b=2))
+    assert d.copy() == {"a": 1, "b": 2}, d.copy()
+    l = m.list([0])
+    l.extend(m.list([1, 2]))
+    l += m.list([3])
+    assert l[:] == [0, 1, 2, 3], l[:]
+    assert m.list(m.list([4]))[:] == [4]
+    assert m.dict(m.dict(k=5)).copy() == {"k": 5}
+    inner = m.list([6])
+    d["stored"] = inner  # stored as a value, a proxy stays a proxy
+    d["stored"].append(7)
+    assert inner[:] == [6, 7], inner[:]
+
+
+@check
+def str_of_proxies_is_python_s():
+    assert str(m.list([1e16, 1e-5, float("nan"), "\x00\t", b"'"])) == (
+        "[1e+16, 1e-05, nan, '\\x00\\t', b\"'\"]"
+    ), str(m.list([1e16, 1e-5, float("nan"), "\x00\t", b"'"]))
+    assert str(m.Array("i", [1, 2])) == "array('i', [1, 2])", str(m.Array("i", [1, 2]))
+    assert str(m.Array("d", [])) == "array('d')"
+    assert str(m.Value("i", 5)) == "Value('i', 5)", str(m.Value("i", 5))
+
+
+@check
 def queues():
     q = m.Queue(2)
     q.put(1)

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use bytes::Bytes;
 
 use super::msgpack::{
-    decode, encode_int, is_minimal_scalar, Head, Reader, EXT_BIGINT, EXT_FROZENSET,
+    decode, encode_int, is_minimal_scalar, Head, Reader, EXT_BIGINT, EXT_BYTEARRAY, EXT_FROZENSET,
 };
 use super::Value;
 use crate::error::RemoteError;
@@ -205,7 +205,7 @@ impl Value {
         Ok(())
     }
 
-    /// Python `repr()`, close enough for error messages (`KeyError: 'x'`).
+    /// Python's `repr()`: `str()` of a container proxy and error messages (`KeyError: 'x'`).
     pub fn py_repr(&self) -> String {
         let mut s = String::new();
         self.write_repr(&mut s);
@@ -220,41 +220,9 @@ impl Value {
             Value::Int(i) => {
                 let _ = write!(s, "{i}");
             }
-            Value::Float(f) => {
-                let _ = write!(s, "{f:?}");
-            }
-            Value::Str(v) => {
-                // Python prefers single quotes unless the text holds one and no double.
-                let q = if v.contains('\'') && !v.contains('"') {
-                    '"'
-                } else {
-                    '\''
-                };
-                s.push(q);
-                for c in v.chars() {
-                    match c {
-                        c if c == q => {
-                            s.push('\\');
-                            s.push(c);
-                        }
-                        '\\' => s.push_str("\\\\"),
-                        '\n' => s.push_str("\\n"),
-                        c => s.push(c),
-                    }
-                }
-                s.push(q);
-            }
-            Value::Bytes(b) => {
-                s.push_str("b'");
-                for &c in b {
-                    if c.is_ascii_graphic() && c != b'\'' && c != b'\\' || c == b' ' {
-                        s.push(c as char);
-                    } else {
-                        let _ = write!(s, "\\x{c:02x}");
-                    }
-                }
-                s.push('\'');
-            }
+            Value::Float(f) => write_float_repr(s, *f),
+            Value::Str(v) => write_str_repr(s, v),
+            Value::Bytes(b) => write_bytes_repr(s, b),
             Value::Array(items) => {
                 s.push('[');
                 write_items(s, items);
@@ -306,6 +274,128 @@ impl Value {
             }
         }
     }
+}
+
+/// Python's `repr(float)`: the shortest digits that read back, in positional notation
+/// from 1e-4 up to 1e16 and as `1e+16`, `1e-05` outside it.
+fn write_float_repr(s: &mut String, f: f64) {
+    if f.is_nan() {
+        return s.push_str("nan");
+    }
+    if f.is_infinite() {
+        return s.push_str(if f > 0.0 { "inf" } else { "-inf" });
+    }
+    // Rust's `{:e}` gives the same shortest digits: `-1.25e-7`, `0e0`.
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    // Where the decimal point goes, counted from the first digit.
+    let point = exp + 1;
+    s.push_str(sign);
+    if -4 < point && point <= 16 {
+        let n = digits.len() as i32;
+        if point <= 0 {
+            s.push_str("0.");
+            s.extend(std::iter::repeat_n('0', (-point) as usize));
+            s.push_str(&digits);
+        } else if point >= n {
+            s.push_str(&digits);
+            s.extend(std::iter::repeat_n('0', (point - n) as usize));
+            s.push_str(".0");
+        } else {
+            s.push_str(&digits[..point as usize]);
+            s.push('.');
+            s.push_str(&digits[point as usize..]);
+        }
+    } else {
+        s.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            s.push('.');
+            s.push_str(&digits[1..]);
+        }
+        let _ = write!(s, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+}
+
+/// Python's `repr(str)`: single quotes unless the text holds one and no double; the quote,
+/// backslashes, `\t`, `\n`, `\r` and characters that do not print escaped.
+fn write_str_repr(s: &mut String, v: &str) {
+    let q = if v.contains('\'') && !v.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    s.push(q);
+    for c in v.chars() {
+        match c {
+            c if c == q || c == '\\' => {
+                s.push('\\');
+                s.push(c);
+            }
+            '\t' => s.push_str("\\t"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            c if c.is_ascii() && (c < ' ' || c == '\x7f') => {
+                let _ = write!(s, "\\x{:02x}", c as u32);
+            }
+            c if c.is_ascii() || prints(c) => s.push(c),
+            c if (c as u32) <= 0xff => {
+                let _ = write!(s, "\\x{:02x}", c as u32);
+            }
+            c if (c as u32) <= 0xffff => {
+                let _ = write!(s, "\\u{:04x}", c as u32);
+            }
+            c => {
+                let _ = write!(s, "\\U{:08x}", c as u32);
+            }
+        }
+    }
+    s.push(q);
+}
+
+/// Whether Python prints a non-ASCII character as it is (Unicode's letters, marks, numbers,
+/// punctuation and symbols) rather than escaped (controls, format characters, separators,
+/// unassigned). Rust's `escape_debug` draws the same line; after another character it
+/// leaves combining marks alone, as Python does.
+fn prints(c: char) -> bool {
+    let mut buf = [0u8; 8];
+    buf[0] = b'a';
+    let len = 1 + c.encode_utf8(&mut buf[1..]).len();
+    let text = std::str::from_utf8(&buf[..len]).unwrap_or("a");
+    text.escape_debug().eq(text.chars())
+}
+
+/// Python's `repr(bytes)`: `b'...'` (double quotes if it holds a single quote and no
+/// double), printable ASCII as it is, `\t`, `\n`, `\r`, and `\xNN` for the rest.
+fn write_bytes_repr(s: &mut String, b: &[u8]) {
+    let q = if b.contains(&b'\'') && !b.contains(&b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
+    s.push('b');
+    s.push(q as char);
+    for &c in b {
+        match c {
+            c if c == q || c == b'\\' => {
+                s.push('\\');
+                s.push(c as char);
+            }
+            b'\t' => s.push_str("\\t"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b' '..=b'~' => s.push(c as char),
+            c => {
+                let _ = write!(s, "\\x{c:02x}");
+            }
+        }
+    }
+    s.push(q as char);
 }
 
 /// Items separated by `, `.
@@ -445,6 +535,9 @@ impl<'a> Needle<'a> {
         match (rn.head(), rc.head()) {
             (Ok(Head::Str(x)), Ok(Head::Str(y))) => x == y,
             (Ok(Head::Bin(x)), Ok(Head::Bin(y))) => x == y,
+            // `b'x' == bytearray(b'x')` in Python.
+            (Ok(Head::Bin(x)), Ok(Head::Ext(EXT_BYTEARRAY, y)))
+            | (Ok(Head::Ext(EXT_BYTEARRAY, x)), Ok(Head::Bin(y))) => x == y,
             (Ok(Head::Nil), _) | (_, Ok(Head::Nil)) => false,
             (Ok(Head::Str(_) | Head::Bin(_)), _) | (_, Ok(Head::Str(_) | Head::Bin(_))) => false,
             // A number never equals a container or an extension value, and the reverse: no
@@ -579,6 +672,78 @@ mod tests {
         assert_eq!(e.message, "unhashable type: 'set'");
         assert!(Value::ByteArray(b"x".to_vec()).py_eq(&Value::Bytes(b"x".to_vec())));
         assert_eq!(tuple.type_name(), "tuple");
+    }
+
+    /// Each expected text is what CPython 3.11 prints for the same value.
+    #[test]
+    fn floats_strs_and_bytes_repr_as_python_does() {
+        assert_eq!(Value::Float(1e+16_f64).py_repr(), "1e+16");
+        assert_eq!(
+            Value::Float(1000000000000000.0_f64).py_repr(),
+            "1000000000000000.0"
+        );
+        assert_eq!(
+            Value::Float(1.2345678901234568e+17_f64).py_repr(),
+            "1.2345678901234568e+17"
+        );
+        assert_eq!(Value::Float(1e-05_f64).py_repr(), "1e-05");
+        assert_eq!(Value::Float(0.0001_f64).py_repr(), "0.0001");
+        assert_eq!(Value::Float(0.0001234_f64).py_repr(), "0.0001234");
+        assert_eq!(Value::Float(1.5_f64).py_repr(), "1.5");
+        assert_eq!(Value::Float(-0.0_f64).py_repr(), "-0.0");
+        assert_eq!(Value::Float(0.0_f64).py_repr(), "0.0");
+        assert_eq!(Value::Float(1e+100_f64).py_repr(), "1e+100");
+        assert_eq!(Value::Float(-2.5e-300_f64).py_repr(), "-2.5e-300");
+        assert_eq!(Value::Float(5e-324_f64).py_repr(), "5e-324");
+        assert_eq!(
+            Value::Float(1.7976931348623157e+308_f64).py_repr(),
+            "1.7976931348623157e+308"
+        );
+        assert_eq!(Value::Float(0.1_f64).py_repr(), "0.1");
+        assert_eq!(Value::Float(100.0_f64).py_repr(), "100.0");
+        assert_eq!(Value::Float(12345.678_f64).py_repr(), "12345.678");
+        assert_eq!(Value::Float(1e+22_f64).py_repr(), "1e+22");
+        assert_eq!(Value::Float(f64::NAN).py_repr(), "nan");
+        assert_eq!(Value::Float(f64::NEG_INFINITY).py_repr(), "-inf");
+        assert_eq!(
+            Value::Str("\u{0}\u{9}\u{a}\u{d}\u{7f}".into()).py_repr(),
+            "'\\x00\\t\\n\\r\\x7f'"
+        );
+        assert_eq!(Value::Str("it's".into()).py_repr(), "\"it's\"");
+        assert_eq!(Value::Str("a'\"".into()).py_repr(), "'a\\'\"'");
+        assert_eq!(Value::Str("\\".into()).py_repr(), "'\\\\'");
+        assert_eq!(
+            Value::Str("\u{e9}\u{6f22}\u{1f600}".into()).py_repr(),
+            "'\u{e9}\u{6f22}\u{1f600}'"
+        );
+        assert_eq!(
+            Value::Str("\u{200b}\u{a0}\u{301}a\u{301}".into()).py_repr(),
+            "'\\u200b\\xa0\u{301}a\u{301}'"
+        );
+        assert_eq!(
+            Value::Str("\u{85}\u{d7ff}\u{e000}\u{e0001}".into()).py_repr(),
+            "'\\x85\\ud7ff\\ue000\\U000e0001'"
+        );
+        assert_eq!(Value::Bytes(b"\x27".to_vec()).py_repr(), "b\"'\"");
+        assert_eq!(Value::Bytes(b"\x22".to_vec()).py_repr(), "b'\"'");
+        assert_eq!(Value::Bytes(b"\x27\x22".to_vec()).py_repr(), "b'\\'\"'");
+        assert_eq!(
+            Value::Bytes(b"\x09\x0a\x0d\x00\x7f\xff".to_vec()).py_repr(),
+            "b'\\t\\n\\r\\x00\\x7f\\xff'"
+        );
+        assert_eq!(
+            Value::Bytes(b"\x5c\x6f\x6b".to_vec()).py_repr(),
+            "b'\\\\ok'"
+        );
+    }
+
+    #[test]
+    fn bytes_and_a_bytearray_of_the_same_bytes_are_equal_when_searched() {
+        let (b, ba) = (Value::Bytes(b"x".to_vec()), Value::ByteArray(b"x".to_vec()));
+        assert!(Needle::new(&enc(&b)).matches(&enc(&ba)));
+        assert!(Needle::new(&enc(&ba)).matches(&enc(&b)));
+        assert!(!Needle::new(&enc(&b)).matches(&enc(&Value::ByteArray(b"y".to_vec()))));
+        assert!(!Needle::new(&enc(&Value::Str("x".into()))).matches(&enc(&ba)));
     }
 
     #[test]

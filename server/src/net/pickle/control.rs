@@ -89,6 +89,15 @@ async fn create<B: Backend>(
         return Err(PyReply::traceback(format!("KeyError: '{typeid}'")));
     };
     let named = served::lookup(&node.config, &typeid).and_then(|s| s.name.as_deref());
+    // `list(p)`, `dict(p)`, `Array(code, p)` of a list or dict proxy: its contents.
+    let args = if matches!(ty.typeid, "list" | "dict" | "Array") {
+        args.into_iter()
+            .map(|a| super::nested::contents_of_proxy(node, a))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| PyReply::Failure(to_python(&RemoteError::type_error(e), None)))?
+    } else {
+        args
+    };
     let ctor = constructor_args(ty, args, kwds)
         .map_err(|e| PyReply::Failure(to_python(&RemoteError::type_error(e), None)))?;
     super::nested::keep_referents(node, &ctor).await;

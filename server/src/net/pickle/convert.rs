@@ -254,6 +254,19 @@ fn too_many(len: i128) -> String {
     format!("{len} items are too many to expand on the node (at most {MAX_EXPANDED}); send a list")
 }
 
+/// Python's message for a value that is not iterable; for an object the node cannot look
+/// into (a generator's pickle, an instance), what to send instead.
+fn not_iterable(p: &Pickle) -> String {
+    let name = match p {
+        Pickle::None => "NoneType",
+        Pickle::Bool(_) => "bool",
+        Pickle::Int(_) | Pickle::BigInt(_) => "int",
+        Pickle::Float(_) => "float",
+        _ => return "the argument is not an iterable the node can read: send a list".into(),
+    };
+    format!("'{name}' object is not iterable")
+}
+
 /// `list(iterable)` for the iterables a client can send: a list, tuple, set, dict (its
 /// keys), str (its characters), bytes (its numbers) or range.
 pub(super) fn iterable_to_list(p: Pickle) -> Result<Pickle, String> {
@@ -296,9 +309,7 @@ pub(super) fn iterable_to_list(p: Pickle) -> Result<Pickle, String> {
                 }
                 (0..len).map(|i| Pickle::Int(start + i * step)).collect()
             }
-            None => {
-                return Err("the argument is not an iterable the node can read: send a list".into())
-            }
+            None => return Err(not_iterable(&other)),
         },
     }))
 }
@@ -376,6 +387,18 @@ mod tests {
         // One value per character or byte, bounded the same way.
         assert!(iterable_to_list(Pickle::Str("a".repeat(5_000_000))).is_err());
         assert!(iterable_to_list(Pickle::Bytes(vec![0; 5_000_000])).is_err());
+        // Python's words for what is not iterable; what to send for what the node cannot read.
+        let not_iterable = |p| iterable_to_list(p).unwrap_err();
+        assert_eq!(not_iterable(Pickle::Int(5)), "'int' object is not iterable");
+        assert_eq!(
+            not_iterable(Pickle::None),
+            "'NoneType' object is not iterable"
+        );
+        let opaque = Pickle::Global {
+            module: "builtins".into(),
+            name: "object".into(),
+        };
+        assert!(not_iterable(opaque).ends_with("send a list"));
         assert_eq!(len(Pickle::Str("abc".into())), 3);
     }
 

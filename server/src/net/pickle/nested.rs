@@ -15,8 +15,10 @@
 use std::sync::Arc;
 
 use syncman_protocol::pickle::{self, Pickle};
+use syncman_protocol::Args;
 
 use crate::node::backend::{Backend, ObjectId};
+use crate::node::object::{CallCtx, Outcome};
 use crate::node::Node;
 
 /// Keeps alive every object of this node that a proxy inside `values` names.
@@ -36,6 +38,30 @@ pub(super) async fn keep_referents<B: Backend>(node: &Arc<Node<B>>, values: &[Pi
             // Fails only if the object went meanwhile: then there is nothing to keep.
             let _ = node.backend.incref(id).await;
         }
+    }
+}
+
+/// A proxy of this node's `list` or `dict` where Python iterates its argument
+/// (`l.extend(p)`, `d.update(p)`, `m.list(p)`): CPython's server unpickles such a proxy to
+/// the object itself, so the argument becomes a copy of the object's contents. Any other
+/// value is returned as it is (a proxy stored as a value stays a proxy).
+pub(super) fn contents_of_proxy<B: Backend>(
+    node: &Node<B>,
+    value: Pickle,
+) -> Result<Pickle, String> {
+    let Some(object) = pickle::as_rebuild_proxy(&value)
+        .and_then(|proxy| proxy.token.id.parse::<ObjectId>().ok())
+        .and_then(|id| node.backend.object(id))
+        .filter(|object| matches!(object.typeid(), "list" | "dict"))
+    else {
+        return Ok(value);
+    };
+    // A read: it never parks, and no session's state is involved.
+    match object.call("copy", Args::empty(), &mut CallCtx::new(0)) {
+        Outcome::Ready(Ok(copy)) => super::convert::from_bytes(&copy)
+            .map_err(|_| format!("the {} proxy's contents cannot be read", object.typeid())),
+        Outcome::Ready(Err(e)) => Err(e.message),
+        Outcome::Park(_) => Err("copying a container waited".into()),
     }
 }
 

@@ -11,8 +11,9 @@ use syncman_protocol::value::MAX_DECODED_ITEMS;
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
 use super::convert::{self, NotSent};
-use super::errors::{to_python, PyFailure};
+use super::errors::to_python;
 use super::methods::{bind_keywords, py_type, PyType};
+use super::nested::contents_of_proxy;
 use super::{PyReply, Request};
 use crate::node::backend::{Backend, ObjectId};
 use crate::node::object::{Handover, Reply};
@@ -123,18 +124,23 @@ pub(super) async fn prepare<B: Backend>(
         }
         ("dict", "update") => {
             // `update(E=(), **F)`: one iterable of pairs for the node.
-            args = vec![convert::merge_update(args, kwds).map_err(type_error)?];
+            let args_in = args
+                .into_iter()
+                .map(|a| contents_of_proxy(session.node(), a))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(type_error)?;
+            args = vec![convert::merge_update(args_in, kwds).map_err(type_error)?];
             kwds = Vec::new();
         }
         // `extend(iterable)`, `+= iterable`, `[i:j] = iterable`: any iterable a client can
         // send (a str, a dict, a range, ...) as the list Python would make of it.
         ("list", "extend" | "__iadd__") if args.len() == 1 => {
-            args[0] = convert::iterable_to_list(std::mem::replace(&mut args[0], Pickle::None))
-                .map_err(type_error)?;
+            let iterable = contents_of_proxy(session.node(), args.remove(0)).map_err(type_error)?;
+            args.push(convert::iterable_to_list(iterable).map_err(type_error)?);
         }
         ("list", "__setitem__") if args.len() == 2 && pickle::as_slice(&args[0]).is_some() => {
-            args[1] = convert::iterable_to_list(std::mem::replace(&mut args[1], Pickle::None))
-                .map_err(type_error)?;
+            let iterable = contents_of_proxy(session.node(), args.remove(1)).map_err(type_error)?;
+            args.push(convert::iterable_to_list(iterable).map_err(type_error)?);
         }
         ("dict", _) if takes_key(&method) => {
             if let Some(k) = args.first() {
@@ -305,10 +311,44 @@ async fn fallback<B: Backend>(
         "__repr__" | "__str__" => {
             let text = match ty.typeid {
                 "dict" | "list" => convert::py_repr(&call_now(session, object, "copy", &[])?),
-                "Namespace" => match call_now(session, object, "__repr__", &[])? {
-                    Pickle::Str(s) => s,
-                    other => convert::py_repr(&other),
-                },
+                // `managers.Namespace.__repr__`: public attributes as `name=repr`, sorted.
+                // Formatted here, where a value stored as a pickle has a class name.
+                "Namespace" => {
+                    let Pickle::Dict(attributes) = call_now(session, object, "items", &[])? else {
+                        return Err(PyReply::traceback("a Namespace's items are not a dict"));
+                    };
+                    let mut parts: Vec<String> = attributes
+                        .iter()
+                        .filter_map(|(name, value)| match name {
+                            Pickle::Str(name) if !name.starts_with('_') => {
+                                Some(format!("{name}={}", convert::py_repr(value)))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    parts.sort();
+                    format!("Namespace({})", parts.join(", "))
+                }
+                // `array('i', [1, 2])`; `array('i')` when empty.
+                "Array" => {
+                    let typecode = call_now(session, object, "typecode", &[])?;
+                    match call_now(session, object, "tolist", &[])? {
+                        Pickle::List(items) if items.is_empty() => {
+                            format!("array({})", convert::py_repr(&typecode))
+                        }
+                        items => format!(
+                            "array({}, {})",
+                            convert::py_repr(&typecode),
+                            convert::py_repr(&items)
+                        ),
+                    }
+                }
+                // `managers.Value.__repr__`: `Value('i', 5)`.
+                "Value" => format!(
+                    "Value({}, {})",
+                    convert::py_repr(&call_now(session, object, "typecode", &[])?),
+                    convert::py_repr(&call_now(session, object, "get", &[])?)
+                ),
                 other => format!("<{} object at {object:#x}>", python_class(other)),
             };
             Ok(PyReply::Return(Pickle::Str(text)))
@@ -425,41 +465,24 @@ async fn dict_iterator<B: Backend>(
     })
 }
 
-/// A call on a dict iterator. `__next__` first checks that the dict still has the size it
-/// had when the iterator was made: Python's `RuntimeError` otherwise.
+/// A call on a dict iterator: the node's iterator checks the dict's size itself (Python's
+/// `RuntimeError` if it changed); its end is Python's `StopIteration`.
 fn iterator_call<B: Backend>(
     session: &mut Session<B>,
     iterator: ObjectId,
     method: &str,
 ) -> Result<PyReply, PyReply> {
     match method {
-        "__next__" => {
-            let changed = || {
-                PyReply::Failure(to_python(
-                    &RemoteError::runtime_error("dictionary changed size during iteration"),
-                    None,
-                ))
-            };
-            let (dict, len) = match call_now(session, iterator, "source", &[])? {
-                Pickle::List(v) => match v.as_slice() {
-                    [Pickle::Int(dict), Pickle::Int(len)] => (*dict, *len),
-                    _ => return Err(PyReply::traceback("a dict iterator without its dict")),
-                },
-                _ => return Err(PyReply::traceback("a dict iterator without its dict")),
-            };
-            let dict = ObjectId::try_from(dict).map_err(|_| changed())?;
-            match call_now(session, dict, "__len__", &[]) {
-                Ok(Pickle::Int(now)) if now == len => {}
-                _ => return Err(changed()),
+        "__next__" => match session.call(super::CALL, iterator, "__next__", Args::empty()) {
+            Some(Ok(key)) => python_value(&key).map(PyReply::Return),
+            // `StopIteration` at the end, `RuntimeError` if the dict changed size.
+            Some(Err(e)) => Ok(PyReply::Failure(to_python(&e, None))),
+            None => {
+                // `__next__` never parks; withdraw it if it ever did.
+                let _ = session.cancel(super::CALL);
+                Err(PyReply::traceback("'__next__' waited on the node"))
             }
-            match call_now(session, iterator, "__next__", &[]) {
-                Ok(key) => Ok(PyReply::Return(key)),
-                Err(PyReply::Failure(_)) => Ok(PyReply::Failure(PyFailure::Error(
-                    pickle::exception("builtins", "StopIteration", vec![]),
-                ))),
-                Err(other) => Err(other),
-            }
-        }
+        },
         "close" => Ok(PyReply::Return(Pickle::None)),
         other => Err(PyReply::traceback(format!(
             "AttributeError: the dict iterator has no method '{other}'"

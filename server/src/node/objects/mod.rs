@@ -57,5 +57,7 @@ pub fn register_builtins<T: FencingTokens>(r: &mut Registry) {
     });
     add(r, "Event", event::Event::new);
     add(r, "Barrier", barrier::Barrier::new);
-    add(r, "Iterator", iterator::KeyIterator::new);
+    r.register_with_objects("Iterator", |args, objects| {
+        Ok(Arc::new(iterator::KeyIterator::new(args, objects)?) as Arc<dyn SharedObject>)
+    });
 }

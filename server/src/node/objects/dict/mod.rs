@@ -301,7 +301,7 @@ impl Dict {
                 drop(st);
                 match last {
                     Some(e) => Ok(encode::array([e.key(), e.value()].into_iter())),
-                    None => Err(RemoteError::key_error("'popitem(): dictionary is empty'")),
+                    None => Err(RemoteError::key_error("popitem(): dictionary is empty")),
                 }
             }
             "setdefault" => {
@@ -670,7 +670,7 @@ mod tests {
         assert_eq!(ok(&d, "popitem", &[]), pair(s("a"), Value::Int(1)));
         let e = err(&d, "popitem", &[]);
         assert_eq!(e.kind, ErrorKind::KeyError);
-        assert_eq!(e.message, "'popitem(): dictionary is empty'");
+        assert_eq!(e.message, "popitem(): dictionary is empty");
     }
 
     #[test]
