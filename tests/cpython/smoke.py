@@ -185,6 +185,18 @@ def str_of_proxies_is_python_s():
 
 
 @check
+def a_constructor_error_is_a_remote_error_as_from_cpython_s_server():
+    # CPython's server reports every error of `create` as a traceback (RemoteError).
+    for make in (lambda: m.list(5), lambda: m.dict(5), lambda: m.Namespace(1)):
+        try:
+            make()
+        except mm.RemoteError as e:
+            assert "TypeError" in str(e), e
+        else:
+            raise AssertionError("a bad constructor argument was accepted")
+
+
+@check
 def queues():
     q = m.Queue(2)
     q.put(1)

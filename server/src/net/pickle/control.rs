@@ -7,10 +7,8 @@
 use std::sync::Arc;
 
 use syncman_protocol::pickle::{self, Pickle};
-use syncman_protocol::RemoteError;
 
 use super::convert;
-use super::errors::to_python;
 use super::methods::{bind_keywords, PyType};
 use super::served;
 use super::{PyReply, Request};
@@ -94,15 +92,17 @@ async fn create<B: Backend>(
         args.into_iter()
             .map(|a| super::nested::contents_of_proxy(node, a))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| PyReply::Failure(to_python(&RemoteError::type_error(e), None)))?
+            .map_err(|e| PyReply::traceback(format!("TypeError: {e}")))?
     } else {
         args
     };
+    // Every error of `create` is `#TRACEBACK` in CPython (`RemoteError` to its client), not
+    // `#ERROR`: the server's `handle_request` catches it, not `serve_client`.
     let ctor = constructor_args(ty, args, kwds)
-        .map_err(|e| PyReply::Failure(to_python(&RemoteError::type_error(e), None)))?;
+        .map_err(|e| PyReply::traceback(format!("TypeError: {e}")))?;
     super::nested::keep_referents(node, &ctor).await;
-    let ctor = convert::to_args(&ctor).map_err(|e| PyReply::Failure(to_python(&e, None)))?;
-    // A constructor's error is `#TRACEBACK` in CPython, not `#ERROR`.
+    let ctor = convert::to_args(&ctor)
+        .map_err(|e| PyReply::traceback(format!("{}: {}", e.kind.as_str(), e.message)))?;
     let made = match named {
         // A served name: the one object, made on first use (not reference-counted).
         Some(name) => node
