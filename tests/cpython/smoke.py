@@ -133,6 +133,19 @@ def lists_extend_by_any_iterable_python_sends():
     l[0:2] = (0,)
     l[1:1] = range(2)
     assert l[:4] == [0, 0, 1, 3], l[:]
+    # Builtin iterators over data, as CPython pickles them; map() would run a function.
+    assert m.dict(zip("ab", [1, 2])).copy() == {"a": 1, "b": 2}
+    assert m.list(enumerate("xy", 1))[:] == [(1, "x"), (2, "y")]
+    it = iter([5, 6, 7])
+    next(it)
+    assert m.list(it)[:] == [6, 7]
+    assert m.list(reversed([1, 2]))[:] == [2, 1]
+    try:
+        m.list(map(str, [1]))
+    except mm.RemoteError as e:
+        assert "send a list" in str(e), e
+    else:
+        raise AssertionError("map() was expanded")
     try:
         l + (1,)
     except TypeError as e:

@@ -204,6 +204,28 @@ pub(super) fn check_hashable(p: &Pickle) -> Result<(), String> {
     }
 }
 
+/// Key/value pairs from a sequence of 2-item tuples or lists.
+fn to_pairs(items: Vec<Pickle>) -> Result<Vec<(Pickle, Pickle)>, String> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Pickle::Tuple(kv) | Pickle::List(kv) if kv.len() == 2 => {
+                let mut kv = kv.into_iter();
+                match (kv.next(), kv.next()) {
+                    (Some(k), Some(v)) => Ok((k, v)),
+                    _ => Err(format!(
+                        "dictionary update sequence element #{i} is not a pair"
+                    )),
+                }
+            }
+            _ => Err(format!(
+                "cannot convert dictionary update sequence element #{i} to a sequence"
+            )),
+        })
+        .collect()
+}
+
 /// `dict.update(E, **F)` and `dict(E, **F)`: one dict of every pair, in order.
 pub(super) fn merge_update(
     args: Vec<Pickle>,
@@ -219,25 +241,13 @@ pub(super) fn merge_update(
     if let Some(first) = args.into_iter().next() {
         match first {
             Pickle::Dict(items) => pairs.extend(items),
-            Pickle::List(items) | Pickle::Tuple(items) => {
-                for (i, item) in items.into_iter().enumerate() {
-                    match item {
-                        Pickle::Tuple(kv) | Pickle::List(kv) if kv.len() == 2 => {
-                            let mut kv = kv.into_iter();
-                            if let (Some(k), Some(v)) = (kv.next(), kv.next()) {
-                                pairs.push((k, v));
-                            }
-                        }
-                        _ => {
-                            return Err(format!(
-                            "cannot convert dictionary update sequence element #{i} to a sequence"
-                        ))
-                        }
-                    }
-                }
-            }
+            Pickle::List(items) | Pickle::Tuple(items) => pairs.extend(to_pairs(items)?),
             Pickle::None => {}
-            _ => return Err("update takes a dict or an iterable of key/value pairs".into()),
+            // A builtin iterator of pairs (`zip(keys, values)`, `enumerate(names)`).
+            other => match super::iterators::expand(&other, &items_of) {
+                Some(items) => pairs.extend(to_pairs(items?)?),
+                None => return Err("update takes a dict or an iterable of key/value pairs".into()),
+            },
         }
     }
     pairs.extend(kwds.into_iter().map(|(k, v)| (Pickle::Str(k), v)));
@@ -268,9 +278,23 @@ fn not_iterable(p: &Pickle) -> String {
 }
 
 /// `list(iterable)` for the iterables a client can send: a list, tuple, set, dict (its
-/// keys), str (its characters), bytes (its numbers) or range.
+/// keys), str (its characters), bytes (its numbers), range, or a builtin iterator over them
+/// (`iter`, `reversed`, `zip`, `enumerate`: see `iterators.rs`).
 pub(super) fn iterable_to_list(p: Pickle) -> Result<Pickle, String> {
-    Ok(Pickle::List(match p {
+    items_of(p).map(Pickle::List)
+}
+
+/// The items `iterable_to_list` makes a list of.
+fn items_of(p: Pickle) -> Result<Vec<Pickle>, String> {
+    let items = items_of_one(p)?;
+    if items.len() as i128 > MAX_EXPANDED {
+        return Err(too_many(items.len() as i128));
+    }
+    Ok(items)
+}
+
+fn items_of_one(p: Pickle) -> Result<Vec<Pickle>, String> {
+    Ok(match p {
         Pickle::List(items)
         | Pickle::Tuple(items)
         | Pickle::Set(items)
@@ -309,9 +333,12 @@ pub(super) fn iterable_to_list(p: Pickle) -> Result<Pickle, String> {
                 }
                 (0..len).map(|i| Pickle::Int(start + i * step)).collect()
             }
-            None => return Err(not_iterable(&other)),
+            None => match super::iterators::expand(&other, &items_of) {
+                Some(items) => items?,
+                None => return Err(not_iterable(&other)),
+            },
         },
-    }))
+    })
 }
 
 /// Python's `repr` of a value, as CPython's server prints it for `__repr__`/`__str__`.

@@ -16,6 +16,7 @@
 mod control;
 mod convert;
 mod errors;
+mod iterators;
 mod methods;
 mod nested;
 mod objects;
