@@ -192,6 +192,8 @@ def str_of_proxies_is_python_s():
     assert str(m.list([1e16, 1e-5, float("nan"), "\x00\t", b"'"])) == (
         "[1e+16, 1e-05, nan, '\\x00\\t', b\"'\"]"
     ), str(m.list([1e16, 1e-5, float("nan"), "\x00\t", b"'"]))
+    big = [2**130, -(2**130), 10**40]
+    assert str(m.list(big)) == str(big), str(m.list(big))
     assert str(m.Array("i", [1, 2])) == "array('i', [1, 2])", str(m.Array("i", [1, 2]))
     assert str(m.Array("d", [])) == "array('d')"
     assert str(m.Value("i", 5)) == "Value('i', 5)", str(m.Value("i", 5))

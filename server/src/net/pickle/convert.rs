@@ -341,6 +341,61 @@ fn items_of_one(p: Pickle) -> Result<Vec<Pickle>, String> {
     })
 }
 
+/// Most bytes of an int printed in decimal: Python refuses ints over 4,300 digits (about
+/// 1,786 bytes) in `repr` too, and converting costs time quadratic in the length.
+const MAX_PRINTED_INT_BYTES: usize = 1_786;
+
+/// The decimal digits of an int beyond `i128` (little-endian two's complement).
+fn big_int_repr(le: &[u8]) -> String {
+    if le.len() > MAX_PRINTED_INT_BYTES {
+        return format!("<int of {} bytes, too long to print>", le.len());
+    }
+    let negative = le.last().is_some_and(|b| b & 0x80 != 0);
+    let mut magnitude = le.to_vec();
+    if negative {
+        // Two's complement: invert, add one.
+        let mut carry = 1u16;
+        for b in &mut magnitude {
+            let v = u16::from(!*b) + carry;
+            *b = v as u8;
+            carry = v >> 8;
+        }
+    }
+    // 32-bit limbs, least significant first, divided by 10^9 until nothing is left.
+    let mut limbs: Vec<u32> = magnitude
+        .chunks(4)
+        .map(|c| {
+            c.iter()
+                .rev()
+                .fold(0u32, |acc, &b| (acc << 8) | u32::from(b))
+        })
+        .collect();
+    let mut groups = Vec::new();
+    while limbs.iter().any(|&l| l != 0) {
+        let mut rest = 0u64;
+        for limb in limbs.iter_mut().rev() {
+            let current = (rest << 32) | u64::from(*limb);
+            *limb = (current / 1_000_000_000) as u32;
+            rest = current % 1_000_000_000;
+        }
+        groups.push(rest);
+        while limbs.last() == Some(&0) {
+            limbs.pop();
+        }
+    }
+    let mut text = String::from(if negative { "-" } else { "" });
+    match groups.split_last() {
+        Some((most, rest)) => {
+            text += &most.to_string();
+            for group in rest.iter().rev() {
+                text += &format!("{group:09}");
+            }
+        }
+        None => text.push('0'),
+    }
+    text
+}
+
 /// Python's `repr` of a value, as CPython's server prints it for `__repr__`/`__str__`.
 pub(super) fn py_repr(p: &Pickle) -> String {
     let join = |items: &[Pickle]| items.iter().map(py_repr).collect::<Vec<_>>().join(", ");
@@ -361,6 +416,7 @@ pub(super) fn py_repr(p: &Pickle) -> String {
                 .join(", ")
         ),
         Pickle::ByteArray(b) => format!("bytearray({})", Value::Bytes(b.clone()).py_repr()),
+        Pickle::BigInt(le) => big_int_repr(le),
         other => match to_value(other) {
             Ok(Value::Ext(EXT_PICKLE, _)) | Err(_) => match class_of(other) {
                 Some((module, name)) => format!("<{module}.{name} object>"),
@@ -414,6 +470,36 @@ mod tests {
         // One value per character or byte, bounded the same way.
         assert!(iterable_to_list(Pickle::Str("a".repeat(5_000_000))).is_err());
         assert!(iterable_to_list(Pickle::Bytes(vec![0; 5_000_000])).is_err());
+        // Ints beyond i128 print their digits, as Python's repr (from `pickle.encode_long`).
+        for (hex, digits) in [
+            (
+                "0000000000000000000000000000008000",
+                "170141183460469231731687303715884105728",
+            ),
+            (
+                "ffffffffffffffffffffffffffffff7fff",
+                "-170141183460469231731687303715884105729",
+            ),
+            (
+                "00000000000000000000000000000000fc",
+                "-1361129467683753853853498429727072845824",
+            ),
+            (
+                "000000000061f5b9abbfa45cc3f129631d",
+                "10000000000000000000000000000000000000000",
+            ),
+            (
+                "07000000009f0a4654405ba33c0ed69ce2",
+                "-9999999999999999999999999999999999999993",
+            ),
+        ] {
+            let le: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            assert_eq!(py_repr(&Pickle::BigInt(le)), digits);
+        }
+        assert!(py_repr(&Pickle::BigInt(vec![1; 10_000])).contains("too long"));
         // Python's words for what is not iterable; what to send for what the node cannot read.
         let not_iterable = |p| iterable_to_list(p).unwrap_err();
         assert_eq!(not_iterable(Pickle::Int(5)), "'int' object is not iterable");
