@@ -1,8 +1,9 @@
 //! Unmodified CPython `SyncManager` clients against the real node: the pickle dialect.
 //!
 //! `tests/cpython/smoke.py` uses every SyncManager type the plain way and checks CPython's
-//! answers, on 3.11, 3.12 and 3.13; the sharing test has Python and Rust use the same
-//! objects at once.
+//! answers, on 3.11, 3.12 and 3.13; `tests/cpython/differential.py` runs the same operations
+//! against CPython's own manager server and the node and compares every result; the sharing
+//! test has Python and Rust use the same objects at once.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,6 +54,47 @@ async fn cpython_3_12_syncmanager_smoke() {
 #[tokio::test]
 async fn cpython_3_13_syncmanager_smoke() {
     smoke(Py::V313).await;
+}
+
+/// Runs `differential.py` under `py`: each operation against CPython's own `SyncManager`
+/// server (started by the script) and against the node, with every result compared. The
+/// script prints a `DIFF` line per mismatch and exits non-zero if there is any.
+async fn differential(py: Py) {
+    let node = TestNode::start();
+    let path = script("differential.py");
+    let path = path.to_str().expect("utf-8 path");
+    let outcome = run_python(py, node.addr(), node.authkey(), &[path]).await;
+    let version = outcome.stdout.first().cloned().unwrap_or_default();
+    let diffs: Vec<&String> = outcome
+        .stdout
+        .iter()
+        .filter(|l| l.starts_with("DIFF"))
+        .collect();
+    assert!(
+        outcome.status.success()
+            && diffs.is_empty()
+            && outcome.last_line().is_some_and(|l| l.starts_with("DONE")),
+        "{version}: {} differences\n{outcome}",
+        diffs.len()
+    );
+    // The node is fine afterwards: a native client works.
+    let m = node.manager().await;
+    m.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn cpython_3_11_differential() {
+    differential(Py::V311).await;
+}
+
+#[tokio::test]
+async fn cpython_3_12_differential() {
+    differential(Py::V312).await;
+}
+
+#[tokio::test]
+async fn cpython_3_13_differential() {
+    differential(Py::V313).await;
 }
 
 /// Python and Rust on the same objects: Rust makes them, Python reaches them through
