@@ -210,15 +210,14 @@ fn to_pairs(items: Vec<Pickle>) -> Result<Vec<(Pickle, Pickle)>, String> {
         .into_iter()
         .enumerate()
         .map(|(i, item)| match item {
-            Pickle::Tuple(kv) | Pickle::List(kv) if kv.len() == 2 => {
-                let mut kv = kv.into_iter();
-                match (kv.next(), kv.next()) {
-                    (Some(k), Some(v)) => Ok((k, v)),
-                    _ => Err(format!(
-                        "dictionary update sequence element #{i} is not a pair"
-                    )),
-                }
-            }
+            Pickle::Tuple(kv) | Pickle::List(kv) => <[Pickle; 2]>::try_from(kv)
+                .map(|[k, v]| (k, v))
+                .map_err(|kv| {
+                    format!(
+                        "dictionary update sequence element #{i} has length {}; 2 is required",
+                        kv.len()
+                    )
+                }),
             _ => Err(format!(
                 "cannot convert dictionary update sequence element #{i} to a sequence"
             )),

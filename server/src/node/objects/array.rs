@@ -9,7 +9,7 @@ use bytes::Bytes;
 use syncman_protocol::value::{decode, split_array};
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 
-use super::list::slice_positions;
+use super::list::{index_arg, slice_positions, Index};
 use crate::node::budget::{ByteBudget, HeldBytes};
 use crate::node::object::{unknown_method, CallCtx, MethodSpec, Outcome, Reply, SharedObject};
 use syncman_protocol::value::encode;
@@ -128,32 +128,23 @@ impl Array {
         match method {
             "__len__" => Ok(encode::int(self.items.lock().len() as i128)),
             "__getitem__" => {
-                let index = args.value("index")?;
+                let index = index_arg(args.value("index")?, "array")?;
                 let items = self.items.lock();
                 match index {
                     // A list of the items; CPython's client gets an `array.array` of them.
-                    Value::Slice(start, stop, step) => {
+                    Index::Slice(start, stop, step) => {
                         let (at, _) = slice_positions(start, stop, step, items.len())?;
                         Ok(encode::array(at.iter().map(|&p| &items[p])))
                     }
-                    other => {
-                        let i = other.as_int().ok_or_else(|| {
-                            RemoteError::type_error("array indices must be integers")
-                        })?;
-                        at(i, items.len()).map(|p| items[p].clone())
-                    }
+                    Index::At(i) => at(i, items.len()).map(|p| items[p].clone()),
                 }
             }
             "__setitem__" => {
-                let i =
-                    match args.value("index")? {
-                        Value::Slice(..) => return Err(RemoteError::type_error(
-                            "syncman's Array does not assign slices; assign items one at a time",
-                        )),
-                        other => other.as_int().ok_or_else(|| {
-                            RemoteError::type_error("array indices must be integers")
-                        })?,
-                    };
+                let Index::At(i) = index_arg(args.value("index")?, "array")? else {
+                    return Err(RemoteError::type_error(
+                        "syncman's Array does not assign slices; assign items one at a time",
+                    ));
+                };
                 let raw = args.raw("value")?;
                 let mut items = self.items.lock();
                 // The index first, as CPython: a[5] = 'x' on a short array is an IndexError.

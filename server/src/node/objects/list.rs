@@ -101,8 +101,7 @@ impl SharedObject for List {
 /// than itself.
 fn sequence(raw: &Bytes) -> Result<Vec<Bytes>, RemoteError> {
     let items = split_sequence(raw)?.ok_or_else(|| {
-        let shown = decode(raw).map(|v| v.type_name()).unwrap_or("value");
-        RemoteError::type_error(format!("'{shown}' object is not iterable"))
+        RemoteError::type_error(format!("'{}' object is not iterable", type_of(raw)))
     })?;
     Ok(items
         .into_iter()
@@ -110,22 +109,28 @@ fn sequence(raw: &Bytes) -> Result<Vec<Bytes>, RemoteError> {
         .collect())
 }
 
-/// An index or a slice argument.
-enum Index {
+/// An index or a slice argument (of a list, or of an `Array`).
+pub(super) enum Index {
     At(i128),
     Slice(Option<i128>, Option<i128>, Option<i128>),
 }
 
-fn index_arg(v: Value) -> Result<Index, RemoteError> {
+/// `v` as an index of a `typename` (Python's `TypeError` for anything else).
+pub(super) fn index_arg(v: Value, typename: &str) -> Result<Index, RemoteError> {
     match v {
         Value::Slice(a, b, c) => Ok(Index::Slice(a, b, c)),
         other => other.as_int().map(Index::At).ok_or_else(|| {
             RemoteError::type_error(format!(
-                "list indices must be integers or slices, not {}",
+                "{typename} indices must be integers or slices, not {}",
                 other.type_name()
             ))
         }),
     }
+}
+
+/// The Python type name of an encoded value, for error messages.
+fn type_of(raw: &Bytes) -> &'static str {
+    decode(raw).map(|v| v.type_name()).unwrap_or("value")
 }
 
 /// Resolves a possibly negative index; `None` if out of range.
@@ -249,7 +254,7 @@ impl List {
     fn dispatch(&self, method: &str, args: &mut Args, ctx: &CallCtx) -> Reply {
         match method {
             "__getitem__" => {
-                let index = index_arg(args.value("index")?)?;
+                let index = index_arg(args.value("index")?, "list")?;
                 let st = self.state.lock();
                 let items = &st.items;
                 match index {
@@ -263,7 +268,7 @@ impl List {
                 }
             }
             "__setitem__" => {
-                let index = index_arg(args.value("index")?)?;
+                let index = index_arg(args.value("index")?, "list")?;
                 let value = args.raw("value")?;
                 match index {
                     Index::At(i) => {
@@ -280,7 +285,7 @@ impl List {
                 Ok(encode::nil())
             }
             "__delitem__" => {
-                let index = index_arg(args.value("index")?)?;
+                let index = index_arg(args.value("index")?, "list")?;
                 let mut st = self.state.lock();
                 let State { items, held } = &mut *st;
                 match index {
@@ -335,9 +340,9 @@ impl List {
                 // `list + x` takes only a list, unlike `extend` and `+=`.
                 let other = args.raw("other")?;
                 let more = split_array(&other)?.ok_or_else(|| {
-                    let shown = decode(&other).map(|v| v.type_name()).unwrap_or("value");
                     RemoteError::type_error(format!(
-                        "can only concatenate list (not \"{shown}\") to list"
+                        "can only concatenate list (not \"{}\") to list",
+                        type_of(&other)
                     ))
                 })?;
                 let st = self.state.lock();
