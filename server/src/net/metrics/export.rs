@@ -82,6 +82,9 @@ impl Collector for NodeCollector {
             encode_calls(calls, &mut encoder)?;
         }
         let net = &self.net;
+        // Ended before open: a session that ended between the two reads is then counted
+        // open, never both open and ended (see `NetStats::sessions`).
+        let ended = SessionEnd::ALL.map(|w| (w.label(), net.sessions_ended(w)));
         let sessions = Dialect::ALL.map(|d| (d.label(), net.sessions(d)));
         gauges(
             &mut encoder,
@@ -105,7 +108,6 @@ impl Collector for NodeCollector {
             "reason",
             &failures,
         )?;
-        let ended = SessionEnd::ALL.map(|w| (w.label(), net.sessions_ended(w)));
         counters(
             &mut encoder,
             "sessions_ended",

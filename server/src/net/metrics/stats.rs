@@ -166,12 +166,14 @@ impl NetStats {
         self.handshake_failures[why as usize].load(Ordering::Relaxed)
     }
 
+    /// Sessions open now. SeqCst with [`Self::sessions_ended`]: a scrape that reads the ended
+    /// counts first never shows a session as both ended and open.
     pub fn sessions(&self, dialect: Dialect) -> i64 {
-        self.sessions[dialect as usize].load(Ordering::Relaxed)
+        self.sessions[dialect as usize].load(Ordering::SeqCst)
     }
 
     pub fn sessions_ended(&self, why: SessionEnd) -> u64 {
-        self.sessions_ended[why as usize].load(Ordering::Relaxed)
+        self.sessions_ended[why as usize].load(Ordering::SeqCst)
     }
 
     /// Replies and their bytes queued now, over every native session.
@@ -234,12 +236,13 @@ impl NetMetrics {
     /// A session opened; it counts as open until the handle drops.
     pub fn session_started(&self, session: SessionId, dialect: Dialect) -> SessionMetrics {
         SessionMetrics(self.0.as_ref().map(|stats| {
-            stats.sessions[dialect as usize].fetch_add(1, Ordering::Relaxed);
+            stats.sessions[dialect as usize].fetch_add(1, Ordering::SeqCst);
             OpenSession {
                 stats: stats.clone(),
                 session,
                 dialect,
                 watched: false,
+                ended: None,
             }
         }))
     }
@@ -289,6 +292,8 @@ struct OpenSession {
     dialect: Dialect,
     /// Its reply queue is read at each scrape.
     watched: bool,
+    /// Why it ended, counted when it stops being open (at drop).
+    ended: Option<SessionEnd>,
 }
 
 impl SessionMetrics {
@@ -301,9 +306,11 @@ impl SessionMetrics {
         }
     }
 
-    pub fn ended(&self, why: SessionEnd) {
-        if let Some(open) = &self.0 {
-            open.stats.sessions_ended[why as usize].fetch_add(1, Ordering::Relaxed);
+    /// Why the session ended. It is counted as ended when this drops, in the same moment
+    /// it stops counting as open, so no scrape sees it as both.
+    pub fn ended(&mut self, why: SessionEnd) {
+        if let Some(open) = &mut self.0 {
+            open.ended = Some(why);
         }
     }
 }
@@ -311,9 +318,13 @@ impl SessionMetrics {
 impl Drop for SessionMetrics {
     fn drop(&mut self) {
         if let Some(open) = &self.0 {
-            open.stats.sessions[open.dialect as usize].fetch_sub(1, Ordering::Relaxed);
             if open.watched {
                 open.stats.reply_queues.lock().remove(&open.session);
+            }
+            // Open first, ended second: see `NetStats::sessions`.
+            open.stats.sessions[open.dialect as usize].fetch_sub(1, Ordering::SeqCst);
+            if let Some(why) = open.ended {
+                open.stats.sessions_ended[why as usize].fetch_add(1, Ordering::SeqCst);
             }
         }
     }
@@ -371,6 +382,9 @@ mod tests {
         also.watch_reply_queue(|| Box::new(|| (1, 10)));
         assert_eq!(stats.replies_queued(), (4, 310));
         watched.ended(SessionEnd::ClientClosed);
+        // Still open while it drains: not yet counted as ended.
+        assert_eq!(stats.sessions(Dialect::Native), 2);
+        assert_eq!(stats.sessions_ended(SessionEnd::ClientClosed), 0);
         drop(watched);
         assert_eq!(stats.replies_queued(), (1, 10));
         assert_eq!(stats.sessions(Dialect::Native), 1);

@@ -246,7 +246,7 @@ pub(crate) async fn serve<S: Transport, B: Backend>(
             return;
         }
     };
-    let counted = metrics.session_started(session.id(), Dialect::Pickle);
+    let mut counted = metrics.session_started(session.id(), Dialect::Pickle);
     let mut reply_buf = Vec::new();
     if send(&mut framed, PyReply::Return(Pickle::None), &mut reply_buf)
         .await
