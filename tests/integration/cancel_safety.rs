@@ -346,6 +346,33 @@ fn an_item_that_cannot_be_decoded_goes_back_blocking_facade_too() {
     assert_eq!(dict.get(&"k".to_string()).unwrap().as_deref(), Some("v"));
 }
 
+/// `pop_at` gives an item back where it was, counted from either end: from the end, the
+/// list is one shorter when the item goes back.
+#[tokio::test]
+async fn an_item_popped_at_an_index_goes_back_to_the_same_place() {
+    let (_node, m) = node_and_manager().await;
+    let signed = m.list::<i64>("l").await.unwrap();
+    // The same list read as u64: a negative item cannot be decoded, and goes back.
+    let unsigned = m.list::<u64>("l").await.unwrap();
+    for (items, index) in [
+        (vec![1, 2, -5, 3], -2),
+        (vec![1, 2, 3, -5], -1),
+        (vec![-5, 1, 2], -3),
+        (vec![-5, 1, 2], 0),
+        (vec![1, -5, 2], 1),
+        (vec![1, 2, -5], 2),
+    ] {
+        signed.clear().await.unwrap();
+        signed.extend(items.clone()).await.unwrap();
+        match unsigned.pop_at(index).await {
+            Err(Error::Decode(_)) => {}
+            other => panic!("pop_at({index}) of {items:?}: {other:?}"),
+        }
+        // The undo was sent before the error came back, so it is on the node before this.
+        assert_eq!(signed.to_vec().await.unwrap(), items, "pop_at({index})");
+    }
+}
+
 #[tokio::test]
 async fn a_dropped_condition_wait_leaves_the_lock_held_by_its_guard_or_released() {
     let node = TestNode::start();
