@@ -233,3 +233,48 @@ async fn a_cpython_client_connects_and_makes_its_first_call_without_ack_delays()
         "{median} ms: a delayed ACK is back\n{outcome}"
     );
 }
+
+/// A CPython client that takes a value it cannot be sent (its pickle is over the node's
+/// frame limit) hears why, and the value is not lost: it is back where it was, for a client
+/// that can take it.
+#[tokio::test]
+async fn values_a_cpython_client_cannot_be_sent_are_not_lost_by_taking_them() {
+    let node = TestNode::start_with(&["--max-frame", "4096"]);
+    let m = node.manager().await;
+    // 3,000 small ints: about 3 kB as stored, about 6 kB pickled.
+    let big: Vec<u8> = (0..3000).map(|i| (i % 100) as u8).collect();
+    let l = m.new_list::<Vec<u8>>().await.unwrap();
+    // What `pop()`, `pop(-2)` and `pop(0)` take is large. One at a time: two are over a frame.
+    let items = [big.clone(), vec![1], big.clone(), big.clone()];
+    for item in &items {
+        l.push(item).await.unwrap();
+    }
+    let d = m.new_dict::<String, Vec<u8>>().await.unwrap();
+    d.insert(&"k".into(), &big).await.unwrap();
+    let q = m.new_queue::<Vec<u8>>().await.unwrap();
+    q.put(&big).await.unwrap();
+    let ids = [l.id(), d.id(), q.id()].map(|id| id.to_string());
+    let path = script("unsendable.py");
+    let args: Vec<&str> = [path.to_str().unwrap()]
+        .into_iter()
+        .chain(ids.iter().map(String::as_str))
+        .collect();
+    let outcome = run_python(Py::V311, node.addr(), node.authkey(), &args).await;
+    assert!(
+        outcome.status.success() && outcome.last_line() == Some("OK"),
+        "{outcome}"
+    );
+    assert_eq!(l.len().await.unwrap(), items.len());
+    for (i, item) in items.iter().enumerate() {
+        assert_eq!(
+            l.get(i as i64).await.unwrap().as_ref(),
+            Some(item),
+            "item {i}"
+        );
+    }
+    assert_eq!(
+        d.items().await.unwrap(),
+        vec![("k".to_string(), big.clone())]
+    );
+    assert_eq!(q.try_get().await.unwrap(), Some(big));
+}

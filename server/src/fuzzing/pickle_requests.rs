@@ -165,8 +165,8 @@ pub fn check_pickle_requests(data: &[u8]) {
 enum Connection {
     Closed,
     Idle(Session<MemoryBackend>),
-    /// Its call waits on the node.
-    Waiting(Session<MemoryBackend>, NodeCall),
+    /// Its call waits on the node (boxed: a call is larger than a session).
+    Waiting(Session<MemoryBackend>, Box<NodeCall>),
 }
 
 struct Run {
@@ -345,7 +345,7 @@ impl Run {
                 }
                 Started::Waiting(call) => {
                     assert_eq!(session.parked(), 1, "a waiting call is parked");
-                    Connection::Waiting(session, call)
+                    Connection::Waiting(session, Box::new(call))
                 }
             },
             Connection::Waiting(session, _) => {
@@ -374,7 +374,7 @@ impl Run {
                     match tokio::task::unconstrained(session.next_answer()).now_or_never() {
                         Some((id, reply)) => {
                             assert_eq!(id, CALL, "an answer to a call nobody made");
-                            let reply = call.finish(&mut session, reply).await;
+                            let reply = (*call).finish(&mut session, reply).await;
                             self.check_reply(reply, None, false).await;
                             assert_eq!(session.parked(), 0, "answered, and still parked");
                             Connection::Idle(session)

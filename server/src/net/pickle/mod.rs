@@ -525,21 +525,24 @@ mod tests {
         kind_and_value(&out)
     }
 
-    /// A queue item a Python client cannot be sent is not lost by its `get`: the client
-    /// hears why, and the item stays at the front of the queue for a client that can take
-    /// it. Two such items, put by a native client: one whose pickle is over the frame limit
-    /// though its stored form is not (a list of small ints, larger pickled than stored), and a
-    /// stored Python object that names code.
-    #[tokio::test]
-    async fn a_queue_item_a_python_client_cannot_be_sent_stays_in_the_queue() {
-        const MAX_FRAME: usize = 4096;
+    /// A node with a frame limit of 4 KiB and an object of `typeid` on it, with a Python
+    /// proxy connection and a native session: (node, python, native, ident, object).
+    async fn python_and_native_on(
+        typeid: &str,
+    ) -> (
+        Arc<Node<crate::MemoryBackend>>,
+        Session<crate::MemoryBackend>,
+        Session<crate::MemoryBackend>,
+        String,
+        ObjectId,
+    ) {
         let mut registry = crate::Registry::default();
         crate::node::objects::register_builtins::<crate::node::memory::TokenCounter>(&mut registry);
         let mut config = crate::Config::new(b"k".to_vec());
-        config.max_frame = MAX_FRAME;
+        config.max_frame = 4096;
         let node = Arc::new(Node::new(config, crate::MemoryBackend::new(registry)));
         let peer = SocketAddr::from(([127, 0, 0, 1], 1));
-        let create = request(None, "create", vec![Pickle::Str("Queue".into())]);
+        let create = request(None, "create", vec![Pickle::Str(typeid.into())]);
         let Opening::OneShot { mut replies, .. } = open(&node, &create, peer).await else {
             panic!("create is a one-shot call");
         };
@@ -550,12 +553,20 @@ mod tests {
             },
             other => panic!("{other:?}"),
         };
-        let queue: ObjectId = ident.parse().unwrap();
+        let object: ObjectId = ident.parse().unwrap();
         let accept = request(None, "accept_connection", vec![Pickle::Str("T".into())]);
-        let Opening::Proxy(mut python) = open(&node, &accept, peer).await else {
+        let Opening::Proxy(python) = open(&node, &accept, peer).await else {
             panic!("accept_connection opens a proxy connection");
         };
-        let mut native = Session::open(node.clone()).await.unwrap();
+        let native = Session::open(node.clone()).await.unwrap();
+        (node, python, native, ident, object)
+    }
+
+    /// Two values a native client can store and a Python client cannot be sent, with what
+    /// the refusal names: one whose pickle is over the 4 KiB frame limit though its stored
+    /// form is not (a list of small ints, larger pickled than stored), and a stored Python
+    /// object that names code.
+    fn unsendable() -> [(Value, &'static str); 2] {
         let too_large = Value::Array((0..3000).map(|i| Value::Int(i % 100)).collect());
         let names_code = Value::Ext(
             syncman_protocol::value::EXT_PICKLE,
@@ -564,23 +575,119 @@ mod tests {
                 args: Box::new(Pickle::Tuple(vec![Pickle::Str("echo hi".into())])),
             }),
         );
-        for (item, refused) in [(too_large, "ValueError"), (names_code, "posix.system")] {
-            let put = convert::values_to_args(std::slice::from_ref(&item));
-            assert!(matches!(native.call(7, queue, "put", put), Some(Ok(_))));
-            let get = request(Some(&ident), "get_nowait", vec![]);
-            let Started::Answered(reply) = start_call(&mut python, &get).await else {
-                panic!("get_nowait on a non-empty queue answers at once");
-            };
-            let (kind, why) = read_reply(reply);
-            assert_ne!(kind, "#RETURN", "{refused}: {why:.200?}");
-            assert!(format!("{why:?}").contains(refused), "{kind} {why:?}");
+        [(too_large, "ValueError"), (names_code, "posix.system")]
+    }
+
+    /// A native call that answers at once, decoded.
+    fn native_call(
+        native: &mut Session<crate::MemoryBackend>,
+        object: ObjectId,
+        method: &str,
+        args: &[Value],
+    ) -> Value {
+        let answer = native.call(7, object, method, convert::values_to_args(args));
+        let answer = answer.expect("answered at once").expect("no error");
+        syncman_protocol::value::decode(&answer).unwrap()
+    }
+
+    /// Asks `method(args)` of the Python connection, which must be refused naming `refused`.
+    async fn refused(
+        python: &mut Session<crate::MemoryBackend>,
+        ident: &str,
+        method: &str,
+        args: Vec<Pickle>,
+        refused: &str,
+    ) {
+        let call = request(Some(ident), method, args);
+        let Started::Answered(reply) = start_call(python, &call).await else {
+            panic!("{method} answers at once");
+        };
+        let (kind, why) = read_reply(reply);
+        assert_ne!(kind, "#RETURN", "{method}, {refused}: {why:.200?}");
+        assert!(format!("{why:?}").contains(refused), "{kind} {why:?}");
+    }
+
+    /// A queue item a Python client cannot be sent is not lost by its `get`: the client
+    /// hears why, and the item stays at the front of the queue for a client that can take
+    /// it.
+    #[tokio::test]
+    async fn a_queue_item_a_python_client_cannot_be_sent_stays_in_the_queue() {
+        let (_node, mut python, mut native, ident, queue) = python_and_native_on("Queue").await;
+        for (item, why) in unsendable() {
+            native_call(&mut native, queue, "put", std::slice::from_ref(&item));
+            refused(&mut python, &ident, "get_nowait", vec![], why).await;
             // Still there, whole, for a client that can take it.
-            let taken = native.call(8, queue, "get_nowait", convert::values_to_args(&[]));
-            let taken = taken
-                .expect("answered at once")
-                .expect("the item is still queued");
-            assert_eq!(syncman_protocol::value::decode(&taken).unwrap(), item);
+            assert_eq!(native_call(&mut native, queue, "get_nowait", &[]), item);
         }
+    }
+
+    /// Nor by a list's `pop`, from either end: it goes back where it was.
+    #[tokio::test]
+    async fn a_list_item_a_python_client_cannot_be_sent_goes_back_where_it_was() {
+        let (_node, mut python, mut native, ident, list) = python_and_native_on("list").await;
+        for (item, why) in unsendable() {
+            // The index given to `pop`, and where that is in a list of four.
+            for (index, at) in [
+                (None, 3),
+                (Some(-1), 3),
+                (Some(-2), 2),
+                (Some(0), 0),
+                (Some(1), 1),
+            ] {
+                let mut items: Vec<Value> = (0..3).map(Value::Int).collect();
+                items.insert(at, item.clone());
+                native_call(&mut native, list, "clear", &[]);
+                native_call(&mut native, list, "extend", &[Value::Array(items.clone())]);
+                let args = index.map(Pickle::Int).into_iter().collect();
+                refused(&mut python, &ident, "pop", args, why).await;
+                let now = native_call(&mut native, list, "copy", &[]);
+                assert_eq!(now, Value::Array(items), "pop({index:?})");
+            }
+        }
+    }
+
+    /// Nor by a dict's `pop(key)` or `popitem()`: the entry goes back under its key.
+    #[tokio::test]
+    async fn a_dict_value_a_python_client_cannot_be_sent_goes_back_under_its_key() {
+        let (_node, mut python, mut native, ident, dict) = python_and_native_on("dict").await;
+        let key = || Value::Str("k".into());
+        for (item, why) in unsendable() {
+            for pop in [
+                vec![Pickle::Str("k".into())],
+                vec![Pickle::Str("k".into()), Pickle::None],
+            ] {
+                native_call(&mut native, dict, "__setitem__", &[key(), item.clone()]);
+                refused(&mut python, &ident, "pop", pop, why).await;
+                assert_eq!(native_call(&mut native, dict, "get", &[key()]), item);
+            }
+            // The last entry, and after it goes back, the last again.
+            native_call(
+                &mut native,
+                dict,
+                "__setitem__",
+                &[Value::Str("a".into()), Value::Int(1)],
+            );
+            native_call(&mut native, dict, "__delitem__", &[key()]);
+            native_call(&mut native, dict, "__setitem__", &[key(), item.clone()]);
+            refused(&mut python, &ident, "popitem", vec![], why).await;
+            let last = native_call(&mut native, dict, "popitem", &[]);
+            assert_eq!(last, Value::Array(vec![key(), item]));
+            native_call(&mut native, dict, "clear", &[]);
+        }
+        // A default that comes back took nothing: nothing is added.
+        let call = request(
+            Some(&ident),
+            "pop",
+            vec![Pickle::Str("absent".into()), Pickle::Int(5)],
+        );
+        let Started::Answered(reply) = start_call(&mut python, &call).await else {
+            panic!("pop answers at once");
+        };
+        assert_eq!(read_reply(reply), ("#RETURN".into(), Pickle::Int(5)));
+        assert_eq!(
+            native_call(&mut native, dict, "__len__", &[]),
+            Value::Int(0)
+        );
     }
 
     /// The exception of an `#ERROR` reply: its class and its arguments.

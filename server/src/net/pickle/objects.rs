@@ -7,8 +7,9 @@
 
 use bytes::Bytes;
 use syncman_protocol::pickle::{self, Pickle};
-use syncman_protocol::value::MAX_DECODED_ITEMS;
+use syncman_protocol::value::{encode, MAX_DECODED_ITEMS};
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
+use tracing::warn;
 
 use super::convert::{self, NotSent};
 use super::errors::to_python;
@@ -33,9 +34,61 @@ pub(crate) struct NodeCall {
     shape: Shape,
     /// The key a `KeyError` is about.
     key: Option<Pickle>,
-    /// The answer is an item taken out of a queue (`get`, `get_nowait`): one that cannot
-    /// reach the client goes back to the front, as an answer a caller never received does.
-    takes_item: bool,
+    /// What the answer takes out of the object, if anything: put back when the answer
+    /// cannot reach the client, as an answer a caller never received is.
+    takes: Option<Taken>,
+}
+
+/// Something a call takes out of its object, and how it goes back.
+enum Taken {
+    /// A queue item (`get`, `get_nowait`): back to the front.
+    QueueItem,
+    /// `list.pop(i)`: back where it was, with `insert(at, item)`.
+    ListItem { at: i128 },
+    /// `dict.pop(key[, default])`: back under its key, with `setdefault(key, value)` (it
+    /// moves to the end of the order). `default`: the encoded default, which is no value
+    /// taken when it comes back.
+    DictValue { key: Bytes, default: Option<Bytes> },
+    /// `dict.popitem()`: the `[key, value]` answer back with `setdefault(key, value)` (it
+    /// was the last item, and is again).
+    DictItem,
+}
+
+impl Taken {
+    /// What a call of `method` on a `typeid` takes, given its node arguments.
+    fn by(typeid: &str, method: &str, args: &Args) -> Option<Taken> {
+        let mut args = args.clone();
+        match (typeid, method) {
+            ("Queue" | "JoinableQueue", "get" | "get_nowait") => Some(Taken::QueueItem),
+            ("list", "pop") => {
+                let index = match args.opt_value() {
+                    Ok(None) => -1,
+                    Ok(Some(v)) => v.as_int()?,
+                    Err(_) => return None,
+                };
+                Some(Taken::ListItem {
+                    at: reinsert_at(index),
+                })
+            }
+            ("dict", "pop") => Some(Taken::DictValue {
+                key: args.opt_raw()?,
+                default: args.opt_raw(),
+            }),
+            ("dict", "popitem") => Some(Taken::DictItem),
+            _ => None,
+        }
+    }
+}
+
+/// The `insert` index that puts an item taken by `pop(index)` back where it was: from the
+/// end the list is one shorter by then, and what `pop(-1)` took goes back at the end.
+fn reinsert_at(index: i128) -> i128 {
+    match index {
+        // Past the end appends (and stays within a plain MessagePack int).
+        -1 => i64::MAX.into(),
+        i if i < 0 => i + 1,
+        i => i,
+    }
 }
 
 /// How a node answer becomes the Python value CPython's server would return.
@@ -163,15 +216,14 @@ pub(super) async fn prepare<B: Backend>(
         }
         _ => Shape::Plain,
     };
-    let takes_item = matches!(ty.typeid, "Queue" | "JoinableQueue")
-        && matches!(method.as_str(), "get" | "get_nowait");
+    let takes = Taken::by(ty.typeid, &method, &args);
     Ok(Prepared::Call(NodeCall {
         object,
         node_method,
         args,
         shape,
         key,
-        takes_item,
+        takes,
     }))
 }
 
@@ -217,7 +269,7 @@ impl NodeCall {
             Shape::Pair => to_tuple(value),
             Shape::TypedArray(typecode) => typed_array(typecode, value),
         };
-        if !self.takes_item {
+        if self.takes.is_none() {
             return PyReply::Return(value);
         }
         // Pickled now, so that an item too large for the client's frame goes back before
@@ -232,14 +284,51 @@ impl NodeCall {
         PyReply::Encoded(pickled)
     }
 
-    /// An item taken out of a queue for an answer that cannot be sent goes back to the
-    /// front (`SharedObject::undelivered`); other answers took nothing.
-    fn give_back<B: Backend>(&self, session: &Session<B>, answer: Bytes) {
-        if !self.takes_item {
-            return;
-        }
-        if let Some(object) = session.node().backend.object(self.object) {
-            object.undelivered(Handover::Item, session.id(), Ok(answer));
+    /// What an answer that cannot be sent took goes back: a queue item to the front
+    /// (`SharedObject::undelivered`), a list item or dict entry by the call that undoes
+    /// its taking. Other answers took nothing.
+    fn give_back<B: Backend>(&self, session: &mut Session<B>, answer: Bytes) {
+        let undo = match &self.takes {
+            None => return,
+            Some(Taken::QueueItem) => {
+                if let Some(object) = session.node().backend.object(self.object) {
+                    object.undelivered(Handover::Item, session.id(), Ok(answer));
+                }
+                return;
+            }
+            Some(Taken::ListItem { at }) => {
+                ("insert", encode::array([encode::int(*at), answer].iter()))
+            }
+            // The default came back: the key was not there, and nothing was taken.
+            Some(Taken::DictValue {
+                default: Some(default),
+                ..
+            }) if *default == answer => return,
+            Some(Taken::DictValue { key, .. }) => {
+                ("setdefault", encode::array([key.clone(), answer].iter()))
+            }
+            // `[key, value]`: the arguments as they are.
+            Some(Taken::DictItem) => ("setdefault", answer),
+        };
+        let (method, args) = undo;
+        let given_back = Args::from_array(args)
+            .map_err(|e| e.to_string())
+            .and_then(
+                |args| match session.call(super::CALL, self.object, method, args) {
+                    Some(Ok(_)) => Ok(()),
+                    Some(Err(e)) => Err(e.to_string()),
+                    None => {
+                        let _ = session.cancel(super::CALL);
+                        Err(format!("'{method}' waited"))
+                    }
+                },
+            );
+        if let Err(why) = given_back {
+            warn!(
+                session = session.id(),
+                object = self.object,
+                "an item a Python client could not be sent was not given back: {why}"
+            );
         }
     }
 }
