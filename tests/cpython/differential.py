@@ -36,8 +36,11 @@ KNOWN_DIFFERENCES (left out of the comparison, or compared loosely):
 - repr of opaque values (Decimal, datetime, complex) inside `str(container)`: the node
   renders containers itself and does not run their `__repr__`.
 - Object addresses in proxy reprs (masked before comparing).
-- Comparing ints of 2**127 and beyond, or datetimes, with `<` on the node (`sort` of
-  `[2**127, 1]` or of two dates raises TypeError there): open gaps, left out.
+- Ordering datetimes or times whose tzinfo is not a fixed-offset `datetime.timezone`
+  (`zoneinfo`, `pytz`: their offsets are Python code), or Decimal/Fraction: the node has no
+  `<` for them (TypeError). Big ints and `datetime`'s date, time, datetime and timedelta
+  are compared below. Equality of aware datetimes at one instant with different offsets,
+  and of a big int with the float of the same value, is by stored form on the node.
 - `m.list(dict_proxy)`: CPython's own server deadlocks on it (it iterates a proxy to itself).
 """
 
@@ -375,6 +378,32 @@ op("sort lists")(sorted_list([[2], [1, 5], [1]]))
 op("sort None and int")(sorted_list([None, 1]))
 op("sort dicts")(sorted_list([{1: 2}, {0: 1}]))
 op("sort str and int")(sorted_list(["a", 1]))
+DT, TZ, TD = datetime.datetime, datetime.timezone, datetime.timedelta
+op("sort big ints, ints and floats")(sorted_list([
+    2**130, -2**130, 5, 2.5, 2.0**130, float("inf"), -float("inf"), 2**200, -2**127 - 1,
+    1e300, -1e300, 2**1100, 2**127]))
+op("sort naive datetimes")(sorted_list([
+    DT(2024, 1, 2, 3, 4, 5, 6), DT(2023, 12, 31), DT(2024, 1, 2, 3, 4, 5, 5), DT(1, 1, 1),
+    DT(9999, 12, 31, 23, 59, 59, 999999), DT(2024, 2, 29, fold=1), DT(2024, 2, 28, 23)]))
+op("sort aware datetimes")(sorted_list([
+    DT(2024, 1, 2, 12, tzinfo=TZ(TD(hours=2))), DT(2024, 1, 2, 11, tzinfo=TZ.utc),
+    DT(2024, 1, 2, 0, tzinfo=TZ(TD(hours=-5), "EST")), DT(2024, 1, 2, 10, tzinfo=TZ.utc),
+    DT(2024, 1, 2, 4, tzinfo=TZ.utc)]))
+op("sort dates reverse")(sorted_list([
+    datetime.date(2000, 1, 1), datetime.date(1999, 12, 31), datetime.date(2000, 3, 1)],
+    reverse=True))
+op("sort times")(sorted_list([
+    datetime.time(12), datetime.time(1, 2, 3, fold=1), datetime.time(1, 2, 3, 4),
+    datetime.time(0)]))
+op("sort timedeltas")(sorted_list([TD(days=-1, microseconds=5), TD(0), TD(seconds=1),
+                                   TD(microseconds=999999), TD(days=-2)]))
+op("sort tuples of datetimes")(sorted_list([
+    (DT(2024, 1, 1), "b"), (DT(2024, 1, 1), "a"), (DT(2023, 1, 1), "z")]))
+op("sort naive and aware datetimes")(sorted_list([DT(2024, 1, 1), DT(2024, 1, 1, tzinfo=TZ.utc)]))
+# Worded as 3.11 and 3.12 word it; 3.13 says "'<' not supported between instances of ...".
+op("sort date and datetime", loose=True)(sorted_list([datetime.date(2024, 1, 1), DT(2024, 1, 1)]))
+op("sort datetime and int")(sorted_list([DT(2024, 1, 1), 1]))
+op("sort big int and str")(sorted_list([2**130, "a"]))
 
 
 def iadd(m):

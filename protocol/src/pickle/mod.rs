@@ -43,6 +43,8 @@
 //! - `decode.rs`: the opcode machine ([`loads`]); `tree.rs`: checks and builds the tree.
 //! - `text.rs`: protocol 0 text arguments and `'surrogatepass'` strings; `num.rs`: big ints.
 //! - `compat.rs`: CPython's protocol 0-2 name mapping (`_compat_pickle`).
+//! - `order.rs`: [`ordered`], Python's `<` for the opaque values the node can order (big
+//!   ints, `datetime`'s types).
 //! - `encode.rs`: [`dumps`]. `shapes.rs`: exception and token constructors, recognisers,
 //!   [`normalize`].
 //! - `unsafe_globals.rs`: [`check_globals`], the deny-list of globals (its unit tests are in
@@ -53,6 +55,7 @@ mod decode;
 mod encode;
 mod num;
 pub mod opcodes;
+mod order;
 mod shapes;
 mod text;
 mod tree;
@@ -65,6 +68,7 @@ mod unsafe_globals_tests;
 
 pub use decode::loads;
 pub use encode::{dumps, dumps_pair_into};
+pub use order::{ordered, Ordered};
 pub use shapes::{
     as_complex, as_global, as_range, as_rebuild_proxy, as_slice, as_token, exception, global,
     normalize, token, ProxyRef, RangeArgs, SliceArgs, TokenRef, MANAGERS,

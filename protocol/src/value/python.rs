@@ -9,9 +9,11 @@ use bytes::Bytes;
 
 use super::msgpack::{
     decode, encode_int, is_minimal_scalar, Head, Reader, EXT_BIGINT, EXT_BYTEARRAY, EXT_FROZENSET,
+    EXT_PICKLE,
 };
 use super::Value;
 use crate::error::RemoteError;
+use crate::pickle::{ordered, Ordered};
 
 impl Value {
     /// Python's name for this value's type, for error messages.
@@ -139,12 +141,38 @@ impl Value {
                 }
                 Ok(a.len().cmp(&b.len()))
             }
-            _ => Err(RemoteError::type_error(format!(
-                "'<' not supported between instances of '{}' and '{}'",
-                self.type_name(),
-                other.type_name()
-            ))),
+            _ => self.opaque_cmp(other),
         }
+    }
+
+    /// `<` where one side is a value kept as its pickle: the ones the node can order (big
+    /// ints, `datetime`'s types; `pickle/order.rs`), among themselves and, for big ints,
+    /// against numbers. Anything else is Python's `TypeError`.
+    fn opaque_cmp(&self, other: &Value) -> Result<Ordering, RemoteError> {
+        let as_ordered = |v: &Value| match v {
+            Value::Ext(EXT_PICKLE, body) => ordered(body),
+            _ => None,
+        };
+        let (mine, theirs) = (as_ordered(self), as_ordered(other));
+        let against_number = |o: &Ordered, n: &Value| match n.number()? {
+            Number::Int(_) => o.cmp_int(),
+            Number::Float(f) => o.cmp_float(f),
+        };
+        let order = match (&mine, &theirs) {
+            (Some(a), Some(b)) => Some(a.py_cmp(b).map_err(RemoteError::type_error)?),
+            (Some(a), None) => against_number(a, other),
+            (None, Some(b)) => against_number(b, self).map(Ordering::reverse),
+            (None, None) => None,
+        };
+        let name =
+            |v: &Value, o: &Option<Ordered>| o.as_ref().map_or(v.type_name(), Ordered::type_name);
+        order.ok_or_else(|| {
+            RemoteError::type_error(format!(
+                "'<' not supported between instances of '{}' and '{}'",
+                name(self, &mine),
+                name(other, &theirs)
+            ))
+        })
     }
 
     fn number(&self) -> Option<Number> {
