@@ -16,8 +16,7 @@ timeout and a watchdog ends the run if anything hangs anyway.
 KNOWN_DIFFERENCES (left out of the comparison, or compared loosely):
 - `map` and `filter` as arguments (`m.list(map(str, x))`): they name a function, which the
   node never calls; send a list. (`zip`, `enumerate`, `iter` and `reversed` over data are
-  compared below; `zip(strict=True)` of unequal lengths is a `TypeError` on the node where
-  CPython raises `ValueError`.)
+  compared below, `zip(strict=True)` of unequal lengths included.)
 - Array slice assignment, and Array typecode 'u': not supported by the node.
 - Ordering of sets/frozensets by subset (`sort` of sets): the node orders only totally
   ordered values.
@@ -249,6 +248,13 @@ op("dict(zip)")(lambda m: m.dict(zip("ab", range(2))).copy())
 op("dict(enumerate)")(lambda m: m.dict(enumerate("xy")).copy())
 op("dict.update(zip)")(lambda m: (lambda d: then(d.update(zip([1], [2])), d.copy()))(m.dict(a=0)))
 op("list.extend(enumerate)")(lambda m: (lambda l: then(l.extend(enumerate("ab")), l[:]))(m.list([0])))
+op("list(zip strict, longer)")(lambda m: m.list(zip([1], [2, 3], strict=True))[:])
+op("list(zip strict, shorter third)")(lambda m: m.list(zip([1, 2], [3, 4], [5], strict=True))[:])
+op("list.extend(zip strict)")(
+    lambda m: (lambda l: then(l.extend(zip([1, 2], [3], strict=True)), l[:]))(m.list()))
+op("dict(triples)")(lambda m: m.dict([(1, 2, 3)]).copy())
+op("dict.update(triples)")(lambda m: (lambda d: then(d.update([(1, 2, 3)]), d.copy()))(m.dict()))
+op("dict.update(ints)")(lambda m: (lambda d: then(d.update([1]), d.copy()))(m.dict()))
 op("str(list of big ints)")(lambda m: str(m.list([2**130, -(2**130), 10**40, 2**127])))
 
 steps(

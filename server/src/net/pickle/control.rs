@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use syncman_protocol::pickle::{self, Pickle};
 
-use super::convert;
+use super::convert::{self, ArgError};
 use super::methods::{bind_keywords, PyType};
 use super::served;
 use super::{PyReply, Request};
@@ -99,7 +99,7 @@ async fn create<B: Backend>(
     // Every error of `create` is `#TRACEBACK` in CPython (`RemoteError` to its client), not
     // `#ERROR`: the server's `handle_request` catches it, not `serve_client`.
     let ctor = constructor_args(ty, args, kwds)
-        .map_err(|e| PyReply::traceback(format!("TypeError: {e}")))?;
+        .map_err(|e| PyReply::traceback(format!("{}: {e}", e.class())))?;
     super::nested::keep_referents(node, &ctor).await;
     let ctor = convert::to_args(&ctor)
         .map_err(|e| PyReply::traceback(format!("{}: {}", e.kind.as_str(), e.message)))?;
@@ -124,15 +124,15 @@ fn constructor_args(
     ty: &PyType,
     args: Vec<Pickle>,
     kwds: Vec<(String, Pickle)>,
-) -> Result<Vec<Pickle>, String> {
+) -> Result<Vec<Pickle>, ArgError> {
     match ty.typeid {
         // `dict(mapping_or_pairs, **kwds)`: one iterable of pairs.
         "dict" if args.is_empty() && kwds.is_empty() => Ok(vec![]),
         "dict" => Ok(vec![convert::merge_update(args, kwds)?]),
         // `Namespace(**kwds)`: the attributes as a map.
-        "Namespace" if !args.is_empty() => {
-            Err("Namespace() takes keyword arguments only".to_owned())
-        }
+        "Namespace" if !args.is_empty() => Err(ArgError::Type(
+            "Namespace() takes keyword arguments only".into(),
+        )),
         "Namespace" if kwds.is_empty() => Ok(vec![]),
         "Namespace" => Ok(vec![Pickle::Dict(
             kwds.into_iter().map(|(k, v)| (Pickle::Str(k), v)).collect(),
@@ -143,7 +143,9 @@ fn constructor_args(
             match bound.pop() {
                 None | Some(Pickle::None) if bound.is_empty() => Ok(vec![]),
                 Some(lock) if bound.is_empty() => Ok(vec![Pickle::Int(lock_id(&lock)?.into())]),
-                _ => Err("Condition() takes at most one argument (lock)".to_owned()),
+                _ => Err(ArgError::Type(
+                    "Condition() takes at most one argument (lock)".into(),
+                )),
             }
         }
         // `Value(typecode, value, lock=True)`, `Array(typecode, sequence, lock=True)`:
@@ -171,7 +173,13 @@ fn constructor_args(
             }
             Ok(bound)
         }
-        _ => bind_keywords(ty.typeid, ty.ctor, args, kwds, convert::default),
+        _ => Ok(bind_keywords(
+            ty.typeid,
+            ty.ctor,
+            args,
+            kwds,
+            convert::default,
+        )?),
     }
 }
 

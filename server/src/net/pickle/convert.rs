@@ -204,8 +204,45 @@ pub(super) fn check_hashable(p: &Pickle) -> Result<(), String> {
     }
 }
 
+/// Why a Python argument cannot become what the node takes: the exception Python raises
+/// for the same argument.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(super) enum ArgError {
+    /// Python's `TypeError` (most: not iterable, unhashable, too many arguments).
+    #[error("{0}")]
+    Type(String),
+    /// Python's `ValueError` (a right type, a wrong length).
+    #[error("{0}")]
+    Value(String),
+}
+
+impl ArgError {
+    /// As the node's error, for an `#ERROR` reply.
+    pub(super) fn to_remote(&self) -> RemoteError {
+        match self {
+            ArgError::Type(m) => RemoteError::type_error(m.clone()),
+            ArgError::Value(m) => RemoteError::value_error(m.clone()),
+        }
+    }
+
+    /// Python's class name, for a `#TRACEBACK` line (`ValueError: ...`).
+    pub(super) fn class(&self) -> &'static str {
+        match self {
+            ArgError::Type(_) => "TypeError",
+            ArgError::Value(_) => "ValueError",
+        }
+    }
+}
+
+/// Most argument errors are Python's `TypeError`.
+impl From<String> for ArgError {
+    fn from(message: String) -> Self {
+        ArgError::Type(message)
+    }
+}
+
 /// Key/value pairs from a sequence of 2-item tuples or lists.
-fn to_pairs(items: Vec<Pickle>) -> Result<Vec<(Pickle, Pickle)>, String> {
+fn to_pairs(items: Vec<Pickle>) -> Result<Vec<(Pickle, Pickle)>, ArgError> {
     items
         .into_iter()
         .enumerate()
@@ -213,14 +250,14 @@ fn to_pairs(items: Vec<Pickle>) -> Result<Vec<(Pickle, Pickle)>, String> {
             Pickle::Tuple(kv) | Pickle::List(kv) => <[Pickle; 2]>::try_from(kv)
                 .map(|[k, v]| (k, v))
                 .map_err(|kv| {
-                    format!(
+                    ArgError::Value(format!(
                         "dictionary update sequence element #{i} has length {}; 2 is required",
                         kv.len()
-                    )
+                    ))
                 }),
-            _ => Err(format!(
+            _ => Err(ArgError::Type(format!(
                 "cannot convert dictionary update sequence element #{i} to a sequence"
-            )),
+            ))),
         })
         .collect()
 }
@@ -229,12 +266,12 @@ fn to_pairs(items: Vec<Pickle>) -> Result<Vec<(Pickle, Pickle)>, String> {
 pub(super) fn merge_update(
     args: Vec<Pickle>,
     kwds: Vec<(String, Pickle)>,
-) -> Result<Pickle, String> {
+) -> Result<Pickle, ArgError> {
     if args.len() > 1 {
-        return Err(format!(
+        return Err(ArgError::Type(format!(
             "update expected at most 1 argument, got {}",
             args.len()
-        ));
+        )));
     }
     let mut pairs = Vec::new();
     if let Some(first) = args.into_iter().next() {
@@ -245,7 +282,11 @@ pub(super) fn merge_update(
             // A builtin iterator of pairs (`zip(keys, values)`, `enumerate(names)`).
             other => match super::iterators::expand(&other, &items_of) {
                 Some(items) => pairs.extend(to_pairs(items?)?),
-                None => return Err("update takes a dict or an iterable of key/value pairs".into()),
+                None => {
+                    return Err(ArgError::Type(
+                        "update takes a dict or an iterable of key/value pairs".into(),
+                    ))
+                }
             },
         }
     }
@@ -279,20 +320,20 @@ fn not_iterable(p: &Pickle) -> String {
 /// `list(iterable)` for the iterables a client can send: a list, tuple, set, dict (its
 /// keys), str (its characters), bytes (its numbers), range, or a builtin iterator over them
 /// (`iter`, `reversed`, `zip`, `enumerate`: see `iterators.rs`).
-pub(super) fn iterable_to_list(p: Pickle) -> Result<Pickle, String> {
+pub(super) fn iterable_to_list(p: Pickle) -> Result<Pickle, ArgError> {
     items_of(p).map(Pickle::List)
 }
 
 /// The items `iterable_to_list` makes a list of.
-fn items_of(p: Pickle) -> Result<Vec<Pickle>, String> {
+fn items_of(p: Pickle) -> Result<Vec<Pickle>, ArgError> {
     let items = items_of_one(p)?;
     if items.len() as i128 > MAX_EXPANDED {
-        return Err(too_many(items.len() as i128));
+        return Err(too_many(items.len() as i128).into());
     }
     Ok(items)
 }
 
-fn items_of_one(p: Pickle) -> Result<Vec<Pickle>, String> {
+fn items_of_one(p: Pickle) -> Result<Vec<Pickle>, ArgError> {
     Ok(match p {
         Pickle::List(items)
         | Pickle::Tuple(items)
@@ -302,11 +343,11 @@ fn items_of_one(p: Pickle) -> Result<Vec<Pickle>, String> {
         // One value per character or byte: bounded like a range, so a 60 MB string does not
         // become 60 million values.
         Pickle::Str(s) if s.chars().count() as i128 > MAX_EXPANDED => {
-            return Err(too_many(s.chars().count() as i128))
+            return Err(too_many(s.chars().count() as i128).into())
         }
         Pickle::Str(s) => s.chars().map(|c| Pickle::Str(c.into())).collect(),
         Pickle::Bytes(b) | Pickle::ByteArray(b) if b.len() as i128 > MAX_EXPANDED => {
-            return Err(too_many(b.len() as i128))
+            return Err(too_many(b.len() as i128).into())
         }
         Pickle::Bytes(b) | Pickle::ByteArray(b) => {
             b.into_iter().map(|x| Pickle::Int(x.into())).collect()
@@ -314,7 +355,7 @@ fn items_of_one(p: Pickle) -> Result<Vec<Pickle>, String> {
         other => match pickle::as_range(&other) {
             Some(pickle::RangeArgs { start, stop, step }) => {
                 if step == 0 {
-                    return Err("range() arg 3 must not be zero".into());
+                    return Err(ArgError::Value("range() arg 3 must not be zero".into()));
                 }
                 // Python's range length, without overflow for ends near the i128 limits.
                 let (distance, stride) = if step > 0 {
@@ -328,13 +369,13 @@ fn items_of_one(p: Pickle) -> Result<Vec<Pickle>, String> {
                     _ => i128::MAX,
                 };
                 if len > MAX_EXPANDED {
-                    return Err(too_many(len));
+                    return Err(too_many(len).into());
                 }
                 (0..len).map(|i| Pickle::Int(start + i * step)).collect()
             }
             None => match super::iterators::expand(&other, &items_of) {
                 Some(items) => items?,
-                None => return Err(not_iterable(&other)),
+                None => return Err(not_iterable(&other).into()),
             },
         },
     })
@@ -464,7 +505,7 @@ mod tests {
             (0, 1, i128::MIN),
         ] {
             let e = iterable_to_list(range(start, stop, step)).unwrap_err();
-            assert!(e.contains("too many"), "{e}");
+            assert!(e.to_string().contains("too many"), "{e}");
         }
         // One value per character or byte, bounded the same way.
         assert!(iterable_to_list(Pickle::Str("a".repeat(5_000_000))).is_err());
@@ -500,7 +541,21 @@ mod tests {
         }
         assert!(py_repr(&Pickle::BigInt(vec![1; 10_000])).contains("too long"));
         // Python's words for what is not iterable; what to send for what the node cannot read.
-        let not_iterable = |p| iterable_to_list(p).unwrap_err();
+        // A pair of the wrong length is Python's ValueError; a pair that is no sequence, its
+        // TypeError.
+        let triple = Pickle::List(vec![Pickle::Tuple(vec![Pickle::Int(1); 3])]);
+        assert_eq!(
+            merge_update(vec![triple], vec![]),
+            Err(ArgError::Value(
+                "dictionary update sequence element #0 has length 3; 2 is required".into()
+            ))
+        );
+        let int = Pickle::List(vec![Pickle::Int(1)]);
+        assert!(matches!(
+            merge_update(vec![int], vec![]),
+            Err(ArgError::Type(_))
+        ));
+        let not_iterable = |p| iterable_to_list(p).unwrap_err().to_string();
         assert_eq!(not_iterable(Pickle::Int(5)), "'int' object is not iterable");
         assert_eq!(
             not_iterable(Pickle::None),

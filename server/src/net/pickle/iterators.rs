@@ -6,8 +6,10 @@
 
 use syncman_protocol::pickle::{self, Pickle};
 
+use super::convert::ArgError;
+
 /// What expanding a source gives: its items, or why not.
-type Items = Result<Vec<Pickle>, String>;
+type Items = Result<Vec<Pickle>, ArgError>;
 
 /// The items a builtin iterator would still yield; `None` if `p` is not one. `items_of`
 /// expands its sources (the list under `iter`, the iterators under `zip`).
@@ -74,13 +76,32 @@ fn zip(sources: &[Pickle], strict: bool, items_of: &dyn Fn(Pickle) -> Items) -> 
         .map(|s| items_of(s.clone()))
         .collect::<Result<Vec<_>, _>>()?;
     let shortest = columns.iter().map(Vec::len).min().unwrap_or(0);
-    if strict && columns.iter().any(|c| c.len() != shortest) {
-        return Err("zip(strict=True): the arguments have different lengths".into());
+    if strict {
+        if let Some(why) = unequal(&columns) {
+            return Err(ArgError::Value(why));
+        }
     }
     let mut columns: Vec<_> = columns.into_iter().map(Vec::into_iter).collect();
     Ok((0..shortest)
         .map(|_| Pickle::Tuple(columns.iter_mut().filter_map(Iterator::next).collect()))
         .collect())
+}
+
+/// Python's message for `zip(strict=True)` of unequal lengths: the first argument whose
+/// length differs from the first's, longer or shorter.
+fn unequal(columns: &[Vec<Pickle>]) -> Option<String> {
+    let first = columns.first()?.len();
+    let (i, other) = columns.iter().enumerate().find(|(_, c)| c.len() != first)?;
+    let than = match i {
+        1 => "argument 1".to_owned(),
+        i => format!("arguments 1-{i}"),
+    };
+    let longer = if other.len() > first {
+        "longer"
+    } else {
+        "shorter"
+    };
+    Some(format!("zip() argument {} is {longer} than {than}", i + 1))
 }
 
 /// `enumerate(source, start)`: `(start + i, item)` tuples.
@@ -96,10 +117,11 @@ fn enumerate(source: &Pickle, start: i128, items_of: &dyn Fn(Pickle) -> Items) -
 #[cfg(test)]
 mod tests {
     use super::super::convert::iterable_to_list;
+    use super::ArgError;
     use syncman_protocol::pickle::{self, Pickle};
 
     /// A pickle CPython 3.11 wrote (`pickle.dumps(obj, 4).hex()`), expanded as `list(obj)`.
-    fn list_of(hex: &str) -> Result<Pickle, String> {
+    fn list_of(hex: &str) -> Result<Pickle, ArgError> {
         let bytes: Vec<u8> = (0..hex.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
@@ -150,14 +172,37 @@ mod tests {
     }
 
     #[test]
+    fn unequal_lengths_are_named_as_python_names_them() {
+        let columns = |lens: &[usize]| -> Vec<Vec<Pickle>> {
+            lens.iter().map(|&n| vec![Pickle::None; n]).collect()
+        };
+        // From CPython 3.11's `list(zip(*columns, strict=True))`.
+        for (lens, message) in [
+            (&[1, 2][..], "zip() argument 2 is longer than argument 1"),
+            (&[2, 1], "zip() argument 2 is shorter than argument 1"),
+            (&[1, 1, 2], "zip() argument 3 is longer than arguments 1-2"),
+            (&[2, 2, 1], "zip() argument 3 is shorter than arguments 1-2"),
+        ] {
+            assert_eq!(super::unequal(&columns(lens)).as_deref(), Some(message));
+        }
+        assert_eq!(super::unequal(&columns(&[3, 3, 3])), None);
+    }
+
+    #[test]
     fn strict_zip_of_unequal_lengths_and_map_are_refused() {
         // zip([1], [2, 3], strict=True)
         let zip_strict = "8004954b000000000000008c086275696c74696e73948c037a69709493948c086275696c74696e73948c04697465729493945d944b0161859452944b006268055d94284b024b0365859452944b00628694529488622e";
-        assert!(list_of(zip_strict)
-            .unwrap_err()
-            .contains("different lengths"));
+        assert_eq!(
+            list_of(zip_strict),
+            Err(ArgError::Value(
+                "zip() argument 2 is longer than argument 1".into()
+            ))
+        );
         // map(str, [1]): a function to call, which the node never does.
         let map = "80049542000000000000008c086275696c74696e73948c036d617094939468008c037374729493948c086275696c74696e73948c04697465729493945d944b0161859452944b0062869452942e";
-        assert!(list_of(map).unwrap_err().ends_with("send a list"));
+        assert!(list_of(map)
+            .unwrap_err()
+            .to_string()
+            .ends_with("send a list"));
     }
 }

@@ -11,7 +11,7 @@ use syncman_protocol::value::{encode, MAX_DECODED_ITEMS};
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 use tracing::warn;
 
-use super::convert::{self, NotSent};
+use super::convert::{self, ArgError, NotSent};
 use super::errors::to_python;
 use super::methods::{bind_keywords, py_type, PyType};
 use super::nested::contents_of_proxy;
@@ -107,6 +107,11 @@ fn type_error(message: impl Into<String>) -> PyReply {
     PyReply::Failure(to_python(&RemoteError::type_error(message.into()), None))
 }
 
+/// An argument Python would refuse, with the exception Python raises.
+fn arg_error(e: ArgError) -> PyReply {
+    PyReply::Failure(to_python(&e.to_remote(), None))
+}
+
 /// The node method for a Python method name (they are the same, interned for the call).
 fn node_method(ty: &PyType, method: &str) -> Option<&'static str> {
     ty.exposed.iter().copied().find(|m| *m == method)
@@ -182,18 +187,18 @@ pub(super) async fn prepare<B: Backend>(
                 .map(|a| contents_of_proxy(session.node(), a))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(type_error)?;
-            args = vec![convert::merge_update(args_in, kwds).map_err(type_error)?];
+            args = vec![convert::merge_update(args_in, kwds).map_err(arg_error)?];
             kwds = Vec::new();
         }
         // `extend(iterable)`, `+= iterable`, `[i:j] = iterable`: any iterable a client can
         // send (a str, a dict, a range, ...) as the list Python would make of it.
         ("list", "extend" | "__iadd__") if args.len() == 1 => {
             let iterable = contents_of_proxy(session.node(), args.remove(0)).map_err(type_error)?;
-            args.push(convert::iterable_to_list(iterable).map_err(type_error)?);
+            args.push(convert::iterable_to_list(iterable).map_err(arg_error)?);
         }
         ("list", "__setitem__") if args.len() == 2 && pickle::as_slice(&args[0]).is_some() => {
             let iterable = contents_of_proxy(session.node(), args.remove(1)).map_err(type_error)?;
-            args.push(convert::iterable_to_list(iterable).map_err(type_error)?);
+            args.push(convert::iterable_to_list(iterable).map_err(arg_error)?);
         }
         ("dict", _) if takes_key(&method) => {
             if let Some(k) = args.first() {
