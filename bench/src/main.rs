@@ -44,6 +44,10 @@ struct Args {
     /// Seconds each shape runs per peer (default 2, or 0.2 with --quick).
     #[arg(long)]
     seconds: Option<f64>,
+    /// The calls shapes' seconds are split into this many rounds, the peers taking turns,
+    /// and each figure is the median of its rounds (default 3, or 1 with --quick).
+    #[arg(long)]
+    rounds: Option<u32>,
     /// Where to write the results as JSON.
     #[arg(long, default_value = "target/bench/results.json")]
     json: PathBuf,
@@ -191,6 +195,7 @@ async fn run(args: &Args) -> Result<(), String> {
     let shapes = if args.quick { QUICK_SHAPES } else { SHAPES };
     let seconds = args.seconds.unwrap_or(if args.quick { 0.2 } else { 2.0 });
     let run = Duration::from_secs_f64(seconds);
+    let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
 
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let syncman_bin = args
@@ -239,37 +244,48 @@ async fn run(args: &Args) -> Result<(), String> {
     };
 
     let wants = |part: Part| args.only.is_empty() || args.only.contains(&part);
-    let mut report = Report::new(args.pin, seconds);
+    let mut report = Report::new(args.pin, seconds, rounds);
+    // Each round of a calls shape runs this long per peer.
+    let round_run = run / rounds;
     for &shape in shapes.iter().filter(|_| wants(Part::Calls)) {
         eprintln!("{} ...", shape.name);
         let mut row = Row::new(shape);
         // CPU per operation divides by the operations of the timed window.
-        let timed_ops = |m: &stats::Measured| m.ops_per_s * seconds;
-        let meter = cpu::Meter::start(echo.child.id(), cpu::Clients::InProcess);
-        let measured = echo::measure(echo.addr, shape.conns, shape.in_flight, run).await;
-        row.echo = meter.finish(measured, timed_ops);
-        let meter = cpu::Meter::start(node.child.id(), cpu::Clients::InProcess);
-        let measured = syncman::measure(
-            node.addr,
-            authkey.as_bytes(),
-            shape.conns,
-            shape.in_flight,
-            run,
-        )
-        .await;
-        row.syncman = meter.finish(measured, timed_ops);
-        if let Some(redis) = &redis {
-            // About as many requests as syncman managed, so both run about as long.
-            let requests = row
-                .syncman
-                .as_ref()
-                .map_or(10_000, |m| (m.ops_per_s * seconds) as usize)
-                .max(1_000);
-            let meter = cpu::Meter::start(redis.pid(), cpu::Clients::Children);
-            // As many SETs as GETs.
-            let measured = redis.measure(shape.conns, shape.in_flight, requests / 2);
-            row.redis = meter.finish(measured, |_| (requests / 2 * 2) as f64);
+        let timed_ops = |m: &stats::Measured| m.ops_per_s * round_run.as_secs_f64();
+        let (mut echo_rounds, mut syncman_rounds, mut redis_rounds) =
+            (Vec::new(), Vec::new(), Vec::new());
+        // The peers take turns, round after round: a slow moment of the machine falls on
+        // one round of one peer, and the median sets it aside.
+        for _ in 0..rounds {
+            let meter = cpu::Meter::start(echo.child.id(), cpu::Clients::InProcess);
+            let measured = echo::measure(echo.addr, shape.conns, shape.in_flight, round_run).await;
+            echo_rounds.extend(meter.finish(measured, timed_ops));
+            let meter = cpu::Meter::start(node.child.id(), cpu::Clients::InProcess);
+            let measured = syncman::measure(
+                node.addr,
+                authkey.as_bytes(),
+                shape.conns,
+                shape.in_flight,
+                round_run,
+            )
+            .await;
+            let measured = meter.finish(measured, timed_ops);
+            if let Some(redis) = &redis {
+                // About as many requests as syncman managed, so both run about as long.
+                let requests = measured
+                    .as_ref()
+                    .map_or(10_000, |m| timed_ops(m) as usize)
+                    .max(1_000);
+                let meter = cpu::Meter::start(redis.pid(), cpu::Clients::Children);
+                // As many SETs as GETs.
+                let measured = redis.measure(shape.conns, shape.in_flight, requests / 2);
+                redis_rounds.extend(meter.finish(measured, |_| (requests / 2 * 2) as f64));
+            }
+            syncman_rounds.extend(measured);
         }
+        row.echo = stats::Measured::median_of(echo_rounds);
+        row.syncman = stats::Measured::median_of(syncman_rounds);
+        row.redis = stats::Measured::median_of(redis_rounds);
         if let (Some(py), Some(server)) = (&python, &cpython_server) {
             if shape.in_flight == 1 && shape.conns <= MAX_PYTHON_PROCS {
                 let meter = cpu::Meter::start(server.child.id(), cpu::Clients::SelfReported);

@@ -48,6 +48,9 @@ pub struct Report {
     pub machine: Machine,
     pub pinned: bool,
     pub seconds_per_shape: f64,
+    /// The calls shapes' seconds run in this many rounds, the peers taking turns; each
+    /// figure is the median of its rounds.
+    pub rounds_per_shape: u32,
     pub rows: Vec<Row>,
     pub pairs: Vec<PairRow>,
     /// syncman: connect, authenticate and `ping`, one after another.
@@ -77,7 +80,7 @@ pub struct Machine {
 }
 
 impl Report {
-    pub fn new(pinned: bool, seconds: f64) -> Report {
+    pub fn new(pinned: bool, seconds: f64, rounds: u32) -> Report {
         Report {
             machine: Machine {
                 // SAFETY: sysconf only reads a system setting.
@@ -89,6 +92,7 @@ impl Report {
             },
             pinned,
             seconds_per_shape: seconds,
+            rounds_per_shape: rounds,
             rows: Vec::new(),
             pairs: Vec::new(),
             connect: None,
@@ -100,6 +104,11 @@ impl Report {
     /// Markdown: one line per shape and peer, then the ratios.
     pub fn table(&self) -> String {
         let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "Calls: {} s per shape and peer in {} round(s), the peers taking turns; each figure is the median of the rounds'.\n",
+            self.seconds_per_shape, self.rounds_per_shape
+        );
         let _ = writeln!(
             t,
             "| shape | peer | ops/s | p50 µs | p99 µs | p999 µs | syncman ÷ peer (ops/s) | server CPU µs/op | clients' CPU µs/op |\n|---|---|---|---|---|---|---|---|---|"

@@ -40,4 +40,67 @@ impl Measured {
             client_cpu_us_per_op: None,
         })
     }
+
+    /// One peer's figures from interleaved rounds of the same shape: each the median of
+    /// the rounds' (a round that failed is left out). Rounds taken in turn with the other
+    /// peers' see the same moments of a shared machine, which one long window per peer
+    /// does not.
+    pub fn median_of(rounds: Vec<Measured>) -> Option<Measured> {
+        let first = rounds.first()?;
+        let all = |f: fn(&Measured) -> f64| median(rounds.iter().map(f).collect());
+        let some = |f: fn(&Measured) -> Option<f64>| {
+            let values: Vec<f64> = rounds.iter().filter_map(f).collect();
+            (!values.is_empty()).then(|| median(values))
+        };
+        Some(Measured {
+            ops_per_s: all(|m| m.ops_per_s),
+            p50_us: all(|m| m.p50_us),
+            p99_us: all(|m| m.p99_us),
+            p999_us: first.p999_us.and(some(|m| m.p999_us)),
+            server_cpu_us_per_op: some(|m| m.server_cpu_us_per_op),
+            client_cpu_us_per_op: some(|m| m.client_cpu_us_per_op),
+        })
+    }
+}
+
+/// The middle value; between the two middle ones for an even count.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(ops_per_s: f64, server_cpu: Option<f64>) -> Measured {
+        Measured {
+            ops_per_s,
+            p50_us: 1e6 / ops_per_s,
+            p99_us: 2e6 / ops_per_s,
+            p999_us: None,
+            server_cpu_us_per_op: server_cpu,
+            client_cpu_us_per_op: None,
+        }
+    }
+
+    #[test]
+    fn the_median_of_rounds_sets_an_outlier_aside() {
+        let m = Measured::median_of(vec![
+            round(100.0, Some(3.0)),
+            round(10.0, None),
+            round(120.0, Some(5.0)),
+        ])
+        .unwrap();
+        assert_eq!(m.ops_per_s, 100.0);
+        assert_eq!(m.p50_us, 1e4);
+        assert_eq!(m.server_cpu_us_per_op, Some(4.0), "two rounds had it");
+        assert_eq!(m.client_cpu_us_per_op, None);
+        assert_eq!(m.p999_us, None);
+        assert!(Measured::median_of(Vec::new()).is_none());
+    }
 }
