@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use syncman_protocol::pickle::{self, Pickle};
 
-use super::convert::{self, ArgError};
+use super::convert;
+use super::errors::ArgError;
 use super::methods::{bind_keywords, PyType};
 use super::served;
 use super::{PyReply, Request};

@@ -18,6 +18,7 @@ use syncman_protocol::pickle::{self, Pickle};
 use syncman_protocol::value::{decode, DecodeError, EXT_PICKLE, MAX_DECODED_ITEMS, MAX_DEPTH};
 use syncman_protocol::{Args, RemoteError, Value};
 
+use super::errors::ArgError;
 use super::methods::Default;
 
 /// A parameter's Python default as a value.
@@ -201,43 +202,6 @@ pub(super) fn check_hashable(p: &Pickle) -> Result<(), String> {
         Pickle::ByteArray(_) => unhashable("bytearray"),
         Pickle::Tuple(items) => items.iter().try_for_each(check_hashable),
         _ => Ok(()),
-    }
-}
-
-/// Why a Python argument cannot become what the node takes: the exception Python raises
-/// for the same argument.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub(super) enum ArgError {
-    /// Python's `TypeError` (most: not iterable, unhashable, too many arguments).
-    #[error("{0}")]
-    Type(String),
-    /// Python's `ValueError` (a right type, a wrong length).
-    #[error("{0}")]
-    Value(String),
-}
-
-impl ArgError {
-    /// As the node's error, for an `#ERROR` reply.
-    pub(super) fn to_remote(&self) -> RemoteError {
-        match self {
-            ArgError::Type(m) => RemoteError::type_error(m.clone()),
-            ArgError::Value(m) => RemoteError::value_error(m.clone()),
-        }
-    }
-
-    /// Python's class name, for a `#TRACEBACK` line (`ValueError: ...`).
-    pub(super) fn class(&self) -> &'static str {
-        match self {
-            ArgError::Type(_) => "TypeError",
-            ArgError::Value(_) => "ValueError",
-        }
-    }
-}
-
-/// Most argument errors are Python's `TypeError`.
-impl From<String> for ArgError {
-    fn from(message: String) -> Self {
-        ArgError::Type(message)
     }
 }
 

@@ -78,6 +78,43 @@ pub(super) fn to_python(e: &RemoteError, key: Option<&Pickle>) -> PyFailure {
     }
 }
 
+/// Why a Python argument cannot become what the node takes: the exception Python raises
+/// for the same argument.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(super) enum ArgError {
+    /// Python's `TypeError` (most: not iterable, unhashable, too many arguments).
+    #[error("{0}")]
+    Type(String),
+    /// Python's `ValueError` (a right type, a wrong length).
+    #[error("{0}")]
+    Value(String),
+}
+
+impl ArgError {
+    /// As the node's error, for an `#ERROR` reply.
+    pub(super) fn to_remote(&self) -> RemoteError {
+        match self {
+            ArgError::Type(m) => RemoteError::type_error(m.clone()),
+            ArgError::Value(m) => RemoteError::value_error(m.clone()),
+        }
+    }
+
+    /// Python's class name, for a `#TRACEBACK` line (`ValueError: ...`).
+    pub(super) fn class(&self) -> &'static str {
+        match self {
+            ArgError::Type(_) => "TypeError",
+            ArgError::Value(_) => "ValueError",
+        }
+    }
+}
+
+/// Most argument errors are Python's `TypeError`.
+impl From<String> for ArgError {
+    fn from(message: String) -> Self {
+        ArgError::Type(message)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@
 
 use syncman_protocol::pickle::{self, Pickle};
 
-use super::convert::ArgError;
+use super::errors::ArgError;
 
 /// What expanding a source gives: its items, or why not.
 type Items = Result<Vec<Pickle>, ArgError>;

@@ -11,8 +11,8 @@ use syncman_protocol::value::{encode, MAX_DECODED_ITEMS};
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 use tracing::warn;
 
-use super::convert::{self, ArgError, NotSent};
-use super::errors::to_python;
+use super::convert::{self, NotSent};
+use super::errors::{to_python, ArgError};
 use super::methods::{bind_keywords, py_type, PyType};
 use super::nested::contents_of_proxy;
 use super::{PyReply, Request};
