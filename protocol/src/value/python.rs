@@ -148,6 +148,11 @@ impl Value {
     /// `<` where one side is a value kept as its pickle: the ones the node can order (big
     /// ints, `datetime`'s types; `pickle/order.rs`), among themselves and, for big ints,
     /// against numbers. Anything else is Python's `TypeError`.
+    ///
+    /// Values Python calls equal in different forms (one instant at two UTC offsets, a fold,
+    /// `2**130` and `2.0**130`) are unequal to the node's `==`, which compares stored forms;
+    /// so that `<` agrees with `==`, such a tie is broken by the stored form (numbers
+    /// first, then pickles by their bytes), where Python would keep their order.
     fn opaque_cmp(&self, other: &Value) -> Result<Ordering, RemoteError> {
         let as_ordered = |v: &Value| match v {
             Value::Ext(EXT_PICKLE, body) => ordered(body),
@@ -158,11 +163,16 @@ impl Value {
             Number::Int(_) => o.cmp_int(),
             Number::Float(f) => o.cmp_float(f),
         };
-        let order = match (&mine, &theirs) {
-            (Some(a), Some(b)) => Some(a.py_cmp(b).map_err(RemoteError::type_error)?),
-            (Some(a), None) => against_number(a, other),
-            (None, Some(b)) => against_number(b, self).map(Ordering::reverse),
-            (None, None) => None,
+        let order = match (&mine, &theirs, self, other) {
+            (Some(a), Some(b), Value::Ext(_, x), Value::Ext(_, y)) => {
+                let order = a.py_cmp(b).map_err(RemoteError::type_error)?;
+                Some(order.then_with(|| x.cmp(y)))
+            }
+            (Some(a), None, ..) => against_number(a, other).map(|o| o.then(Ordering::Greater)),
+            (None, Some(b), ..) => {
+                against_number(b, self).map(|o| o.reverse().then(Ordering::Less))
+            }
+            _ => None,
         };
         let name =
             |v: &Value, o: &Option<Ordered>| o.as_ref().map_or(v.type_name(), Ordered::type_name);
@@ -600,6 +610,52 @@ mod tests {
 
     fn enc(v: &Value) -> Bytes {
         v.to_bytes()
+    }
+
+    /// `<` on values kept as pickles agrees with `==`, which compares stored forms: values
+    /// Python calls equal in two forms are ordered by their forms, never `Equal`.
+    #[test]
+    fn opaque_order_agrees_with_equality() {
+        use crate::pickle::{dumps, global, Pickle};
+        let td = |seconds: i128| Pickle::Reduce {
+            callable: Box::new(global("datetime", "timedelta")),
+            args: Box::new(Pickle::Tuple(vec![
+                Pickle::Int(0),
+                Pickle::Int(seconds),
+                Pickle::Int(0),
+            ])),
+        };
+        // 12:00 at UTC+2 and 10:00 at UTC: one instant.
+        let at = |hour: u8, offset: i128| {
+            let tz = Pickle::Reduce {
+                callable: Box::new(global("datetime", "timezone")),
+                args: Box::new(Pickle::Tuple(vec![td(offset)])),
+            };
+            let state = vec![0x07, 0xe8, 1, 2, hour, 0, 0, 0, 0, 0];
+            Value::Ext(
+                EXT_PICKLE,
+                dumps(&Pickle::Reduce {
+                    callable: Box::new(global("datetime", "datetime")),
+                    args: Box::new(Pickle::Tuple(vec![Pickle::Bytes(state), tz])),
+                }),
+            )
+        };
+        let big = Value::Ext(
+            EXT_PICKLE,
+            dumps(&Pickle::BigInt([vec![0; 16], vec![4]].concat())),
+        );
+        let pairs = [
+            (at(12, 7200), at(10, 0)),
+            (big.clone(), Value::Float(2f64.powi(130))),
+        ];
+        for (a, b) in pairs {
+            assert!(!a.py_eq(&b));
+            let order = a.py_cmp(&b).unwrap();
+            assert_ne!(order, Ordering::Equal, "{a:?} {b:?}");
+            assert_eq!(b.py_cmp(&a).unwrap(), order.reverse());
+        }
+        assert_eq!(big.py_cmp(&big.clone()).unwrap(), Ordering::Equal);
+        assert_eq!(at(9, 0).py_cmp(&at(12, 7200)).unwrap(), Ordering::Less);
     }
 
     #[test]
