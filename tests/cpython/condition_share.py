@@ -5,21 +5,12 @@ checks that it holds the lock again, through the Lock's own proxy from another t
 releases it and prints `OK`.
 """
 
-import multiprocessing
 import multiprocessing.managers as mm
-import sys
 import threading
 
-cond_id, lock_id, host, port, key = sys.argv[1:6]
-port, key = int(port), bytes.fromhex(key)
-multiprocessing.current_process().authkey = key
-m = mm.SyncManager(address=(host, port), authkey=key)
-m.connect()
+import by_id
 
-
-def proxy(cls, typeid, ident):
-    return cls(mm.Token(typeid, (host, port), ident), "pickle", manager=m, authkey=key)
-
+(cond_id, lock_id), proxy = by_id.connect(2)
 
 c = proxy(mm.ConditionProxy, "Condition", cond_id)
 lock = proxy(mm.AcquirerProxy, "Lock", lock_id)

@@ -5,20 +5,11 @@ Puts (7, 'from python') on the queue, reads the dict's 'from rust' and writes it
 `got the lock`, then `OK`.
 """
 
-import multiprocessing
 import multiprocessing.managers as mm
-import sys
 
-q_id, d_id, lock_id, host, port, key = sys.argv[1:7]
-port, key = int(port), bytes.fromhex(key)
-multiprocessing.current_process().authkey = key
-m = mm.SyncManager(address=(host, port), authkey=key)
-m.connect()
+import by_id
 
-
-def proxy(cls, typeid, ident, **kwds):
-    return cls(mm.Token(typeid, (host, port), ident), "pickle", manager=m, authkey=key, **kwds)
-
+(q_id, d_id, lock_id), proxy = by_id.connect(3)
 
 q = proxy(mm.AutoProxy, "Queue", q_id, exposed=("put", "get"))
 d = proxy(mm.DictProxy, "dict", d_id)

@@ -6,20 +6,11 @@ larger than the node's frame limit. Every way of taking one (`pop()`, `pop(-2)`,
 then checks that nothing was lost. Prints one line per refusal, then `OK`.
 """
 
-import multiprocessing
 import multiprocessing.managers as mm
-import sys
 
-l_id, d_id, q_id, host, port, key = sys.argv[1:7]
-port, key = int(port), bytes.fromhex(key)
-multiprocessing.current_process().authkey = key
-m = mm.SyncManager(address=(host, port), authkey=key)
-m.connect()
+import by_id
 
-
-def proxy(cls, typeid, ident, **kwds):
-    return cls(mm.Token(typeid, (host, port), ident), "pickle", manager=m, authkey=key, **kwds)
-
+(l_id, d_id, q_id), proxy = by_id.connect(3)
 
 l = proxy(mm.ListProxy, "list", l_id)
 d = proxy(mm.DictProxy, "dict", d_id)
