@@ -184,8 +184,9 @@ fn timedelta_micros(value: &Pickle) -> Option<i128> {
     match datetime_call(value)? {
         ("timedelta", [Pickle::Int(d), Pickle::Int(s), Pickle::Int(us)]) => {
             // CPython keeps |days| <= 999,999,999, 0 <= seconds < 86,400, 0 <= us < 10**6.
-            let valid =
-                d.abs() <= 999_999_999 && (0..86_400).contains(s) && (0..1_000_000).contains(us);
+            let valid = (-999_999_999..=999_999_999).contains(d)
+                && (0..86_400).contains(s)
+                && (0..1_000_000).contains(us);
             valid.then(|| (d * 86_400 + s) * 1_000_000 + us)
         }
         _ => None,
@@ -201,7 +202,7 @@ fn offset_of(tz: &[Pickle]) -> Option<(i64, bool)> {
             ("timezone", [offset, ..]) => {
                 let micros = i64::try_from(timedelta_micros(offset)?).ok()?;
                 // CPython refuses offsets of a day or more.
-                (micros.abs() < MICROS_PER_DAY).then_some((micros, true))
+                (micros.unsigned_abs() < MICROS_PER_DAY.unsigned_abs()).then_some((micros, true))
             }
             _ => None,
         },
@@ -408,6 +409,18 @@ mod tests {
             date(2000, 1, 1).py_cmp(&midnight).is_err(),
             "a date and a datetime"
         );
+    }
+
+    /// Found in review: `abs()` of a hostile day count or offset overflowed.
+    #[test]
+    fn extreme_timedeltas_are_not_ordered_and_do_not_overflow() {
+        assert_eq!(ordered(&dumps(&timedelta(i128::MIN, 0, 0))), None);
+        assert_eq!(ordered(&dumps(&timedelta(1_000_000_000, 0, 0))), None);
+        // An offset of exactly i64::MIN microseconds: days -106,751,992, 71,945 s, 224,192 µs.
+        let state = vec![0x07, 0xe8, 1, 2, 0, 0, 0, 0, 0, 0];
+        let tz = reduce("timezone", vec![timedelta(-106_751_992, 71_945, 224_192)]);
+        let dt = reduce("datetime", vec![Pickle::Bytes(state), tz]);
+        assert_eq!(ordered(&dumps(&dt)), None);
     }
 
     #[test]
