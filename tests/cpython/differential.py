@@ -252,6 +252,8 @@ op("dict.update(zip)")(lambda m: (lambda d: then(d.update(zip([1], [2])), d.copy
 op("list.extend(enumerate)")(lambda m: (lambda l: then(l.extend(enumerate("ab")), l[:]))(m.list([0])))
 op("list(zip strict, longer)")(lambda m: m.list(zip([1], [2, 3], strict=True))[:])
 op("list(zip strict, shorter third)")(lambda m: m.list(zip([1, 2], [3, 4], [5], strict=True))[:])
+op("list.extend(zip strict, 2 3 1)")(
+    lambda m: (lambda l: then(l.extend(zip([1, 2], [3, 4, 5], [6], strict=True)), l[:]))(m.list()))
 op("list.extend(zip strict)")(
     lambda m: (lambda l: then(l.extend(zip([1, 2], [3], strict=True)), l[:]))(m.list()))
 op("dict(triples)")(lambda m: m.dict([(1, 2, 3)]).copy())

@@ -87,21 +87,22 @@ fn zip(sources: &[Pickle], strict: bool, items_of: &dyn Fn(Pickle) -> Items) -> 
         .collect())
 }
 
-/// Python's message for `zip(strict=True)` of unequal lengths: the first argument whose
-/// length differs from the first's, longer or shorter.
+/// Python's message for `zip(strict=True)` of unequal lengths, as CPython's `zip` finds
+/// it: in the round where the shortest argument runs out, the first argument that is out is
+/// "shorter" than those before it; if that is the first argument, the first of the others
+/// that still has an item is "longer".
 fn unequal(columns: &[Vec<Pickle>]) -> Option<String> {
-    let first = columns.first()?.len();
-    let (i, other) = columns.iter().enumerate().find(|(_, c)| c.len() != first)?;
+    let shortest = columns.iter().map(Vec::len).min()?;
+    let out = columns.iter().position(|c| c.len() == shortest)?;
+    let (i, which) = match out {
+        0 => (columns.iter().position(|c| c.len() > shortest)?, "longer"),
+        i => (i, "shorter"),
+    };
     let than = match i {
         1 => "argument 1".to_owned(),
         i => format!("arguments 1-{i}"),
     };
-    let longer = if other.len() > first {
-        "longer"
-    } else {
-        "shorter"
-    };
-    Some(format!("zip() argument {} is {longer} than {than}", i + 1))
+    Some(format!("zip() argument {} is {which} than {than}", i + 1))
 }
 
 /// `enumerate(source, start)`: `(start + i, item)` tuples.
@@ -182,6 +183,13 @@ mod tests {
             (&[2, 1], "zip() argument 2 is shorter than argument 1"),
             (&[1, 1, 2], "zip() argument 3 is longer than arguments 1-2"),
             (&[2, 2, 1], "zip() argument 3 is shorter than arguments 1-2"),
+            // Found in review: not the first length that differs from the first's.
+            (&[2, 3, 1], "zip() argument 3 is shorter than arguments 1-2"),
+            (&[3, 2, 1], "zip() argument 3 is shorter than arguments 1-2"),
+            (
+                &[1, 1, 3, 2],
+                "zip() argument 3 is longer than arguments 1-2",
+            ),
         ] {
             assert_eq!(super::unequal(&columns(lens)).as_deref(), Some(message));
         }
