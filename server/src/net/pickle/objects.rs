@@ -37,6 +37,8 @@ pub(crate) struct NodeCall {
     /// What the answer takes out of the object, if anything: put back when the answer
     /// cannot reach the client, as an answer a caller never received is.
     takes: Option<Taken>,
+    /// `dict.pop`'s default: the answer to the node's `KeyError` (boxed: rarely there).
+    default: Option<Box<Pickle>>,
 }
 
 /// Something a call takes out of its object, and how it goes back.
@@ -46,9 +48,9 @@ enum Taken {
     /// `list.pop(i)`: back where it was, with `insert(at, item)`.
     ListItem { at: i128 },
     /// `dict.pop(key[, default])`: back under its key, with `setdefault(key, value)` (it
-    /// moves to the end of the order). `default`: the encoded default, which is no value
-    /// taken when it comes back.
-    DictValue { key: Bytes, default: Option<Bytes> },
+    /// moves to the end of the order). The node is never given the default (see
+    /// `NodeCall::default`), so its answer is always a value taken.
+    DictValue { key: Bytes },
     /// `dict.popitem()`: the `[key, value]` answer back with `setdefault(key, value)` (it
     /// was the last item, and is again).
     DictItem,
@@ -72,7 +74,6 @@ impl Taken {
             }
             ("dict", "pop") => Some(Taken::DictValue {
                 key: args.opt_raw()?,
-                default: args.opt_raw(),
             }),
             ("dict", "popitem") => Some(Taken::DictItem),
             _ => None,
@@ -208,8 +209,15 @@ pub(super) async fn prepare<B: Backend>(
         }
         _ => {}
     }
-    let args = bind_keywords(&method, ty.params_of(&method), args, kwds, convert::default)
+    let mut args = bind_keywords(&method, ty.params_of(&method), args, kwds, convert::default)
         .map_err(type_error)?;
+    // `dict.pop(key, default)`: the node is asked `pop(key)` and its `KeyError` is answered
+    // with the default here, so that any answer is a value taken out (to put back if it
+    // cannot be sent), never a default that might look like one.
+    let default = match (ty.typeid, method.as_str()) {
+        ("dict", "pop") if args.len() == 2 => args.pop().map(Box::new),
+        _ => None,
+    };
     let slice_get = args.first().is_some_and(|i| pickle::as_slice(i).is_some());
     super::nested::keep_referents(session.node(), &args).await;
     let args = convert::to_args(&args).map_err(|e| PyReply::Failure(to_python(&e, None)))?;
@@ -229,6 +237,7 @@ pub(super) async fn prepare<B: Backend>(
         shape,
         key,
         takes,
+        default,
     }))
 }
 
@@ -253,9 +262,12 @@ impl NodeCall {
         session: &mut Session<B>,
         reply: Reply,
     ) -> PyReply {
-        let bytes = match reply {
-            Ok(bytes) => bytes,
-            Err(e) => return PyReply::Failure(to_python(&e, self.key.as_ref())),
+        let bytes = match (reply, self.default.take()) {
+            (Ok(bytes), _) => bytes,
+            (Err(e), Some(default)) if e.kind == ErrorKind::KeyError => {
+                return PyReply::Return(*default)
+            }
+            (Err(e), _) => return PyReply::Failure(to_python(&e, self.key.as_ref())),
         };
         let value = match python_value(&bytes) {
             Ok(value) => value,
@@ -304,11 +316,6 @@ impl NodeCall {
             Some(Taken::ListItem { at }) => {
                 ("insert", encode::array([encode::int(*at), answer].iter()))
             }
-            // The default came back: the key was not there, and nothing was taken.
-            Some(Taken::DictValue {
-                default: Some(default),
-                ..
-            }) if *default == answer => return,
             Some(Taken::DictValue { key, .. }) => {
                 ("setdefault", encode::array([key.clone(), answer].iter()))
             }
