@@ -82,8 +82,8 @@ impl Collector for NodeCollector {
             encode_calls(calls, &mut encoder)?;
         }
         let net = &self.net;
-        // Ended before open: a session that ended between the two reads is then counted
-        // open, never both open and ended (see `NetStats::sessions`).
+        // Ended before open: a session that stops between the two reads is missing from
+        // both figures of this scrape, never in both (see `NetStats::sessions`).
         let ended = SessionEnd::ALL.map(|w| (w.label(), net.sessions_ended(w)));
         let sessions = Dialect::ALL.map(|d| (d.label(), net.sessions(d)));
         gauges(

@@ -600,6 +600,41 @@ mod tests {
         assert_eq!(plus_list, Value::Array(ints(&[0, 0, 2, 3, 4, 5])));
     }
 
+    /// A sort whose items Python cannot all compare is a `TypeError` and leaves the list as
+    /// it was, however the comparisons that failed fall among those that did not (the
+    /// standard sort may panic on a comparison that is not a total order).
+    #[test]
+    fn a_sort_of_mixed_types_is_a_type_error_and_changes_nothing() {
+        use crate::node::objects::testing::args;
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for round in 0..200 {
+            let items: Vec<Value> = (0..(2 + next(400)))
+                .map(|_| match next(4) {
+                    0 => Value::Str(format!("{}", next(50))),
+                    1 => Value::Tuple(vec![Value::Int(next(3) as i128), Value::Str("x".into())]),
+                    2 => Value::Tuple(vec![Value::Int(next(3) as i128), Value::Int(1)]),
+                    _ => Value::Int(next(50) as i128),
+                })
+                .collect();
+            let l = List::new(args(&[Value::Array(items.clone())])).unwrap();
+            let call = |method: &str, a: &[Value]| {
+                let mut a = args(a);
+                l.dispatch(method, &mut a, &CallCtx::new(1))
+            };
+            if let Err(e) = call("sort", &[]) {
+                assert_eq!(e.kind, ErrorKind::TypeError, "round {round}");
+                let now = decode(&call("copy", &[]).unwrap()).unwrap();
+                assert_eq!(now, Value::Array(items), "round {round}");
+            }
+        }
+    }
+
     /// `l * n` whose answer could not reach the caller is refused before it is built.
     #[test]
     fn a_repetition_too_large_to_answer_is_refused_before_it_is_built() {
