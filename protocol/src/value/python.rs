@@ -126,6 +126,26 @@ impl Value {
 
     /// Python `<` ordering; a `TypeError` where Python has none (e.g. `str < int`, `None`).
     pub fn py_cmp(&self, other: &Value) -> Result<Ordering, RemoteError> {
+        self.py_cmp_known(other, None)
+    }
+
+    /// The form `<` reads from a value kept as its pickle, if the node can order it
+    /// (`pickle/order.rs`); read once per item, it spares a sort one pickle parse per
+    /// comparison ([`Value::py_cmp_known`]).
+    pub fn order_form(&self) -> Option<Ordered> {
+        match self {
+            Value::Ext(EXT_PICKLE, body) => ordered(body),
+            _ => None,
+        }
+    }
+
+    /// [`Value::py_cmp`], given the [`Value::order_form`]s of both values when the caller
+    /// read them already.
+    pub fn py_cmp_known(
+        &self,
+        other: &Value,
+        forms: Option<(&Option<Ordered>, &Option<Ordered>)>,
+    ) -> Result<Ordering, RemoteError> {
         if let (Some(a), Some(b)) = (self.number(), other.number()) {
             // NaN compares as neither less nor greater: treat as equal for sorting.
             return Ok(a.cmp_num(&b).unwrap_or(Ordering::Equal));
@@ -141,7 +161,10 @@ impl Value {
                 }
                 Ok(a.len().cmp(&b.len()))
             }
-            _ => self.opaque_cmp(other),
+            _ => match forms {
+                Some((mine, theirs)) => self.opaque_cmp(other, mine, theirs),
+                None => self.opaque_cmp(other, &self.order_form(), &other.order_form()),
+            },
         }
     }
 
@@ -153,17 +176,17 @@ impl Value {
     /// `2**130` and `2.0**130`) are unequal to the node's `==`, which compares stored forms;
     /// so that `<` agrees with `==`, such a tie is broken by the stored form (numbers
     /// first, then pickles by their bytes), where Python would keep their order.
-    fn opaque_cmp(&self, other: &Value) -> Result<Ordering, RemoteError> {
-        let as_ordered = |v: &Value| match v {
-            Value::Ext(EXT_PICKLE, body) => ordered(body),
-            _ => None,
-        };
-        let (mine, theirs) = (as_ordered(self), as_ordered(other));
+    fn opaque_cmp(
+        &self,
+        other: &Value,
+        mine: &Option<Ordered>,
+        theirs: &Option<Ordered>,
+    ) -> Result<Ordering, RemoteError> {
         let against_number = |o: &Ordered, n: &Value| match n.number()? {
             Number::Int(_) => o.cmp_int(),
             Number::Float(f) => o.cmp_float(f),
         };
-        let order = match (&mine, &theirs, self, other) {
+        let order = match (mine, theirs, self, other) {
             (Some(a), Some(b), Value::Ext(_, x), Value::Ext(_, y)) => {
                 let order = a.py_cmp(b).map_err(RemoteError::type_error)?;
                 Some(order.then_with(|| x.cmp(y)))
@@ -179,8 +202,8 @@ impl Value {
         order.ok_or_else(|| {
             RemoteError::type_error(format!(
                 "'<' not supported between instances of '{}' and '{}'",
-                name(self, &mine),
-                name(other, &theirs)
+                name(self, mine),
+                name(other, theirs)
             ))
         })
     }
