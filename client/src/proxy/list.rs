@@ -2,7 +2,7 @@ use std::ops::{Bound, RangeBounds};
 
 use serde::de::DeserializeOwned;
 use serde::{Serialize, Serializer};
-use syncman_protocol::value::EXT_SLICE;
+use syncman_protocol::value::{reinsert_index, EXT_SLICE};
 use syncman_protocol::Value;
 
 use super::{none_on, proxy_type};
@@ -75,7 +75,7 @@ where
     /// item was taken (or it cannot be decoded into `T`), it is inserted back where it was.
     pub async fn pop_at(&self, index: i64) -> Result<T> {
         let h = &self.handle;
-        let undo = Undo::give_back_with(h.id, "insert", &reinsert_at(index))?;
+        let undo = Undo::give_back_with(h.id, "insert", &reinsert_index(index))?;
         h.conn.call_undoable(h.id, "pop", &(index,), undo).await
     }
 
@@ -190,18 +190,6 @@ where
     pub async fn clear(&self) -> Result<()> {
         let h = &self.handle;
         h.conn.call(h.id, "clear", &()).await
-    }
-}
-
-/// The `insert` index that puts an item taken by `pop(index)` back where it was. From the
-/// end, the list is one shorter by then: `pop(-2)` of `[a, b, c]` leaves `[a, c]`, and `b`
-/// goes back at `-1`; `pop(-1)` took the last item, which goes back at the end (an index
-/// past the end appends).
-fn reinsert_at(index: i64) -> i64 {
-    match index {
-        -1 => i64::MAX,
-        i if i < 0 => i + 1,
-        i => i,
     }
 }
 

@@ -18,7 +18,7 @@ pub use msgpack::{
     DecodeError, Reader, EXT_BIGINT, EXT_BYTEARRAY, EXT_FROZENSET, EXT_PICKLE, EXT_SET, EXT_SLICE,
     EXT_TUPLE, MAX_DECODED_ITEMS,
 };
-pub use python::{canonical_key, py_eq_encoded, Needle};
+pub use python::{canonical_key, py_eq_encoded, reinsert_index, Needle};
 
 /// Deepest nesting [`decode`] accepts: a value nested deeper cannot be read back.
 pub use msgpack::MAX_DEPTH;

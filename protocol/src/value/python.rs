@@ -563,6 +563,18 @@ pub fn canonical_key(raw: &Bytes) -> Result<Bytes, RemoteError> {
     }
 }
 
+/// The `list.insert` index that puts an item taken by `list.pop(index)` back where it
+/// was (a client's undo, the pickle dialect's give-back). From the end the list is one
+/// shorter by then: `pop(-2)` of `[a, b, c]` leaves `[a, c]`, and `b` goes back at `-1`;
+/// what `pop(-1)` took goes back at the end (an index past the end appends).
+pub fn reinsert_index(pop_index: i64) -> i64 {
+    match pop_index {
+        -1 => i64::MAX,
+        i if i < 0 => i + 1,
+        i => i,
+    }
+}
+
 /// Python `==` on two encoded values, decoding only when the bytes alone cannot decide
 /// (numbers of different encodings, containers). Strings and bytes compare in place.
 pub fn py_eq_encoded(a: &[u8], b: &[u8]) -> bool {

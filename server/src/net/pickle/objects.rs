@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use syncman_protocol::pickle::{self, Pickle};
-use syncman_protocol::value::{encode, MAX_DECODED_ITEMS};
+use syncman_protocol::value::{encode, reinsert_index, MAX_DECODED_ITEMS};
 use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
 use tracing::warn;
 
@@ -46,7 +46,7 @@ enum Taken {
     /// A queue item (`get`, `get_nowait`): back to the front.
     QueueItem,
     /// `list.pop(i)`: back where it was, with `insert(at, item)`.
-    ListItem { at: i128 },
+    ListItem { at: i64 },
     /// `dict.pop(key[, default])`: back under its key, with `setdefault(key, value)` (it
     /// moves to the end of the order). The node is never given the default (see
     /// `NodeCall::default`), so its answer is always a value taken.
@@ -68,9 +68,9 @@ impl Taken {
                     Ok(Some(v)) => v.as_int()?,
                     Err(_) => return None,
                 };
-                Some(Taken::ListItem {
-                    at: reinsert_at(index),
-                })
+                // Beyond i64 the pop fails (no list is that long): nothing is taken.
+                let at = reinsert_index(i64::try_from(index).ok()?);
+                Some(Taken::ListItem { at })
             }
             ("dict", "pop") => Some(Taken::DictValue {
                 key: args.opt_raw()?,
@@ -78,17 +78,6 @@ impl Taken {
             ("dict", "popitem") => Some(Taken::DictItem),
             _ => None,
         }
-    }
-}
-
-/// The `insert` index that puts an item taken by `pop(index)` back where it was: from the
-/// end the list is one shorter by then, and what `pop(-1)` took goes back at the end.
-fn reinsert_at(index: i128) -> i128 {
-    match index {
-        // Past the end appends (and stays within a plain MessagePack int).
-        -1 => i64::MAX.into(),
-        i if i < 0 => i + 1,
-        i => i,
     }
 }
 
@@ -313,10 +302,11 @@ impl NodeCall {
                 }
                 return;
             }
-            Some(Taken::ListItem { at }) => {
-                ("insert", encode::array([encode::int(*at), answer].iter()))
-            }
-            Some(Taken::DictValue { key, .. }) => {
+            Some(Taken::ListItem { at }) => (
+                "insert",
+                encode::array([encode::int((*at).into()), answer].iter()),
+            ),
+            Some(Taken::DictValue { key }) => {
                 ("setdefault", encode::array([key.clone(), answer].iter()))
             }
             // `[key, value]`: the arguments as they are.
