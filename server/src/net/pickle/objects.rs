@@ -59,11 +59,12 @@ enum Taken {
 impl Taken {
     /// What a call of `method` on a `typeid` takes, given its node arguments.
     fn by(typeid: &str, method: &str, args: &Args) -> Option<Taken> {
-        let mut args = args.clone();
+        // Read from a copy (a reference count), only for the calls that take something.
+        let args = || args.clone();
         match (typeid, method) {
             ("Queue" | "JoinableQueue", "get" | "get_nowait") => Some(Taken::QueueItem),
             ("list", "pop") => {
-                let index = match args.opt_value() {
+                let index = match args().opt_value() {
                     Ok(None) => -1,
                     Ok(Some(v)) => v.as_int()?,
                     Err(_) => return None,
@@ -73,7 +74,7 @@ impl Taken {
                 Some(Taken::ListItem { at })
             }
             ("dict", "pop") => Some(Taken::DictValue {
-                key: args.opt_raw()?,
+                key: args().opt_raw()?,
             }),
             ("dict", "popitem") => Some(Taken::DictItem),
             _ => None,
