@@ -21,6 +21,7 @@ mod redis;
 mod report;
 mod stats;
 mod syncman;
+mod targets;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -444,6 +445,7 @@ async fn run(args: &Args) -> Result<(), String> {
     }
     drop(redis);
 
+    report.targets = targets::judge(&report);
     print!("{}", report.table());
     for path in [&args.json, &args.svg] {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::idle::IdleRow;
 use crate::memory::MemoryRow;
 use crate::stats::Measured;
+use crate::targets::{self, Judged};
 use crate::Shape;
 
 /// One shape, every peer.
@@ -57,6 +58,8 @@ pub struct Report {
     pub connect: Option<Measured>,
     pub memory: Vec<MemoryRow>,
     pub idle: Option<IdleRow>,
+    /// Issue 15's targets as this run found them (`targets.rs`).
+    pub targets: Vec<Judged>,
 }
 
 /// An operation (or a pair of them) on one connection, one at a time; or a barrier round.
@@ -98,6 +101,7 @@ impl Report {
             connect: None,
             memory: Vec::new(),
             idle: None,
+            targets: Vec::new(),
         }
     }
 
@@ -224,6 +228,9 @@ impl Report {
                 kib(idle.syncman_bytes_per_connection),
                 kib(idle.redis_bytes_per_connection)
             );
+        }
+        if !self.targets.is_empty() {
+            t.push_str(&targets::table(&self.targets));
         }
         t
     }

@@ -1,0 +1,356 @@
+//! Issue 15's targets, judged from one run, each beside what the echo floor itself reaches
+//! in the same run.
+//!
+//! The echo answers each frame with no work at all, so no server can beat it with the same
+//! clients: where the floor's own figure misses a target on this machine (Redis close to
+//! the echo, say), the target cannot be met here by any server, and the run says so rather
+//! than leave it to whoever reads the table. Figures are the run's; nothing is assumed.
+
+use serde::Serialize;
+
+use crate::pairs::Pair;
+use crate::report::{PairRow, Report, Row};
+
+/// The memory target's entries, and the connections its idle target is measured at: a
+/// smaller run (`--quick`) shows its figures but does not judge them.
+const TARGET_ENTRIES: usize = 1_000_000;
+const TARGET_IDLE_CONNECTIONS: usize = 10_000;
+
+/// One target, as this run found it.
+#[derive(Serialize, Debug, PartialEq)]
+pub struct Judged {
+    pub target: String,
+    /// syncman's figure, as the target states it (a ratio, bytes, µs).
+    pub reached: Option<f64>,
+    /// Whether `reached` meets the target; `None` when the run cannot judge it (a peer
+    /// missing, or a target for pinned runs in an unpinned one).
+    pub met: Option<bool>,
+    /// The same figure for the echo floor (a server that does nothing), where it has one.
+    pub floor: Option<f64>,
+    pub note: &'static str,
+}
+
+/// Which way a target points.
+#[derive(Clone, Copy)]
+enum Goal {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+impl Goal {
+    fn met(self, value: f64) -> bool {
+        match self {
+            Goal::AtMost(limit) => value <= limit,
+            Goal::AtLeast(limit) => value >= limit,
+        }
+    }
+}
+
+fn judged(
+    target: String,
+    goal: Goal,
+    reached: Option<f64>,
+    floor: Option<f64>,
+    note: &'static str,
+) -> Judged {
+    Judged {
+        target,
+        met: reached.map(|r| goal.met(r)),
+        reached,
+        floor,
+        note,
+    }
+}
+
+/// Every target this run measured.
+pub fn judge(report: &Report) -> Vec<Judged> {
+    let mut out = Vec::new();
+    let row = |conns: usize, in_flight: usize| {
+        report
+            .rows
+            .iter()
+            .find(|r| r.conns == conns && r.in_flight == in_flight)
+    };
+    let ops = |m: &Option<crate::stats::Measured>| m.as_ref().map(|m| m.ops_per_s);
+    let ratio = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
+
+    if let Some(r) = row(1, 1) {
+        let p50 = |m: &Option<crate::stats::Measured>| m.as_ref().map(|m| m.p50_us);
+        out.push(judged(
+            "1 connection, request/response: p50 ≤ 1.10× the echo's".into(),
+            Goal::AtMost(1.10),
+            ratio(p50(&r.syncman), p50(&r.echo)),
+            Some(1.0),
+            "",
+        ));
+    }
+    if let Some(r) = row(1, 16) {
+        out.push(judged(
+            "1 connection, 16 calls in flight: ≥ 1.2× Redis -P 16".into(),
+            Goal::AtLeast(1.2),
+            ratio(ops(&r.syncman), ops(&r.redis)),
+            ratio(ops(&r.echo), ops(&r.redis)),
+            "floor: the echo's own rate ÷ Redis'",
+        ));
+    }
+    for conns in [16, 64, 256] {
+        if let Some(r) = row(conns, 1) {
+            out.push(many_connections(r, report.pinned));
+        }
+    }
+    let echo_one = row(1, 1).and_then(|r| r.echo.as_ref());
+    let pair = |p: Pair| report.pairs.iter().find(|r| r.operation == p.name());
+    // Redis runs one pair, LPUSH + LPOP, for both targets.
+    let redis_pair = pair(Pair::QueuePutGet).and_then(|r| r.redis.as_ref());
+    for p in [Pair::QueuePutGet, Pair::LockAcquireRelease] {
+        let Some(row) = pair(p) else { continue };
+        out.push(judged(
+            format!("{}: ≥ 1.2× Redis LPUSH + LPOP pairs", p.name()),
+            Goal::AtLeast(1.2),
+            ratio(ops(&row.syncman), redis_pair.map(|m| m.ops_per_s)),
+            // At the floor a pair is two echo round trips, one after the other.
+            ratio(
+                echo_one.map(|e| e.ops_per_s / 2.0),
+                redis_pair.map(|m| m.ops_per_s),
+            ),
+            "floor: half the echo's one-connection rate ÷ Redis' pairs",
+        ));
+        out.push(pair_latency(p, row));
+    }
+    for row in &report.memory {
+        let per_entry = |h: &Option<crate::memory::Held>| h.as_ref().map(|h| h.bytes_per_entry);
+        let mut j = judged(
+            format!(
+                "1,000,000 × {}: less RSS than Redis (syncman ÷ Redis bytes per entry < 1)",
+                row.workload
+            ),
+            Goal::AtMost(0.999_999),
+            ratio(per_entry(&row.syncman), per_entry(&row.redis)),
+            None,
+            "",
+        );
+        if row.entries < TARGET_ENTRIES {
+            j.met = None;
+            j.note = "fewer entries than the target's (--quick): not judged";
+        }
+        out.push(j);
+    }
+    if let Some(idle) = &report.idle {
+        let mut j = judged(
+            "RSS per idle authenticated connection ≤ 5 KiB".into(),
+            Goal::AtMost(5.0),
+            idle.syncman_bytes_per_connection.map(|b| b / 1024.0),
+            None,
+            "this run's figure in KiB",
+        );
+        if idle.connections < TARGET_IDLE_CONNECTIONS {
+            j.met = None;
+            j.note = "fewer connections than the target's 10,000 (--quick): not judged";
+        }
+        out.push(j);
+    }
+    if let Some(c) = &report.connect {
+        out.push(judged(
+            "connect + authenticate + first call: median ≤ 1 ms".into(),
+            Goal::AtMost(1000.0),
+            Some(c.p50_us),
+            None,
+            "this run's figure in µs",
+        ));
+    }
+    out
+}
+
+/// `conns` connections against the echo: a target for a node pinned to one core.
+fn many_connections(r: &Row, pinned: bool) -> Judged {
+    let reached = match (&r.syncman, &r.echo) {
+        (Some(s), Some(e)) => Some(s.ops_per_s / e.ops_per_s),
+        _ => None,
+    };
+    let mut j = judged(
+        format!(
+            "{} connections, node pinned to one core: ≥ 0.9× the echo",
+            r.conns
+        ),
+        Goal::AtLeast(0.9),
+        reached,
+        Some(1.0),
+        "",
+    );
+    if !pinned {
+        j.met = None;
+        j.note = "unpinned: judged only in a pinned run (--pin)";
+    }
+    j
+}
+
+/// A pair's p50 against one echo round trip's: two round trips are 2.0.
+fn pair_latency(p: Pair, row: &PairRow) -> Judged {
+    judged(
+        format!("{}: p50 ≤ 2.2× the echo's p50", p.name()),
+        Goal::AtMost(2.2),
+        match (&row.syncman, row.echo_p50_us) {
+            (Some(s), Some(e)) => Some(s.p50_us / e),
+            _ => None,
+        },
+        Some(2.0),
+        "floor: two echo round trips",
+    )
+}
+
+/// The judged targets as Markdown.
+pub fn table(judged: &[Judged]) -> String {
+    let mut t = String::from(
+        "\n| target (issue 15) | this run | met | the echo floor | note |\n|---|---|---|---|---|\n",
+    );
+    let figure = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.2}"));
+    for j in judged {
+        let met = match j.met {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "—",
+        };
+        t.push_str(&format!(
+            "| {} | {} | {met} | {} | {} |\n",
+            j.target,
+            figure(j.reached),
+            figure(j.floor),
+            j.note
+        ));
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Measured;
+    use crate::Shape;
+
+    fn measured(ops_per_s: f64, p50_us: f64) -> Option<Measured> {
+        Some(Measured {
+            ops_per_s,
+            p50_us,
+            p99_us: p50_us * 2.0,
+            p999_us: None,
+            server_cpu_us_per_op: None,
+            client_cpu_us_per_op: None,
+        })
+    }
+
+    fn row(conns: usize, in_flight: usize, syncman: f64, echo: f64, redis: f64) -> Row {
+        let mut r = Row::new(Shape {
+            name: "shape",
+            conns,
+            in_flight,
+        });
+        r.syncman = measured(syncman, 1e6 / syncman);
+        r.echo = measured(echo, 1e6 / echo);
+        r.redis = measured(redis, 1e6 / redis);
+        r
+    }
+
+    fn find<'a>(judged: &'a [Judged], start: &str) -> &'a Judged {
+        judged
+            .iter()
+            .find(|j| j.target.starts_with(start))
+            .unwrap_or_else(|| panic!("no target starting {start:?} in {judged:?}"))
+    }
+
+    fn report(pinned: bool) -> Report {
+        let mut report = Report::new(pinned, 1.0, 1);
+        report.rows = vec![
+            // p50 ratio 12,000 / 10,000 inverted: 1e6/10,000 ÷ 1e6/12,000 = 1.2.
+            row(1, 1, 10_000.0, 12_000.0, 11_000.0),
+            row(1, 16, 150_000.0, 250_000.0, 200_000.0),
+            row(16, 1, 95_000.0, 100_000.0, 60_000.0),
+            row(64, 1, 85_000.0, 100_000.0, 60_000.0),
+        ];
+        report.pairs = vec![
+            PairRow {
+                operation: Pair::QueuePutGet.name(),
+                echo_p50_us: Some(100.0),
+                syncman: measured(4_000.0, 210.0),
+                redis_name: "Redis (LPUSH + LPOP)",
+                redis: measured(5_000.0, 190.0),
+                cpython: None,
+            },
+            PairRow {
+                operation: Pair::LockAcquireRelease.name(),
+                echo_p50_us: Some(100.0),
+                syncman: measured(6_500.0, 230.0),
+                redis_name: "Redis (LPUSH + LPOP)",
+                redis: None,
+                cpython: None,
+            },
+        ];
+        report
+    }
+
+    #[test]
+    fn each_target_is_judged_from_the_run_beside_the_floor() {
+        let judged = judge(&report(true));
+        let one = find(&judged, "1 connection, request/response");
+        assert!((one.reached.unwrap() - 1.2).abs() < 1e-9);
+        assert_eq!(one.met, Some(false));
+
+        let in_flight = find(&judged, "1 connection, 16 calls");
+        assert_eq!(in_flight.reached, Some(0.75));
+        assert_eq!(in_flight.floor, Some(1.25));
+        assert_eq!(in_flight.met, Some(false));
+
+        assert_eq!(find(&judged, "16 connections").met, Some(true));
+        assert_eq!(find(&judged, "64 connections").met, Some(false));
+        // No 256-connection row in this run: not judged at all.
+        assert!(judged.iter().all(|j| !j.target.starts_with("256")));
+
+        // The lock pair is judged against Redis' one pair, LPUSH + LPOP.
+        let queue = find(&judged, "queue put + get: ≥");
+        let lock = find(&judged, "lock acquire + release: ≥");
+        assert_eq!(queue.reached, Some(0.8));
+        assert_eq!(lock.reached, Some(1.3));
+        assert_eq!(lock.met, Some(true));
+        // Two echo round trips at 12,000 a second: 6,000 pairs, 1.2× Redis' 5,000.
+        assert_eq!(queue.floor, Some(1.2));
+
+        let queue_p50 = find(&judged, "queue put + get: p50");
+        assert_eq!(queue_p50.reached, Some(2.1));
+        assert_eq!(queue_p50.met, Some(true));
+        assert_eq!(
+            find(&judged, "lock acquire + release: p50").met,
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn many_connections_are_judged_only_when_pinned() {
+        let judged = judge(&report(false));
+        let sixteen = find(&judged, "16 connections");
+        assert_eq!(sixteen.reached, Some(0.95));
+        assert_eq!(sixteen.met, None);
+    }
+
+    #[test]
+    fn memory_is_judged_only_at_the_targets_size() {
+        let held = |bytes_per_entry| {
+            Some(crate::memory::Held {
+                rss_after_bytes: 0,
+                grown_bytes: 0,
+                bytes_per_entry,
+            })
+        };
+        let mut report = report(true);
+        for entries in [10_000, 1_000_000] {
+            report.memory = vec![crate::memory::MemoryRow {
+                workload: "u64 → u64",
+                entries,
+                syncman: held(35.0),
+                redis: held(70.0),
+                cpython: None,
+            }];
+            let memory = judge(&report).pop().expect("a memory target");
+            assert_eq!(memory.reached, Some(0.5));
+            assert_eq!(memory.met, (entries == 1_000_000).then_some(true));
+        }
+    }
+}
