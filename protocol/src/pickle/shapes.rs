@@ -298,6 +298,21 @@ pub fn normalize(mut value: Pickle) -> Pickle {
 
 /// Children first, then the node itself (plain loops: one small frame per level).
 fn normalize_in_place(value: &mut Pickle) {
+    normalize_children(value);
+    if let Some(plain) = plain(value) {
+        *value = plain;
+    }
+}
+
+/// The object a `BUILD`, `APPENDS`, `SETITEMS` or `ADDITEMS` mutates: its insides are
+/// normalised, but it stays the opaque object it was. Read back, a plain value in its place
+/// (`_codecs.encode(...)` as `Bytes`) would be refused ("cannot append to bytes"), and in
+/// Python that mutation of a plain value is an error too, so the form is kept as it came.
+fn normalize_target(target: &mut Pickle) {
+    normalize_children(target);
+}
+
+fn normalize_children(value: &mut Pickle) {
     match value {
         Pickle::Tuple(v) | Pickle::List(v) | Pickle::Set(v) | Pickle::FrozenSet(v) => {
             for item in v {
@@ -313,13 +328,13 @@ fn normalize_in_place(value: &mut Pickle) {
         Pickle::Reduce {
             callable: a,
             args: b,
-        }
-        | Pickle::Build {
-            object: a,
-            state: b,
         } => {
             normalize_in_place(a);
             normalize_in_place(b);
+        }
+        Pickle::Build { object, state } => {
+            normalize_target(object);
+            normalize_in_place(state);
         }
         Pickle::NewObj {
             class,
@@ -332,27 +347,25 @@ fn normalize_in_place(value: &mut Pickle) {
                 normalize_in_place(kwargs);
             }
         }
-        Pickle::Obj {
-            class: target,
-            args: items,
+        Pickle::Obj { class, args } => {
+            normalize_in_place(class);
+            for item in args {
+                normalize_in_place(item);
+            }
         }
-        | Pickle::Appends { target, items }
-        | Pickle::AddItems { target, items } => {
-            normalize_in_place(target);
+        Pickle::Appends { target, items } | Pickle::AddItems { target, items } => {
+            normalize_target(target);
             for item in items {
                 normalize_in_place(item);
             }
         }
         Pickle::SetItems { target, items } => {
-            normalize_in_place(target);
+            normalize_target(target);
             for (k, v) in items {
                 normalize_in_place(k);
                 normalize_in_place(v);
             }
         }
         _ => {}
-    }
-    if let Some(plain) = plain(value) {
-        *value = plain;
     }
 }

@@ -1080,6 +1080,39 @@ fn normalize_rewrites_exact_builtin_forms_only() {
     assert_eq!(normalize(sl.clone()), sl);
 }
 
+/// Found by the `pickle` fuzz target: `APPENDS` onto `_codecs.encode(...)` (bytes, for
+/// protocol 2). Rewriting the mutated object into `Bytes` made a tree that, written out, no
+/// longer reads ("cannot append to bytes"). The object a `BUILD`, `APPENDS`, `SETITEMS` or
+/// `ADDITEMS` mutates keeps its form; its insides are still normalised.
+#[test]
+fn normalize_keeps_the_form_of_an_object_that_is_mutated() {
+    let encode = b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00aX\x06\x00\x00\x00latin1\x86R";
+    let cases: [&[u8]; 4] = [
+        b"(K\x01e.",      // APPENDS
+        b"K\x01a.",       // APPEND
+        b"}b.",           // BUILD
+        b"(K\x01K\x02u.", // SETITEMS
+    ];
+    for tail in cases {
+        let data = [&encode[..], tail].concat();
+        let value = ok(&data);
+        let normal = normalize(value.clone());
+        assert_eq!(normal, value, "the mutated object is not rewritten");
+        let back = load(&dumps(&normal)).expect("a normalised tree written out reads back");
+        assert_eq!(normalize(back), normal);
+    }
+    // Inside the mutated object, exact forms are still rewritten: the argument of an
+    // opaque constructor.
+    let inner = b"\x80\x02cm\nC\nc_codecs\nencode\nX\x01\x00\x00\x00aX\x06\x00\x00\x00latin1\x86R\x85R(K\x01e.";
+    let Pickle::Appends { target, .. } = normalize(ok(inner)) else {
+        panic!("an Appends node");
+    };
+    assert_eq!(
+        *target,
+        reduce(global("m", "C"), tuple(vec![Pickle::Bytes(b"a".to_vec())]))
+    );
+}
+
 #[test]
 fn dumps_pair_into_appends_what_dumps_writes_for_the_pair() {
     for value in [
