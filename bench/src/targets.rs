@@ -62,6 +62,16 @@ fn judged(
     }
 }
 
+/// A memory target is judged only at the target's own size: smaller (`--quick`), the
+/// figure is shown with `note` and no verdict.
+fn at_full_size(mut j: Judged, full_size: bool, note: &'static str) -> Judged {
+    if !full_size {
+        j.met = None;
+        j.note = note;
+    }
+    j
+}
+
 /// Every target this run measured.
 pub fn judge(report: &Report) -> Vec<Judged> {
     let mut out = Vec::new();
@@ -119,7 +129,7 @@ pub fn judge(report: &Report) -> Vec<Judged> {
     }
     for row in &report.memory {
         let per_entry = |h: &Option<crate::memory::Held>| h.as_ref().map(|h| h.bytes_per_entry);
-        let mut j = judged(
+        let j = judged(
             format!(
                 "1,000,000 × {}: less RSS than Redis (syncman ÷ Redis bytes per entry < 1)",
                 row.workload
@@ -129,25 +139,25 @@ pub fn judge(report: &Report) -> Vec<Judged> {
             None,
             "",
         );
-        if row.entries < TARGET_ENTRIES {
-            j.met = None;
-            j.note = "fewer entries than the target's (--quick): not judged";
-        }
-        out.push(j);
+        out.push(at_full_size(
+            j,
+            row.entries >= TARGET_ENTRIES,
+            "fewer entries than the target's (--quick): not judged",
+        ));
     }
     if let Some(idle) = &report.idle {
-        let mut j = judged(
+        let j = judged(
             "RSS per idle authenticated connection ≤ 5 KiB".into(),
             Goal::AtMost(5.0),
             idle.syncman_bytes_per_connection.map(|b| b / 1024.0),
             None,
             "this run's figure in KiB",
         );
-        if idle.connections < TARGET_IDLE_CONNECTIONS {
-            j.met = None;
-            j.note = "fewer connections than the target's 10,000 (--quick): not judged";
-        }
-        out.push(j);
+        out.push(at_full_size(
+            j,
+            idle.connections >= TARGET_IDLE_CONNECTIONS,
+            "fewer connections than the target's 10,000 (--quick): not judged",
+        ));
     }
     if let Some(c) = &report.connect {
         out.push(judged(
@@ -351,6 +361,18 @@ mod tests {
             let memory = judge(&report).pop().expect("a memory target");
             assert_eq!(memory.reached, Some(0.5));
             assert_eq!(memory.met, (entries == 1_000_000).then_some(true));
+        }
+        report.memory.clear();
+        for connections in [100, 10_000] {
+            report.idle = Some(crate::idle::IdleRow {
+                connections,
+                syncman_bytes_per_connection: Some(3.0 * 1024.0),
+                redis_bytes_per_connection: None,
+            });
+            let judged = judge(&report);
+            let idle = find(&judged, "RSS per idle");
+            assert_eq!(idle.reached, Some(3.0));
+            assert_eq!(idle.met, (connections == 10_000).then_some(true));
         }
     }
 }
