@@ -503,7 +503,7 @@ fn a_stopped_lock_holder_loses_its_lock_when_its_heartbeat_deadline_passes() {
     let mut waiter = Proc::spawn(&node, "lock_counter", &["L", "V", "1"]);
     rt.block_on(syncman_tests::wait_for_waiters(&m, "L", 1));
 
-    holder.signal("STOP");
+    syncman_tests::stop_process(holder.child.id());
     let stopped_at = Instant::now();
     let token: u64 = waiter.wait_for_line("token ").parse().unwrap();
     let released_after = stopped_at.elapsed();

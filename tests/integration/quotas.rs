@@ -143,7 +143,7 @@ impl Stalled {
             q,
             puts: Vec::new(),
         };
-        stalled.signal("-STOP");
+        syncman_tests::stop_process(stalled.node.pid().expect("node pid"));
         let item = "i".repeat(ITEM);
         let puts = (0..n)
             .map(|_| {

@@ -353,6 +353,36 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
+/// Sends SIGSTOP to process `pid` and waits (up to 10 s) until every one of its threads is
+/// stopped. `kill` returns once the signal is sent, not once it has taken effect: the thread
+/// that takes it must be scheduled first, and meanwhile the process's other threads run on
+/// (on a busy machine, long enough for a node to answer calls sent after the `kill`).
+pub fn stop_process(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -STOP {pid}");
+    let end = Instant::now() + Duration::from_secs(10);
+    while !all_threads_stopped(pid) {
+        assert!(Instant::now() < end, "process {pid} never stopped");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// True if every thread of `pid` is in the stopped state (`T` in `/proc`).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        read(&task.path().join("status"))
+            .lines()
+            .find_map(|l| l.strip_prefix("State:"))
+            .is_some_and(|state| state.trim_start().starts_with('T'))
+    })
+}
+
 /// Waits (bounded) until the node reports `n` calls parked on the object named `name`.
 pub async fn wait_for_waiters(m: &syncman_client::Manager, name: &str, n: u64) {
     let end = Instant::now() + Duration::from_secs(10);
