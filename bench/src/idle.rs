@@ -1,12 +1,16 @@
 //! RSS per idle authenticated connection: how much a server grows while it holds `n`
-//! connections that authenticated (syncman: handshake and hello; Redis: a `PING`) and then
-//! sit idle.
+//! connections that authenticated (syncman: handshake and hello; Redis: a `PING`; CPython's
+//! manager: its HMAC handshake, after which its thread for the connection waits for a
+//! request) and then sit idle.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use serde::Serialize;
 use syncman_client::Manager;
+use syncman_protocol::handshake::client_handshake;
+use syncman_protocol::{FrameCodec, HANDSHAKE_MAX_FRAME};
+use tokio_util::codec::Framed;
 
 use crate::memory::rss;
 
@@ -15,6 +19,7 @@ pub struct IdleRow {
     pub connections: usize,
     pub syncman_bytes_per_connection: Option<f64>,
     pub redis_bytes_per_connection: Option<f64>,
+    pub cpython_bytes_per_connection: Option<f64>,
 }
 
 /// Lets this process open as many sockets as its hard limit allows.
@@ -56,6 +61,23 @@ pub fn redis(port: u16, pid: u32, n: usize) -> Option<f64> {
             return None;
         }
         held.push(stream);
+    }
+    let after = rss(pid)?;
+    drop(held);
+    Some(after.saturating_sub(before) as f64 / n as f64)
+}
+
+/// Connections to CPython's manager server that pass its handshake (the client's side, as
+/// `multiprocessing.connection.Client` does it) and send nothing more.
+pub async fn cpython(addr: SocketAddr, authkey: &[u8], pid: u32, n: usize) -> Option<f64> {
+    let before = rss(pid)?;
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let codec = FrameCodec::new(HANDSHAKE_MAX_FRAME);
+        let mut framed = Framed::new(stream, codec);
+        client_handshake(&mut framed, authkey).await.ok()?;
+        held.push(framed);
     }
     let after = rss(pid)?;
     drop(held);

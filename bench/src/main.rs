@@ -393,9 +393,21 @@ async fn run(args: &Args) -> Result<(), String> {
             )
             .await,
             redis_bytes_per_connection: None,
+            cpython_bytes_per_connection: None,
         };
         if let Some(redis) = redis::Redis::start(server_cpu) {
             row.redis_bytes_per_connection = idle::redis(redis.port(), redis.pid(), connections);
+        }
+        // A fresh server, started after the file limit was raised (it inherits it).
+        if let Some(py) = &python {
+            let fresh = Server::start(&mut py.server(&authkey, server_cpu))?;
+            row.cpython_bytes_per_connection = idle::cpython(
+                fresh.addr,
+                authkey.as_bytes(),
+                fresh.child.id(),
+                connections,
+            )
+            .await;
         }
         report.idle = Some(row);
     }

@@ -223,10 +223,11 @@ impl Report {
             let kib = |b: Option<f64>| b.map_or("—".into(), |b| format!("{:.1} KiB", b / 1024.0));
             let _ = writeln!(
                 t,
-                "\nRSS per idle authenticated connection ({} connections): syncman {}, Redis {}",
+                "\nRSS per idle authenticated connection ({} connections): syncman {}, Redis {}, CPython manager {}",
                 idle.connections,
                 kib(idle.syncman_bytes_per_connection),
-                kib(idle.redis_bytes_per_connection)
+                kib(idle.redis_bytes_per_connection),
+                kib(idle.cpython_bytes_per_connection)
             );
         }
         if !self.targets.is_empty() {

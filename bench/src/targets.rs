@@ -368,6 +368,7 @@ mod tests {
                 connections,
                 syncman_bytes_per_connection: Some(3.0 * 1024.0),
                 redis_bytes_per_connection: None,
+                cpython_bytes_per_connection: None,
             });
             let judged = judge(&report);
             let idle = find(&judged, "RSS per idle");
