@@ -251,10 +251,8 @@ async fn run(args: &Args) -> Result<(), String> {
     for &shape in shapes.iter().filter(|_| wants(Part::Calls)) {
         eprintln!("{} ...", shape.name);
         let mut row = Row::new(shape);
-        // CPU per operation divides by the operations of the timed window: one round's for
-        // the peers that take turns, the whole run's for CPython's clients, which run once.
+        // CPU per operation divides by the operations of the timed window: one round's.
         let timed_ops = |m: &stats::Measured| m.ops_per_s * round_run.as_secs_f64();
-        let whole_run_ops = |m: &stats::Measured| m.ops_per_s * seconds;
         let (mut echo_rounds, mut syncman_rounds, mut redis_rounds) =
             (Vec::new(), Vec::new(), Vec::new());
         // The peers take turns, round after round: a slow moment of the machine falls on
@@ -291,12 +289,23 @@ async fn run(args: &Args) -> Result<(), String> {
         row.redis = stats::Measured::median_of(redis_rounds);
         if let (Some(py), Some(server)) = (&python, &cpython_server) {
             if shape.in_flight == 1 && shape.conns <= MAX_PYTHON_PROCS {
-                let meter = cpu::Meter::start(server.child.id(), cpu::Clients::SelfReported);
-                let measured = py.measure(server.addr, &authkey, shape.conns, seconds, "dict");
-                row.cpython = meter.finish(measured, whole_run_ops);
-                let meter = cpu::Meter::start(node.child.id(), cpu::Clients::SelfReported);
-                let measured = py.measure(node.addr, &authkey, shape.conns, seconds, "dict");
-                row.python_on_syncman = meter.finish(measured, whole_run_ops);
+                // The same Python clients against CPython's server and against syncman,
+                // taking turns round after round like the other peers: measured one after
+                // the other in one stretch each, a drift of the machine's speed decided
+                // which of the two led.
+                let (mut on_cpython, mut on_syncman) = (Vec::new(), Vec::new());
+                let python_run = round_run.as_secs_f64();
+                for _ in 0..rounds {
+                    for (server, rounds) in [(server, &mut on_cpython), (&node, &mut on_syncman)] {
+                        let meter =
+                            cpu::Meter::start(server.child.id(), cpu::Clients::SelfReported);
+                        let measured =
+                            py.measure(server.addr, &authkey, shape.conns, python_run, "dict");
+                        rounds.extend(meter.finish(measured, timed_ops));
+                    }
+                }
+                row.cpython = stats::Measured::median_of(on_cpython);
+                row.python_on_syncman = stats::Measured::median_of(on_syncman);
             }
         }
         report.rows.push(row);
