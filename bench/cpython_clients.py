@@ -14,6 +14,11 @@ client_cpu_us_per_op (the processes' CPU time in their timed loops, per operatio
 fills one managed dict with ENTRIES entries (int → int, or 16-byte str → 32-byte bytes)
 through `update` in batches, prints `filled`, and keeps it until stdin closes (the memory
 table reads the server's RSS meanwhile).
+
+    python3 cpython_clients.py calls HOST PORT AUTHKEY_HEX CALLS
+
+makes CALLS dict operations, alternating as above, in this one process, then exits: a fixed
+amount of work, for counting the server's instructions per call (`bench/instructions.sh`).
 """
 
 import json
@@ -70,7 +75,21 @@ def fill(host, port, key, entries, kind):
     sys.stdin.read()
 
 
+def calls(host, port, key, n):
+    m = SyncManager(address=(host, port), authkey=key)
+    m.connect()
+    d = m.dict()
+    for i in range(n):
+        if i % 2 == 0:
+            d["k"] = i
+        else:
+            d["k"]
+
+
 def main():
+    if sys.argv[1] == "calls":
+        host, port, key = sys.argv[2], int(sys.argv[3]), bytes.fromhex(sys.argv[4])
+        return calls(host, port, key, int(sys.argv[5]))
     if sys.argv[1] == "fill":
         host, port, key = sys.argv[2], int(sys.argv[3]), bytes.fromhex(sys.argv[4])
         return fill(host, port, key, int(sys.argv[5]), sys.argv[6])

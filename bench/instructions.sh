@@ -3,7 +3,9 @@
 # machine, the same for the same binary whatever else runs. For the node (`syncman serve`)
 # and for the Rust client (`syncman-bench --drive-calls`), with 1 and with 16 calls in
 # flight on one connection, as the difference between a run of 3,000 calls and one of
-# 1,000 (which takes out start-up, the handshake and shutdown), divided by 2,000.
+# 1,000 (which takes out start-up, the handshake and shutdown), divided by 2,000. Then the
+# node's side of the same dict calls from an unmodified CPython client
+# (`bench/cpython_clients.py calls`, the pickle dialect), when python3 is there.
 #
 #   bench/instructions.sh                      # builds release binaries, counts both sides
 #   bench/instructions.sh --syncman OTHER_BIN  # another node build, beside this client
@@ -42,6 +44,27 @@ count() {
 }
 total() { grep -E '^(summary|totals):' "$1" | head -1 | awk '{print $2}'; }
 
+# Total instructions of the node for CALLS calls from a CPython client.
+count_python() {
+  local calls=$1 out=$WORK/python-$1
+  valgrind --tool=callgrind --callgrind-out-file="$out.node" "$NODE" serve --bind 127.0.0.1:0 \
+    >"$out.stdout" 2>"$out.log" &
+  local node=$! addr=""
+  for _ in $(seq 1 600); do
+    addr=$(sed -n 's/^listening on //p' "$out.stdout" 2>/dev/null | head -1)
+    [ -n "$addr" ] && break
+    kill -0 $node 2>/dev/null || { cat "$out.log" >&2; exit 1; }
+    sleep 0.1 # polling for the ready line, bounded: 60 s
+  done
+  [ -n "$addr" ] || { echo "the node never printed its address" >&2; exit 1; }
+  local key_hex
+  key_hex=$(printf '%s' "$SYNCMAN_AUTHKEY" | od -An -tx1 | tr -d ' \n')
+  python3 bench/cpython_clients.py calls "${addr%:*}" "${addr##*:}" "$key_hex" "$calls"
+  kill -TERM $node
+  wait $node || true
+  total "$out.node"
+}
+
 echo "| calls in flight | node instructions/call | client instructions/call |"
 echo "|---|---|---|"
 for in_flight in 1 16; do
@@ -49,3 +72,8 @@ for in_flight in 1 16; do
   read -r node_hi client_hi < <(count 3000 $in_flight)
   echo "| $in_flight | $(( (node_hi - node_lo) / 2000 )) | $(( (client_hi - client_lo) / 2000 )) |"
 done
+if command -v python3 >/dev/null; then
+  lo=$(count_python 1000)
+  hi=$(count_python 3000)
+  echo "| 1, CPython client (pickle dialect) | $(( (hi - lo) / 2000 )) | — |"
+fi

@@ -188,8 +188,13 @@ pub(super) fn to_args(args: &[Pickle]) -> Result<Args, RemoteError> {
 }
 
 pub(super) fn values_to_args(values: &[Value]) -> Args {
-    Args::from_array(Value::Array(values.to_vec()).to_bytes())
-        .expect("an encoded array is an argument list")
+    // Encoded in place, as `Value::Array` would encode them, without copying them into one.
+    let mut array = Vec::with_capacity(16 * values.len() + 1);
+    let _ = rmp::encode::write_array_len(&mut array, values.len() as u32);
+    for value in values {
+        value.encode(&mut array);
+    }
+    Args::from_array(array.into()).expect("an encoded array is an argument list")
 }
 
 /// Python's `TypeError` for a key that cannot be hashed.

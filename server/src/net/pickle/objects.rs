@@ -124,25 +124,26 @@ pub(super) async fn prepare<B: Backend>(
             "KeyError: a control call ('{method}') on a proxy connection"
         )));
     };
-    let object = ident
+    let Some((object, shared)) = ident
         .parse::<ObjectId>()
         .ok()
-        .filter(|id| session.node().backend.object(*id).is_some())
-        .ok_or_else(|| PyReply::traceback(format!("KeyError: '{ident}' (no such object)")))?;
-    let typeid = session
-        .node()
-        .backend
-        .object(object)
-        .map(|o| o.typeid().to_owned())
-        .unwrap_or_default();
-    if typeid == ITERATOR {
-        return iterator_call(session, object, &method).map(Prepared::Done);
-    }
-    let Some(ty) = py_type(&typeid) else {
+        .and_then(|id| Some((id, session.node().backend.object(id)?)))
+    else {
         return Err(PyReply::traceback(format!(
-            "the object '{ident}' has typeid '{typeid}', which CPython clients cannot use"
+            "KeyError: '{ident}' (no such object)"
         )));
     };
+    if shared.typeid() == ITERATOR {
+        return iterator_call(session, object, &method).map(Prepared::Done);
+    }
+    let Some(ty) = py_type(shared.typeid()) else {
+        return Err(PyReply::traceback(format!(
+            "the object '{ident}' has typeid '{}', which CPython clients cannot use",
+            shared.typeid()
+        )));
+    };
+    // The type is all this needs of the object: the node looks it up again for the call.
+    drop(shared);
     let Some(node_method) = node_method(ty, &method) else {
         return fallback(session, object, ty, &method)
             .await
@@ -156,7 +157,8 @@ pub(super) async fn prepare<B: Backend>(
     }
     let mut args = args;
     let mut kwds = kwds;
-    let mut key = None;
+    // A dict call's key, kept for the `KeyError` it may answer.
+    let mut keeps_key = false;
     match (ty.typeid, method.as_str()) {
         ("list", "sort") => {
             // `sort(key=None, reverse=False)`: a key function is Python code.
@@ -194,7 +196,7 @@ pub(super) async fn prepare<B: Backend>(
         ("dict", _) if takes_key(&method) => {
             if let Some(k) = args.first() {
                 convert::check_hashable(k).map_err(type_error)?;
-                key = Some(k.clone());
+                keeps_key = true;
             }
         }
         _ => {}
@@ -210,7 +212,10 @@ pub(super) async fn prepare<B: Backend>(
     };
     let slice_get = args.first().is_some_and(|i| pickle::as_slice(i).is_some());
     super::nested::keep_referents(session.node(), &args).await;
-    let args = convert::to_args(&args).map_err(|e| PyReply::Failure(to_python(&e, None)))?;
+    let node_args = convert::to_args(&args).map_err(|e| PyReply::Failure(to_python(&e, None)))?;
+    // The first positional argument: binding keywords only appends after it.
+    let key = keeps_key.then(|| args.into_iter().next()).flatten();
+    let args = node_args;
     let shape = match (ty.typeid, method.as_str()) {
         ("dict", "items") => Shape::Pairs,
         ("dict", "popitem") => Shape::Pair,
