@@ -23,45 +23,40 @@ if [ -n "${KEEP:-}" ]; then WORK=$KEEP; mkdir -p "$WORK"; else
 fi
 export SYNCMAN_AUTHKEY=instructions SYNCMAN_LOG=warn
 
+# Starts the node under callgrind, its files named OUT.*; sets NODE_PID and ADDR.
+start_node() {
+  local out=$1
+  valgrind --tool=callgrind --callgrind-out-file="$out.node" "$NODE" serve --bind 127.0.0.1:0 \
+    >"$out.stdout" 2>"$out.log" &
+  NODE_PID=$! ADDR=""
+  for _ in $(seq 1 600); do
+    ADDR=$(sed -n 's/^listening on //p' "$out.stdout" 2>/dev/null | head -1)
+    [ -n "$ADDR" ] && break
+    kill -0 $NODE_PID 2>/dev/null || { cat "$out.log" >&2; exit 1; }
+    sleep 0.1 # polling for the ready line, bounded: 60 s
+  done
+  [ -n "$ADDR" ] || { echo "the node never printed its address" >&2; exit 1; }
+}
+stop_node() { kill -TERM $NODE_PID; wait $NODE_PID || true; }
+total() { grep -E '^(summary|totals):' "$1" | head -1 | awk '{print $2}'; }
+
 # Total instructions of the node and of the client for CALLS calls, IN_FLIGHT at a time.
 count() {
   local calls=$1 in_flight=$2 out=$WORK/$1-$2
-  valgrind --tool=callgrind --callgrind-out-file="$out.node" "$NODE" serve --bind 127.0.0.1:0 \
-    >"$out.stdout" 2>"$out.log" &
-  local node=$! addr=""
-  for _ in $(seq 1 600); do
-    addr=$(sed -n 's/^listening on //p' "$out.stdout" 2>/dev/null | head -1)
-    [ -n "$addr" ] && break
-    kill -0 $node 2>/dev/null || { cat "$out.log" >&2; exit 1; }
-    sleep 0.1 # polling for the ready line, bounded: 60 s
-  done
-  [ -n "$addr" ] || { echo "the node never printed its address" >&2; exit 1; }
-  SYNCMAN_ADDR=$addr valgrind --tool=callgrind --callgrind-out-file="$out.client" \
+  start_node "$out"
+  SYNCMAN_ADDR=$ADDR valgrind --tool=callgrind --callgrind-out-file="$out.client" \
     "$BENCH" --drive-calls "$calls" --in-flight "$in_flight" 2>"$out.client.log"
-  kill -TERM $node
-  wait $node || true
+  stop_node
   echo "$(total "$out.node") $(total "$out.client")"
 }
-total() { grep -E '^(summary|totals):' "$1" | head -1 | awk '{print $2}'; }
 
 # Total instructions of the node for CALLS calls from a CPython client.
 count_python() {
-  local calls=$1 out=$WORK/python-$1
-  valgrind --tool=callgrind --callgrind-out-file="$out.node" "$NODE" serve --bind 127.0.0.1:0 \
-    >"$out.stdout" 2>"$out.log" &
-  local node=$! addr=""
-  for _ in $(seq 1 600); do
-    addr=$(sed -n 's/^listening on //p' "$out.stdout" 2>/dev/null | head -1)
-    [ -n "$addr" ] && break
-    kill -0 $node 2>/dev/null || { cat "$out.log" >&2; exit 1; }
-    sleep 0.1 # polling for the ready line, bounded: 60 s
-  done
-  [ -n "$addr" ] || { echo "the node never printed its address" >&2; exit 1; }
-  local key_hex
+  local calls=$1 out=$WORK/python-$1 key_hex
+  start_node "$out"
   key_hex=$(printf '%s' "$SYNCMAN_AUTHKEY" | od -An -tx1 | tr -d ' \n')
-  python3 bench/cpython_clients.py calls "${addr%:*}" "${addr##*:}" "$key_hex" "$calls"
-  kill -TERM $node
-  wait $node || true
+  python3 bench/cpython_clients.py calls "${ADDR%:*}" "${ADDR##*:}" "$key_hex" "$calls"
+  stop_node
   total "$out.node"
 }
 
