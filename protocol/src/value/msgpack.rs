@@ -163,8 +163,21 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// The next marker byte, not consumed.
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
     /// Reads an array header.
+    #[inline]
     pub fn read_array_len(&mut self) -> Result<u32, DecodeError> {
+        // Every envelope and argument list is a short array: read it without the general
+        // header (whose integers are `i128`), which stays for the rest.
+        if let Some(m @ 0x90..=0x9f) = self.peek() {
+            self.pos += 1;
+            return Ok((m & 0x0f) as u32);
+        }
         match self.head()? {
             Head::Array(n) => Ok(n),
             _ => Err(DecodeError("expected an array")),
@@ -172,7 +185,20 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an integer that fits `u64`.
+    #[inline]
     pub fn read_u64(&mut self) -> Result<u64, DecodeError> {
+        // Tags, ids and object ids: mostly small, else `uint 64`.
+        match self.peek() {
+            Some(m @ 0x00..=0x7f) => {
+                self.pos += 1;
+                return Ok(m as u64);
+            }
+            Some(0xcf) => {
+                self.pos += 1;
+                return Ok(u64::from_be_bytes(self.be()?));
+            }
+            _ => {}
+        }
         match self.head()? {
             Head::Int(i) => u64::try_from(i).map_err(|_| DecodeError("integer out of range")),
             _ => Err(DecodeError("expected an integer")),
@@ -181,10 +207,18 @@ impl<'a> Reader<'a> {
 
     /// Reads a string, borrowed from the buffer.
     pub fn read_str(&mut self) -> Result<&'a str, DecodeError> {
-        match self.head()? {
-            Head::Str(s) => std::str::from_utf8(s).map_err(|_| DecodeError("invalid UTF-8")),
-            _ => Err(DecodeError("expected a string")),
-        }
+        let s = match self.peek() {
+            // A method name: a short string.
+            Some(m @ 0xa0..=0xbf) => {
+                self.pos += 1;
+                self.take((m & 0x1f) as usize)?
+            }
+            _ => match self.head()? {
+                Head::Str(s) => s,
+                _ => return Err(DecodeError("expected a string")),
+            },
+        };
+        std::str::from_utf8(s).map_err(|_| DecodeError("invalid UTF-8"))
     }
 
     /// Skips one whole value without decoding it; returns its byte range. Iterative, so
@@ -194,13 +228,39 @@ impl<'a> Reader<'a> {
         let mut remaining: u64 = 1;
         while remaining > 0 {
             remaining -= 1;
-            match self.head()? {
-                Head::Array(n) => remaining += n as u64,
-                Head::Map(n) => remaining += 2 * n as u64,
-                _ => {}
-            }
+            remaining += self.skip_head()?;
         }
         Ok(start..self.pos)
+    }
+
+    /// Moves past one header and the bytes it holds (a string's, an integer's), not the
+    /// items an array or map holds: returns how many of those follow. The common forms are
+    /// told by their marker alone, without building a [`Head`].
+    #[inline]
+    fn skip_head(&mut self) -> Result<u64, DecodeError> {
+        let Some(m) = self.peek() else {
+            return Err(DecodeError("unexpected end of data"));
+        };
+        let (bytes, items) = match m {
+            0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => (0, 0),
+            0x80..=0x8f => (0, 2 * (m & 0x0f) as u64),
+            0x90..=0x9f => (0, (m & 0x0f) as u64),
+            0xa0..=0xbf => ((m & 0x1f) as usize, 0),
+            0xcc | 0xd0 => (1, 0),
+            0xcd | 0xd1 => (2, 0),
+            0xca | 0xce | 0xd2 => (4, 0),
+            0xcb | 0xcf | 0xd3 => (8, 0),
+            _ => {
+                return Ok(match self.head()? {
+                    Head::Array(n) => n as u64,
+                    Head::Map(n) => 2 * n as u64,
+                    _ => 0,
+                })
+            }
+        };
+        self.pos += 1;
+        self.take(bytes)?;
+        Ok(items)
     }
 
     /// Decodes one value.
@@ -568,6 +628,80 @@ pub fn pairs<K: AsRef<[u8]>, V: AsRef<[u8]>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the readers with a fast path answer through the general header alone: the
+    /// result and where the reader stopped (errors compared by message).
+    fn general(buf: &[u8], read: &str) -> (Result<String, DecodeError>, usize) {
+        let mut r = Reader::new(buf);
+        let out = match read {
+            "u64" => r.head().and_then(|h| match h {
+                Head::Int(i) => u64::try_from(i)
+                    .map(|v| v.to_string())
+                    .map_err(|_| DecodeError("integer out of range")),
+                _ => Err(DecodeError("expected an integer")),
+            }),
+            "array" => r.head().and_then(|h| match h {
+                Head::Array(n) => Ok(n.to_string()),
+                _ => Err(DecodeError("expected an array")),
+            }),
+            "str" => r.head().and_then(|h| match h {
+                Head::Str(s) => std::str::from_utf8(s)
+                    .map(str::to_owned)
+                    .map_err(|_| DecodeError("invalid UTF-8")),
+                _ => Err(DecodeError("expected a string")),
+            }),
+            _ => {
+                let mut remaining = 1u64;
+                let mut out = Ok(String::new());
+                while remaining > 0 {
+                    remaining -= 1;
+                    match r.head() {
+                        Ok(Head::Array(n)) => remaining += n as u64,
+                        Ok(Head::Map(n)) => remaining += 2 * n as u64,
+                        Ok(_) => {}
+                        Err(e) => {
+                            out = Err(e);
+                            break;
+                        }
+                    }
+                }
+                out.map(|_| format!("0..{}", r.pos))
+            }
+        };
+        (out, r.pos)
+    }
+
+    fn fast(buf: &[u8], read: &str) -> (Result<String, DecodeError>, usize) {
+        let mut r = Reader::new(buf);
+        let out = match read {
+            "u64" => r.read_u64().map(|v| v.to_string()),
+            "array" => r.read_array_len().map(|n| n.to_string()),
+            "str" => r.read_str().map(str::to_owned),
+            _ => r.skip_value().map(|range| format!("{range:?}")),
+        };
+        (out, r.pos)
+    }
+
+    #[test]
+    fn fast_paths_read_every_marker_as_the_general_header_does() {
+        // Every marker byte, followed by nothing, by too little, and by enough for any
+        // fixed-size form (bytes that also read as small items when skipped into).
+        let tails: [&[u8]; 4] = [&[], &[0x01], &[0x00, 0x02, 0x41, 0x42], &[0x01; 40]];
+        for m in 0..=255u8 {
+            for tail in tails {
+                let mut buf = vec![m];
+                buf.extend_from_slice(tail);
+                for read in ["u64", "array", "str", "skip"] {
+                    let (want, want_pos) = general(&buf, read);
+                    let (got, got_pos) = fast(&buf, read);
+                    assert_eq!(got, want, "{read} of {buf:02x?}");
+                    if want.is_ok() {
+                        assert_eq!(got_pos, want_pos, "{read} of {buf:02x?} stops");
+                    }
+                }
+            }
+        }
+    }
 
     fn enc(v: &Value) -> Bytes {
         v.to_bytes()
