@@ -296,12 +296,12 @@ async fn run(args: &Args) -> Result<(), String> {
                 let (mut on_cpython, mut on_syncman) = (Vec::new(), Vec::new());
                 let python_run = round_run.as_secs_f64();
                 for _ in 0..rounds {
-                    for (server, rounds) in [(server, &mut on_cpython), (&node, &mut on_syncman)] {
+                    for (server, figures) in [(server, &mut on_cpython), (&node, &mut on_syncman)] {
                         let meter =
                             cpu::Meter::start(server.child.id(), cpu::Clients::SelfReported);
                         let measured =
                             py.measure(server.addr, &authkey, shape.conns, python_run, "dict");
-                        rounds.extend(meter.finish(measured, timed_ops));
+                        figures.extend(meter.finish(measured, timed_ops));
                     }
                 }
                 row.cpython = stats::Measured::median_of(on_cpython);
