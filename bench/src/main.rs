@@ -284,6 +284,7 @@ async fn run(args: &Args) -> Result<(), String> {
             }
             syncman_rounds.extend(measured);
         }
+        row.echo_spread = stats::spread(&echo_rounds);
         row.echo = stats::Measured::median_of(echo_rounds);
         row.syncman = stats::Measured::median_of(syncman_rounds);
         row.redis = stats::Measured::median_of(redis_rounds);

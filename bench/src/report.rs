@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::idle::IdleRow;
 use crate::memory::MemoryRow;
 use crate::stats::Measured;
-use crate::targets::{self, Judged};
+use crate::targets::{self, Judged, UNSTEADY};
 use crate::Shape;
 
 /// One shape, every peer.
@@ -24,6 +24,9 @@ pub struct Row {
     pub cpython: Option<Measured>,
     /// The same CPython clients against the syncman node.
     pub python_on_syncman: Option<Measured>,
+    /// The echo's fastest round ÷ its slowest (`stats::spread`): how steady the machine
+    /// was while this shape ran.
+    pub echo_spread: Option<f64>,
 }
 
 impl Row {
@@ -37,6 +40,7 @@ impl Row {
             redis: None,
             cpython: None,
             python_on_syncman: None,
+            echo_spread: None,
         }
     }
 }
@@ -148,6 +152,18 @@ impl Report {
                     cpu(m.client_cpu_us_per_op)
                 );
             }
+        }
+        let spreads: Vec<String> = self
+            .rows
+            .iter()
+            .filter_map(|r| Some(format!("{} {:.2}", r.shape, r.echo_spread?)))
+            .collect();
+        if !spreads.is_empty() {
+            let _ = writeln!(
+                t,
+                "\nSteadiness, the echo's fastest round ÷ its slowest (it does no work: only the machine moves it; over {UNSTEADY:.2} the shape's targets are marked unsteady): {}.",
+                spreads.join("; ")
+            );
         }
         if !self.pairs.is_empty() {
             let _ = writeln!(

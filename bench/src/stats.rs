@@ -63,6 +63,18 @@ impl Measured {
     }
 }
 
+/// The fastest round's rate ÷ the slowest's; `None` with fewer than two rounds. Of the
+/// echo, which does no work, it says how much the machine itself moved while a shape ran.
+pub fn spread(rounds: &[Measured]) -> Option<f64> {
+    if rounds.len() < 2 {
+        return None;
+    }
+    let rates = rounds.iter().map(|m| m.ops_per_s);
+    let fastest = rates.clone().fold(f64::NEG_INFINITY, f64::max);
+    let slowest = rates.fold(f64::INFINITY, f64::min);
+    (slowest > 0.0).then(|| fastest / slowest)
+}
+
 /// The middle value; between the two middle ones for an even count.
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -102,5 +114,13 @@ mod tests {
         assert_eq!(m.client_cpu_us_per_op, None);
         assert_eq!(m.p999_us, None);
         assert!(Measured::median_of(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn the_spread_of_rounds_is_the_fastest_over_the_slowest() {
+        let rounds = [round(100.0, None), round(50.0, None), round(80.0, None)];
+        assert_eq!(spread(&rounds), Some(2.0));
+        assert_eq!(spread(&rounds[..1]), None, "one round has no spread");
+        assert_eq!(spread(&[round(100.0, None), round(0.0, None)]), None);
     }
 }

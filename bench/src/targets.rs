@@ -16,6 +16,10 @@ use crate::report::{PairRow, Report, Row};
 const TARGET_ENTRIES: usize = 1_000_000;
 const TARGET_IDLE_CONNECTIONS: usize = 10_000;
 
+/// The echo's fastest round over its slowest above which a shape's targets are marked
+/// unsteady: the machine moved more between rounds than a verdict near its limit can bear.
+pub const UNSTEADY: f64 = 1.25;
+
 /// One target, as this run found it.
 #[derive(Serialize, Debug, PartialEq)]
 pub struct Judged {
@@ -28,6 +32,9 @@ pub struct Judged {
     /// The same figure for the echo floor (a server that does nothing), where it has one.
     pub floor: Option<f64>,
     pub note: &'static str,
+    /// The echo's fastest round ÷ its slowest in the shape this was judged from, when over
+    /// [`UNSTEADY`]: the verdict stands, marked as taken on an unsteady machine.
+    pub unsteady: Option<f64>,
 }
 
 /// Which way a target points.
@@ -59,7 +66,14 @@ fn judged(
         reached,
         floor,
         note,
+        unsteady: None,
     }
+}
+
+/// Marks `j` when the machine was unsteady while `row` ran (see [`UNSTEADY`]).
+fn steadiness(mut j: Judged, row: &Row) -> Judged {
+    j.unsteady = row.echo_spread.filter(|&s| s > UNSTEADY);
+    j
 }
 
 /// A memory target is judged only at the target's own size: smaller (`--quick`), the
@@ -86,26 +100,28 @@ pub fn judge(report: &Report) -> Vec<Judged> {
 
     if let Some(r) = row(1, 1) {
         let p50 = |m: &Option<crate::stats::Measured>| m.as_ref().map(|m| m.p50_us);
-        out.push(judged(
+        let j = judged(
             "1 connection, request/response: p50 ≤ 1.10× the echo's".into(),
             Goal::AtMost(1.10),
             ratio(p50(&r.syncman), p50(&r.echo)),
             Some(1.0),
             "",
-        ));
+        );
+        out.push(steadiness(j, r));
     }
     if let Some(r) = row(1, 16) {
-        out.push(judged(
+        let j = judged(
             "1 connection, 16 calls in flight: ≥ 1.2× Redis -P 16".into(),
             Goal::AtLeast(1.2),
             ratio(ops(&r.syncman), ops(&r.redis)),
             ratio(ops(&r.echo), ops(&r.redis)),
             "floor: the echo's own rate ÷ Redis'",
-        ));
+        );
+        out.push(steadiness(j, r));
     }
     for conns in [16, 64, 256] {
         if let Some(r) = row(conns, 1) {
-            out.push(many_connections(r, report.pinned));
+            out.push(steadiness(many_connections(r, report.pinned), r));
         }
     }
     let echo_one = row(1, 1).and_then(|r| r.echo.as_ref());
@@ -220,12 +236,21 @@ pub fn table(judged: &[Judged]) -> String {
             Some(false) => "no",
             None => "—",
         };
+        let note = match j.unsteady {
+            Some(spread) if j.note.is_empty() => {
+                format!("unsteady: the echo's rounds differ by {spread:.2}×")
+            }
+            Some(spread) => format!(
+                "{}; unsteady: the echo's rounds differ by {spread:.2}×",
+                j.note
+            ),
+            None => j.note.to_string(),
+        };
         t.push_str(&format!(
-            "| {} | {} | {met} | {} | {} |\n",
+            "| {} | {} | {met} | {} | {note} |\n",
             j.target,
             figure(j.reached),
             figure(j.floor),
-            j.note
         ));
     }
     t
@@ -330,6 +355,32 @@ mod tests {
             find(&judged, "lock acquire + release: p50").met,
             Some(false)
         );
+    }
+
+    #[test]
+    fn a_shape_run_on_an_unsteady_machine_is_marked() {
+        let mut report = report(true);
+        report.rows[2].echo_spread = Some(1.8);
+        report.rows[3].echo_spread = Some(1.1);
+        let judged = judge(&report);
+        let sixteen = find(&judged, "16 connections");
+        assert_eq!(sixteen.unsteady, Some(1.8));
+        assert_eq!(sixteen.met, Some(true), "the verdict stands, marked");
+        assert_eq!(find(&judged, "64 connections").unsteady, None);
+        assert_eq!(find(&judged, "1 connection, 16 calls").unsteady, None);
+        let table = table(&judged);
+        let line = |start: &str| {
+            table
+                .lines()
+                .find(|l| l.starts_with(&format!("| {start}")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(
+            line("16 connections").ends_with("| unsteady: the echo's rounds differ by 1.80× |"),
+            "{table}"
+        );
+        assert!(!line("64 connections").contains("unsteady"), "{table}");
     }
 
     #[test]
