@@ -13,23 +13,31 @@ pub struct Python {
 }
 
 impl Python {
-    /// `None` when `python3` does not run.
+    /// `None` when `python3` does not run, or when its scripts are not where this binary
+    /// was built (a prebuilt binary carried to another machine).
     pub fn find() -> Option<Python> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let scripts = ["tests/python/cpython_server.py", "bench/cpython_clients.py"];
+        if !scripts.iter().all(|s| root.join(s).is_file()) {
+            return None;
+        }
         let ok = Command::new("python3")
             .arg("--version")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        ok.then(|| Python {
-            root: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."),
-        })
+        ok.then_some(Python { root })
     }
 
     /// CPython's SyncManager server with `authkey`, on a free port.
-    pub fn server(&self, authkey: &str, cpu: Option<usize>) -> Command {
+    pub fn server(&self, authkey: &str, server_cpus: Option<usize>) -> Command {
         let script = self.root.join("tests/python/cpython_server.py");
-        let mut cmd = crate::spawn_pinned("python3", &[script.to_string_lossy().into_owned()], cpu);
+        let mut cmd = crate::spawn_pinned(
+            "python3",
+            &[script.to_string_lossy().into_owned()],
+            server_cpus,
+        );
         cmd.env("SYNCMAN_AUTHKEY", authkey);
         cmd
     }

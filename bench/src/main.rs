@@ -6,6 +6,7 @@
 //! cargo build --release -p syncman-server -p syncman-bench
 //! target/release/syncman-bench                 # every shape, unpinned
 //! target/release/syncman-bench --pin           # servers on CPU 0, clients on the others
+//! target/release/syncman-bench --pin --server-cpus 4   # servers on CPUs 0-3 (many cores)
 //! target/release/syncman-bench --quick         # a tiny smoke run (what CI runs)
 //! ```
 //!
@@ -42,6 +43,10 @@ struct Args {
     /// Servers on CPU 0 (`taskset`), this process and its clients on the other CPUs.
     #[arg(long)]
     pin: bool,
+    /// With --pin: the servers get CPUs 0 to N-1, the clients the rest (the 4-core target
+    /// needs a machine with more than 4 CPUs).
+    #[arg(long, default_value_t = 1, requires = "pin", value_parser = clap::value_parser!(u16).range(1..))]
+    server_cpus: u16,
     /// Seconds each shape runs per peer (default 2, or 0.2 with --quick).
     #[arg(long)]
     seconds: Option<f64>,
@@ -155,7 +160,7 @@ fn main() -> ExitCode {
     // (an affinity set later covers only the calling thread) and the runtime sizes itself
     // to the CPUs the clients may use.
     if args.pin && args.drive_calls.is_none() && !args.echo_server {
-        if let Err(e) = pin_self_off_cpu0() {
+        if let Err(e) = pin_self_off_servers(args.server_cpus.into()) {
             eprintln!("syncman-bench: {e}");
             return ExitCode::FAILURE;
         }
@@ -189,9 +194,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: &Args) -> Result<(), String> {
-    let server_cpu = args.pin.then_some(0);
-    if args.pin {
-        check_no_thread_on_cpu0()?;
+    // The servers' CPUs, 0 to N-1, when pinned.
+    let server_cpus = args.pin.then_some(usize::from(args.server_cpus));
+    if let Some(n) = server_cpus {
+        check_no_thread_on_servers(n)?;
     }
     let shapes = if args.quick { QUICK_SHAPES } else { SHAPES };
     let seconds = args.seconds.unwrap_or(if args.quick { 0.2 } else { 2.0 });
@@ -214,7 +220,7 @@ async fn run(args: &Args) -> Result<(), String> {
     let mut echo = Server::start(&mut spawn_pinned(
         &me.to_string_lossy(),
         &["--echo-server".into()],
-        server_cpu,
+        server_cpus,
     ))?;
     let start_node = || {
         Server::start(
@@ -230,22 +236,22 @@ async fn run(args: &Args) -> Result<(), String> {
                     "12000",
                 ]
                 .map(String::from),
-                server_cpu,
+                server_cpus,
             )
             .env("SYNCMAN_AUTHKEY", &authkey)
             .env("SYNCMAN_LOG", "warn"),
         )
     };
     let mut node = start_node()?;
-    let redis = redis::Redis::start(server_cpu);
+    let redis = redis::Redis::start(server_cpus);
     let python = cpython::Python::find();
     let mut cpython_server = match &python {
-        Some(py) => Some(Server::start(&mut py.server(&authkey, server_cpu))?),
+        Some(py) => Some(Server::start(&mut py.server(&authkey, server_cpus))?),
         None => None,
     };
 
     let wants = |part: Part| args.only.is_empty() || args.only.contains(&part);
-    let mut report = Report::new(args.pin, seconds, rounds);
+    let mut report = Report::new(server_cpus, seconds, rounds);
     // Each round of a calls shape runs this long per peer.
     let round_run = run / rounds;
     for &shape in shapes.iter().filter(|_| wants(Part::Calls)) {
@@ -405,12 +411,12 @@ async fn run(args: &Args) -> Result<(), String> {
             redis_bytes_per_connection: None,
             cpython_bytes_per_connection: None,
         };
-        if let Some(redis) = redis::Redis::start(server_cpu) {
+        if let Some(redis) = redis::Redis::start(server_cpus) {
             row.redis_bytes_per_connection = idle::redis(redis.port(), redis.pid(), connections);
         }
         // A fresh server, started after the file limit was raised (it inherits it).
         if let Some(py) = &python {
-            let fresh = Server::start(&mut py.server(&authkey, server_cpu))?;
+            let fresh = Server::start(&mut py.server(&authkey, server_cpus))?;
             row.cpython_bytes_per_connection = idle::cpython(
                 fresh.addr,
                 authkey.as_bytes(),
@@ -444,11 +450,11 @@ async fn run(args: &Args) -> Result<(), String> {
             cpython: None,
         };
         drop(fresh);
-        if let Some(redis) = redis::Redis::start(server_cpu) {
+        if let Some(redis) = redis::Redis::start(server_cpus) {
             row.redis = memory::redis(redis.port(), redis.pid(), kind, entries);
         }
         if let Some(py) = &python {
-            let server = Server::start(&mut py.server(&authkey, server_cpu))?;
+            let server = Server::start(&mut py.server(&authkey, server_cpus))?;
             row.cpython = memory::cpython(
                 &py.clients_script(),
                 server.addr,
@@ -489,12 +495,17 @@ async fn on_worker<T: Send + 'static>(
     tokio::spawn(measure).await.ok().flatten()
 }
 
-/// `program args`, through `taskset -c CPU` when pinned.
-pub fn spawn_pinned(program: &str, args: &[String], cpu: Option<usize>) -> Command {
-    let mut cmd = match cpu {
-        Some(cpu) => {
+/// `program args`, through `taskset` on the servers' CPUs (0 to `cpus` - 1) when pinned.
+pub fn spawn_pinned(program: &str, args: &[String], cpus: Option<usize>) -> Command {
+    let mut cmd = match cpus {
+        Some(n) => {
             let mut c = Command::new("taskset");
-            c.args(["-c", &cpu.to_string(), program]);
+            let list = if n <= 1 {
+                "0".into()
+            } else {
+                format!("0-{}", n - 1)
+            };
+            c.args(["-c", &list, program]);
             c
         }
         None => Command::new(program),
@@ -503,17 +514,21 @@ pub fn spawn_pinned(program: &str, args: &[String], cpu: Option<usize>) -> Comma
     cmd
 }
 
-/// This thread on every CPU but 0, and so every thread and client process it starts after:
-/// call it before the runtime starts its workers.
-fn pin_self_off_cpu0() -> Result<(), String> {
+/// This thread on every CPU from `servers` on (the servers have 0 to `servers` - 1), and so
+/// every thread and client process it starts after: call it before the runtime starts its
+/// workers.
+fn pin_self_off_servers(servers: usize) -> Result<(), String> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cpus < 2 {
-        return Err("--pin needs at least 2 CPUs".into());
+    if cpus <= servers {
+        return Err(format!(
+            "--pin with {servers} server CPU(s) needs at least {} CPUs; this process may use {cpus}",
+            servers + 1
+        ));
     }
     // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET stays within it.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        for cpu in 1..cpus {
+        for cpu in servers..cpus {
             libc::CPU_SET(cpu, &mut set);
         }
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
@@ -526,9 +541,9 @@ fn pin_self_off_cpu0() -> Result<(), String> {
     Ok(())
 }
 
-/// Every thread of this process is kept off CPU 0, where the servers run: a pinned run whose
-/// clients could share the servers' CPU would measure something else.
-fn check_no_thread_on_cpu0() -> Result<(), String> {
+/// Every thread of this process is kept off the servers' CPUs (0 to `servers` - 1): a pinned
+/// run whose clients could share the servers' CPUs would measure something else.
+fn check_no_thread_on_servers(servers: usize) -> Result<(), String> {
     let tasks =
         std::fs::read_dir("/proc/self/task").map_err(|e| format!("/proc/self/task: {e}"))?;
     for task in tasks.flatten() {
@@ -538,17 +553,27 @@ fn check_no_thread_on_cpu0() -> Result<(), String> {
             .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
             .map(str::trim)
             .unwrap_or_default();
-        if allowed
-            .split(',')
-            .any(|range| range.split('-').next().and_then(|c| c.parse::<u32>().ok()) == Some(0))
-        {
+        if reaches_below(allowed, servers) {
             return Err(format!(
-                "--pin: thread {} may run on CPU 0 (allowed: {allowed})",
+                "--pin: thread {} may run on a server CPU (allowed: {allowed})",
                 task.file_name().to_string_lossy()
             ));
         }
     }
     Ok(())
+}
+
+/// Whether a CPU list as `/proc` writes it (`1-3,5`) holds a CPU below `n`. The lowest CPU
+/// of each range is its first; what does not read as a number (a thread gone meanwhile
+/// leaves nothing to read) is passed over.
+fn reaches_below(list: &str, n: usize) -> bool {
+    list.split(',').any(|range| {
+        range
+            .split('-')
+            .next()
+            .and_then(|c| c.trim().parse::<usize>().ok())
+            .is_some_and(|first| first < n)
+    })
 }
 
 /// A server process that prints `listening on ADDR` first; killed on drop.
@@ -593,5 +618,45 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{reaches_below, spawn_pinned};
+
+    #[test]
+    fn pinned_servers_get_cpus_from_zero() {
+        let args = |cpus| {
+            let cmd = spawn_pinned("server", &["--flag".into()], cpus);
+            let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into()).collect();
+            (cmd.get_program().to_string_lossy().into_owned(), args)
+        };
+        assert_eq!(
+            args(Some(1)),
+            (
+                "taskset".into(),
+                vec!["-c".into(), "0".into(), "server".into(), "--flag".into()]
+            )
+        );
+        assert_eq!(
+            args(Some(4)),
+            (
+                "taskset".into(),
+                vec!["-c".into(), "0-3".into(), "server".into(), "--flag".into()]
+            )
+        );
+        assert_eq!(args(None), ("server".into(), vec!["--flag".into()]));
+    }
+
+    #[test]
+    fn a_cpu_list_reaches_below_the_clients_first_cpu() {
+        assert!(!reaches_below("1", 1));
+        assert!(reaches_below("0-1", 1));
+        assert!(!reaches_below("4-15", 4));
+        assert!(reaches_below("2,5-7", 4));
+        assert!(reaches_below("5-7,3", 4));
+        // A thread gone between listing and reading leaves nothing: passed over.
+        assert!(!reaches_below("", 4));
     }
 }

@@ -14,9 +14,9 @@ pub struct Redis {
 }
 
 impl Redis {
-    /// Starts one on a free port (through `taskset -c CPU` when pinned); `None` when
+    /// Starts one on a free port (through `taskset` on the servers' CPUs when pinned); `None` when
     /// `redis-server` is not installed.
-    pub fn start(pin: Option<usize>) -> Option<Redis> {
+    pub fn start(server_cpus: Option<usize>) -> Option<Redis> {
         let port = TcpListener::bind("127.0.0.1:0")
             .ok()?
             .local_addr()
@@ -33,7 +33,7 @@ impl Redis {
             "no",
         ]
         .map(String::from);
-        let child = crate::spawn_pinned("redis-server", &args, pin)
+        let child = crate::spawn_pinned("redis-server", &args, server_cpus)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -52,6 +52,8 @@ type Series = (&'static str, &'static str, fn(&Row) -> Option<f64>);
 pub struct Report {
     pub machine: Machine,
     pub pinned: bool,
+    /// When pinned, how many CPUs the servers had (0 to N-1); the clients had the rest.
+    pub server_cpus: Option<usize>,
     pub seconds_per_shape: f64,
     /// The calls shapes' seconds run in this many rounds, the peers taking turns; each
     /// figure is the median of its rounds.
@@ -87,7 +89,8 @@ pub struct Machine {
 }
 
 impl Report {
-    pub fn new(pinned: bool, seconds: f64, rounds: u32) -> Report {
+    /// `server_cpus`: the servers' CPUs when pinned (`--server-cpus`), `None` unpinned.
+    pub fn new(server_cpus: Option<usize>, seconds: f64, rounds: u32) -> Report {
         Report {
             machine: Machine {
                 // SAFETY: sysconf only reads a system setting.
@@ -97,7 +100,8 @@ impl Report {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs()),
             },
-            pinned,
+            pinned: server_cpus.is_some(),
+            server_cpus,
             seconds_per_shape: seconds,
             rounds_per_shape: rounds,
             rows: Vec::new(),
@@ -289,7 +293,11 @@ impl Report {
         let y = |v: f64| (h - bottom) - (h - bottom - 20.0) * v / max_y;
         let mut svg = format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{left}\" y=\"14\">ops/s against connections (one call in flight each){}</text>\n",
-            if self.pinned { ", servers pinned to one CPU" } else { "" }
+            match self.server_cpus {
+                Some(1) => ", servers pinned to one CPU".to_string(),
+                Some(n) => format!(", servers pinned to {n} CPUs"),
+                None => String::new(),
+            }
         );
         let _ = writeln!(
             svg,
