@@ -51,8 +51,8 @@ type Series = (&'static str, &'static str, fn(&Row) -> Option<f64>);
 #[derive(Serialize)]
 pub struct Report {
     pub machine: Machine,
-    pub pinned: bool,
-    /// When pinned, how many CPUs the servers had (0 to N-1); the clients had the rest.
+    /// When pinned (`--pin`), how many CPUs the servers had (0 to N-1), the clients having
+    /// the rest; `None` unpinned.
     pub server_cpus: Option<usize>,
     pub seconds_per_shape: f64,
     /// The calls shapes' seconds run in this many rounds, the peers taking turns; each
@@ -100,7 +100,6 @@ impl Report {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs()),
             },
-            pinned: server_cpus.is_some(),
             server_cpus,
             seconds_per_shape: seconds,
             rounds_per_shape: rounds,
