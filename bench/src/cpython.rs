@@ -6,7 +6,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use crate::cpu;
 use crate::stats::Measured;
+
+/// A server the Python clients run against: its process (for its CPU time) and address.
+#[derive(Clone, Copy)]
+pub struct Target {
+    pub pid: u32,
+    pub addr: SocketAddr,
+}
 
 pub struct Python {
     root: PathBuf,
@@ -47,8 +55,39 @@ impl Python {
         self.root.join("bench/cpython_clients.py")
     }
 
+    /// The same Python clients against CPython's server and against the syncman node,
+    /// taking turns round after round like the other peers (measured one after the other
+    /// in one stretch each, a drift of the machine's speed would decide which led): the
+    /// median of each server's rounds, with the server's CPU per operation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn take_turns(
+        &self,
+        cpython: Target,
+        syncman: Target,
+        authkey: &str,
+        procs: usize,
+        round_seconds: f64,
+        rounds: u32,
+        mode: &str,
+    ) -> (Option<Measured>, Option<Measured>) {
+        let (mut on_cpython, mut on_syncman) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            for (server, figures) in [(cpython, &mut on_cpython), (syncman, &mut on_syncman)] {
+                let meter = cpu::Meter::start(server.pid, cpu::Clients::SelfReported);
+                let measured = self.measure(server.addr, authkey, procs, round_seconds, mode);
+                // The operations of the timed window (rounds, for a barrier).
+                figures.extend(meter.finish(measured, |m| m.ops_per_s * round_seconds));
+            }
+        }
+        (
+            Measured::median_of(on_cpython),
+            Measured::median_of(on_syncman),
+        )
+    }
+
     /// `procs` client processes against `addr` for `seconds`, timing dict operations
-    /// (`mode` "dict") or queue/lock pairs ("queue", "lock").
+    /// (`mode` "dict"), queue/lock pairs ("queue", "lock"), `list.append` ("append") or
+    /// rounds of one barrier of `procs` parties ("barrier").
     pub fn measure(
         &self,
         addr: SocketAddr,

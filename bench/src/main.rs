@@ -296,23 +296,15 @@ async fn run(args: &Args) -> Result<(), String> {
         row.redis = stats::Measured::median_of(redis_rounds);
         if let (Some(py), Some(server)) = (&python, &cpython_server) {
             if shape.in_flight == 1 && shape.conns <= MAX_PYTHON_PROCS {
-                // The same Python clients against CPython's server and against syncman,
-                // taking turns round after round like the other peers: measured one after
-                // the other in one stretch each, a drift of the machine's speed decided
-                // which of the two led.
-                let (mut on_cpython, mut on_syncman) = (Vec::new(), Vec::new());
-                let python_run = round_run.as_secs_f64();
-                for _ in 0..rounds {
-                    for (server, figures) in [(server, &mut on_cpython), (&node, &mut on_syncman)] {
-                        let meter =
-                            cpu::Meter::start(server.child.id(), cpu::Clients::SelfReported);
-                        let measured =
-                            py.measure(server.addr, &authkey, shape.conns, python_run, "dict");
-                        figures.extend(meter.finish(measured, timed_ops));
-                    }
-                }
-                row.cpython = stats::Measured::median_of(on_cpython);
-                row.python_on_syncman = stats::Measured::median_of(on_syncman);
+                (row.cpython, row.python_on_syncman) = py.take_turns(
+                    server.target(),
+                    node.target(),
+                    &authkey,
+                    shape.conns,
+                    round_run.as_secs_f64(),
+                    rounds,
+                    "dict",
+                );
             }
         }
         report.rows.push(row);
@@ -336,6 +328,7 @@ async fn run(args: &Args) -> Result<(), String> {
             redis_name: "Redis (LPUSH + LPOP)",
             redis: None,
             cpython: None,
+            python_on_syncman: None,
         };
         if let (Some(redis), pairs::Pair::QueuePutGet) = (&redis, pair) {
             let requests = (20_000.0 * seconds) as usize;
@@ -344,7 +337,15 @@ async fn run(args: &Args) -> Result<(), String> {
                 .and_then(|r| Some(pairs::combine(r.first()?, r.get(1)?)));
         }
         if let (Some(py), Some(server)) = (&python, &cpython_server) {
-            row.cpython = py.measure(server.addr, &authkey, 1, seconds, pair.python_mode());
+            (row.cpython, row.python_on_syncman) = py.take_turns(
+                server.target(),
+                node.target(),
+                &authkey,
+                1,
+                round_run.as_secs_f64(),
+                rounds,
+                pair.python_mode(),
+            );
         }
         report.pairs.push(row);
     }
@@ -366,13 +367,22 @@ async fn run(args: &Args) -> Result<(), String> {
                     .next()
             }),
             cpython: None,
+            python_on_syncman: None,
         };
         if let (Some(py), Some(server)) = (&python, &cpython_server) {
-            append.cpython = py.measure(server.addr, &authkey, 1, seconds, "append");
+            (append.cpython, append.python_on_syncman) = py.take_turns(
+                server.target(),
+                node.target(),
+                &authkey,
+                1,
+                round_run.as_secs_f64(),
+                rounds,
+                "append",
+            );
         }
         report.pairs.push(append);
         eprintln!("barrier rounds ...");
-        report.pairs.push(report::PairRow {
+        let mut barrier = report::PairRow {
             operation: "barrier round, 4 parties (one connection each)",
             echo_p50_us: echo_p50,
             syncman: on_worker({
@@ -383,7 +393,21 @@ async fn run(args: &Args) -> Result<(), String> {
             redis_name: "Redis",
             redis: None,
             cpython: None,
-        });
+            python_on_syncman: None,
+        };
+        if let (Some(py), Some(server)) = (&python, &cpython_server) {
+            // Four processes, each with its connection, sharing one Barrier(4) proxy.
+            (barrier.cpython, barrier.python_on_syncman) = py.take_turns(
+                server.target(),
+                node.target(),
+                &authkey,
+                4,
+                round_run.as_secs_f64(),
+                rounds,
+                "barrier",
+            );
+        }
+        report.pairs.push(barrier);
     }
     if wants(Part::Connect) {
         let tries = if args.quick { 20 } else { 500 };
@@ -583,6 +607,14 @@ struct Server {
 }
 
 impl Server {
+    /// What the Python clients need of it.
+    fn target(&self) -> cpython::Target {
+        cpython::Target {
+            pid: self.child.id(),
+            addr: self.addr,
+        }
+    }
+
     fn start(cmd: &mut Command) -> Result<Server, String> {
         let mut child = cmd
             .stdin(Stdio::null())

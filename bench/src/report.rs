@@ -78,7 +78,10 @@ pub struct PairRow {
     /// What Redis ran for it (`LPUSH + LPOP`, `RPUSH`).
     pub redis_name: &'static str,
     pub redis: Option<Measured>,
+    /// CPython's server with CPython's clients.
     pub cpython: Option<Measured>,
+    /// The same CPython clients against the syncman node.
+    pub python_on_syncman: Option<Measured>,
 }
 
 #[derive(Serialize)]
@@ -179,13 +182,17 @@ impl Report {
                 ("syncman", &row.syncman),
                 (row.redis_name, &row.redis),
                 ("CPython manager", &row.cpython),
+                ("CPython clients → syncman", &row.python_on_syncman),
             ];
             for (name, m) in peers {
                 let Some(m) = m else { continue };
-                // Against Redis only: CPython's row is CPython's client against its server,
-                // not the Rust client's work.
-                let ratio = match (&row.syncman, name) {
-                    (Some(s), name) if name == row.redis_name => {
+                // The Rust client against Redis; CPython's server against the same Python
+                // clients on syncman (the Rust client's work is not a Python client's).
+                let ratio = match (name, &row.syncman, &row.python_on_syncman) {
+                    ("CPython manager", _, Some(py)) => {
+                        format!("{:.2} (Python clients)", py.ops_per_s / m.ops_per_s)
+                    }
+                    (name, Some(s), _) if name == row.redis_name => {
                         format!("{:.2}", s.ops_per_s / m.ops_per_s)
                     }
                     _ => "—".into(),

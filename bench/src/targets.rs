@@ -333,6 +333,7 @@ mod tests {
                 redis_name: "Redis (LPUSH + LPOP)",
                 redis: measured(5_000.0, 190.0),
                 cpython: None,
+                python_on_syncman: None,
             },
             PairRow {
                 operation: Pair::LockAcquireRelease.name(),
@@ -341,6 +342,7 @@ mod tests {
                 redis_name: "Redis (LPUSH + LPOP)",
                 redis: None,
                 cpython: None,
+                python_on_syncman: None,
             },
         ];
         report
