@@ -57,6 +57,39 @@ async fn suite(py: Py) {
     node.manager().await.ping().await.unwrap();
 }
 
+/// The harness runs in a directory of its own: the three interpreters start from the same
+/// one at once, and a test that makes a fixed name there (`tempcwd`) failed when another
+/// interpreter's run (or a killed one's leftover) held it.
+#[tokio::test]
+async fn the_harness_does_not_share_its_working_directory() {
+    let node = TestNode::start();
+    let caller = std::env::temp_dir().join(format!("syncman-suite-cwd-{}", std::process::id()));
+    std::fs::create_dir_all(caller.join("tempcwd")).unwrap();
+    let harness =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/run_cpython_manager_tests.py");
+    let only = "WithManagerTestQueue.test_no_import_lock_contention";
+    let args = [harness.as_os_str(), "--only".as_ref(), only.as_ref()];
+    let out = syncman_tests::cpython::run_against_from(
+        Some(&caller),
+        Py::V311,
+        node.addr(),
+        node.authkey(),
+        &args,
+        WAIT,
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&caller);
+    let report = out.to_string();
+    let summary = out
+        .stdout
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("SUMMARY "))
+        .unwrap_or_else(|| panic!("no SUMMARY line\n{report}"));
+    assert_eq!(summary_field(summary, "ok"), Some(1), "{report}");
+    assert_eq!(summary_field(summary, "errors"), Some(0), "{report}");
+}
+
 #[tokio::test]
 async fn cpython_3_11_manager_tests_pass() {
     suite(Py::V311).await;

@@ -36,7 +36,9 @@ import fnmatch
 import multiprocessing
 import multiprocessing.managers
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 import traceback
@@ -425,6 +427,10 @@ def main(argv=None):
           f"{args.host}:{args.port}: {len(selected)} classes, {n_tests} tests", flush=True)
 
     # --- environment the suite expects -------------------------------------------------
+    # A working directory of its own, as CPython's regrtest gives each run: some tests make
+    # fixed names in it (test_no_import_lock_contention's `tempcwd`), and the three
+    # interpreters of tests/cpython_suite.rs run at once from the same directory.
+    os.chdir(tempfile.mkdtemp(prefix="syncman-cpython-tests-"))
     faulthandler.enable()
     multiprocessing.set_start_method("fork", force=True)
     # Children inherit it; proxies unpickled from replies authenticate with it (spec 3.7).
@@ -500,6 +506,7 @@ def main(argv=None):
         _disarm()
 
     _reap_children()
+    shutil.rmtree(os.getcwd(), ignore_errors=True)
     _report(result, time.monotonic() - t_start, warnings, n_tests)
     # Interpreter exit runs multiprocessing's finalizers (decref of leftover proxies); bound it.
     faulthandler.cancel_dump_traceback_later()

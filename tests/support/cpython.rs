@@ -3,6 +3,7 @@
 
 use std::ffi::OsStr;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -17,8 +18,23 @@ pub async fn run_against<S: AsRef<OsStr>>(
     args: &[S],
     deadline: Duration,
 ) -> PyOutcome {
+    run_against_from(None, py, addr, authkey, args, deadline).await
+}
+
+/// [`run_against`], started in the working directory `cwd` (this process's when `None`).
+pub async fn run_against_from<S: AsRef<OsStr>>(
+    cwd: Option<&Path>,
+    py: Py,
+    addr: SocketAddr,
+    authkey: &[u8],
+    args: &[S],
+    deadline: Duration,
+) -> PyOutcome {
     let key: String = authkey.iter().map(|b| format!("{b:02x}")).collect();
     let mut cmd = tokio::process::Command::from(py.command());
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
     cmd.args(args)
         .arg(addr.ip().to_string())
         .arg(addr.port().to_string())
