@@ -309,33 +309,41 @@ async fn run(args: &Args) -> Result<(), String> {
         }
         report.rows.push(row);
     }
-    let echo_p50 = report
-        .rows
-        .first()
-        .and_then(|r| r.echo.as_ref())
-        .map(|m| m.p50_us);
     let pair_kinds = [pairs::Pair::QueuePutGet, pairs::Pair::LockAcquireRelease];
     for pair in pair_kinds.into_iter().filter(|_| wants(Part::Pairs)) {
         eprintln!("{} ...", pair.name());
+        // Like the calls shapes: the echo's round trip (the floor), syncman's pair and
+        // Redis' LPUSH + LPOP take turns round after round, each figure the median.
+        let (mut echo_rounds, mut syncman_rounds, mut redis_rounds) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            echo_rounds.extend(echo::measure(echo.addr, 1, 1, round_run).await);
+            syncman_rounds.extend(
+                on_worker({
+                    let (addr, key) = (node.addr, authkey.clone());
+                    async move { pairs::syncman(addr, key.as_bytes(), pair, round_run).await }
+                })
+                .await,
+            );
+            if let Some(redis) = &redis {
+                let requests = (20_000.0 * round_run.as_secs_f64()) as usize;
+                redis_rounds.extend(
+                    redis
+                        .run("lpush,lpop", 1, 1, requests.max(1_000))
+                        .and_then(|r| Some(pairs::combine(r.first()?, r.get(1)?))),
+                );
+            }
+        }
         let mut row = report::PairRow {
             operation: pair.name(),
-            echo_p50_us: echo_p50,
-            syncman: on_worker({
-                let (addr, key) = (node.addr, authkey.clone());
-                async move { pairs::syncman(addr, key.as_bytes(), pair, run).await }
-            })
-            .await,
+            echo_spread: stats::spread(&echo_rounds),
+            echo: stats::Measured::median_of(echo_rounds),
+            syncman: stats::Measured::median_of(syncman_rounds),
             redis_name: "Redis (LPUSH + LPOP)",
-            redis: None,
+            redis: stats::Measured::median_of(redis_rounds),
             cpython: None,
             python_on_syncman: None,
         };
-        if let (Some(redis), pairs::Pair::QueuePutGet) = (&redis, pair) {
-            let requests = (20_000.0 * seconds) as usize;
-            row.redis = redis
-                .run("lpush,lpop", 1, 1, requests.max(1_000))
-                .and_then(|r| Some(pairs::combine(r.first()?, r.get(1)?)));
-        }
         if let (Some(py), Some(server)) = (&python, &cpython_server) {
             (row.cpython, row.python_on_syncman) = py.take_turns(
                 server.target(),
@@ -353,7 +361,8 @@ async fn run(args: &Args) -> Result<(), String> {
         eprintln!("list append ...");
         let mut append = report::PairRow {
             operation: "list append",
-            echo_p50_us: echo_p50,
+            echo: None,
+            echo_spread: None,
             syncman: on_worker({
                 let (addr, key) = (node.addr, authkey.clone());
                 async move { pairs::syncman_append(addr, key.as_bytes(), run).await }
@@ -384,7 +393,8 @@ async fn run(args: &Args) -> Result<(), String> {
         eprintln!("barrier rounds ...");
         let mut barrier = report::PairRow {
             operation: "barrier round, 4 parties (one connection each)",
-            echo_p50_us: echo_p50,
+            echo: None,
+            echo_spread: None,
             syncman: on_worker({
                 let (addr, key) = (node.addr, authkey.clone());
                 async move { pairs::syncman_barrier(addr, key.as_bytes(), 4, run).await }

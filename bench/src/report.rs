@@ -45,6 +45,20 @@ impl Row {
     }
 }
 
+/// The line under a table that says, per shape or pair, how steady the machine was.
+fn steadiness<'a>(t: &mut String, spreads: impl Iterator<Item = (&'a str, Option<f64>)>) {
+    let spreads: Vec<String> = spreads
+        .filter_map(|(what, spread)| Some(format!("{what} {:.2}", spread?)))
+        .collect();
+    if !spreads.is_empty() {
+        let _ = writeln!(
+            t,
+            "\nSteadiness, the echo's fastest round ÷ its slowest (it does no work: only the machine moves it; over {UNSTEADY:.2} the targets judged from it are marked unsteady): {}.",
+            spreads.join("; ")
+        );
+    }
+}
+
 /// A line of the chart: its label, colour and the value it takes from a row.
 type Series = (&'static str, &'static str, fn(&Row) -> Option<f64>);
 
@@ -72,8 +86,12 @@ pub struct Report {
 #[derive(Serialize)]
 pub struct PairRow {
     pub operation: &'static str,
-    /// The echo floor's p50 for one round trip (1 connection, request/response).
-    pub echo_p50_us: Option<f64>,
+    /// The echo floor's round trip (1 connection, request/response), measured in turn
+    /// with this row's pair, round after round (the queue and lock pairs; the table
+    /// divides the other rows' p50 by the first of these).
+    pub echo: Option<Measured>,
+    /// The echo's fastest round ÷ its slowest, where this row measured it.
+    pub echo_spread: Option<f64>,
     pub syncman: Option<Measured>,
     /// What Redis ran for it (`LPUSH + LPOP`, `RPUSH`).
     pub redis_name: &'static str,
@@ -159,26 +177,18 @@ impl Report {
                 );
             }
         }
-        let spreads: Vec<String> = self
-            .rows
-            .iter()
-            .filter_map(|r| Some(format!("{} {:.2}", r.shape, r.echo_spread?)))
-            .collect();
-        if !spreads.is_empty() {
-            let _ = writeln!(
-                t,
-                "\nSteadiness, the echo's fastest round ÷ its slowest (it does no work: only the machine moves it; over {UNSTEADY:.2} the shape's targets are marked unsteady): {}.",
-                spreads.join("; ")
-            );
-        }
+        steadiness(&mut t, self.rows.iter().map(|r| (r.shape, r.echo_spread)));
         if !self.pairs.is_empty() {
             let _ = writeln!(
                 t,
                 "\n| operation, one at a time | peer | ops/s (pairs, rounds) | p50 µs | p99 µs | syncman ÷ peer | p50 ÷ echo p50 |\n|---|---|---|---|---|---|---|"
             );
         }
+        let first_echo = self.pairs.iter().find_map(|r| r.echo.as_ref());
         for row in &self.pairs {
+            let echo = row.echo.as_ref().or(first_echo);
             let peers = [
+                ("TCP echo (floor), one round trip", &row.echo),
                 ("syncman", &row.syncman),
                 (row.redis_name, &row.redis),
                 ("CPython manager", &row.cpython),
@@ -197,9 +207,7 @@ impl Report {
                     }
                     _ => "—".into(),
                 };
-                let to_echo = row
-                    .echo_p50_us
-                    .map_or("—".into(), |e| format!("{:.2}", m.p50_us / e));
+                let to_echo = echo.map_or("—".into(), |e| format!("{:.2}", m.p50_us / e.p50_us));
                 let _ = writeln!(
                     t,
                     "| {} | {name} | {:.0} | {:.1} | {:.1} | {ratio} | {to_echo} |",
@@ -207,6 +215,10 @@ impl Report {
                 );
             }
         }
+        steadiness(
+            &mut t,
+            self.pairs.iter().map(|r| (r.operation, r.echo_spread)),
+        );
         if let Some(c) = &self.connect {
             let _ = writeln!(
                 t,

@@ -79,6 +79,12 @@ fn steadiness(mut j: Judged, row: &Row) -> Judged {
     j
 }
 
+/// The same for a pair's row, whose echo took turns with it.
+fn pair_steadiness(mut j: Judged, row: &PairRow) -> Judged {
+    j.unsteady = row.echo_spread.filter(|&s| s > UNSTEADY);
+    j
+}
+
 /// A memory target is judged only at the target's own size: smaller (`--quick`), the
 /// figure is shown with `note` and no verdict.
 fn at_full_size(mut j: Judged, full_size: bool, note: &'static str) -> Judged {
@@ -141,24 +147,22 @@ pub fn judge(report: &Report) -> Vec<Judged> {
             }
         }
     }
-    let echo_one = row(1, 1).and_then(|r| r.echo.as_ref());
-    let pair = |p: Pair| report.pairs.iter().find(|r| r.operation == p.name());
-    // Redis runs one pair, LPUSH + LPOP, for both targets.
-    let redis_pair = pair(Pair::QueuePutGet).and_then(|r| r.redis.as_ref());
     for p in [Pair::QueuePutGet, Pair::LockAcquireRelease] {
-        let Some(row) = pair(p) else { continue };
-        out.push(judged(
+        let Some(row) = report.pairs.iter().find(|r| r.operation == p.name()) else {
+            continue;
+        };
+        // Each pair's row has Redis' LPUSH + LPOP and the echo's round trip, measured in
+        // turn with it.
+        let j = judged(
             format!("{}: ≥ 1.2× Redis LPUSH + LPOP pairs", p.name()),
             Goal::AtLeast(1.2),
-            ratio(ops(&row.syncman), redis_pair.map(|m| m.ops_per_s)),
+            ratio(ops(&row.syncman), ops(&row.redis)),
             // At the floor a pair is two echo round trips, one after the other.
-            ratio(
-                echo_one.map(|e| e.ops_per_s / 2.0),
-                redis_pair.map(|m| m.ops_per_s),
-            ),
+            ratio(ops(&row.echo).map(|e| e / 2.0), ops(&row.redis)),
             "floor: half the echo's one-connection rate ÷ Redis' pairs",
-        ));
-        out.push(pair_latency(p, row));
+        );
+        out.push(pair_steadiness(j, row));
+        out.push(pair_steadiness(pair_latency(p, row), row));
     }
     for row in &report.memory {
         let per_entry = |h: &Option<crate::memory::Held>| h.as_ref().map(|h| h.bytes_per_entry);
@@ -239,8 +243,8 @@ fn pair_latency(p: Pair, row: &PairRow) -> Judged {
     judged(
         format!("{}: p50 ≤ 2.2× the echo's p50", p.name()),
         Goal::AtMost(2.2),
-        match (&row.syncman, row.echo_p50_us) {
-            (Some(s), Some(e)) => Some(s.p50_us / e),
+        match (&row.syncman, &row.echo) {
+            (Some(s), Some(e)) => Some(s.p50_us / e.p50_us),
             _ => None,
         },
         Some(2.0),
@@ -328,7 +332,8 @@ mod tests {
         report.pairs = vec![
             PairRow {
                 operation: Pair::QueuePutGet.name(),
-                echo_p50_us: Some(100.0),
+                echo: measured(12_000.0, 100.0),
+                echo_spread: None,
                 syncman: measured(4_000.0, 210.0),
                 redis_name: "Redis (LPUSH + LPOP)",
                 redis: measured(5_000.0, 190.0),
@@ -337,10 +342,11 @@ mod tests {
             },
             PairRow {
                 operation: Pair::LockAcquireRelease.name(),
-                echo_p50_us: Some(100.0),
+                echo: measured(10_000.0, 100.0),
+                echo_spread: None,
                 syncman: measured(6_500.0, 230.0),
                 redis_name: "Redis (LPUSH + LPOP)",
-                redis: None,
+                redis: measured(4_000.0, 200.0),
                 cpython: None,
                 python_on_syncman: None,
             },
@@ -365,14 +371,16 @@ mod tests {
         // No 256-connection row in this run: not judged at all.
         assert!(judged.iter().all(|j| !j.target.starts_with("256")));
 
-        // The lock pair is judged against Redis' one pair, LPUSH + LPOP.
+        // Each pair against the Redis pair (LPUSH + LPOP) and the echo of its own rounds.
         let queue = find(&judged, "queue put + get: ≥");
         let lock = find(&judged, "lock acquire + release: ≥");
         assert_eq!(queue.reached, Some(0.8));
-        assert_eq!(lock.reached, Some(1.3));
+        assert_eq!(lock.reached, Some(1.625));
         assert_eq!(lock.met, Some(true));
         // Two echo round trips at 12,000 a second: 6,000 pairs, 1.2× Redis' 5,000.
         assert_eq!(queue.floor, Some(1.2));
+        // At 10,000: 5,000 pairs, 1.25× the lock row's Redis (4,000).
+        assert_eq!(lock.floor, Some(1.25));
 
         let queue_p50 = find(&judged, "queue put + get: p50");
         assert_eq!(queue_p50.reached, Some(2.1));
@@ -407,6 +415,20 @@ mod tests {
             "{table}"
         );
         assert!(!line("64 connections").contains("unsteady"), "{table}");
+    }
+
+    #[test]
+    fn a_pair_run_on_an_unsteady_machine_is_marked() {
+        let mut report = report(true);
+        report.pairs[0].echo_spread = Some(1.5);
+        report.pairs[1].echo_spread = Some(1.2);
+        let judged = judge(&report);
+        assert_eq!(find(&judged, "queue put + get: ≥").unsteady, Some(1.5));
+        assert_eq!(find(&judged, "queue put + get: p50").unsteady, Some(1.5));
+        assert_eq!(find(&judged, "lock acquire + release: ≥").unsteady, None);
+        assert_eq!(find(&judged, "lock acquire + release: p50").unsteady, None);
+        // The calls shapes keep their own marks.
+        assert_eq!(find(&judged, "16 connections").unsteady, None);
     }
 
     #[test]
