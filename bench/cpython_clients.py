@@ -31,13 +31,19 @@ import time
 from multiprocessing.managers import SyncManager
 
 
+def connected(address, key):
+    """A SyncManager connected to the server at `address`, as a Python program makes one."""
+    m = SyncManager(address=address, authkey=key)
+    m.connect()
+    return m
+
+
 def client(address, key, seconds, mode, ready, start, results, barrier, party, stop):
     """Runs one client process; a failure reaches the parent at once (through whichever
     queue it waits on), not after its timeout."""
     told = ready
     try:
-        m = SyncManager(address=address, authkey=key)
-        m.connect()
+        m = connected(address, key)
         d, q, lock, items = m.dict(), m.Queue(), m.Lock(), m.list()
         d["k"] = 0
         ready.put(None)
@@ -87,8 +93,7 @@ def timed_loop(seconds, mode, d, q, lock, items, barrier, party, stop):
 
 
 def fill(host, port, key, entries, kind):
-    m = SyncManager(address=(host, port), authkey=key)
-    m.connect()
+    m = connected((host, port), key)
     d = m.dict()
     for start in range(0, entries, 10_000):
         end = min(start + 10_000, entries)
@@ -101,8 +106,7 @@ def fill(host, port, key, entries, kind):
 
 
 def calls(host, port, key, n):
-    m = SyncManager(address=(host, port), authkey=key)
-    m.connect()
+    m = connected((host, port), key)
     d = m.dict()
     for i in range(n):
         if i % 2 == 0:
@@ -126,8 +130,7 @@ def main():
     stop = mp.Value("q", -1, lock=False)
     barrier = None
     if mode == "barrier":
-        owner = SyncManager(address=(host, port), authkey=key)
-        owner.connect()
+        owner = connected((host, port), key)
         barrier = owner.Barrier(procs)
     # Daemons: if one fails, the others are not waited for at exit.
     workers = [

@@ -254,6 +254,20 @@ async fn run(args: &Args) -> Result<(), String> {
     let mut report = Report::new(server_cpus, seconds, rounds);
     // Each round of a calls shape runs this long per peer.
     let round_run = run / rounds;
+    // `procs` Python client processes running `mode` against CPython's server and against
+    // syncman, taking turns round after round (nothing without Python).
+    let python_turns = |procs: usize, mode: &str| match (&python, &cpython_server) {
+        (Some(py), Some(server)) => py.take_turns(
+            server.target(),
+            node.target(),
+            &authkey,
+            procs,
+            round_run.as_secs_f64(),
+            rounds,
+            mode,
+        ),
+        _ => (None, None),
+    };
     for &shape in shapes.iter().filter(|_| wants(Part::Calls)) {
         eprintln!("{} ...", shape.name);
         let mut row = Row::new(shape);
@@ -294,18 +308,8 @@ async fn run(args: &Args) -> Result<(), String> {
         row.echo = stats::Measured::median_of(echo_rounds);
         row.syncman = stats::Measured::median_of(syncman_rounds);
         row.redis = stats::Measured::median_of(redis_rounds);
-        if let (Some(py), Some(server)) = (&python, &cpython_server) {
-            if shape.in_flight == 1 && shape.conns <= MAX_PYTHON_PROCS {
-                (row.cpython, row.python_on_syncman) = py.take_turns(
-                    server.target(),
-                    node.target(),
-                    &authkey,
-                    shape.conns,
-                    round_run.as_secs_f64(),
-                    rounds,
-                    "dict",
-                );
-            }
+        if shape.in_flight == 1 && shape.conns <= MAX_PYTHON_PROCS {
+            (row.cpython, row.python_on_syncman) = python_turns(shape.conns, "dict");
         }
         report.rows.push(row);
     }
@@ -344,17 +348,7 @@ async fn run(args: &Args) -> Result<(), String> {
             cpython: None,
             python_on_syncman: None,
         };
-        if let (Some(py), Some(server)) = (&python, &cpython_server) {
-            (row.cpython, row.python_on_syncman) = py.take_turns(
-                server.target(),
-                node.target(),
-                &authkey,
-                1,
-                round_run.as_secs_f64(),
-                rounds,
-                pair.python_mode(),
-            );
-        }
+        (row.cpython, row.python_on_syncman) = python_turns(1, pair.python_mode());
         report.pairs.push(row);
     }
     if wants(Part::Pairs) {
@@ -378,17 +372,7 @@ async fn run(args: &Args) -> Result<(), String> {
             cpython: None,
             python_on_syncman: None,
         };
-        if let (Some(py), Some(server)) = (&python, &cpython_server) {
-            (append.cpython, append.python_on_syncman) = py.take_turns(
-                server.target(),
-                node.target(),
-                &authkey,
-                1,
-                round_run.as_secs_f64(),
-                rounds,
-                "append",
-            );
-        }
+        (append.cpython, append.python_on_syncman) = python_turns(1, "append");
         report.pairs.push(append);
         eprintln!("barrier rounds ...");
         let mut barrier = report::PairRow {
@@ -405,18 +389,8 @@ async fn run(args: &Args) -> Result<(), String> {
             cpython: None,
             python_on_syncman: None,
         };
-        if let (Some(py), Some(server)) = (&python, &cpython_server) {
-            // Four processes, each with its connection, sharing one Barrier(4) proxy.
-            (barrier.cpython, barrier.python_on_syncman) = py.take_turns(
-                server.target(),
-                node.target(),
-                &authkey,
-                4,
-                round_run.as_secs_f64(),
-                rounds,
-                "barrier",
-            );
-        }
+        // Four processes, each with its connection, sharing one Barrier(4) proxy.
+        (barrier.cpython, barrier.python_on_syncman) = python_turns(4, "barrier");
         report.pairs.push(barrier);
     }
     if wants(Part::Connect) {
