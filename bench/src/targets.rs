@@ -73,15 +73,10 @@ fn judged(
     }
 }
 
-/// Marks `j` when the machine was unsteady while `row` ran (see [`UNSTEADY`]).
-fn steadiness(mut j: Judged, row: &Row) -> Judged {
-    j.unsteady = row.echo_spread.filter(|&s| s > UNSTEADY);
-    j
-}
-
-/// The same for a pair's row, whose echo took turns with it.
-fn pair_steadiness(mut j: Judged, row: &PairRow) -> Judged {
-    j.unsteady = row.echo_spread.filter(|&s| s > UNSTEADY);
+/// Marks `j` when the machine was unsteady while its shape or pair ran: `echo_spread` is
+/// that row's echo, fastest round ÷ slowest (see [`UNSTEADY`]).
+fn steadiness(mut j: Judged, echo_spread: Option<f64>) -> Judged {
+    j.unsteady = echo_spread.filter(|&s| s > UNSTEADY);
     j
 }
 
@@ -116,7 +111,7 @@ pub fn judge(report: &Report) -> Vec<Judged> {
             Some(1.0),
             "",
         );
-        out.push(steadiness(j, r));
+        out.push(steadiness(j, r.echo_spread));
     }
     if let Some(r) = row(1, 16) {
         let j = judged(
@@ -126,11 +121,14 @@ pub fn judge(report: &Report) -> Vec<Judged> {
             ratio(ops(&r.echo), ops(&r.redis)),
             "floor: the echo's own rate ÷ Redis'",
         );
-        out.push(steadiness(j, r));
+        out.push(steadiness(j, r.echo_spread));
     }
     for conns in [16, 64, 256] {
         if let Some(r) = row(conns, 1) {
-            out.push(steadiness(many_connections(r, report.server_cpus), r));
+            out.push(steadiness(
+                many_connections(r, report.server_cpus),
+                r.echo_spread,
+            ));
         }
     }
     if report.server_cpus == Some(MANY_CORES) {
@@ -143,7 +141,7 @@ pub fn judge(report: &Report) -> Vec<Judged> {
                     ratio(ops(&r.echo), ops(&r.redis)),
                     "floor: the echo's own rate ÷ Redis'",
                 );
-                out.push(steadiness(j, r));
+                out.push(steadiness(j, r.echo_spread));
             }
         }
     }
@@ -161,8 +159,8 @@ pub fn judge(report: &Report) -> Vec<Judged> {
             ratio(ops(&row.echo).map(|e| e / 2.0), ops(&row.redis)),
             "floor: half the echo's one-connection rate ÷ Redis' pairs",
         );
-        out.push(pair_steadiness(j, row));
-        out.push(pair_steadiness(pair_latency(p, row), row));
+        out.push(steadiness(j, row.echo_spread));
+        out.push(steadiness(pair_latency(p, row), row.echo_spread));
     }
     for row in &report.memory {
         let per_entry = |h: &Option<crate::memory::Held>| h.as_ref().map(|h| h.bytes_per_entry);
