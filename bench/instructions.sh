@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Instructions per call, counted by valgrind's callgrind: unlike a rate on a shared
 # machine, the same for the same binary whatever else runs. For the node (`syncman serve`)
-# and for the Rust client (`syncman-bench --drive-calls`), with 1 and with 16 calls in
-# flight on one connection, as the difference between a run of 3,000 calls and one of
-# 1,000 (which takes out start-up, the handshake and shutdown), divided by 2,000. Then the
+# and for the Rust client (`syncman-bench --drive-calls`), with 1 and with 16 dict calls in
+# flight on one connection, and a queue's put/get and a lock's acquire/release at 1, as the
+# difference between a run of 3,000 calls and one of 1,000 (which takes out start-up, the
+# handshake and shutdown), divided by 2,000. Then the
 # node's side of the same dict calls from an unmodified CPython client
 # (`bench/cpython_clients.py calls`, the pickle dialect), when python3 is there.
 #
@@ -40,12 +41,14 @@ start_node() {
 stop_node() { kill -TERM $NODE_PID; wait $NODE_PID || true; }
 total() { grep -E '^(summary|totals):' "$1" | head -1 | awk '{print $2}'; }
 
-# Total instructions of the node and of the client for CALLS calls, IN_FLIGHT at a time.
+# Total instructions of the node and of the client for CALLS calls, IN_FLIGHT at a time,
+# of OP (dict, queue or lock; `syncman-bench --drive-op`).
 count() {
-  local calls=$1 in_flight=$2 out=$WORK/$1-$2
+  local calls=$1 in_flight=$2 op=$3 out=$WORK/$1-$2-$3
   start_node "$out"
   SYNCMAN_ADDR=$ADDR valgrind --tool=callgrind --callgrind-out-file="$out.client" \
-    "$BENCH" --drive-calls "$calls" --in-flight "$in_flight" 2>"$out.client.log"
+    "$BENCH" --drive-calls "$calls" --in-flight "$in_flight" --drive-op "$op" \
+    2>"$out.client.log"
   stop_node
   echo "$(total "$out.node") $(total "$out.client")"
 }
@@ -62,10 +65,15 @@ count_python() {
 
 echo "| calls in flight | node instructions/call | client instructions/call |"
 echo "|---|---|---|"
-for in_flight in 1 16; do
-  read -r node_lo client_lo < <(count 1000 $in_flight)
-  read -r node_hi client_hi < <(count 3000 $in_flight)
-  echo "| $in_flight | $(( (node_hi - node_lo) / 2000 )) | $(( (client_hi - client_lo) / 2000 )) |"
+# The dict alternation at 1 and 16 in flight, then a queue's put/get and a lock's
+# acquire/release at 1 (calls that may wait, answered at once here).
+for case in "1 dict" "16 dict" "1 queue" "1 lock"; do
+  read -r in_flight op <<<"$case"
+  read -r node_lo client_lo < <(count 1000 "$in_flight" "$op")
+  read -r node_hi client_hi < <(count 3000 "$in_flight" "$op")
+  label=$in_flight
+  [ "$op" = dict ] || label="$in_flight, $op"
+  echo "| $label | $(( (node_hi - node_lo) / 2000 )) | $(( (client_hi - client_lo) / 2000 )) |"
 done
 if command -v python3 >/dev/null; then
   lo=$(count_python 1000)

@@ -66,8 +66,8 @@ struct Args {
     /// Internal: serve the echo floor (started by the benchmark itself).
     #[arg(long, hide = true)]
     echo_server: bool,
-    /// Internal (`bench/instructions.sh`): make this many dict calls against the node at
-    /// `SYNCMAN_ADDR`, with `--in-flight` calls in flight, then exit.
+    /// Internal (`bench/instructions.sh`): make this many calls (`--drive-op`) against the
+    /// node at `SYNCMAN_ADDR`, with `--in-flight` calls in flight, then exit.
     #[arg(long, hide = true)]
     drive_calls: Option<u64>,
     /// Calls in flight on each connection, for `--drive-calls`.
@@ -76,6 +76,10 @@ struct Args {
     /// Connections for `--drive-calls`.
     #[arg(long, hide = true, default_value_t = 1)]
     connections: u64,
+    /// What `--drive-calls` calls: dict insert/get, queue put/get or lock acquire/release,
+    /// alternating.
+    #[arg(long, hide = true, value_enum, default_value_t = syncman::DriveOp::Dict)]
+    drive_op: syncman::DriveOp,
     /// Run only these parts (comma-separated); all of them by default.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Part>,
@@ -176,7 +180,12 @@ fn main() -> ExitCode {
         };
     }
     if let Some(calls) = args.drive_calls {
-        return match runtime.block_on(syncman::drive(calls, args.connections, args.in_flight)) {
+        return match runtime.block_on(syncman::drive(
+            calls,
+            args.connections,
+            args.in_flight,
+            args.drive_op,
+        )) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("syncman-bench --drive-calls: {e}");

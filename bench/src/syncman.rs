@@ -54,34 +54,67 @@ pub async fn measure(
     Measured::from_samples(samples, start.elapsed())
 }
 
+/// What `--drive-calls` calls, alternating: each pair is two calls.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum DriveOp {
+    /// `dict` insert, then get.
+    Dict,
+    /// `queue` put, then get (each task's get follows its own put).
+    Queue,
+    /// `lock` acquire, then release.
+    Lock,
+}
+
+/// One task's objects on its connection, for [`drive`].
+#[derive(Clone)]
+struct Driven {
+    dict: syncman_client::DictProxy<u64, u64>,
+    queue: syncman_client::QueueProxy<u64>,
+    lock: syncman_client::LockProxy,
+}
+
 /// `calls` calls on `conns` connections to the node at `SYNCMAN_ADDR` (key in
-/// `SYNCMAN_AUTHKEY`), `in_flight` at a time on each, alternating `insert` and `get` as
-/// [`measure`] does: a fixed amount of work, for counting instructions or CPU time per call
-/// (`bench/instructions.sh`).
-pub async fn drive(calls: u64, conns: u64, in_flight: u64) -> Result<(), String> {
+/// `SYNCMAN_AUTHKEY`), `in_flight` at a time on each, alternating as `op` says (a dict's
+/// `insert` and `get`, as [`measure`] does): a fixed amount of work, for counting
+/// instructions or CPU time per call (`bench/instructions.sh`).
+pub async fn drive(calls: u64, conns: u64, in_flight: u64, op: DriveOp) -> Result<(), String> {
     let addr = std::env::var("SYNCMAN_ADDR").map_err(|_| "set SYNCMAN_ADDR")?;
     let key = std::env::var("SYNCMAN_AUTHKEY").map_err(|_| "set SYNCMAN_AUTHKEY")?;
+    let fail = |e: syncman_client::Error| e.to_string();
     let mut managers = Vec::new();
-    let mut dicts = Vec::new();
+    let mut objects = Vec::new();
     for _ in 0..conns.max(1) {
         let m = Manager::connect(addr.as_str(), key.as_bytes())
             .await
-            .map_err(|e| e.to_string())?;
-        dicts.push(m.new_dict::<u64, u64>().await.map_err(|e| e.to_string())?);
+            .map_err(fail)?;
+        objects.push(Driven {
+            dict: m.new_dict::<u64, u64>().await.map_err(fail)?,
+            queue: m.new_queue::<u64>().await.map_err(fail)?,
+            lock: m.new_lock().await.map_err(fail)?,
+        });
         managers.push(m);
     }
-    let tasks_in_all = dicts.len() as u64 * in_flight.max(1);
+    let tasks_in_all = objects.len() as u64 * in_flight.max(1);
     let tasks: Vec<_> = (0..tasks_in_all)
         .map(|task| {
-            let dict = dicts[(task % dicts.len() as u64) as usize].clone();
+            let on = objects[(task % objects.len() as u64) as usize].clone();
             // This task's share of the calls.
             let share = calls / tasks_in_all + u64::from(task < calls % tasks_in_all);
             tokio::spawn(async move {
+                let mut held = None;
                 for n in 0..share {
-                    if n.is_multiple_of(2) {
-                        dict.insert(&task, &n).await?;
-                    } else {
-                        dict.get(&task).await?;
+                    let first = n.is_multiple_of(2);
+                    match op {
+                        DriveOp::Dict if first => on.dict.insert(&task, &n).await.map(drop)?,
+                        DriveOp::Dict => on.dict.get(&task).await.map(drop)?,
+                        DriveOp::Queue if first => on.queue.put(&n).await?,
+                        DriveOp::Queue => on.queue.get().await.map(drop)?,
+                        DriveOp::Lock if first => held = Some(on.lock.acquire().await?),
+                        DriveOp::Lock => {
+                            if let Some(guard) = held.take() {
+                                guard.release().await?;
+                            }
+                        }
                     }
                 }
                 Ok::<_, syncman_client::Error>(())
@@ -89,9 +122,7 @@ pub async fn drive(calls: u64, conns: u64, in_flight: u64) -> Result<(), String>
         })
         .collect();
     for t in tasks {
-        t.await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        t.await.map_err(|e| e.to_string())?.map_err(fail)?;
     }
     Ok(())
 }
