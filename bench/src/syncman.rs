@@ -65,12 +65,12 @@ pub enum DriveOp {
     Lock,
 }
 
-/// One task's objects on its connection, for [`drive`].
+/// The object a connection's tasks call, for [`drive`].
 #[derive(Clone)]
-struct Driven {
-    dict: syncman_client::DictProxy<u64, u64>,
-    queue: syncman_client::QueueProxy<u64>,
-    lock: syncman_client::LockProxy,
+enum Driven {
+    Dict(syncman_client::DictProxy<u64, u64>),
+    Queue(syncman_client::QueueProxy<u64>),
+    Lock(syncman_client::LockProxy),
 }
 
 /// `calls` calls on `conns` connections to the node at `SYNCMAN_ADDR` (key in
@@ -87,10 +87,10 @@ pub async fn drive(calls: u64, conns: u64, in_flight: u64, op: DriveOp) -> Resul
         let m = Manager::connect(addr.as_str(), key.as_bytes())
             .await
             .map_err(fail)?;
-        objects.push(Driven {
-            dict: m.new_dict::<u64, u64>().await.map_err(fail)?,
-            queue: m.new_queue::<u64>().await.map_err(fail)?,
-            lock: m.new_lock().await.map_err(fail)?,
+        objects.push(match op {
+            DriveOp::Dict => Driven::Dict(m.new_dict().await.map_err(fail)?),
+            DriveOp::Queue => Driven::Queue(m.new_queue().await.map_err(fail)?),
+            DriveOp::Lock => Driven::Lock(m.new_lock().await.map_err(fail)?),
         });
         managers.push(m);
     }
@@ -104,13 +104,13 @@ pub async fn drive(calls: u64, conns: u64, in_flight: u64, op: DriveOp) -> Resul
                 let mut held = None;
                 for n in 0..share {
                     let first = n.is_multiple_of(2);
-                    match op {
-                        DriveOp::Dict if first => on.dict.insert(&task, &n).await.map(drop)?,
-                        DriveOp::Dict => on.dict.get(&task).await.map(drop)?,
-                        DriveOp::Queue if first => on.queue.put(&n).await?,
-                        DriveOp::Queue => on.queue.get().await.map(drop)?,
-                        DriveOp::Lock if first => held = Some(on.lock.acquire().await?),
-                        DriveOp::Lock => {
+                    match &on {
+                        Driven::Dict(d) if first => d.insert(&task, &n).await.map(drop)?,
+                        Driven::Dict(d) => d.get(&task).await.map(drop)?,
+                        Driven::Queue(q) if first => q.put(&n).await?,
+                        Driven::Queue(q) => q.get().await.map(drop)?,
+                        Driven::Lock(lock) if first => held = Some(lock.acquire().await?),
+                        Driven::Lock(_) => {
                             if let Some(guard) = held.take() {
                                 guard.release().await?;
                             }
