@@ -31,6 +31,7 @@ if __name__ == "__main__":
     sys.exit(_self.main())
 
 import argparse
+import atexit
 import faulthandler
 import fnmatch
 import multiprocessing
@@ -430,7 +431,10 @@ def main(argv=None):
     # A working directory of its own, as CPython's regrtest gives each run: some tests make
     # fixed names in it (test_no_import_lock_contention's `tempcwd`), and the three
     # interpreters of tests/cpython_suite.rs run at once from the same directory.
-    os.chdir(tempfile.mkdtemp(prefix="syncman-cpython-tests-"))
+    # Removed at exit, whichever way the run ends (but the watchdog's os._exit).
+    workdir = tempfile.mkdtemp(prefix="syncman-cpython-tests-")
+    atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+    os.chdir(workdir)
     faulthandler.enable()
     multiprocessing.set_start_method("fork", force=True)
     # Children inherit it; proxies unpickled from replies authenticate with it (spec 3.7).
@@ -506,7 +510,6 @@ def main(argv=None):
         _disarm()
 
     _reap_children()
-    shutil.rmtree(os.getcwd(), ignore_errors=True)
     _report(result, time.monotonic() - t_start, warnings, n_tests)
     # Interpreter exit runs multiprocessing's finalizers (decref of leftover proxies); bound it.
     faulthandler.cancel_dump_traceback_later()
