@@ -4,9 +4,9 @@
 # and for the Rust client (`syncman-bench --drive-calls`), with 1 and with 16 dict calls in
 # flight on one connection, and a queue's put/get and a lock's acquire/release at 1, as the
 # difference between a run of 3,000 calls and one of 1,000 (which takes out start-up, the
-# handshake and shutdown), divided by 2,000. Then the
-# node's side of the same dict calls from an unmodified CPython client
-# (`bench/cpython_clients.py calls`, the pickle dialect), when python3 is there.
+# handshake and shutdown), divided by 2,000. Then the node's side of the same dict calls
+# from an unmodified CPython client (`bench/cpython_clients.py calls`, the pickle
+# dialect), when python3 is there.
 #
 #   bench/instructions.sh                      # builds release binaries, counts both sides
 #   bench/instructions.sh --syncman OTHER_BIN  # another node build, beside this client
