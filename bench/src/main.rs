@@ -160,6 +160,8 @@ const MAX_PYTHON_PROCS: usize = 16;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Read before `--pin` narrows this process' own mask.
+    let usable_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Pinned before the runtime starts its worker threads, so that they inherit the mask
     // (an affinity set later covers only the calling thread) and the runtime sizes itself
     // to the CPUs the clients may use.
@@ -193,7 +195,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    match runtime.block_on(run(&args)) {
+    match runtime.block_on(run(&args, usable_cpus)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("syncman-bench: {e}");
@@ -202,7 +204,8 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: &Args) -> Result<(), String> {
+/// The whole benchmark; `usable_cpus` is how many CPUs the run was started on.
+async fn run(args: &Args, usable_cpus: usize) -> Result<(), String> {
     // The servers' CPUs, 0 to N-1, when pinned.
     let server_cpus = args.pin.then_some(usize::from(args.server_cpus));
     if let Some(n) = server_cpus {
@@ -261,6 +264,7 @@ async fn run(args: &Args) -> Result<(), String> {
 
     let wants = |part: Part| args.only.is_empty() || args.only.contains(&part);
     let mut report = Report::new(server_cpus, seconds, rounds);
+    report.machine.usable_cpus = usable_cpus;
     // Each round of a calls shape runs this long per peer.
     let round_run = run / rounds;
     // `procs` Python client processes running `mode` against CPython's server and against

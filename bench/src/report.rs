@@ -106,17 +106,22 @@ pub struct PairRow {
 pub struct Machine {
     /// CPUs online: the machine's, not the ones this process may use (fewer when pinned).
     pub cpus: usize,
+    /// The CPUs the run was started on (its affinity, as `taskset` sets it), before `--pin`
+    /// divides them: every peer and its clients share these.
+    pub usable_cpus: usize,
     pub unix_time: u64,
 }
 
 impl Report {
     /// `server_cpus`: the servers' CPUs when pinned (`--server-cpus`), `None` unpinned.
     pub fn new(server_cpus: Option<usize>, seconds: f64, rounds: u32) -> Report {
+        // SAFETY: sysconf only reads a system setting.
+        let cpus =
+            usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).unwrap_or(1);
         Report {
             machine: Machine {
-                // SAFETY: sysconf only reads a system setting.
-                cpus: usize::try_from(unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) })
-                    .unwrap_or(1),
+                cpus,
+                usable_cpus: cpus,
                 unix_time: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs()),
@@ -133,13 +138,31 @@ impl Report {
         }
     }
 
+    /// Says so when the run was held to fewer CPUs than the machine has (`taskset -c 0
+    /// syncman-bench`: every server and client on one CPU, so each rate is set by the CPU
+    /// time a call costs both sides, with no wake-up across CPUs).
+    fn affinity_note(&self) -> String {
+        let Machine {
+            cpus, usable_cpus, ..
+        } = self.machine;
+        if usable_cpus >= cpus {
+            return String::new();
+        }
+        format!(
+            " The run was started on {usable_cpus} of the machine's {cpus} CPUs (an affinity mask such as `taskset` sets): every server and client shared {}.",
+            if usable_cpus == 1 { "it" } else { "them" }
+        )
+    }
+
     /// Markdown: one line per shape and peer, then the ratios.
     pub fn table(&self) -> String {
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "Calls: {} s per shape and peer in {} round(s), the peers taking turns; each figure is the median of the rounds'.\n",
-            self.seconds_per_shape, self.rounds_per_shape
+            "Calls: {} s per shape and peer in {} round(s), the peers taking turns; each figure is the median of the rounds'.{}\n",
+            self.seconds_per_shape,
+            self.rounds_per_shape,
+            self.affinity_note()
         );
         let _ = writeln!(
             t,
@@ -279,9 +302,14 @@ impl Report {
         std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// Writes the chart ([`Report::svg`]).
+    pub fn write_svg(&self, path: &Path) -> Result<(), String> {
+        std::fs::write(path, self.svg()).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     /// Throughput (ops/s) against connections, one line per peer, for the shapes with one
     /// call in flight per connection.
-    pub fn write_svg(&self, path: &Path) -> Result<(), String> {
+    fn svg(&self) -> String {
         let rows: Vec<&Row> = self.rows.iter().filter(|r| r.in_flight == 1).collect();
         let series: [Series; 5] = [
             ("syncman", "#d62728", |r| {
@@ -314,6 +342,10 @@ impl Report {
             match self.server_cpus {
                 Some(1) => ", servers pinned to one CPU".to_string(),
                 Some(n) => format!(", servers pinned to {n} CPUs"),
+                None if self.machine.usable_cpus < self.machine.cpus => format!(
+                    ", everything on {} of {} CPUs",
+                    self.machine.usable_cpus, self.machine.cpus
+                ),
                 None => String::new(),
             }
         );
@@ -362,6 +394,27 @@ impl Report {
             );
         }
         svg.push_str("</svg>\n");
-        std::fs::write(path, svg).map_err(|e| format!("{}: {e}", path.display()))
+        svg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run held to fewer CPUs than the machine has says so in its table and chart; a run
+    /// on all of them says nothing.
+    #[test]
+    fn a_run_on_fewer_cpus_than_the_machine_says_so() {
+        let mut report = Report::new(None, 1.0, 1);
+        report.machine.cpus = 2;
+        report.machine.usable_cpus = 1;
+        assert!(report
+            .table()
+            .contains("started on 1 of the machine's 2 CPUs (an affinity mask such as `taskset` sets): every server and client shared it."));
+        assert!(report.svg().contains("everything on 1 of 2 CPUs"));
+        report.machine.usable_cpus = 2;
+        assert!(!report.table().contains("started on"));
+        assert!(!report.svg().contains("everything on"));
     }
 }
