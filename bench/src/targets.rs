@@ -76,7 +76,8 @@ fn judged(
 /// Marks `j` when the machine was unsteady while its shape or pair ran: `echo_spread` is
 /// that row's echo, fastest round ÷ slowest (see [`UNSTEADY`]).
 fn steadiness(mut j: Judged, echo_spread: Option<f64>) -> Judged {
-    j.unsteady = echo_spread.filter(|&s| s > UNSTEADY);
+    // Judged as printed, to two decimals: a spread shown as "1.25" is not over 1.25.
+    j.unsteady = echo_spread.filter(|&s| (s * 100.0).round() / 100.0 > UNSTEADY);
     j
 }
 
@@ -427,6 +428,20 @@ mod tests {
         assert_eq!(find(&judged, "lock acquire + release: p50").unsteady, None);
         // The calls shapes keep their own marks.
         assert_eq!(find(&judged, "16 connections").unsteady, None);
+    }
+
+    /// The spread is judged as the report prints it, to two decimals: one that reads
+    /// "1.25" is not marked as over 1.25, one that reads "1.26" is.
+    #[test]
+    fn a_spread_is_judged_as_printed() {
+        let mut report = report(true);
+        report.rows[2].echo_spread = Some(1.2504);
+        report.rows[3].echo_spread = Some(1.2551);
+        let judged = judge(&report);
+        assert_eq!(find(&judged, "16 connections").unsteady, None);
+        let sixty_four = find(&judged, "64 connections");
+        assert_eq!(sixty_four.unsteady, Some(1.2551));
+        assert!(table(&judged).contains("unsteady: the echo's rounds differ by 1.26×"));
     }
 
     #[test]
