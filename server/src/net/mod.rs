@@ -15,6 +15,7 @@
 //! - `native`: the native (MessagePack) dialect: the request loop, control-call decoding,
 //!   and its replies.
 //! - `pickle`: CPython's manager protocol, for unmodified Python clients.
+//! - `wake_gate`: polls a rarely ready branch of a session loop only once it was woken.
 
 mod admission;
 mod backoff;
@@ -28,3 +29,4 @@ pub(crate) mod pickle;
 pub mod server;
 pub(crate) mod tls;
 mod transport;
+mod wake_gate;

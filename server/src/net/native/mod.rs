@@ -31,6 +31,7 @@ use tracing::{debug, info, warn};
 
 use super::frame_reader::FrameReader;
 use super::metrics::{Dialect, NetMetrics, SessionEnd};
+use super::wake_gate::WakeGated;
 use crate::node::backend::Backend;
 use crate::node::object::WithdrawReason;
 use crate::node::session::Session;
@@ -160,11 +161,12 @@ impl<B: Backend, W: AsyncWrite + Unpin> NativeSession<B, W> {
         tokio::pin!(lost);
         // Cancelled by the node's shutdown or by the heartbeat watchdog. Pinned once: a
         // cancellation future made afresh on every turn would register and deregister a
-        // waiter each time.
+        // waiter each time. Gated: it is looked at again only once it has been woken.
         let end = node.shutdown.child_token();
         let mut heartbeat = heartbeat_ttl.map(|ttl| HeartbeatWatch::start(ttl, end.clone()));
         let ended = end.cancelled();
         tokio::pin!(ended);
+        let mut ended = WakeGated::new(ended);
         let mut said_full = false;
         loop {
             let room = self.replies.has_room();

@@ -37,6 +37,7 @@ use tracing::{debug, info, warn};
 
 use super::metrics::{Dialect, NetMetrics, SessionEnd};
 use super::transport::Transport;
+use super::wake_gate::WakeGated;
 use crate::node::backend::Backend;
 use crate::node::object::WithdrawReason;
 use crate::node::session::Session;
@@ -285,9 +286,10 @@ impl<B: Backend, S: Transport> ProxyConnection<B, S> {
     async fn serve(mut self) -> (SessionEnd, String) {
         let node = self.session.node().clone();
         // Pinned once: made afresh for every call, it would register and deregister a
-        // waiter each time.
+        // waiter each time. Gated: it is looked at again only once it has been woken.
         let shutdown = node.shutdown.cancelled();
         tokio::pin!(shutdown);
+        let mut shutdown = WakeGated::new(shutdown);
         let ending = loop {
             let frame = tokio::select! {
                 // A request first: the shutdown is looked at when none is waiting (a
