@@ -461,7 +461,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
             }
         };
         let (id, result) = match frame {
-            Some(Ok(Received::Frame(frame))) => match decode_response(frame.freeze()) {
+            Some(Ok(Received::Frame { frame, .. })) => match decode_response(frame.freeze()) {
                 // Id 0 is the session's own: the node ends it and says why.
                 Ok((HELLO_ID, Err(why))) => {
                     tracing::warn!("the node ended the session: {why}");

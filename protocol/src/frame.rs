@@ -18,11 +18,12 @@ pub const DEFAULT_MAX_FRAME: usize = 64 * 1024 * 1024;
 /// How much buffer the decoder reserves at a time while a large frame arrives.
 pub(crate) const GROW_STEP: usize = 64 * 1024;
 
-/// The node stores argument bytes as slices of the frame they came in, so a frame must
-/// never share its allocation with other frames: a small stored value would keep a whole
-/// read buffer (or a neighbouring large frame) alive. Frames are therefore copied out of
-/// the read buffer, except a large frame that is the buffer's only content, which takes
-/// the buffer over instead (no copy of big payloads in the common case).
+/// The node stores argument bytes as slices of the frame they came in, so a small stored
+/// value must not keep a long-lived read buffer (or a neighbouring large frame) alive.
+/// Frames are therefore copied out of such a buffer, except a large frame that is the
+/// buffer's only content, which takes the buffer over instead (no copy of big payloads in
+/// the common case). (Frames of a buffer made for one read share it instead, and say so:
+/// see [`FrameCodec::set_buffer_is_exact`].)
 pub(crate) const COPY_AT_MOST: usize = 16 * 1024;
 
 /// Why a byte stream stopped being a valid frame stream. Any of these closes the connection:
@@ -45,6 +46,9 @@ pub struct FrameCodec {
     max_len: usize,
     /// See [`FrameCodec::set_buffer_is_exact`].
     buffer_is_exact: bool,
+    /// The length of the buffer frames are being split off, while it is still one read's
+    /// own allocation (see [`FrameCodec::set_buffer_is_exact`]).
+    splitting_read_of: Option<usize>,
     /// See [`FrameCodec::set_frames_share_the_buffer`].
     frames_share_the_buffer: bool,
 }
@@ -54,6 +58,7 @@ impl FrameCodec {
         FrameCodec {
             max_len,
             buffer_is_exact: false,
+            splitting_read_of: None,
             frames_share_the_buffer: false,
         }
     }
@@ -68,12 +73,17 @@ impl FrameCodec {
 
     /// Tells the next decode that the buffer's allocation holds exactly the bytes in it
     /// (a buffer made for what one read brought, none of it consumed yet). A frame that is
-    /// then all the buffer holds takes the buffer over, whatever its size: nothing else
-    /// shares the allocation, so the copy is saved. (A long-lived read buffer must not say
-    /// so: it keeps consumed bytes and spare room that a small frame would pin.) Forgotten
-    /// by the next decode, whatever it finds.
+    /// then all the buffer holds takes the buffer over, whatever its size; several frames
+    /// are split off it instead of copied out, each saying that it pins the whole read
+    /// (see [`Received::Frame`]). That lasts until the buffer is drained, or must grow
+    /// because a frame is not all in, or is told `false` here. (A long-lived read buffer
+    /// must not say so: it keeps consumed bytes and spare room that a small frame would
+    /// pin.)
     pub fn set_buffer_is_exact(&mut self, exact: bool) {
         self.buffer_is_exact = exact;
+        if !exact {
+            self.splitting_read_of = None;
+        }
     }
 
     /// The codec used during the handshake (CPython's 256-byte limit).
@@ -116,9 +126,30 @@ impl Decoder for FrameCodec {
     type Error = FrameError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
-        // Whatever happens next consumes the buffer or waits for it to grow.
-        let exact = std::mem::take(&mut self.buffer_is_exact);
+        Ok(self.decode_frame(src)?.map(|(frame, _pins)| frame))
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
+        match self.decode(buf)? {
+            Some(frame) => Ok(Some(frame)),
+            None if buf.is_empty() => Ok(None),
+            None => Err(FrameError::Truncated),
+        }
+    }
+}
+
+impl FrameCodec {
+    /// The next frame and the bytes it pins (see [`Received::Frame`]).
+    fn decode_frame(
+        &mut self,
+        src: &mut BytesMut,
+    ) -> Result<Option<(BytesMut, usize)>, FrameError> {
+        if std::mem::take(&mut self.buffer_is_exact) {
+            self.splitting_read_of = Some(src.len());
+        }
         let Some((header, len)) = read_header(src)? else {
+            // The buffer will grow: no longer one read's own.
+            self.splitting_read_of = None;
             return Ok(None);
         };
         if len > self.max_len as u64 {
@@ -133,28 +164,33 @@ impl Decoder for FrameCodec {
         let arrived = src.len() - header;
         if arrived < len {
             src.reserve((len - arrived).min(GROW_STEP));
+            self.splitting_read_of = None;
             return Ok(None);
         }
         src.advance(header);
-        if src.len() == len && (len > COPY_AT_MOST || exact) {
-            // A frame that is all the buffer holds takes the whole allocation with it, and
-            // the next read starts a fresh one: nothing else ever shares it.
-            return Ok(Some(std::mem::take(src)));
+        let whole = src.len() == len;
+        if let Some(read) = self.splitting_read_of {
+            // One read's own allocation, at most what one read brings: its frames share
+            // it, each pinning all of it, and the copies are saved. The last frame takes
+            // what is left, and the next read starts a fresh one.
+            if whole {
+                self.splitting_read_of = None;
+                return Ok(Some((std::mem::take(src), read)));
+            }
+            return Ok(Some((src.split_to(len), read)));
+        }
+        if whole && len > COPY_AT_MOST {
+            // A big frame that is all the buffer holds takes the whole allocation with it,
+            // and the next read starts a fresh one: nothing else ever shares it.
+            return Ok(Some((std::mem::take(src), len)));
         }
         if self.frames_share_the_buffer {
-            return Ok(Some(src.split_to(len)));
+            // A long-lived buffer: what a frame kept would pin is not bounded.
+            return Ok(Some((src.split_to(len), usize::MAX)));
         }
         let frame = BytesMut::from(&src[..len]);
         src.advance(len);
-        Ok(Some(frame))
-    }
-
-    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
-        match self.decode(buf)? {
-            Some(frame) => Ok(Some(frame)),
-            None if buf.is_empty() => Ok(None),
-            None => Err(FrameError::Truncated),
-        }
+        Ok(Some((frame, len)))
     }
 }
 
@@ -183,8 +219,12 @@ pub const OVERSIZED_HEAD: usize = 64;
 /// What [`SkippingFrameCodec`] yields.
 #[derive(Debug)]
 pub enum Received {
-    /// A frame within the limit.
-    Frame(BytesMut),
+    /// A frame within the limit, and the bytes that any part of it kept alive would keep
+    /// with it (`pins`): its own length when it was copied or took a buffer over, the
+    /// whole read when it shares one read's allocation with other frames, and
+    /// `usize::MAX` when it shares a long-lived buffer. A part stored for longer than the
+    /// call goes through [`to_keep`](crate::value::to_keep) with it.
+    Frame { frame: BytesMut, pins: usize },
     /// A frame over the limit: its length and its first [`OVERSIZED_HEAD`] bytes, yielded
     /// as soon as those have arrived, so the one message it carries can be answered or
     /// failed at once. The rest is read and thrown away as it arrives, and the connection
@@ -246,7 +286,10 @@ impl Decoder for SkippingFrameCodec {
                     return Ok(None);
                 };
                 if len <= self.frames.max_len() as u64 {
-                    return Ok(self.frames.decode(src)?.map(Received::Frame));
+                    return Ok(self
+                        .frames
+                        .decode_frame(src)?
+                        .map(|(frame, pins)| Received::Frame { frame, pins }));
                 }
                 src.advance(header);
                 self.frames.set_buffer_is_exact(false);
@@ -516,7 +559,7 @@ mod tests {
     }
 
     #[test]
-    fn frames_never_share_an_allocation() {
+    fn a_small_frame_is_never_a_window_into_a_big_one() {
         let mut codec = FrameCodec::new(DEFAULT_MAX_FRAME);
         let big = vec![1u8; 100_000];
         let mut buf = BytesMut::new();
@@ -574,6 +617,78 @@ mod tests {
         assert!(!inside(&frame, at, 1024), "copied out of the read buffer");
     }
 
+    /// A frame's payload and what it pins.
+    fn frame_and_pins(received: Option<Received>) -> (BytesMut, usize) {
+        match received {
+            Some(Received::Frame { frame, pins }) => (frame, pins),
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn frames_of_one_read_share_it_and_say_they_pin_all_of_it() {
+        let mut encoded = BytesMut::new();
+        let mut plain = FrameCodec::new(DEFAULT_MAX_FRAME);
+        for payload in [&b"first"[..], &b"second"[..], &b"third"[..]] {
+            plain.encode(payload, &mut encoded).unwrap();
+        }
+        let read_len = encoded.len();
+        let mut codec = SkippingFrameCodec::new(DEFAULT_MAX_FRAME);
+        let mut buf = BytesMut::from(&encoded[..]);
+        let at = buf.as_ptr() as usize;
+        codec.set_buffer_is_exact(true);
+        let frames: Vec<_> = (0..3)
+            .map(|_| frame_and_pins(codec.decode(&mut buf).unwrap()))
+            .collect();
+        for ((frame, pins), payload) in frames.iter().zip(["first", "second", "third"]) {
+            assert_eq!(&frame[..], payload.as_bytes());
+            let p = frame.as_ptr() as usize;
+            assert!(
+                p > at && p < at + read_len,
+                "split off the read, not copied"
+            );
+            assert_eq!(*pins, read_len, "pins the whole read");
+        }
+        assert!(buf.is_empty());
+
+        // A read that ends in part of a frame: the frames before it share the read; once
+        // the buffer must grow for the rest, later frames are copied out and pin only
+        // themselves.
+        let mut buf = BytesMut::from(&encoded[..encoded.len() - 2]);
+        let (at, len) = (buf.as_ptr() as usize, buf.len());
+        codec.set_buffer_is_exact(true);
+        for _ in 0..2 {
+            let (frame, pins) = frame_and_pins(codec.decode(&mut buf).unwrap());
+            assert!((frame.as_ptr() as usize) < at + len);
+            assert_eq!(pins, len);
+        }
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        buf.extend_from_slice(&encoded[encoded.len() - 2..]);
+        let (frame, pins) = frame_and_pins(codec.decode(&mut buf).unwrap());
+        assert_eq!(&frame[..], b"third");
+        assert_eq!(pins, 5, "copied: it pins only itself");
+        let p = frame.as_ptr() as usize;
+        assert!(p < at || p >= at + len, "copied out of the grown buffer");
+
+        // Not told: every frame is copied and pins only itself.
+        let mut buf = BytesMut::from(&encoded[..]);
+        let at = buf.as_ptr() as usize;
+        for payload in ["first", "second", "third"] {
+            let (frame, pins) = frame_and_pins(codec.decode(&mut buf).unwrap());
+            assert_eq!(pins, payload.len());
+            let p = frame.as_ptr() as usize;
+            assert!(p < at || p >= at + read_len, "copied");
+        }
+
+        // A reader that drops its frames at once shares a long-lived buffer: unbounded.
+        codec.set_frames_share_the_buffer(true);
+        let mut buf = BytesMut::from(&encoded[..]);
+        assert_eq!(
+            frame_and_pins(codec.decode(&mut buf).unwrap()).1,
+            usize::MAX
+        );
+    }
+
     #[test]
     fn a_frame_after_a_skipped_one_is_copied_out_of_an_exact_buffer() {
         let mut encoded = BytesMut::new();
@@ -588,7 +703,7 @@ mod tests {
             codec.decode(&mut buf).unwrap(),
             Some(Received::TooLarge { len: 500, .. })
         ));
-        let Some(Received::Frame(after)) = codec.decode(&mut buf).unwrap() else {
+        let Some(Received::Frame { frame: after, .. }) = codec.decode(&mut buf).unwrap() else {
             panic!("the frame after the skipped one");
         };
         assert_eq!(&after[..], b"after");
@@ -622,7 +737,7 @@ mod tests {
             buf.extend_from_slice(&encoded[2..]);
             let frame = if skipping {
                 match skipper.decode(&mut buf).unwrap() {
-                    Some(Received::Frame(f)) => f,
+                    Some(Received::Frame { frame, .. }) => frame,
                     other => panic!("{other:?}"),
                 }
             } else {
@@ -757,7 +872,7 @@ mod tests {
             assert!(buf.len() <= 1000 + 4, "buffered {} bytes", buf.len());
         }
         match &out[..] {
-            [Received::TooLarge { len, head }, Received::Frame(next)] => {
+            [Received::TooLarge { len, head }, Received::Frame { frame: next, .. }] => {
                 assert_eq!(*len, 100_000);
                 assert_eq!(&head[..], &[7u8; OVERSIZED_HEAD][..]);
                 assert_eq!(&next[..], b"next");

@@ -227,7 +227,12 @@ pub fn encode_release(dst: &mut impl BufMut, object: u64) {
     let _ = rmp::encode::write_uint(&mut wr, object);
 }
 
-pub fn decode_client_message(frame: &Bytes) -> Result<ClientMessage<'_>, DecodeError> {
+///
+/// `pins`: what any part of `frame` kept alive would keep with it, as the codec said
+/// ([`Received::Frame`](crate::frame::Received::Frame)); `frame.len()`, or 0, for a frame
+/// that is its own allocation. Arguments taken to be stored are copied out when they are small
+/// beside it ([`Args::raw`]).
+pub fn decode_client_message(frame: &Bytes, pins: usize) -> Result<ClientMessage<'_>, DecodeError> {
     let mut r = Reader::new(frame);
     let len = r.read_array_len()?;
     let tag = r.read_u64()?;
@@ -251,6 +256,7 @@ pub fn decode_client_message(frame: &Bytes) -> Result<ClientMessage<'_>, DecodeE
                 method,
                 args: Args {
                     frame: frame.clone(),
+                    pins: pins.max(frame.len()),
                     pos: start,
                     remaining: nargs,
                     taken: 0,
@@ -321,6 +327,8 @@ fn value_of(mut frame: Bytes, range: std::ops::Range<usize>) -> Bytes {
 #[derive(Debug, Clone)]
 pub struct Args {
     frame: Bytes,
+    /// What a part of `frame` kept alive keeps with it: at least the frame.
+    pins: usize,
     pos: usize,
     remaining: u32,
     taken: u32,
@@ -336,6 +344,7 @@ impl Args {
             r.skip_value()?;
         }
         Ok(Args {
+            pins: encoded.len(),
             frame: encoded,
             pos,
             remaining: n,
@@ -347,6 +356,7 @@ impl Args {
     pub fn empty() -> Args {
         Args {
             frame: Bytes::new(),
+            pins: 0,
             pos: 0,
             remaining: 0,
             taken: 0,
@@ -362,10 +372,25 @@ impl Args {
         self.remaining == 0
     }
 
-    /// The next argument's encoded bytes: shared with the frame, unless it is a small part
-    /// of a big frame, which a stored argument would pin ([`to_keep`](crate::value::to_keep)).
+    /// The next argument's encoded bytes, to store: shared with the frame, unless it is
+    /// a small part of what the frame pins, which a stored argument would keep alive
+    /// ([`to_keep`](crate::value::to_keep)).
     pub fn raw(&mut self, name: &str) -> Result<Bytes, RemoteError> {
-        self.opt_raw().ok_or_else(|| {
+        let lent = self.lend(name)?;
+        Ok(crate::value::to_keep(lent, self.pins))
+    }
+
+    /// The next argument's encoded bytes to store, if there is one (see [`raw`](Self::raw)).
+    pub fn opt_raw(&mut self) -> Option<Bytes> {
+        let lent = self.opt_lend()?;
+        Some(crate::value::to_keep(lent, self.pins))
+    }
+
+    /// The next argument's encoded bytes, to look at and drop (a key to find, a value to
+    /// copy or answer with): always shared with the frame, never copied, so it must not
+    /// be stored, or it would keep alive all that the frame pins.
+    pub fn lend(&mut self, name: &str) -> Result<Bytes, RemoteError> {
+        self.opt_lend().ok_or_else(|| {
             RemoteError::type_error(format!(
                 "missing required argument '{name}' (position {})",
                 self.taken + 1
@@ -373,19 +398,18 @@ impl Args {
         })
     }
 
-    /// The next argument's encoded bytes, if there is one.
-    pub fn opt_raw(&mut self) -> Option<Bytes> {
+    /// The next argument's encoded bytes to look at, if there is one (see
+    /// [`lend`](Self::lend)).
+    pub fn opt_lend(&mut self) -> Option<Bytes> {
         if self.remaining == 0 {
             return None;
         }
         let mut r = Reader::new(&self.frame[self.pos..]);
         // Validated when the request was decoded.
         let range = r.skip_value().ok()?;
-        let out = crate::value::to_keep(
-            self.frame
-                .slice(self.pos + range.start..self.pos + range.end),
-            self.frame.len(),
-        );
+        let out = self
+            .frame
+            .slice(self.pos + range.start..self.pos + range.end);
         self.pos += range.end;
         self.remaining -= 1;
         self.taken += 1;
@@ -394,14 +418,14 @@ impl Args {
 
     /// The next argument decoded.
     pub fn value(&mut self, name: &str) -> Result<Value, RemoteError> {
-        let raw = self.raw(name)?;
-        Ok(crate::value::decode(&raw)?)
+        let lent = self.lend(name)?;
+        Ok(crate::value::decode(&lent)?)
     }
 
     /// The next argument decoded, if present.
     pub fn opt_value(&mut self) -> Result<Option<Value>, RemoteError> {
-        match self.opt_raw() {
-            Some(raw) => Ok(Some(crate::value::decode(&raw)?)),
+        match self.opt_lend() {
+            Some(lent) => Ok(Some(crate::value::decode(&lent)?)),
             None => Ok(None),
         }
     }
@@ -471,7 +495,7 @@ mod tests {
     #[test]
     fn requests_round_trip_with_raw_args() {
         let frame = request("__setitem__", &[Value::Str("k".into()), Value::Int(5)]);
-        match decode_client_message(&frame).unwrap() {
+        match decode_client_message(&frame, 0).unwrap() {
             ClientMessage::Request {
                 id,
                 object,
@@ -490,9 +514,38 @@ mod tests {
     }
 
     #[test]
+    fn an_argument_kept_from_a_frame_that_pins_a_whole_read_is_copied_out() {
+        let frame = request("m", &[Value::Int(7), Value::Int(8), Value::Int(9)]);
+        let inside = |part: &Bytes| {
+            let (p, at) = (part.as_ptr() as usize, frame.as_ptr() as usize);
+            p >= at && p < at + frame.len()
+        };
+        // The frame alone: small, so what is kept may share it.
+        let ClientMessage::Request { mut args, .. } = decode_client_message(&frame, 0).unwrap()
+        else {
+            panic!()
+        };
+        assert!(inside(&args.raw("a").unwrap()));
+        // Sharing a read of 4 KiB: a stored argument is copied out, a lent one is not.
+        let ClientMessage::Request { mut args, .. } = decode_client_message(&frame, 4096).unwrap()
+        else {
+            panic!()
+        };
+        let kept = args.raw("a").unwrap();
+        assert_eq!(&kept[..], &[7]);
+        assert!(!inside(&kept), "a kept argument must not pin the read");
+        let lent = args.lend("b").unwrap();
+        assert_eq!(&lent[..], &[8]);
+        assert!(inside(&lent), "a lent argument is not copied");
+        assert_eq!(args.int("c").unwrap(), 9);
+        args.finish().unwrap();
+    }
+
+    #[test]
     fn leftover_args_are_a_type_error() {
         let frame = request("m", &[Value::Int(1), Value::Int(2)]);
-        let ClientMessage::Request { mut args, .. } = decode_client_message(&frame).unwrap() else {
+        let ClientMessage::Request { mut args, .. } = decode_client_message(&frame, 0).unwrap()
+        else {
             panic!()
         };
         args.raw("a").unwrap();
@@ -510,12 +563,12 @@ mod tests {
         let mut b = BytesMut::new();
         encode_cancel(&mut b, 9);
         assert!(matches!(
-            decode_client_message(&b.split().freeze()).unwrap(),
+            decode_client_message(&b.split().freeze(), 0).unwrap(),
             ClientMessage::Cancel { id: 9 }
         ));
         encode_release(&mut b, 4);
         assert!(matches!(
-            decode_client_message(&b.split().freeze()).unwrap(),
+            decode_client_message(&b.split().freeze(), 0).unwrap(),
             ClientMessage::Release { object: 4 }
         ));
         encode_response(&mut b, 5, &Ok(Value::Str("v".into()).to_bytes()));
@@ -539,7 +592,7 @@ mod tests {
             b"\x80",
             b"\x95\x00\x01\x02\xa1m\x91",
         ] {
-            assert!(decode_client_message(&Bytes::copy_from_slice(bad)).is_err());
+            assert!(decode_client_message(&Bytes::copy_from_slice(bad), 0).is_err());
         }
     }
 
@@ -582,7 +635,7 @@ mod tests {
         assert_eq!(decode_hello_answer(&[0x01]), Ok(HelloAnswer::default()));
         encode_heartbeat(&mut b);
         assert!(matches!(
-            decode_client_message(&b.split().freeze()),
+            decode_client_message(&b.split().freeze(), 0),
             Ok(ClientMessage::Heartbeat)
         ));
     }

@@ -27,7 +27,7 @@ pub fn check_envelope(data: &[u8]) {
     let frame = Bytes::copy_from_slice(data);
     let head = &data[..data.len().min(OVERSIZED_HEAD)];
 
-    match decode_client_message(&frame) {
+    match decode_client_message(&frame, 0) {
         Ok(ClientMessage::Request {
             id,
             object,
@@ -49,7 +49,7 @@ pub fn check_envelope(data: &[u8]) {
                 again.put_slice(raw);
             }
             let again = again.freeze();
-            match decode_client_message(&again) {
+            match decode_client_message(&again, 0) {
                 Ok(ClientMessage::Request {
                     id: id2,
                     object: object2,
@@ -66,7 +66,7 @@ pub fn check_envelope(data: &[u8]) {
             let mut again = BytesMut::new();
             encode_cancel(&mut again, id);
             assert!(matches!(
-                decode_client_message(&again.freeze()),
+                decode_client_message(&again.freeze(), 0),
                 Ok(ClientMessage::Cancel { id: id2 }) if id2 == id
             ));
         }
@@ -74,7 +74,7 @@ pub fn check_envelope(data: &[u8]) {
             let mut again = BytesMut::new();
             encode_release(&mut again, object);
             assert!(matches!(
-                decode_client_message(&again.freeze()),
+                decode_client_message(&again.freeze(), 0),
                 Ok(ClientMessage::Release { object: o }) if o == object
             ));
         }
@@ -82,7 +82,7 @@ pub fn check_envelope(data: &[u8]) {
             let mut again = BytesMut::new();
             encode_heartbeat(&mut again);
             assert!(matches!(
-                decode_client_message(&again.freeze()),
+                decode_client_message(&again.freeze(), 0),
                 Ok(ClientMessage::Heartbeat)
             ));
         }

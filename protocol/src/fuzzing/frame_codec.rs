@@ -214,10 +214,18 @@ fn frame_item(f: BytesMut) -> Item {
     Item::Frame(f.to_vec())
 }
 
-fn received_item(r: Received) -> Item {
-    match r {
-        Received::Frame(f) => {
+/// What the skipping codec yielded, checked: a frame pins its own length, or, sharing
+/// its buffer, at most `shared` bytes (what one read brings, or `usize::MAX` for a
+/// long-lived buffer; 0 where no frame may share).
+fn received_item_pinning_at_most(shared: usize) -> impl Fn(Received) -> Item {
+    move |r| match r {
+        Received::Frame { frame: f, pins } => {
             keeps_no_more_than_itself(&f);
+            assert!(
+                pins == f.len() || (pins > f.len() && pins <= shared),
+                "a {}-byte frame says it pins {pins} bytes (shared at most {shared})",
+                f.len()
+            );
             Item::Frame(f.to_vec())
         }
         Received::TooLarge { len, head } => Item::TooLarge {
@@ -255,18 +263,20 @@ pub fn check_frame_codec(data: &[u8]) {
     // Plain; as the node's reader drives it (exact buffers taken whole); as the client's
     // does (frames split off the read buffer): the same frames, the model's.
     let expected = model(stream, max, true);
-    for (how, share, exact) in [
-        ("", false, None),
+    for (how, share, exact, shared) in [
+        ("", false, None, 0),
         (
             ", exact buffers",
             false,
             Some(mark_exact as fn(&mut SkippingFrameCodec)),
+            piece,
         ),
-        (", frames sharing the buffer", true, None),
+        (", frames sharing the buffer", true, None, usize::MAX),
     ] {
         let mut codec = SkippingFrameCodec::new(max);
         codec.set_frames_share_the_buffer(share);
-        let skipped = drive(codec, max, stream, piece, &mut rng, received_item, exact);
+        let item = received_item_pinning_at_most(shared);
+        let skipped = drive(codec, max, stream, piece, &mut rng, item, exact);
         assert_eq!(skipped, expected, "SkippingFrameCodec, limit {max}{how}");
     }
 
@@ -376,7 +386,7 @@ pub fn check_frame_codec(data: &[u8]) {
             &wire,
             piece,
             &mut rng,
-            received_item,
+            received_item_pinning_at_most(if exact.is_some() { piece } else { 0 }),
             exact,
         );
         let how = if exact.is_some() {

@@ -6,8 +6,9 @@
 //! nothing is buffered, a read lands in a scratch buffer owned by the thread and only the
 //! bytes that arrived are kept, until they are decoded. While a frame is partly in, reads
 //! go straight into the connection's own buffer, which the codec has sized for it. A
-//! buffer made for one read holds exactly what arrived, so a frame that is all of it is
-//! taken whole by the codec instead of copied out.
+//! buffer made for one read holds exactly what arrived (at most 16 KiB), so its frames are
+//! taken whole or split off by the codec instead of copied out, each saying it pins that
+//! read (`Received::Frame`).
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -146,7 +147,7 @@ mod tests {
 
     fn payload(received: Option<Result<Received, FrameError>>) -> Vec<u8> {
         match received {
-            Some(Ok(Received::Frame(f))) => f.to_vec(),
+            Some(Ok(Received::Frame { frame, .. })) => frame.to_vec(),
             other => panic!("expected a frame, got {other:?}"),
         }
     }
@@ -254,7 +255,7 @@ mod tests {
                 reader.next().await,
                 Some(Ok(Received::TooLarge { .. }))
             ));
-            let Some(Ok(Received::Frame(small))) = reader.next().await else {
+            let Some(Ok(Received::Frame { frame: small, .. })) = reader.next().await else {
                 panic!("the small frame after the skipped one (limit {limit})");
             };
             assert_eq!(&small[..], b"small");
@@ -295,7 +296,7 @@ mod tests {
         let mut reader = FrameReader::new(server, SkippingFrameCodec::new(100), &already);
         assert_eq!(
             reader.next_buffered().map(|r| match r {
-                Received::Frame(f) => f.to_vec(),
+                Received::Frame { frame, .. } => frame.to_vec(),
                 other => panic!("{other:?}"),
             }),
             Some(b"early".to_vec())

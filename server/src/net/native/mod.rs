@@ -264,7 +264,7 @@ impl<B: Backend, W: AsyncWrite + Unpin> NativeSession<B, W> {
     /// answered with an error and the connection carries on.
     async fn handle_received(&mut self, received: Received) -> Result<(), String> {
         match received {
-            Received::Frame(frame) => self.handle_frame(frame.freeze()).await,
+            Received::Frame { frame, pins } => self.handle_frame(frame.freeze(), pins).await,
             Received::TooLarge { len, head } => {
                 let Some(id) = peek_request_id(&head) else {
                     return Err(format!(
@@ -284,8 +284,9 @@ impl<B: Backend, W: AsyncWrite + Unpin> NativeSession<B, W> {
 
     /// Handles one frame. An undecodable envelope closes the connection (framing can no
     /// longer be trusted to mean what the client meant); everything else is a reply.
-    async fn handle_frame(&mut self, frame: Bytes) -> Result<(), String> {
-        let message = decode_client_message(&frame).map_err(|e| e.to_string())?;
+    /// `pins`: what a part of the frame kept alive would keep with it (the codec says).
+    async fn handle_frame(&mut self, frame: Bytes, pins: usize) -> Result<(), String> {
+        let message = decode_client_message(&frame, pins).map_err(|e| e.to_string())?;
         self.dispatch(message).await;
         Ok(())
     }

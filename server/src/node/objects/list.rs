@@ -317,7 +317,7 @@ impl List {
             }
             "__len__" => Ok(encode::int(self.state.lock().items.len() as i128)),
             "__contains__" => {
-                let raw_needle = args.raw("value")?;
+                let raw_needle = args.lend("value")?;
                 let needle = Needle::new(&raw_needle);
                 let st = self.state.lock();
                 Ok(encode::bool(st.items.iter().any(|x| needle.matches(x))))
@@ -405,7 +405,7 @@ impl List {
                 Ok(item)
             }
             "remove" => {
-                let raw_needle = args.raw("value")?;
+                let raw_needle = args.lend("value")?;
                 let needle = Needle::new(&raw_needle);
                 let mut st = self.state.lock();
                 let at = st
@@ -418,7 +418,7 @@ impl List {
                 Ok(encode::nil())
             }
             "index" => {
-                let raw_needle = args.raw("value")?;
+                let raw_needle = args.lend("value")?;
                 let needle = Needle::new(&raw_needle);
                 let start = bound(args.opt_value()?)?;
                 let stop = bound(args.opt_value()?)?;
@@ -437,7 +437,7 @@ impl List {
                     })
             }
             "count" => {
-                let raw_needle = args.raw("value")?;
+                let raw_needle = args.lend("value")?;
                 let needle = Needle::new(&raw_needle);
                 let st = self.state.lock();
                 let n = st.items.iter().filter(|x| needle.matches(x)).count();

@@ -182,10 +182,12 @@ impl SharedObject for Dict {
 }
 
 impl Dict {
+    /// Arguments are lent, not kept: entries copy what they store into their own packed
+    /// form, and replies are encoded at once.
     fn dispatch(&self, method: &str, args: &mut Args, ctx: &CallCtx) -> Reply {
         match method {
             "__getitem__" => {
-                let key = args.raw("key")?;
+                let key = args.lend("key")?;
                 let canon = canonical_key(&key)?;
                 let st = self.state.lock();
                 st.entries
@@ -194,8 +196,8 @@ impl Dict {
                     .ok_or_else(|| key_error(&key))
             }
             "get" => {
-                let key = args.raw("key")?;
-                let default = args.opt_raw();
+                let key = args.lend("key")?;
+                let default = args.opt_lend();
                 let canon = canonical_key(&key)?;
                 let st = self.state.lock();
                 Ok(match st.entries.get(&canon) {
@@ -204,14 +206,14 @@ impl Dict {
                 })
             }
             "__setitem__" => {
-                let key = args.raw("key")?;
-                let value = args.raw("value")?;
+                let key = args.lend("key")?;
+                let value = args.lend("value")?;
                 let canon = canonical_key(&key)?;
                 self.state.lock().set(&canon, &key, &value)?;
                 Ok(encode::nil())
             }
             "__delitem__" => {
-                let key = args.raw("key")?;
+                let key = args.lend("key")?;
                 let canon = canonical_key(&key)?;
                 let removed = self.state.lock().remove(&canon);
                 removed
@@ -219,7 +221,7 @@ impl Dict {
                     .ok_or_else(|| key_error(&key))
             }
             "__contains__" => {
-                let canon = canonical_key(&args.raw("key")?)?;
+                let canon = canonical_key(&args.lend("key")?)?;
                 Ok(encode::bool(
                     self.state.lock().entries.get(&canon).is_some(),
                 ))
@@ -246,7 +248,7 @@ impl Dict {
                     .map(|e| (e.key(), e.value())),
             )),
             "update" => {
-                let other = args.raw("other")?;
+                let other = args.lend("other")?;
                 // Validate everything before touching the dict, as an all-or-nothing step.
                 let mut staged = OrderedTable::default();
                 update(&mut staged, &other)?;
@@ -273,8 +275,8 @@ impl Dict {
                 }
             }
             "pop" => {
-                let key = args.raw("key")?;
-                let default = args.opt_raw();
+                let key = args.lend("key")?;
+                let default = args.opt_lend();
                 let canon = canonical_key(&key)?;
                 let mut st = self.state.lock();
                 // A value the caller could not receive stays in the dict.
@@ -305,8 +307,8 @@ impl Dict {
                 }
             }
             "setdefault" => {
-                let key = args.raw("key")?;
-                let default = args.opt_raw().unwrap_or_else(encode::nil);
+                let key = args.lend("key")?;
+                let default = args.opt_lend().unwrap_or_else(encode::nil);
                 let canon = canonical_key(&key)?;
                 let mut st = self.state.lock();
                 if let Some(e) = st.entries.get(&canon) {
