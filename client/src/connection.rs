@@ -218,8 +218,6 @@ struct Pending {
 #[derive(Default)]
 struct PendingCalls {
     waiting: HashMap<u64, Slot, BuildHasherDefault<CallIdHasher>>,
-    /// How many of `waiting` are answered, not yet taken: those are no longer in flight.
-    answered: usize,
     closed: bool,
     /// Why the node ended the session, if it said (an expired heartbeat deadline).
     ended_by_node: Option<RemoteError>,
@@ -243,18 +241,9 @@ impl PendingCalls {
             .any(|s| matches!(s, Slot::Abandoned(_)))
     }
 
-    /// No request is on its way or awaiting its answer (answers not yet taken aside).
-    fn none_in_flight(&self) -> bool {
-        self.waiting.len() == self.answered
-    }
-
     /// Takes a call's slot out of the table.
     fn take(&mut self, id: u64) -> Option<Slot> {
-        let slot = self.waiting.remove(&id);
-        if matches!(slot, Some(Slot::Answered(_))) {
-            self.answered -= 1;
-        }
-        slot
+        self.waiting.remove(&id)
     }
 
     /// Leaves `result` for the caller of `id`: its waker to wake, or, when the caller is
@@ -265,7 +254,6 @@ impl PendingCalls {
         };
         match slot {
             Slot::Waiting(_) => {
-                self.answered += 1;
                 match std::mem::replace(slot, Slot::Answered(result)) {
                     Slot::Waiting(waker) => Routed::Wake(waker),
                     // Just matched as waiting.
@@ -305,7 +293,6 @@ impl Pending {
                 calls.ended_by_node = ended_by_node;
             }
             let error = calls.closed_error();
-            let mut failed = 0;
             calls.waiting.retain(|_, slot| match slot {
                 Slot::Waiting(_) => {
                     if let Slot::Waiting(waker) =
@@ -313,14 +300,12 @@ impl Pending {
                     {
                         wakers.push(waker);
                     }
-                    failed += 1;
                     true
                 }
                 Slot::Answered(_) => true,
                 // Nothing will answer them now: nothing to give back.
                 Slot::Abandoned(_) => false,
             });
-            calls.answered += failed;
         }
         // Woken outside the lock: a woken caller takes it at once.
         for waker in wakers {
@@ -762,7 +747,9 @@ impl Connection {
             if calls.closed {
                 return Err(calls.closed_error());
             }
-            let alone = calls.none_in_flight();
+            // Alone: no other call in flight, and no answer left for a caller that is
+            // about to take it (and, likely, to call again at once).
+            let alone = calls.waiting.is_empty();
             calls.waiting.insert(id, Slot::Waiting(waker));
             alone
         };
@@ -773,8 +760,12 @@ impl Connection {
             undo,
             armed: true,
         };
-        // Alone, the call writes its request itself (no hand-off); among others in flight
-        // it queues, so requests made together leave in one write.
+        // Alone, the call writes its request itself (no hand-off); otherwise it queues, so
+        // requests made together leave in one write. Counting the answers not yet taken
+        // matters: when a read brings every answer of a batch, the first caller to run
+        // would otherwise find nothing in flight and write alone, and the batch would
+        // leave in two writes (one CPU, 16 calls in flight: 0.139 sends per call against
+        // 0.081, and 27% fewer calls per second).
         if room.send(frame, alone).is_err() {
             guard.disarm();
             return Err(Error::Disconnected);
@@ -934,6 +925,100 @@ impl Drop for CallGuard<'_> {
                 }
             }
             Some(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syncman_protocol::message::{decode_client_message, encode_response, ClientMessage};
+    use syncman_protocol::FrameCodec;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+    use tokio_util::codec::Encoder;
+
+    /// The ids of the next `n` requests the fake node reads.
+    async fn read_requests<R: AsyncRead + Unpin>(
+        node: &mut FramedRead<R, FrameCodec>,
+        n: usize,
+    ) -> Vec<u64> {
+        let mut ids = Vec::new();
+        while ids.len() < n {
+            let frame = node.next().await.expect("a request").expect("a frame");
+            match decode_client_message(&frame.freeze(), 0) {
+                Ok(ClientMessage::Request { id, .. }) => ids.push(id),
+                other => panic!("expected a request, got {other:?}"),
+            }
+        }
+        ids
+    }
+
+    /// When one read brings the answers of several calls, the calls their callers make
+    /// next leave together, in one write: the first of them to run must not take the
+    /// connection for idle and write alone while the others' answers wait to be taken.
+    #[tokio::test]
+    async fn calls_made_on_answers_that_came_together_leave_in_one_write() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (node, _) = listener.accept().await.unwrap();
+        let (rd, wr) = client.into_split();
+        let opened = Opened {
+            node_max_frame: None,
+            heartbeat_ttl: None,
+        };
+        let conn = Arc::new(Connection::start(
+            rd,
+            WriteHalf::Tcp(Arc::new(wr)),
+            &[],
+            opened,
+            &ConnectOptions::default(),
+        ));
+        const CALLERS: usize = 4;
+        let callers: Vec<_> = (0..CALLERS)
+            .map(|_| {
+                let conn = conn.clone();
+                tokio::spawn(async move {
+                    for _ in 0..2 {
+                        let answer: u64 = conn.call_encoded(1, "m", &[]).await.unwrap();
+                        assert_eq!(answer, 7);
+                    }
+                })
+            })
+            .collect();
+        let (node_rd, mut node_wr) = node.into_split();
+        let mut node_rd = FramedRead::new(node_rd, FrameCodec::new(1 << 20));
+        // Every answer of the first round in one write, so one read brings them all.
+        let first = read_requests(&mut node_rd, CALLERS).await;
+        let mut answers = BytesMut::new();
+        for id in &first {
+            let mut payload = BytesMut::new();
+            encode_response(&mut payload, *id, &Ok(Bytes::from_static(&[7])));
+            FrameCodec::new(1 << 20)
+                .encode(&payload[..], &mut answers)
+                .unwrap();
+        }
+        let writes_before = conn.outgoing.downgrade().writes();
+        node_wr.write_all(&answers).await.unwrap();
+        let second = read_requests(&mut node_rd, CALLERS).await;
+        assert_eq!(
+            conn.outgoing.downgrade().writes() - writes_before,
+            1,
+            "the second round's requests left in more than one write"
+        );
+        let mut answers = BytesMut::new();
+        for id in &second {
+            let mut payload = BytesMut::new();
+            encode_response(&mut payload, *id, &Ok(Bytes::from_static(&[7])));
+            FrameCodec::new(1 << 20)
+                .encode(&payload[..], &mut answers)
+                .unwrap();
+        }
+        node_wr.write_all(&answers).await.unwrap();
+        for caller in callers {
+            caller.await.unwrap();
         }
     }
 }
