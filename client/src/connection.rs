@@ -959,6 +959,18 @@ mod tests {
     /// connection for idle and write alone while the others' answers wait to be taken.
     #[tokio::test]
     async fn calls_made_on_answers_that_came_together_leave_in_one_write() {
+        answered_together_then_called_again().await;
+    }
+
+    /// The same on a multi-thread runtime, whose workers run a task just woken by the
+    /// running one next: the writer, woken by the first follow-up call, must let the other
+    /// callers queue theirs before it writes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn calls_made_on_answers_that_came_together_leave_in_one_write_on_a_worker() {
+        answered_together_then_called_again().await;
+    }
+
+    async fn answered_together_then_called_again() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
             .await

@@ -272,7 +272,7 @@ impl OutgoingReceiver {
             };
             // Before each batch: calls woken by the same read of replies are making their
             // next requests; let them queue, so they leave in this write, not the next.
-            tokio::task::yield_now().await;
+            to_the_back_of_the_run_queue().await;
             // The room of the batch's frames: at most `max` in all, as they hold it together.
             let mut room = self.take_into(&mut buf, first);
             while buf.len() < BATCH {
@@ -328,6 +328,22 @@ impl OutgoingReceiver {
         buf.put_slice(&queued.frame);
         queued.room
     }
+}
+
+/// Lets the tasks already waiting to run go first: the task wakes itself and waits once, so
+/// the runtime puts it at the back of its run queue. (`tokio::task::yield_now` waits for
+/// the worker to look at the sockets first, one `epoll_wait` a batch: with 16 calls in
+/// flight on one CPU, 2.0 a batch against 1.0.)
+async fn to_the_back_of_the_run_queue() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            return std::task::Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
 }
 
 impl Drop for OutgoingReceiver {
