@@ -954,6 +954,19 @@ mod tests {
         ids
     }
 
+    /// One framed answer, the integer 7, to each of `ids`, back to back.
+    fn answers_of_seven(ids: &[u64]) -> BytesMut {
+        let mut answers = BytesMut::new();
+        for id in ids {
+            let mut payload = BytesMut::new();
+            encode_response(&mut payload, *id, &Ok(Bytes::from_static(&[7])));
+            FrameCodec::new(1 << 20)
+                .encode(&payload[..], &mut answers)
+                .unwrap();
+        }
+        answers
+    }
+
     /// When one read brings the answers of several calls, the calls their callers make
     /// next leave together, in one write: the first of them to run must not take the
     /// connection for idle and write alone while the others' answers wait to be taken.
@@ -1004,31 +1017,15 @@ mod tests {
         let mut node_rd = FramedRead::new(node_rd, FrameCodec::new(1 << 20));
         // Every answer of the first round in one write, so one read brings them all.
         let first = read_requests(&mut node_rd, CALLERS).await;
-        let mut answers = BytesMut::new();
-        for id in &first {
-            let mut payload = BytesMut::new();
-            encode_response(&mut payload, *id, &Ok(Bytes::from_static(&[7])));
-            FrameCodec::new(1 << 20)
-                .encode(&payload[..], &mut answers)
-                .unwrap();
-        }
         let writes_before = conn.outgoing.downgrade().writes();
-        node_wr.write_all(&answers).await.unwrap();
+        node_wr.write_all(&answers_of_seven(&first)).await.unwrap();
         let second = read_requests(&mut node_rd, CALLERS).await;
         assert_eq!(
             conn.outgoing.downgrade().writes() - writes_before,
             1,
             "the second round's requests left in more than one write"
         );
-        let mut answers = BytesMut::new();
-        for id in &second {
-            let mut payload = BytesMut::new();
-            encode_response(&mut payload, *id, &Ok(Bytes::from_static(&[7])));
-            FrameCodec::new(1 << 20)
-                .encode(&payload[..], &mut answers)
-                .unwrap();
-        }
-        node_wr.write_all(&answers).await.unwrap();
+        node_wr.write_all(&answers_of_seven(&second)).await.unwrap();
         for caller in callers {
             caller.await.unwrap();
         }

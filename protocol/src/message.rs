@@ -227,6 +227,7 @@ pub fn encode_release(dst: &mut impl BufMut, object: u64) {
     let _ = rmp::encode::write_uint(&mut wr, object);
 }
 
+/// Decodes a client's frame: a request, cancel, release or heartbeat.
 ///
 /// `pins`: what any part of `frame` kept alive would keep with it, as the codec said
 /// ([`Received::Frame`](crate::frame::Received::Frame)); `frame.len()`, or 0, for a frame
