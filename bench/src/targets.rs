@@ -48,12 +48,20 @@ enum Goal {
 }
 
 impl Goal {
+    /// Judged as printed: a ratio shown as "1.10" meets "≤ 1.10×".
     fn met(self, value: f64) -> bool {
+        let shown = as_printed(value);
         match self {
-            Goal::AtMost(limit) => value <= limit,
-            Goal::AtLeast(limit) => value >= limit,
+            Goal::AtMost(limit) => shown <= limit,
+            Goal::AtLeast(limit) => shown >= limit,
         }
     }
+}
+
+/// A figure as the report prints it, to two decimals: a verdict must agree with what its
+/// reader sees beside it.
+fn as_printed(value: f64) -> f64 {
+    format!("{value:.2}").parse().unwrap_or(value)
 }
 
 fn judged(
@@ -76,8 +84,8 @@ fn judged(
 /// Marks `j` when the machine was unsteady while its shape or pair ran: `echo_spread` is
 /// that row's echo, fastest round ÷ slowest (see [`UNSTEADY`]).
 fn steadiness(mut j: Judged, echo_spread: Option<f64>) -> Judged {
-    // Judged as printed, to two decimals: a spread shown as "1.25" is not over 1.25.
-    j.unsteady = echo_spread.filter(|&s| (s * 100.0).round() / 100.0 > UNSTEADY);
+    // Judged as printed: a spread shown as "1.25" is not over 1.25.
+    j.unsteady = echo_spread.filter(|&s| as_printed(s) > UNSTEADY);
     j
 }
 
@@ -442,6 +450,26 @@ mod tests {
         let sixty_four = find(&judged, "64 connections");
         assert_eq!(sixty_four.unsteady, Some(1.2551));
         assert!(table(&judged).contains("unsteady: the echo's rounds differ by 1.26×"));
+    }
+
+    /// A target is judged on the figure as printed: a p50 ratio of 1.1024 reads "1.10" and
+    /// meets "≤ 1.10×"; one of 1.1051 reads "1.11" and does not.
+    #[test]
+    fn a_target_is_judged_as_printed() {
+        for (echo_p50, met, shown) in [
+            (20.5, true, "| 1.10 | yes |"),
+            (20.45, false, "| 1.11 | no |"),
+        ] {
+            let mut report = report(true);
+            report.rows[0].syncman = measured(10_000.0, 22.6);
+            report.rows[0].echo = measured(12_000.0, echo_p50);
+            let judged = judge(&report);
+            assert_eq!(
+                find(&judged, "1 connection, request/response").met,
+                Some(met)
+            );
+            assert!(table(&judged).contains(shown), "{}", table(&judged));
+        }
     }
 
     #[test]
