@@ -765,7 +765,7 @@ impl Connection {
         // matters: when a read brings every answer of a batch, the first caller to run
         // would otherwise find nothing in flight and write alone, and the batch would
         // leave in two writes (one CPU, 16 calls in flight: 0.139 sends per call against
-        // 0.081, and 27% fewer calls per second).
+        // 0.081, and 316k calls a second against 402k).
         if room.send(frame, alone).is_err() {
             guard.disarm();
             return Err(Error::Disconnected);
