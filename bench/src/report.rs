@@ -109,8 +109,15 @@ pub struct Machine {
     /// The CPUs the run was started on (its affinity, as `taskset` sets it), before `--pin`
     /// divides them: every peer and its clients share these.
     pub usable_cpus: usize,
+    /// On a virtual machine with Linux's haltpoll idle driver: how long an idle CPU polls
+    /// before it halts (`guest_halt_poll_ns`). At 0 a wake-up across CPUs waits for the host
+    /// to run the halted CPU again, which can cost more than the call itself.
+    pub guest_halt_poll_ns: Option<u64>,
     pub unix_time: u64,
 }
+
+/// Where Linux's haltpoll driver keeps its polling time, on a virtual machine that has it.
+const GUEST_HALT_POLL_NS: &str = "/sys/module/haltpoll/parameters/guest_halt_poll_ns";
 
 impl Report {
     /// `server_cpus`: the servers' CPUs when pinned (`--server-cpus`), `None` unpinned.
@@ -122,6 +129,9 @@ impl Report {
             machine: Machine {
                 cpus,
                 usable_cpus: cpus,
+                guest_halt_poll_ns: std::fs::read_to_string(GUEST_HALT_POLL_NS)
+                    .ok()
+                    .and_then(|ns| ns.trim().parse().ok()),
                 unix_time: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs()),
@@ -154,15 +164,33 @@ impl Report {
         )
     }
 
+    /// On a virtual machine, how its idle CPUs wait, when a run spans CPUs: a halted CPU
+    /// wakes only when the host runs it again, so with no polling the rates across CPUs are
+    /// set by the host (docs/BENCHMARKS.md, "Virtual machines").
+    fn halt_poll_note(&self) -> String {
+        match self.machine.guest_halt_poll_ns {
+            _ if self.machine.usable_cpus < 2 => String::new(),
+            None => String::new(),
+            Some(0) => format!(
+                " Idle CPUs halt at once (`{GUEST_HALT_POLL_NS}` is 0): a wake-up across CPUs waits for the host, so the rates across CPUs are the host's more than the servers'."
+            ),
+            Some(ns) => format!(
+                " Idle CPUs poll for up to {} µs before they halt (`{GUEST_HALT_POLL_NS}`).",
+                ns / 1000
+            ),
+        }
+    }
+
     /// Markdown: one line per shape and peer, then the ratios.
     pub fn table(&self) -> String {
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "Calls: {} s per shape and peer in {} round(s), the peers taking turns; each figure is the median of the rounds'.{}\n",
+            "Calls: {} s per shape and peer in {} round(s), the peers taking turns; each figure is the median of the rounds'.{}{}\n",
             self.seconds_per_shape,
             self.rounds_per_shape,
-            self.affinity_note()
+            self.affinity_note(),
+            self.halt_poll_note()
         );
         let _ = writeln!(
             t,
@@ -416,5 +444,25 @@ mod tests {
         report.machine.usable_cpus = 2;
         assert!(!report.table().contains("started on"));
         assert!(!report.svg().contains("everything on"));
+    }
+
+    /// A run across CPUs says how the virtual machine's idle CPUs wait; a run on one CPU, or
+    /// on a machine without haltpoll, says nothing of it.
+    #[test]
+    fn a_run_across_cpus_says_how_idle_cpus_wait() {
+        let mut report = Report::new(None, 1.0, 1);
+        report.machine.cpus = 2;
+        report.machine.usable_cpus = 2;
+        report.machine.guest_halt_poll_ns = Some(0);
+        assert!(report.table().contains("Idle CPUs halt at once"));
+        report.machine.guest_halt_poll_ns = Some(200_000);
+        assert!(report
+            .table()
+            .contains("Idle CPUs poll for up to 200 µs before they halt"));
+        report.machine.guest_halt_poll_ns = None;
+        assert!(!report.table().contains("Idle CPUs"));
+        report.machine.guest_halt_poll_ns = Some(0);
+        report.machine.usable_cpus = 1;
+        assert!(!report.table().contains("Idle CPUs"));
     }
 }
