@@ -221,6 +221,11 @@ struct PendingCalls {
     closed: bool,
     /// Why the node ended the session, if it said (an expired heartbeat deadline).
     ended_by_node: Option<RemoteError>,
+    /// Answers left for their callers since a call last set out. More than one means a
+    /// burst came back, and its callers may all be about to call again: a call that finds
+    /// the table empty is then not alone (one task awaiting a round of calls together
+    /// takes every answer before it makes the next round's first call).
+    answered_since_a_call: u32,
 }
 
 impl PendingCalls {
@@ -254,6 +259,7 @@ impl PendingCalls {
         };
         match slot {
             Slot::Waiting(_) => {
+                self.answered_since_a_call = self.answered_since_a_call.saturating_add(1);
                 match std::mem::replace(slot, Slot::Answered(result)) {
                     Slot::Waiting(waker) => Routed::Wake(waker),
                     // Just matched as waiting.
@@ -747,9 +753,11 @@ impl Connection {
             if calls.closed {
                 return Err(calls.closed_error());
             }
-            // Alone: no other call in flight, and no answer left for a caller that is
-            // about to take it (and, likely, to call again at once).
-            let alone = calls.waiting.is_empty();
+            // Alone: no other call in flight, no answer left for a caller that is about
+            // to take it (and, likely, to call again at once), and not the first call
+            // after a burst of answers, whose callers may be calling again too.
+            let alone = calls.waiting.is_empty() && calls.answered_since_a_call <= 1;
+            calls.answered_since_a_call = 0;
             calls.waiting.insert(id, Slot::Waiting(waker));
             alone
         };
@@ -972,7 +980,7 @@ mod tests {
     /// connection for idle and write alone while the others' answers wait to be taken.
     #[tokio::test]
     async fn calls_made_on_answers_that_came_together_leave_in_one_write() {
-        answered_together_then_called_again().await;
+        answered_together_then_called_again(Callers::TaskEach).await;
     }
 
     /// The same on a multi-thread runtime, whose workers run a task just woken by the
@@ -980,10 +988,26 @@ mod tests {
     /// callers queue theirs before it writes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn calls_made_on_answers_that_came_together_leave_in_one_write_on_a_worker() {
-        answered_together_then_called_again().await;
+        answered_together_then_called_again(Callers::TaskEach).await;
     }
 
-    async fn answered_together_then_called_again() {
+    /// The same when one task makes the calls, a round at a time: it takes every answer of
+    /// a round before it makes the next round's first call, which finds nothing in flight
+    /// and must still not write alone.
+    #[tokio::test]
+    async fn a_round_of_calls_made_by_one_task_leaves_in_one_write() {
+        answered_together_then_called_again(Callers::OneTask).await;
+    }
+
+    /// Who makes the calls of [`answered_together_then_called_again`].
+    enum Callers {
+        /// A task for each call, calling again as soon as its answer is in.
+        TaskEach,
+        /// One task, awaiting each round's calls together.
+        OneTask,
+    }
+
+    async fn answered_together_then_called_again(callers: Callers) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
             .await
@@ -1002,17 +1026,30 @@ mod tests {
             &ConnectOptions::default(),
         ));
         const CALLERS: usize = 4;
-        let callers: Vec<_> = (0..CALLERS)
-            .map(|_| {
-                let conn = conn.clone();
-                tokio::spawn(async move {
-                    for _ in 0..2 {
-                        let answer: u64 = conn.call_encoded(1, "m", &[]).await.unwrap();
-                        assert_eq!(answer, 7);
-                    }
+        let callers: Vec<_> = match callers {
+            Callers::TaskEach => (0..CALLERS)
+                .map(|_| {
+                    let conn = conn.clone();
+                    tokio::spawn(async move {
+                        for _ in 0..2 {
+                            let answer: u64 = conn.call_encoded(1, "m", &[]).await.unwrap();
+                            assert_eq!(answer, 7);
+                        }
+                    })
                 })
-            })
-            .collect();
+                .collect(),
+            Callers::OneTask => {
+                let conn = conn.clone();
+                vec![tokio::spawn(async move {
+                    for _ in 0..2 {
+                        let round = (0..CALLERS).map(|_| conn.call_encoded::<u64>(1, "m", &[]));
+                        for answer in futures_util::future::join_all(round).await {
+                            assert_eq!(answer.unwrap(), 7);
+                        }
+                    }
+                })]
+            }
+        };
         let (node_rd, mut node_wr) = node.into_split();
         let mut node_rd = FramedRead::new(node_rd, FrameCodec::new(1 << 20));
         // Every answer of the first round in one write, so one read brings them all.
