@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use syncman_client::Manager;
 
 use crate::stats::Measured;
@@ -59,6 +60,9 @@ pub async fn measure(
 pub enum DriveOp {
     /// `dict` insert, then get.
     Dict,
+    /// `dict` insert, then get, all of a connection's calls made by one task, which keeps
+    /// `--in-flight` of them going at once (a window: the next starts as one ends).
+    DictOneTask,
     /// `queue` put, then get (each task's get follows its own put).
     Queue,
     /// `lock` acquire, then release.
@@ -88,11 +92,14 @@ pub async fn drive(calls: u64, conns: u64, in_flight: u64, op: DriveOp) -> Resul
             .await
             .map_err(fail)?;
         objects.push(match op {
-            DriveOp::Dict => Driven::Dict(m.new_dict().await.map_err(fail)?),
+            DriveOp::Dict | DriveOp::DictOneTask => Driven::Dict(m.new_dict().await.map_err(fail)?),
             DriveOp::Queue => Driven::Queue(m.new_queue().await.map_err(fail)?),
             DriveOp::Lock => Driven::Lock(m.new_lock().await.map_err(fail)?),
         });
         managers.push(m);
+    }
+    if let DriveOp::DictOneTask = op {
+        return drive_one_task_each(calls, in_flight, objects).await;
     }
     let tasks_in_all = objects.len() as u64 * in_flight.max(1);
     let tasks: Vec<_> = (0..tasks_in_all)
@@ -123,6 +130,55 @@ pub async fn drive(calls: u64, conns: u64, in_flight: u64, op: DriveOp) -> Resul
         .collect();
     for t in tasks {
         t.await.map_err(|e| e.to_string())?.map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// [`drive`] with one task per connection, keeping `in_flight` dict calls going at once on
+/// its own: call `n` inserts or gets key `n % in_flight`, alternating per key.
+async fn drive_one_task_each(
+    calls: u64,
+    in_flight: u64,
+    objects: Vec<Driven>,
+) -> Result<(), String> {
+    let (conns, in_flight) = (objects.len() as u64, in_flight.max(1));
+    let tasks: Vec<_> = objects
+        .into_iter()
+        .enumerate()
+        .map(|(conn, on)| {
+            let share = calls / conns + u64::from((conn as u64) < calls % conns);
+            tokio::spawn(async move {
+                let Driven::Dict(dict) = on else {
+                    return Ok(());
+                };
+                let call = |n: u64| {
+                    let dict = &dict;
+                    async move {
+                        let key = n % in_flight;
+                        if (n / in_flight).is_multiple_of(2) {
+                            dict.insert(&key, &n).await.map(drop)
+                        } else {
+                            dict.get(&key).await.map(drop)
+                        }
+                    }
+                };
+                let mut going: FuturesUnordered<_> = (0..in_flight.min(share)).map(call).collect();
+                let mut next = going.len() as u64;
+                while let Some(done) = going.next().await {
+                    done?;
+                    if next < share {
+                        going.push(call(next));
+                        next += 1;
+                    }
+                }
+                Ok::<_, syncman_client::Error>(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
