@@ -29,5 +29,5 @@ pub mod value;
 
 pub use error::{ErrorKind, RemoteError};
 pub use frame::{FrameCodec, FrameError, DEFAULT_MAX_FRAME, HANDSHAKE_MAX_FRAME};
-pub use message::Args;
+pub use message::{ArgList, Args};
 pub use value::Value;

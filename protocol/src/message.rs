@@ -44,14 +44,14 @@ const TAG_CANCEL: u64 = 1;
 const TAG_RELEASE: u64 = 2;
 const TAG_HEARTBEAT: u64 = 3;
 
-/// A decoded client frame. Method names and arguments borrow from / share the frame.
+/// A decoded client frame. Method names and arguments borrow from the frame.
 #[derive(Debug)]
 pub enum ClientMessage<'a> {
     Request {
         id: u64,
         object: u64,
         method: &'a str,
-        args: Args,
+        args: Args<'a>,
     },
     Cancel {
         id: u64,
@@ -256,7 +256,7 @@ pub fn decode_client_message(frame: &Bytes, pins: usize) -> Result<ClientMessage
                 object,
                 method,
                 args: Args {
-                    frame: frame.clone(),
+                    frame,
                     pins: pins.max(frame.len()),
                     pos: start,
                     remaining: nargs,
@@ -325,9 +325,14 @@ fn value_of(mut frame: Bytes, range: std::ops::Range<usize>) -> Bytes {
 /// The positional arguments of a request, read one at a time. Reading past the end is a
 /// `TypeError` naming the missing argument, as Python would raise; [`Args::finish`] rejects
 /// arguments left over.
+///
+/// They borrow the frame they arrived in rather than share it: a request's arguments are
+/// mostly looked at and dropped, and sharing a frame read into its own buffer would cost an
+/// allocation per request (`bytes` promotes a buffer to shared on its first clone). Only
+/// what is stored ([`raw`](Self::raw)) becomes a `Bytes` of its own.
 #[derive(Debug, Clone)]
-pub struct Args {
-    frame: Bytes,
+pub struct Args<'a> {
+    frame: &'a Bytes,
     /// What a part of `frame` kept alive keeps with it: at least the frame.
     pins: usize,
     pos: usize,
@@ -335,10 +340,64 @@ pub struct Args {
     taken: u32,
 }
 
-impl Args {
-    /// Arguments from a standalone encoded array (e.g. constructor arguments).
-    pub fn from_array(encoded: Bytes) -> Result<Args, DecodeError> {
-        let mut r = Reader::new(&encoded);
+/// An argument list made on the node's side (converted from a pickle, or to undo a call):
+/// it owns its encoding, and lends it as [`Args`] as often as needed.
+#[derive(Debug, Clone)]
+pub struct ArgList {
+    encoded: Bytes,
+    /// Where the first argument starts, after the array's head.
+    start: usize,
+    len: u32,
+}
+
+impl ArgList {
+    /// `values`, encoded as one argument array.
+    pub fn of(values: &[Value]) -> ArgList {
+        // Encoded in place, as `Value::Array` would encode them, without copying them into one.
+        let mut array = Vec::with_capacity(16 * values.len() + 1);
+        let _ = rmp::encode::write_array_len(&mut array, values.len() as u32);
+        let start = array.len();
+        for value in values {
+            value.encode(&mut array);
+        }
+        ArgList {
+            encoded: array.into(),
+            start,
+            len: values.len() as u32,
+        }
+    }
+
+    /// An encoded array, checked to hold whole values.
+    pub fn from_array(encoded: Bytes) -> Result<ArgList, DecodeError> {
+        let args = Args::from_array(&encoded)?;
+        let (start, len) = (args.pos, args.remaining);
+        Ok(ArgList {
+            encoded,
+            start,
+            len,
+        })
+    }
+
+    /// The arguments, to read.
+    pub fn args(&self) -> Args<'_> {
+        Args {
+            frame: &self.encoded,
+            pins: self.encoded.len(),
+            pos: self.start,
+            remaining: self.len,
+            taken: 0,
+        }
+    }
+}
+
+/// What [`Args::empty`] borrows.
+static NO_ARGS: Bytes = Bytes::new();
+
+impl<'a> Args<'a> {
+    /// Arguments from a standalone encoded array (e.g. constructor arguments), which the
+    /// caller keeps while they are read.
+    pub fn from_array(encoded: &'a Bytes) -> Result<Args<'a>, DecodeError> {
+        let mut r = Reader::new(encoded);
         let n = r.read_array_len()?;
         let pos = r.position();
         for _ in 0..n {
@@ -354,9 +413,9 @@ impl Args {
     }
 
     /// No arguments.
-    pub fn empty() -> Args {
+    pub fn empty() -> Args<'static> {
         Args {
-            frame: Bytes::new(),
+            frame: &NO_ARGS,
             pins: 0,
             pos: 0,
             remaining: 0,
@@ -377,56 +436,71 @@ impl Args {
     /// a small part of what the frame pins, which a stored argument would keep alive
     /// ([`to_keep`](crate::value::to_keep)).
     pub fn raw(&mut self, name: &str) -> Result<Bytes, RemoteError> {
-        let lent = self.lend(name)?;
-        Ok(crate::value::to_keep(lent, self.pins))
+        let range = self.next_range().ok_or_else(|| self.missing(name))?;
+        Ok(self.keep(range))
     }
 
     /// The next argument's encoded bytes to store, if there is one (see [`raw`](Self::raw)).
     pub fn opt_raw(&mut self) -> Option<Bytes> {
-        let lent = self.opt_lend()?;
-        Some(crate::value::to_keep(lent, self.pins))
+        let range = self.next_range()?;
+        Some(self.keep(range))
     }
 
-    /// The next argument's encoded bytes, to look at and drop (a key to find, a value to
-    /// copy or answer with): always shared with the frame, never copied, so it must not
-    /// be stored, or it would keep alive all that the frame pins.
-    pub fn lend(&mut self, name: &str) -> Result<Bytes, RemoteError> {
-        self.opt_lend().ok_or_else(|| {
-            RemoteError::type_error(format!(
-                "missing required argument '{name}' (position {})",
-                self.taken + 1
-            ))
-        })
+    /// The next argument's encoded bytes, to look at (a key to find, a value to copy or
+    /// answer with), borrowed from the frame.
+    pub fn lend(&mut self, name: &str) -> Result<&'a [u8], RemoteError> {
+        self.opt_lend().ok_or_else(|| self.missing(name))
     }
 
     /// The next argument's encoded bytes to look at, if there is one (see
     /// [`lend`](Self::lend)).
-    pub fn opt_lend(&mut self) -> Option<Bytes> {
+    pub fn opt_lend(&mut self) -> Option<&'a [u8]> {
+        let frame: &'a Bytes = self.frame;
+        self.next_range().map(|range| &frame[range])
+    }
+
+    /// Where the next argument lies in the frame, and steps past it.
+    fn next_range(&mut self) -> Option<std::ops::Range<usize>> {
         if self.remaining == 0 {
             return None;
         }
         let mut r = Reader::new(&self.frame[self.pos..]);
         // Validated when the request was decoded.
         let range = r.skip_value().ok()?;
-        let out = self
-            .frame
-            .slice(self.pos + range.start..self.pos + range.end);
+        let out = self.pos + range.start..self.pos + range.end;
         self.pos += range.end;
         self.remaining -= 1;
         self.taken += 1;
         Some(out)
     }
 
+    /// The part of the frame at `range` as a `Bytes` to store: shared, or copied out when
+    /// sharing would pin much more than it holds.
+    fn keep(&self, range: std::ops::Range<usize>) -> Bytes {
+        if crate::value::shares_well(range.len(), self.pins) {
+            self.frame.slice(range)
+        } else {
+            Bytes::copy_from_slice(&self.frame[range])
+        }
+    }
+
+    fn missing(&self, name: &str) -> RemoteError {
+        RemoteError::type_error(format!(
+            "missing required argument '{name}' (position {})",
+            self.taken + 1
+        ))
+    }
+
     /// The next argument decoded.
     pub fn value(&mut self, name: &str) -> Result<Value, RemoteError> {
         let lent = self.lend(name)?;
-        Ok(crate::value::decode(&lent)?)
+        Ok(crate::value::decode(lent)?)
     }
 
     /// The next argument decoded, if present.
     pub fn opt_value(&mut self) -> Result<Option<Value>, RemoteError> {
         match self.opt_lend() {
-            Some(lent) => Ok(Some(crate::value::decode(&lent)?)),
+            Some(lent) => Ok(Some(crate::value::decode(lent)?)),
             None => Ok(None),
         }
     }
@@ -517,7 +591,7 @@ mod tests {
     #[test]
     fn an_argument_kept_from_a_frame_that_pins_a_whole_read_is_copied_out() {
         let frame = request("m", &[Value::Int(7), Value::Int(8), Value::Int(9)]);
-        let inside = |part: &Bytes| {
+        let inside = |part: &[u8]| {
             let (p, at) = (part.as_ptr() as usize, frame.as_ptr() as usize);
             p >= at && p < at + frame.len()
         };
@@ -536,8 +610,8 @@ mod tests {
         assert_eq!(&kept[..], &[7]);
         assert!(!inside(&kept), "a kept argument must not pin the read");
         let lent = args.lend("b").unwrap();
-        assert_eq!(&lent[..], &[8]);
-        assert!(inside(&lent), "a lent argument is not copied");
+        assert_eq!(lent, &[8]);
+        assert!(inside(lent), "a lent argument is not copied");
         assert_eq!(args.int("c").unwrap(), 9);
         args.finish().unwrap();
     }

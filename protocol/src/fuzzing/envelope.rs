@@ -89,7 +89,7 @@ pub fn check_envelope(data: &[u8]) {
         Err(_) => {}
     }
 
-    if let Ok(args) = Args::from_array(frame.clone()) {
+    if let Ok(args) = Args::from_array(&frame) {
         check_args(&args);
     }
 
@@ -199,7 +199,7 @@ fn check_args(args: &Args) -> Vec<Bytes> {
     }
     let tail = rest.rest();
     assert!(rest.is_empty());
-    let reread = Args::from_array(tail).expect("rest() is an argument array");
+    let reread = Args::from_array(&tail).expect("rest() is an argument array");
     let mut reread_raws = Vec::new();
     let mut reread = reread;
     while let Some(raw) = reread.opt_raw() {

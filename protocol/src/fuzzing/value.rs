@@ -286,8 +286,8 @@ fn check_pair(a_raw: &[u8], a: &Value, b_raw: &[u8], b: &Value) {
         "py_eq_encoded disagrees with == for {a:?} and {b:?}"
     );
     if hashable(a) && hashable(b) {
-        let ka = canonical_key(&Bytes::copy_from_slice(a_raw)).expect("hashable");
-        let kb = canonical_key(&Bytes::copy_from_slice(b_raw)).expect("hashable");
+        let ka = canonical_key(a_raw).expect("hashable");
+        let kb = canonical_key(b_raw).expect("hashable");
         assert_eq!(ka == kb, eq, "keys and == disagree for {a:?} and {b:?}");
     }
     match (a.py_cmp(b), b.py_cmp(a)) {

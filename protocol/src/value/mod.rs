@@ -14,9 +14,9 @@ mod msgpack;
 mod python;
 
 pub use msgpack::{
-    decode, encode, is_minimal_scalar, split_array, split_map, split_sequence, to_keep,
-    DecodeError, Reader, EXT_BIGINT, EXT_BYTEARRAY, EXT_FROZENSET, EXT_PICKLE, EXT_SET, EXT_SLICE,
-    EXT_TUPLE, MAX_DECODED_ITEMS,
+    decode, encode, is_minimal_scalar, shares_well, split_array, split_map, split_sequence,
+    to_keep, DecodeError, Reader, EXT_BIGINT, EXT_BYTEARRAY, EXT_FROZENSET, EXT_PICKLE, EXT_SET,
+    EXT_SLICE, EXT_TUPLE, MAX_DECODED_ITEMS,
 };
 pub use python::{canonical_key, py_eq_encoded, reinsert_index, Needle};
 

@@ -489,11 +489,17 @@ const SMALL_BUFFER: usize = 64;
 /// does not count (an item kept from `extend([0, <40 MB>])` would pin the 40 MB once the
 /// big item is gone).
 pub fn to_keep(part: Bytes, buffer_len: usize) -> Bytes {
-    if buffer_len <= SMALL_BUFFER || part.len().saturating_mul(2) >= buffer_len {
+    if shares_well(part.len(), buffer_len) {
         part
     } else {
         Bytes::copy_from_slice(&part)
     }
+}
+
+/// Whether a part of `part_len` bytes may keep alive the `buffer_len` bytes it lies in
+/// (see [`to_keep`]).
+pub fn shares_well(part_len: usize, buffer_len: usize) -> bool {
+    buffer_len <= SMALL_BUFFER || part_len.saturating_mul(2) >= buffer_len
 }
 
 /// The items of an encoded array, each as a slice of `raw` (no copies); `None` if `raw` is

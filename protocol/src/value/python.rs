@@ -2,10 +2,9 @@
 //! `TypeError`s, hashing (the canonical form of a dict key) and `repr`. The node decodes a
 //! stored value only when one of these needs to look inside it.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt::Write as _;
-
-use bytes::Bytes;
 
 use super::msgpack::{
     decode, encode_int, is_minimal_scalar, Head, Reader, EXT_BIGINT, EXT_BYTEARRAY, EXT_FROZENSET,
@@ -548,18 +547,18 @@ fn key_form(v: &Value) -> Option<Vec<u8>> {
 }
 
 /// The canonical form of an encoded dict key: equal Python keys have equal canonical bytes.
-/// Strings and small integers are usually canonical already and are returned without a copy.
-pub fn canonical_key(raw: &Bytes) -> Result<Bytes, RemoteError> {
+/// Strings and small integers are usually canonical already and are returned as they are.
+pub fn canonical_key(raw: &[u8]) -> Result<Cow<'_, [u8]>, RemoteError> {
     if is_minimal_scalar(raw) {
-        return Ok(raw.clone());
+        return Ok(Cow::Borrowed(raw));
     }
     let value = decode(raw)?;
     let mut out = Vec::with_capacity(raw.len());
     value.encode_key(&mut out)?;
     if out[..] == raw[..] {
-        Ok(raw.clone())
+        Ok(Cow::Borrowed(raw))
     } else {
-        Ok(Bytes::from(out))
+        Ok(Cow::Owned(out))
     }
 }
 
@@ -642,6 +641,7 @@ fn is_object(head: &Head) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn enc(v: &Value) -> Bytes {
         v.to_bytes()
@@ -695,7 +695,8 @@ mod tests {
 
     #[test]
     fn equal_python_keys_share_a_canonical_form() {
-        let one = canonical_key(&enc(&Value::Int(1))).unwrap();
+        let one_encoded = enc(&Value::Int(1));
+        let one = canonical_key(&one_encoded).unwrap();
         assert_eq!(canonical_key(&enc(&Value::Float(1.0))).unwrap(), one);
         assert_eq!(canonical_key(&enc(&Value::Bool(true))).unwrap(), one);
         // A non-minimal int encoding (u64 marker) is normalised too.

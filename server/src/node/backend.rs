@@ -59,7 +59,7 @@ pub trait Backend: Send + Sync + 'static {
     fn create(
         &self,
         typeid: &str,
-        ctor: Args,
+        ctor: Args<'_>,
     ) -> impl Future<Output = Result<ObjectId, RemoteError>> + Send;
 
     /// The object named `name`, created from `ctor` if absent; true if this call created
@@ -68,7 +68,7 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         name: &str,
         typeid: &str,
-        ctor: Args,
+        ctor: Args<'_>,
     ) -> impl Future<Output = Result<(ObjectId, bool), RemoteError>> + Send;
 
     /// Adds a reference to an anonymous object (named objects are not counted).

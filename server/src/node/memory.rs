@@ -72,7 +72,11 @@ impl MemoryBackend {
     }
 
     /// A new object of `typeid`, charged to the byte budget.
-    fn construct(&self, typeid: &str, ctor: Args) -> Result<Arc<dyn SharedObject>, RemoteError> {
+    fn construct(
+        &self,
+        typeid: &str,
+        ctor: Args<'_>,
+    ) -> Result<Arc<dyn SharedObject>, RemoteError> {
         let object = self.registry.construct(typeid, ctor, self)?;
         object.bind_budget(&self.budget)?;
         Ok(object)
@@ -120,7 +124,7 @@ impl Backend for MemoryBackend {
         self.table.read().objects.get(&id).map(|e| e.object.clone())
     }
 
-    async fn create(&self, typeid: &str, ctor: Args) -> Result<ObjectId, RemoteError> {
+    async fn create(&self, typeid: &str, ctor: Args<'_>) -> Result<ObjectId, RemoteError> {
         let object = self.construct(typeid, ctor)?;
         let mut table = self.table.write();
         self.check_room(&table)?;
@@ -138,7 +142,7 @@ impl Backend for MemoryBackend {
         &self,
         name: &str,
         typeid: &str,
-        ctor: Args,
+        ctor: Args<'_>,
     ) -> Result<(ObjectId, bool), RemoteError> {
         if let Some(id) = self.lookup(name, typeid)? {
             return Ok((id, false));

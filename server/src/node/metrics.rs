@@ -288,7 +288,7 @@ mod tests {
         fn methods(&self) -> Option<&'static [MethodSpec]> {
             self.1
         }
-        fn call(&self, _: &str, _: Args, _: &mut CallCtx) -> Outcome {
+        fn call(&self, _: &str, _: Args<'_>, _: &mut CallCtx) -> Outcome {
             Outcome::Ready(Err(syncman_protocol::RemoteError::runtime_error("unused")))
         }
     }

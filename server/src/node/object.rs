@@ -179,7 +179,7 @@ pub trait SharedObject: Send + Sync + 'static {
     }
 
     /// Runs `method`. Unknown methods and bad arguments are error replies, never panics.
-    fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome;
+    fn call(&self, method: &str, args: Args<'_>, ctx: &mut CallCtx) -> Outcome;
 
     /// Withdraws a parked call (its deadline passed, its caller cancelled, its session
     /// ended, or the node is stopping).

@@ -49,7 +49,7 @@ impl Registry {
     pub fn construct(
         &self,
         typeid: &str,
-        args: Args,
+        args: Args<'_>,
         objects: &dyn Objects,
     ) -> Result<Arc<dyn SharedObject>, RemoteError> {
         let factory = self

@@ -126,7 +126,7 @@ impl<B: Backend> Session<B> {
         call: CallId,
         object: ObjectId,
         method: &str,
-        args: Args,
+        args: Args<'_>,
     ) -> Option<Reply> {
         let reply = self.run(call, object, method, args)?;
         if let Err(e) = &reply {
@@ -137,7 +137,13 @@ impl<B: Backend> Session<B> {
     }
 
     /// Runs a call: its answer, or `None` if it parked (and is kept here).
-    fn run(&mut self, call: CallId, object: ObjectId, method: &str, args: Args) -> Option<Reply> {
+    fn run(
+        &mut self,
+        call: CallId,
+        object: ObjectId,
+        method: &str,
+        args: Args<'_>,
+    ) -> Option<Reply> {
         if self.parked.contains_key(&call) {
             // A client bug: two waiting calls under one id. Refused before the object
             // runs it, so it changes nothing.
@@ -346,7 +352,7 @@ impl<B: Backend> Session<B> {
     // -- References and the node's own operations ----------------------------------------
 
     /// Creates an anonymous object this session holds once.
-    pub async fn create(&mut self, typeid: &str, ctor: Args) -> Result<ObjectId, RemoteError> {
+    pub async fn create(&mut self, typeid: &str, ctor: Args<'_>) -> Result<ObjectId, RemoteError> {
         self.check_room_for_ref(None)?;
         let id = self.node.backend.create(typeid, ctor).await?;
         self.add_ref(id);
@@ -359,7 +365,7 @@ impl<B: Backend> Session<B> {
         &mut self,
         typeid: &str,
         name: &str,
-        ctor: Args,
+        ctor: Args<'_>,
     ) -> Result<(ObjectId, bool), RemoteError> {
         self.node.backend.get_or_create(name, typeid, ctor).await
     }
@@ -467,7 +473,7 @@ pub fn check_call(
     typeid: &str,
     methods: &[MethodSpec],
     method: &str,
-    args: &Args,
+    args: &Args<'_>,
 ) -> Result<(), RemoteError> {
     find_method(typeid, methods, method, args).map(|_| ())
 }
@@ -477,7 +483,7 @@ fn find_method(
     typeid: &str,
     methods: &[MethodSpec],
     method: &str,
-    args: &Args,
+    args: &Args<'_>,
 ) -> Result<usize, RemoteError> {
     let found = methods
         .iter()
@@ -550,8 +556,9 @@ mod tests {
         ))
     }
 
-    fn args(values: &[Value]) -> Args {
-        Args::from_array(Value::Array(values.to_vec()).to_bytes()).unwrap()
+    /// Leaked, as the object tests' `args` are.
+    fn args(values: &[Value]) -> Args<'static> {
+        Box::leak(Box::new(syncman_protocol::ArgList::of(values))).args()
     }
 
     /// Two sessions of one node and the queue `jobs` they share.

@@ -1,8 +1,9 @@
 //! The native dialect's control calls (object 0): decoding their arguments, running them on
 //! the session core, encoding their results.
 
+use bytes::Bytes;
 use syncman_protocol::value::encode;
-use syncman_protocol::{Args, RemoteError, Value};
+use syncman_protocol::{ArgList, Args, RemoteError, Value};
 use tracing::info;
 
 use crate::node::backend::Backend;
@@ -23,18 +24,17 @@ const METHODS: &[MethodSpec] = &[
 ];
 
 /// Constructor arguments: an encoded array, or none.
-fn ctor_args(args: &mut Args) -> Result<Args, RemoteError> {
-    match args.opt_raw() {
-        None => Ok(Args::empty()),
-        Some(raw) => Args::from_array(raw)
-            .map_err(|_| RemoteError::type_error("constructor arguments must be an array")),
-    }
+fn ctor_args(args: &mut Args<'_>) -> Result<ArgList, RemoteError> {
+    // Absent: an empty array (MessagePack's `0x90`).
+    let encoded = args.opt_raw().unwrap_or(Bytes::from_static(&[0x90]));
+    ArgList::from_array(encoded)
+        .map_err(|_| RemoteError::type_error("constructor arguments must be an array"))
 }
 
 pub(super) async fn call<B: Backend>(
     session: &mut Session<B>,
     method: &str,
-    mut args: Args,
+    mut args: Args<'_>,
 ) -> Reply {
     check_call("manager", METHODS, method, &args)?;
     // A handle of its own, so no borrow of the session is held across an `.await`.
@@ -45,7 +45,7 @@ pub(super) async fn call<B: Backend>(
         "create" => {
             let typeid = args.string("typeid")?;
             let ctor = ctor_args(&mut args)?;
-            let id = session.create(&typeid, ctor).await?;
+            let id = session.create(&typeid, ctor.args()).await?;
             Ok(encode::int(id as i128))
         }
         // get_or_create(typeid, name, [args]) -> id: a named object, created on first use.
@@ -53,7 +53,7 @@ pub(super) async fn call<B: Backend>(
             let typeid = args.string("typeid")?;
             let name = args.string("name")?;
             let ctor = ctor_args(&mut args)?;
-            let (id, created) = session.get_or_create(&typeid, &name, ctor).await?;
+            let (id, created) = session.get_or_create(&typeid, &name, ctor.args()).await?;
             if created {
                 info!(session = session.id(), %name, %typeid, id, "created named object");
             }

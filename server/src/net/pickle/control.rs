@@ -108,10 +108,10 @@ async fn create<B: Backend>(
         // A served name: the one object, made on first use (not reference-counted).
         Some(name) => node
             .backend
-            .get_or_create(name, ty.typeid, ctor)
+            .get_or_create(name, ty.typeid, ctor.args())
             .await
             .map(|(id, _)| id),
-        None => node.backend.create(ty.typeid, ctor).await,
+        None => node.backend.create(ty.typeid, ctor.args()).await,
     };
     let id = made.map_err(|e| PyReply::traceback(format!("{}: {}", e.kind.as_str(), e.message)))?;
     Ok(PyReply::Return(Pickle::Tuple(vec![

@@ -16,7 +16,7 @@
 
 use syncman_protocol::pickle::{self, Pickle};
 use syncman_protocol::value::{decode, DecodeError, EXT_PICKLE, MAX_DECODED_ITEMS, MAX_DEPTH};
-use syncman_protocol::{Args, RemoteError, Value};
+use syncman_protocol::{ArgList, RemoteError, Value};
 
 use super::errors::ArgError;
 use super::methods::Default;
@@ -182,19 +182,9 @@ pub(super) fn from_bytes(bytes: &[u8]) -> Result<Pickle, NotSent> {
 }
 
 /// A call's arguments for the node.
-pub(super) fn to_args(args: &[Pickle]) -> Result<Args, RemoteError> {
+pub(super) fn to_args(args: &[Pickle]) -> Result<ArgList, RemoteError> {
     let values = args.iter().map(to_value).collect::<Result<Vec<_>, _>>()?;
-    Ok(values_to_args(&values))
-}
-
-pub(super) fn values_to_args(values: &[Value]) -> Args {
-    // Encoded in place, as `Value::Array` would encode them, without copying them into one.
-    let mut array = Vec::with_capacity(16 * values.len() + 1);
-    let _ = rmp::encode::write_array_len(&mut array, values.len() as u32);
-    for value in values {
-        value.encode(&mut array);
-    }
-    Args::from_array(array.into()).expect("an encoded array is an argument list")
+    Ok(ArgList::of(&values))
 }
 
 /// Python's `TypeError` for a key that cannot be hashed.

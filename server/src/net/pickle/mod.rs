@@ -378,7 +378,7 @@ pub(crate) async fn start_call<B: Backend>(session: &mut Session<B>, frame: &[u8
         Ok(objects::Prepared::Call(call)) => call,
         Ok(objects::Prepared::Done(reply)) | Err(reply) => return Started::Answered(reply),
     };
-    match session.call(CALL, call.object, call.node_method, call.args.clone()) {
+    match session.call(CALL, call.object, call.node_method, call.args.args()) {
         Some(reply) => Started::Answered(call.finish(session, reply).await),
         None => Started::Waiting(call),
     }
@@ -410,7 +410,7 @@ mod tests {
     use super::*;
     use crate::fuzzing::request;
     use crate::node::backend::ObjectId;
-    use syncman_protocol::Value;
+    use syncman_protocol::{ArgList, Value};
 
     /// `(None, 'extend', ([data, data, ...],), {})`: one bytes object and `copies - 1`
     /// memo references to it.
@@ -587,7 +587,7 @@ mod tests {
         method: &str,
         args: &[Value],
     ) -> Value {
-        let answer = native.call(7, object, method, convert::values_to_args(args));
+        let answer = native.call(7, object, method, ArgList::of(args).args());
         let answer = answer.expect("answered at once").expect("no error");
         syncman_protocol::value::decode(&answer).unwrap()
     }

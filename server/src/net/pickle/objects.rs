@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use syncman_protocol::pickle::{self, Pickle};
 use syncman_protocol::value::{encode, reinsert_index, MAX_DECODED_ITEMS};
-use syncman_protocol::{Args, ErrorKind, RemoteError, Value};
+use syncman_protocol::{ArgList, Args, ErrorKind, RemoteError, Value};
 use tracing::warn;
 
 use super::convert::{self, NotSent};
@@ -30,7 +30,7 @@ pub(super) enum Prepared {
 pub(crate) struct NodeCall {
     pub object: ObjectId,
     pub node_method: &'static str,
-    pub args: Args,
+    pub args: ArgList,
     shape: Shape,
     /// The key a `KeyError` is about.
     key: Option<Pickle>,
@@ -58,9 +58,9 @@ enum Taken {
 
 impl Taken {
     /// What a call of `method` on a `typeid` takes, given its node arguments.
-    fn by(typeid: &str, method: &str, args: &Args) -> Option<Taken> {
-        // Read from a copy (a reference count), only for the calls that take something.
-        let args = || args.clone();
+    fn by(typeid: &str, method: &str, args: &ArgList) -> Option<Taken> {
+        // Read afresh, only for the calls that take something.
+        let args = || args.args();
         match (typeid, method) {
             ("Queue" | "JoinableQueue", "get" | "get_nowait") => Some(Taken::QueueItem),
             ("list", "pop") => {
@@ -319,10 +319,10 @@ impl NodeCall {
             Some(Taken::DictItem) => ("setdefault", answer),
         };
         let (method, args) = undo;
-        let given_back = Args::from_array(args)
+        let given_back = ArgList::from_array(args)
             .map_err(|e| e.to_string())
             .and_then(
-                |args| match session.call(super::CALL, self.object, method, args) {
+                |args| match session.call(super::CALL, self.object, method, args.args()) {
                     Some(Ok(_)) => Ok(()),
                     Some(Err(e)) => Err(e.to_string()),
                     None => {
@@ -384,8 +384,8 @@ fn call_now<B: Backend>(
     method: &str,
     args: &[Value],
 ) -> Result<Pickle, PyReply> {
-    let args = convert::values_to_args(args);
-    match session.call(super::CALL, object, method, args) {
+    let args = ArgList::of(args);
+    match session.call(super::CALL, object, method, args.args()) {
         Some(Ok(bytes)) => python_value(&bytes),
         Some(Err(e)) => Err(PyReply::Failure(to_python(&e, None))),
         None => {
@@ -545,7 +545,7 @@ async fn dict_iterator<B: Backend>(
         Pickle::List(items) => items.len(),
         _ => 0,
     };
-    let ctor = convert::values_to_args(&[
+    let ctor = ArgList::of(&[
         convert::to_value(&keys).map_err(|e| PyReply::Failure(to_python(&e, None)))?,
         Value::Int(dict as i128),
         Value::Int(len as i128),
@@ -553,7 +553,7 @@ async fn dict_iterator<B: Backend>(
     let id = session
         .node()
         .backend
-        .create(ITERATOR, ctor)
+        .create(ITERATOR, ctor.args())
         .await
         .map_err(|e| PyReply::Failure(to_python(&e, None)))?;
     Ok(PyReply::Proxy {

@@ -103,7 +103,7 @@ const MAX_ELEMENT_BYTES: usize = 9;
 impl Array {
     /// `Array(typecode, sequence, lock=True)`: the lock argument is accepted and ignored,
     /// as CPython's `SyncManager.Array` ignores it (the node serialises every call anyway).
-    pub fn new(mut args: Args) -> Result<Array, RemoteError> {
+    pub fn new(mut args: Args<'_>) -> Result<Array, RemoteError> {
         let typecode = args.string("typecode")?;
         let kind = kind_of(&typecode)?;
         let init = args.raw("sequence")?;
@@ -124,7 +124,7 @@ impl Array {
         })
     }
 
-    fn dispatch(&self, method: &str, args: &mut Args) -> Reply {
+    fn dispatch(&self, method: &str, args: &mut Args<'_>) -> Reply {
         match method {
             "__len__" => Ok(encode::int(self.items.lock().len() as i128)),
             "__getitem__" => {
@@ -178,7 +178,7 @@ impl SharedObject for Array {
         Some(METHODS)
     }
 
-    fn call(&self, method: &str, mut args: Args, _ctx: &mut CallCtx) -> Outcome {
+    fn call(&self, method: &str, mut args: Args<'_>, _ctx: &mut CallCtx) -> Outcome {
         Outcome::Ready(self.dispatch(method, &mut args))
     }
 

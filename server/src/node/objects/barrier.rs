@@ -43,7 +43,7 @@ fn broken_error() -> RemoteError {
 
 impl Barrier {
     /// `Barrier(parties, action=None, timeout=None)`.
-    pub fn new(mut args: Args) -> Result<Barrier, RemoteError> {
+    pub fn new(mut args: Args<'_>) -> Result<Barrier, RemoteError> {
         let parties = args.int("parties")?;
         if parties < 1 {
             return Err(RemoteError::value_error("parties must be > 0"));
@@ -89,7 +89,7 @@ impl Barrier {
     fn dispatch(
         &self,
         method: &str,
-        mut args: Args,
+        mut args: Args<'_>,
         ctx: &mut CallCtx,
     ) -> Result<Outcome, RemoteError> {
         let mut st = self.state.lock();
@@ -148,7 +148,7 @@ impl SharedObject for Barrier {
         Some(METHODS)
     }
 
-    fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
+    fn call(&self, method: &str, args: Args<'_>, ctx: &mut CallCtx) -> Outcome {
         self.dispatch(method, args, ctx)
             .unwrap_or_else(|e| Outcome::Ready(Err(e)))
     }

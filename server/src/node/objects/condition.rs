@@ -95,7 +95,7 @@ fn reacquire(w: Waiter<Asleep>, notified: bool, via: Via) -> Waiter<Want> {
 impl<T: FencingTokens> Condition<T> {
     /// Python's `Condition(lock=None)`: `lock` is the id of a `Lock` or `RLock` object on
     /// this node, or absent (or None) for a Condition with an `RLock` of its own.
-    pub fn new(mut args: Args, objects: &dyn Objects) -> Result<Self, RemoteError> {
+    pub fn new(mut args: Args<'_>, objects: &dyn Objects) -> Result<Self, RemoteError> {
         let lock = args.opt_value()?;
         args.finish()?;
         let (lock, reentrant, lock_object) = match lock {
@@ -269,7 +269,7 @@ impl<T: FencingTokens> Condition<T> {
     fn dispatch(
         &self,
         method: &str,
-        mut args: Args,
+        mut args: Args<'_>,
         ctx: &mut CallCtx,
     ) -> Result<Outcome, RemoteError> {
         let mut st = self.state();
@@ -365,7 +365,7 @@ impl<T: FencingTokens> SharedObject for Condition<T> {
         Some(METHODS)
     }
 
-    fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
+    fn call(&self, method: &str, args: Args<'_>, ctx: &mut CallCtx) -> Outcome {
         self.dispatch(method, args, ctx)
             .unwrap_or_else(|e| Outcome::Ready(Err(e)))
     }

@@ -29,7 +29,7 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(args: Args) -> Result<Event, RemoteError> {
+    pub fn new(args: Args<'_>) -> Result<Event, RemoteError> {
         args.finish()?;
         Ok(Event {
             state: Mutex::new(State::default()),
@@ -39,7 +39,7 @@ impl Event {
     fn dispatch(
         &self,
         method: &str,
-        mut args: Args,
+        mut args: Args<'_>,
         ctx: &mut CallCtx,
     ) -> Result<Outcome, RemoteError> {
         Ok(match method {
@@ -82,7 +82,7 @@ impl SharedObject for Event {
         Some(METHODS)
     }
 
-    fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
+    fn call(&self, method: &str, args: Args<'_>, ctx: &mut CallCtx) -> Outcome {
         self.dispatch(method, args, ctx)
             .unwrap_or_else(|e| Outcome::Ready(Err(e)))
     }

@@ -33,7 +33,7 @@ struct State {
 
 impl KeyIterator {
     /// `Iterator(keys, dict_id, dict_len)`: `dict_id` names a dict on this node.
-    pub fn new(mut args: Args, objects: &dyn Objects) -> Result<KeyIterator, RemoteError> {
+    pub fn new(mut args: Args<'_>, objects: &dyn Objects) -> Result<KeyIterator, RemoteError> {
         let keys = args.raw("keys")?;
         let dict_id = args.int("dict")?;
         let len = args.int("len")?;
@@ -94,7 +94,7 @@ impl SharedObject for KeyIterator {
         Some(METHODS)
     }
 
-    fn call(&self, method: &str, _args: Args, ctx: &mut CallCtx) -> Outcome {
+    fn call(&self, method: &str, _args: Args<'_>, ctx: &mut CallCtx) -> Outcome {
         Outcome::Ready(self.dispatch(method, ctx))
     }
 

@@ -60,7 +60,7 @@ fn size(items: &[Bytes]) -> usize {
 
 impl List {
     /// `list()` or `list(iterable)`.
-    pub fn new(mut args: Args) -> Result<List, RemoteError> {
+    pub fn new(mut args: Args<'_>) -> Result<List, RemoteError> {
         let items = match args.opt_raw() {
             Some(init) => sequence(&init)?,
             None => Vec::new(),
@@ -83,7 +83,7 @@ impl SharedObject for List {
         Some(METHODS)
     }
 
-    fn call(&self, method: &str, mut args: Args, ctx: &mut CallCtx) -> Outcome {
+    fn call(&self, method: &str, mut args: Args<'_>, ctx: &mut CallCtx) -> Outcome {
         Outcome::Ready(self.dispatch(method, &mut args, ctx))
     }
 
@@ -251,7 +251,7 @@ fn repeat(
 }
 
 impl List {
-    fn dispatch(&self, method: &str, args: &mut Args, ctx: &CallCtx) -> Reply {
+    fn dispatch(&self, method: &str, args: &mut Args<'_>, ctx: &CallCtx) -> Reply {
         match method {
             "__getitem__" => {
                 let index = index_arg(args.value("index")?, "list")?;
@@ -318,7 +318,7 @@ impl List {
             "__len__" => Ok(encode::int(self.state.lock().items.len() as i128)),
             "__contains__" => {
                 let raw_needle = args.lend("value")?;
-                let needle = Needle::new(&raw_needle);
+                let needle = Needle::new(raw_needle);
                 let st = self.state.lock();
                 Ok(encode::bool(st.items.iter().any(|x| needle.matches(x))))
             }
@@ -406,7 +406,7 @@ impl List {
             }
             "remove" => {
                 let raw_needle = args.lend("value")?;
-                let needle = Needle::new(&raw_needle);
+                let needle = Needle::new(raw_needle);
                 let mut st = self.state.lock();
                 let at = st
                     .items
@@ -419,7 +419,7 @@ impl List {
             }
             "index" => {
                 let raw_needle = args.lend("value")?;
-                let needle = Needle::new(&raw_needle);
+                let needle = Needle::new(raw_needle);
                 let start = bound(args.opt_value()?)?;
                 let stop = bound(args.opt_value()?)?;
                 let st = self.state.lock();
@@ -432,13 +432,13 @@ impl List {
                     .find(|&i| needle.matches(&items[i]))
                     .map(|i| encode::int(i as i128))
                     .ok_or_else(|| {
-                        let shown = decode(&raw_needle).map(|v| v.py_repr()).unwrap_or_default();
+                        let shown = decode(raw_needle).map(|v| v.py_repr()).unwrap_or_default();
                         RemoteError::value_error(format!("{shown} is not in list"))
                     })
             }
             "count" => {
                 let raw_needle = args.lend("value")?;
-                let needle = Needle::new(&raw_needle);
+                let needle = Needle::new(raw_needle);
                 let st = self.state.lock();
                 let n = st.items.iter().filter(|x| needle.matches(x)).count();
                 Ok(encode::int(n as i128))
@@ -681,12 +681,12 @@ mod tests {
             };
             let l = if through_extend {
                 let l = List::new(args(&[])).unwrap();
-                let mut request_args = Args::from_array(request.clone()).unwrap();
+                let mut request_args = Args::from_array(&request).unwrap();
                 l.dispatch("extend", &mut request_args, &CallCtx::new(1))
                     .unwrap();
                 l
             } else {
-                List::new(Args::from_array(request.clone()).unwrap()).unwrap()
+                List::new(Args::from_array(&request).unwrap()).unwrap()
             };
             let st = l.state.lock();
             assert_eq!(st.items.len(), 2);

@@ -412,7 +412,7 @@ pub struct Lock<T: FencingTokens> {
 }
 
 impl<T: FencingTokens> Lock<T> {
-    pub fn new(args: Args, reentrant: bool) -> Result<Self, RemoteError> {
+    pub fn new(args: Args<'_>, reentrant: bool) -> Result<Self, RemoteError> {
         args.finish()?;
         Ok(Lock {
             reentrant,
@@ -455,7 +455,7 @@ impl<T: FencingTokens> Lock<T> {
     fn dispatch(
         &self,
         method: &str,
-        mut args: Args,
+        mut args: Args<'_>,
         ctx: &mut CallCtx,
     ) -> Result<Outcome, RemoteError> {
         Ok(match method {
@@ -501,7 +501,7 @@ impl<T: FencingTokens> SharedObject for Lock<T> {
         Some(METHODS)
     }
 
-    fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
+    fn call(&self, method: &str, args: Args<'_>, ctx: &mut CallCtx) -> Outcome {
         self.dispatch(method, args, ctx)
             .unwrap_or_else(|e| Outcome::Ready(Err(e)))
     }

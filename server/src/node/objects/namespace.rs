@@ -34,7 +34,7 @@ struct Attrs {
 
 impl Namespace {
     /// `Namespace()` or `Namespace({name: value, ...})` (Python's keyword arguments).
-    pub fn new(mut args: Args) -> Result<Namespace, RemoteError> {
+    pub fn new(mut args: Args<'_>) -> Result<Namespace, RemoteError> {
         let mut attrs = Attrs::default();
         if let Some(init) = args.opt_raw() {
             let entries = split_map(&init)?
@@ -63,7 +63,7 @@ impl Namespace {
         })
     }
 
-    fn dispatch(&self, method: &str, args: &mut Args) -> Reply {
+    fn dispatch(&self, method: &str, args: &mut Args<'_>) -> Reply {
         match method {
             "__getattribute__" => {
                 let name = args.string("name")?;
@@ -147,7 +147,7 @@ impl SharedObject for Namespace {
         Some(METHODS)
     }
 
-    fn call(&self, method: &str, mut args: Args, _ctx: &mut CallCtx) -> Outcome {
+    fn call(&self, method: &str, mut args: Args<'_>, _ctx: &mut CallCtx) -> Outcome {
         Outcome::Ready(self.dispatch(method, &mut args))
     }
 

@@ -141,7 +141,7 @@ fn full() -> RemoteError {
 impl Queue {
     /// `Queue(maxsize=0)`; `maxsize <= 0` means unbounded, as in Python. `joinable` only
     /// chooses the typeid it answers to.
-    pub fn new(mut args: Args, joinable: bool) -> Result<Queue, RemoteError> {
+    pub fn new(mut args: Args<'_>, joinable: bool) -> Result<Queue, RemoteError> {
         let maxsize = match args.opt_value()? {
             None => 0,
             Some(v) => v
@@ -271,7 +271,7 @@ impl Queue {
     fn dispatch(
         &self,
         method: &str,
-        mut args: Args,
+        mut args: Args<'_>,
         ctx: &mut CallCtx,
     ) -> Result<Outcome, RemoteError> {
         Ok(match method {
@@ -348,7 +348,7 @@ impl SharedObject for Queue {
         Some(METHODS)
     }
 
-    fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
+    fn call(&self, method: &str, args: Args<'_>, ctx: &mut CallCtx) -> Outcome {
         self.dispatch(method, args, ctx)
             .unwrap_or_else(|e| Outcome::Ready(Err(e)))
     }
@@ -623,7 +623,7 @@ mod tests {
         }
     }
 
-    fn receipt_arg(receipt: u64) -> Args {
+    fn receipt_arg(receipt: u64) -> Args<'static> {
         args(&[Value::Int(receipt as i128)])
     }
 

@@ -132,7 +132,7 @@ pub struct Semaphore {
 
 impl Semaphore {
     /// `Semaphore(value=1)`.
-    pub fn new(mut args: Args, bounded: bool) -> Result<Semaphore, RemoteError> {
+    pub fn new(mut args: Args<'_>, bounded: bool) -> Result<Semaphore, RemoteError> {
         let value = match args.opt_value()? {
             None => 1,
             Some(v) => v
@@ -195,7 +195,7 @@ impl Semaphore {
     fn dispatch(
         &self,
         method: &str,
-        mut args: Args,
+        mut args: Args<'_>,
         ctx: &mut CallCtx,
     ) -> Result<Outcome, RemoteError> {
         Ok(match method {
@@ -275,7 +275,7 @@ impl SharedObject for Semaphore {
         Some(METHODS)
     }
 
-    fn call(&self, method: &str, args: Args, ctx: &mut CallCtx) -> Outcome {
+    fn call(&self, method: &str, args: Args<'_>, ctx: &mut CallCtx) -> Outcome {
         self.dispatch(method, args, ctx)
             .unwrap_or_else(|e| Outcome::Ready(Err(e)))
     }
@@ -413,7 +413,7 @@ mod tests {
     #[test]
     fn a_disowned_unit_stays_taken_when_its_session_ends() {
         let s = Semaphore::new(
-            Args::from_array(Value::Array(vec![Value::Int(0)]).to_bytes()).unwrap(),
+            Args::from_array(&Value::Array(vec![Value::Int(0)]).to_bytes()).unwrap(),
             false,
         )
         .unwrap();
@@ -428,8 +428,8 @@ mod tests {
     #[test]
     fn a_huge_release_is_an_error_not_an_overflow() {
         let s = Semaphore::new(Args::empty(), false).unwrap();
-        let n =
-            Args::from_array(Value::Array(vec![Value::Int(u64::MAX as i128)]).to_bytes()).unwrap();
+        let n = syncman_protocol::ArgList::of(&[Value::Int(u64::MAX as i128)]);
+        let n = n.args();
         let e = ready(s.call("release", n, &mut CallCtx::new(1))).unwrap_err();
         assert_eq!(e.kind, syncman_protocol::ErrorKind::OverflowError);
         assert_eq!(value(&s).unwrap(), encode::int(1));

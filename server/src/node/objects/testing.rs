@@ -2,15 +2,16 @@
 
 use std::sync::Arc;
 
-use syncman_protocol::{Args, Value};
+use syncman_protocol::{ArgList, Args, Value};
 
 use crate::node::backend::ObjectId;
 use crate::node::object::{Outcome, Parked, Reply, SharedObject};
 use crate::node::registry::Objects;
 
-/// Positional arguments from values.
-pub fn args(values: &[Value]) -> Args {
-    Args::from_array(Value::Array(values.to_vec()).to_bytes()).expect("an encoded array")
+/// Positional arguments from values. Their encoding is leaked (a test's few bytes), so they
+/// borrow nothing the test has to keep.
+pub fn args(values: &[Value]) -> Args<'static> {
+    Box::leak(Box::new(ArgList::of(values))).args()
 }
 
 /// The answer of a call that must not park.

@@ -85,7 +85,7 @@ fn flag(v: Option<Value>) -> bool {
 /// it (`get` always, `put` only on a bounded queue: `checked`), a negative timeout is
 /// `ValueError("'timeout' must be a non-negative number")`; an unchecked one is never used,
 /// since an unbounded queue never makes a `put` wait.
-pub fn queue_wait(args: &mut Args, checked: bool) -> Result<Wait, RemoteError> {
+pub fn queue_wait(args: &mut Args<'_>, checked: bool) -> Result<Wait, RemoteError> {
     let block = flag(args.opt_value()?);
     let timeout = args.opt_value()?;
     if !block {
@@ -113,7 +113,7 @@ pub fn queue_wait(args: &mut Args, checked: bool) -> Result<Wait, RemoteError> {
 /// is `ValueError("can't specify a timeout for a non-blocking call")`; any other negative
 /// one is `ValueError("timeout value must be a non-negative number")` (CPython 3.13's
 /// wording; 3.11 and 3.12 say "timeout value must be positive").
-pub fn lock_wait(args: &mut Args) -> Result<Wait, RemoteError> {
+pub fn lock_wait(args: &mut Args<'_>) -> Result<Wait, RemoteError> {
     let blocking = flag(args.opt_value()?);
     let secs = match seconds(args.opt_value()?)? {
         Some(s) if s.is_nan() => {
@@ -142,7 +142,7 @@ pub fn lock_wait(args: &mut Args) -> Result<Wait, RemoteError> {
 /// `Semaphore.acquire(blocking=True, timeout=None)` (`threading.Semaphore`): a timeout with
 /// `blocking` false, even `0`, is `ValueError("can't specify timeout for non-blocking
 /// acquire")`; otherwise a deadline loop ([`deadline_wait`]): a negative timeout is a poll.
-pub fn semaphore_wait(args: &mut Args) -> Result<Wait, RemoteError> {
+pub fn semaphore_wait(args: &mut Args<'_>) -> Result<Wait, RemoteError> {
     let blocking = flag(args.opt_value()?);
     let timeout = args.opt_value()?;
     let given = !matches!(timeout, None | Some(Value::Nil));

@@ -28,7 +28,7 @@ struct Held {
 impl ValueCell {
     /// `Value(typecode, value, lock=True)`: the lock argument is accepted and ignored, as
     /// CPython's `SyncManager.Value` ignores it (the node serialises every call anyway).
-    pub fn new(mut args: Args) -> Result<ValueCell, RemoteError> {
+    pub fn new(mut args: Args<'_>) -> Result<ValueCell, RemoteError> {
         let typecode = args.raw("typecode")?;
         let value = args.raw("value")?;
         let _lock = args.opt_raw();
@@ -41,7 +41,7 @@ impl ValueCell {
         })
     }
 
-    fn dispatch(&self, method: &str, args: &mut Args) -> Reply {
+    fn dispatch(&self, method: &str, args: &mut Args<'_>) -> Reply {
         match method {
             "get" => Ok(self.value.lock().value.clone()),
             "typecode" => Ok(self.typecode.clone()),
@@ -67,7 +67,7 @@ impl SharedObject for ValueCell {
         Some(METHODS)
     }
 
-    fn call(&self, method: &str, mut args: Args, _ctx: &mut CallCtx) -> Outcome {
+    fn call(&self, method: &str, mut args: Args<'_>, _ctx: &mut CallCtx) -> Outcome {
         Outcome::Ready(self.dispatch(method, &mut args))
     }
 
@@ -93,7 +93,7 @@ mod tests {
         ValueCell::new(args(&[Value::Str(typecode.into()), value])).unwrap()
     }
 
-    fn call(v: &ValueCell, method: &str, a: Args) -> Reply {
+    fn call(v: &ValueCell, method: &str, a: Args<'_>) -> Reply {
         match v.call(method, a, &mut CallCtx::new(1)) {
             Outcome::Ready(r) => r,
             Outcome::Park(_) => panic!("a Value never parks"),
@@ -106,7 +106,7 @@ mod tests {
         assert_eq!(call(&v, "get", Args::empty()).unwrap(), encode::int(5));
         // 1 as a uint16 (0xcd 0x00 0x01): not the shortest form, and kept as sent.
         let wide_one = Bytes::from_static(&[0x91, 0xcd, 0x00, 0x01]);
-        let set = call(&v, "set", Args::from_array(wide_one).unwrap());
+        let set = call(&v, "set", Args::from_array(&wide_one).unwrap());
         assert_eq!(set.unwrap(), encode::nil());
         assert_eq!(
             call(&v, "get", Args::empty()).unwrap(),

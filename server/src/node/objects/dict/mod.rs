@@ -66,7 +66,7 @@ fn reply(part: &[u8]) -> Bytes {
 
 impl Dict {
     /// `dict()`, `dict(mapping)` or `dict(iterable_of_pairs)`.
-    pub fn new(mut args: Args) -> Result<Dict, RemoteError> {
+    pub fn new(mut args: Args<'_>) -> Result<Dict, RemoteError> {
         let mut state = State::default();
         if let Some(init) = args.opt_raw() {
             update(&mut state.entries, &init)?;
@@ -80,7 +80,7 @@ impl Dict {
     }
 }
 
-fn key_error(raw_key: &Bytes) -> RemoteError {
+fn key_error(raw_key: &[u8]) -> RemoteError {
     let shown = decode(raw_key).map(|v| v.py_repr()).unwrap_or_default();
     RemoteError::key_error(shown)
 }
@@ -167,7 +167,7 @@ impl SharedObject for Dict {
         Some(METHODS)
     }
 
-    fn call(&self, method: &str, mut args: Args, ctx: &mut CallCtx) -> Outcome {
+    fn call(&self, method: &str, mut args: Args<'_>, ctx: &mut CallCtx) -> Outcome {
         Outcome::Ready(self.dispatch(method, &mut args, ctx))
     }
 
@@ -184,44 +184,42 @@ impl SharedObject for Dict {
 impl Dict {
     /// Arguments are lent, not kept: entries copy what they store into their own packed
     /// form, and replies are encoded at once.
-    fn dispatch(&self, method: &str, args: &mut Args, ctx: &CallCtx) -> Reply {
+    fn dispatch(&self, method: &str, args: &mut Args<'_>, ctx: &CallCtx) -> Reply {
         match method {
             "__getitem__" => {
                 let key = args.lend("key")?;
-                let canon = canonical_key(&key)?;
+                let canon = canonical_key(key)?;
                 let st = self.state.lock();
                 st.entries
                     .get(&canon)
                     .map(|e| reply(e.value()))
-                    .ok_or_else(|| key_error(&key))
+                    .ok_or_else(|| key_error(key))
             }
             "get" => {
                 let key = args.lend("key")?;
                 let default = args.opt_lend();
-                let canon = canonical_key(&key)?;
+                let canon = canonical_key(key)?;
                 let st = self.state.lock();
                 Ok(match st.entries.get(&canon) {
                     Some(e) => reply(e.value()),
-                    None => default.unwrap_or_else(encode::nil),
+                    None => default.map_or_else(encode::nil, Bytes::copy_from_slice),
                 })
             }
             "__setitem__" => {
                 let key = args.lend("key")?;
                 let value = args.lend("value")?;
-                let canon = canonical_key(&key)?;
-                self.state.lock().set(&canon, &key, &value)?;
+                let canon = canonical_key(key)?;
+                self.state.lock().set(&canon, key, value)?;
                 Ok(encode::nil())
             }
             "__delitem__" => {
                 let key = args.lend("key")?;
-                let canon = canonical_key(&key)?;
+                let canon = canonical_key(key)?;
                 let removed = self.state.lock().remove(&canon);
-                removed
-                    .map(|_| encode::nil())
-                    .ok_or_else(|| key_error(&key))
+                removed.map(|_| encode::nil()).ok_or_else(|| key_error(key))
             }
             "__contains__" => {
-                let canon = canonical_key(&args.lend("key")?)?;
+                let canon = canonical_key(args.lend("key")?)?;
                 Ok(encode::bool(
                     self.state.lock().entries.get(&canon).is_some(),
                 ))
@@ -248,7 +246,8 @@ impl Dict {
                     .map(|e| (e.key(), e.value())),
             )),
             "update" => {
-                let other = args.lend("other")?;
+                // Split into shared parts (copied into the entries).
+                let other = Bytes::copy_from_slice(args.lend("other")?);
                 // Validate everything before touching the dict, as an all-or-nothing step.
                 let mut staged = OrderedTable::default();
                 update(&mut staged, &other)?;
@@ -277,7 +276,7 @@ impl Dict {
             "pop" => {
                 let key = args.lend("key")?;
                 let default = args.opt_lend();
-                let canon = canonical_key(&key)?;
+                let canon = canonical_key(key)?;
                 let mut st = self.state.lock();
                 // A value the caller could not receive stays in the dict.
                 if let Some(e) = st.entries.get(&canon) {
@@ -287,8 +286,8 @@ impl Dict {
                 drop(st);
                 match (removed, default) {
                     (Some(e), _) => Ok(reply(e.value())),
-                    (None, Some(d)) => Ok(d),
-                    (None, None) => Err(key_error(&key)),
+                    (None, Some(d)) => Ok(Bytes::copy_from_slice(d)),
+                    (None, None) => Err(key_error(key)),
                 }
             }
             "popitem" => {
@@ -308,18 +307,18 @@ impl Dict {
             }
             "setdefault" => {
                 let key = args.lend("key")?;
-                let default = args.opt_lend().unwrap_or_else(encode::nil);
-                let canon = canonical_key(&key)?;
+                let default = args.opt_lend().unwrap_or(&encode::NIL[..]);
+                let canon = canonical_key(key)?;
                 let mut st = self.state.lock();
                 if let Some(e) = st.entries.get(&canon) {
                     return Ok(reply(e.value()));
                 }
-                st.held.grow(cost(&key, &default))?;
-                if let Err(full) = st.entries.set(&canon, &key, &default) {
-                    st.held.shrink(cost(&key, &default));
+                st.held.grow(cost(key, default))?;
+                if let Err(full) = st.entries.set(&canon, key, default) {
+                    st.held.shrink(cost(key, default));
                     return Err(too_large(full));
                 }
-                Ok(default)
+                Ok(Bytes::copy_from_slice(default))
             }
             "clear" => {
                 let mut st = self.state.lock();
